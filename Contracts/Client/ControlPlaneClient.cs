@@ -1,0 +1,89 @@
+using System.Net;
+using System.Net.Http.Json;
+using AspireMesh.Contracts.Registry;
+using AspireMesh.Contracts.Snapshots;
+
+namespace AspireMesh.Contracts.Client;
+
+/// <summary>HTTP/JSON client of the control plane's registry and watch API, used by sidecars and gateways.</summary>
+public sealed class ControlPlaneClient(HttpClient http)
+{
+    /// <summary>Registers (or re-registers) an instance and returns its lease.</summary>
+    public async Task<LeaseGrant> RegisterAsync(string instanceId, InstanceRegistration registration, CancellationToken cancellationToken)
+    {
+        using var response = await http.PutAsJsonAsync(
+            $"v1/instances/{Uri.EscapeDataString(instanceId)}", registration, MeshJsonContext.Default.InstanceRegistration, cancellationToken).ConfigureAwait(false);
+        await EnsureSuccessAsync(response, cancellationToken).ConfigureAwait(false);
+        return await response.Content.ReadFromJsonAsync(MeshJsonContext.Default.LeaseGrant, cancellationToken).ConfigureAwait(false)
+            ?? throw new InvalidOperationException("The control plane answered the registration with an empty body.");
+    }
+
+    /// <summary>Renews a lease. Returns false when the control plane no longer knows the instance (it must re-register).</summary>
+    public async Task<bool> HeartbeatAsync(string instanceId, Heartbeat heartbeat, CancellationToken cancellationToken)
+    {
+        using var response = await http.PostAsJsonAsync(
+            $"v1/instances/{Uri.EscapeDataString(instanceId)}/heartbeat", heartbeat, MeshJsonContext.Default.Heartbeat, cancellationToken).ConfigureAwait(false);
+        if (response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return false;
+        }
+
+        await EnsureSuccessAsync(response, cancellationToken).ConfigureAwait(false);
+        return true;
+    }
+
+    /// <summary>Removes an instance from the registry (graceful shutdown).</summary>
+    public async Task DeregisterAsync(string instanceId, CancellationToken cancellationToken)
+    {
+        using var response = await http.DeleteAsync($"v1/instances/{Uri.EscapeDataString(instanceId)}", cancellationToken).ConfigureAwait(false);
+        if (response.StatusCode != HttpStatusCode.NotFound)
+        {
+            await EnsureSuccessAsync(response, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Long-polls for a snapshot newer than <paramref name="knownVersion"/>. Returns null when the control plane
+    /// had nothing newer before its wait ran out; the caller simply asks again.
+    /// </summary>
+    public async Task<ProxySnapshot?> WatchAsync(string kind, string name, string proxyId, long knownVersion, CancellationToken cancellationToken)
+    {
+        var uri = $"v1/watch/{Uri.EscapeDataString(kind)}/{Uri.EscapeDataString(name)}?proxy={Uri.EscapeDataString(proxyId)}&version={knownVersion}";
+        using var response = await http.GetAsync(uri, cancellationToken).ConfigureAwait(false);
+        if (response.StatusCode == HttpStatusCode.NotModified)
+        {
+            return null;
+        }
+
+        await EnsureSuccessAsync(response, cancellationToken).ConfigureAwait(false);
+        return await response.Content.ReadFromJsonAsync(MeshJsonContext.Default.ProxySnapshot, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Lists the registry.</summary>
+    public async Task<ServiceList> GetServicesAsync(CancellationToken cancellationToken)
+    {
+        using var response = await http.GetAsync("v1/services", cancellationToken).ConfigureAwait(false);
+        await EnsureSuccessAsync(response, cancellationToken).ConfigureAwait(false);
+        return await response.Content.ReadFromJsonAsync(MeshJsonContext.Default.ServiceList, cancellationToken).ConfigureAwait(false)
+            ?? throw new InvalidOperationException("The control plane answered /v1/services with an empty body.");
+    }
+
+    private static async Task EnsureSuccessAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        if (response.IsSuccessStatusCode)
+        {
+            return;
+        }
+
+        var body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+        throw new ControlPlaneException(response.StatusCode,
+            $"The control plane answered {(int)response.StatusCode} {response.ReasonPhrase} to {response.RequestMessage?.Method} {response.RequestMessage?.RequestUri}: {body}");
+    }
+}
+
+/// <summary>The control plane refused a request; <see cref="StatusCode"/> says how.</summary>
+public sealed class ControlPlaneException(HttpStatusCode statusCode, string message) : Exception(message)
+{
+    /// <summary>The HTTP status the control plane answered.</summary>
+    public HttpStatusCode StatusCode { get; } = statusCode;
+}

@@ -1,0 +1,30 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using AspireMesh.Contracts.Config;
+using AspireMesh.Contracts.Registry;
+using AspireMesh.Contracts.Snapshots;
+
+namespace AspireMesh.Contracts;
+
+/// <summary>Source-generated JSON metadata for every wire type (camelCase, unknown members refused).</summary>
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web,
+    UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(InstanceRegistration))]
+[JsonSerializable(typeof(Heartbeat))]
+[JsonSerializable(typeof(LeaseGrant))]
+[JsonSerializable(typeof(ServiceList))]
+[JsonSerializable(typeof(ProxySnapshot))]
+[JsonSerializable(typeof(MeshConfig))]
+[JsonSerializable(typeof(ProxyReadiness))]
+[JsonSerializable(typeof(MeshProblem))]
+public sealed partial class MeshJsonContext : JsonSerializerContext;
+
+/// <summary>What a proxy's admin /ready answers.</summary>
+/// <param name="Ready">Whether the proxy can serve traffic.</param>
+/// <param name="Version">Version of the snapshot it applied, 0 before the first.</param>
+/// <param name="Reasons">Why it is not ready, when it is not.</param>
+public sealed record ProxyReadiness(bool Ready, long Version, IReadOnlyList<string> Reasons);
+
+/// <summary>An RFC 9457 problem body, used for every error the control plane answers.</summary>
+public sealed record MeshProblem(string Title, int Status, string? Detail = null, IReadOnlyList<ConfigError>? Errors = null);

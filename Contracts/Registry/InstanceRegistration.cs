@@ -1,0 +1,34 @@
+namespace AspireMesh.Contracts.Registry;
+
+/// <summary>What a sidecar tells the control plane about the instance it fronts (PUT /v1/instances/{id}).</summary>
+/// <param name="Service">The service name the instance belongs to, e.g. <c>catalog</c>.</param>
+/// <param name="Address">Where peers reach the instance: its sidecar's inbound listener, e.g. <c>http://127.0.0.1:5301</c>.</param>
+/// <param name="Healthy">Whether the application behind the sidecar currently passes its health check.</param>
+public sealed record InstanceRegistration(string Service, string Address, bool Healthy);
+
+/// <summary>A lease renewal (POST /v1/instances/{id}/heartbeat), carrying the latest health of the application.</summary>
+public sealed record Heartbeat(bool Healthy);
+
+/// <summary>The answer to a registration: how often to renew and when the lease runs out.</summary>
+public sealed record LeaseGrant(string InstanceId, double HeartbeatIntervalSeconds, double LeaseDurationSeconds);
+
+/// <summary>GET /v1/services: every known service with its instances.</summary>
+/// <param name="Version">The mesh state version this listing was taken from.</param>
+public sealed record ServiceList(long Version, IReadOnlyList<ServiceStatus> Services);
+
+/// <summary>A service and its registered instances.</summary>
+public sealed record ServiceStatus(string Name, IReadOnlyList<InstanceStatus> Instances);
+
+/// <summary>One registered instance as the control plane sees it.</summary>
+/// <param name="Health"><c>healthy</c> or <c>unhealthy</c> (see <see cref="InstanceHealth"/>).</param>
+public sealed record InstanceStatus(string Id, string Address, string Health, DateTimeOffset RegisteredAt, DateTimeOffset LastHeartbeat);
+
+/// <summary>Well-known values of <see cref="InstanceStatus.Health"/>.</summary>
+public static class InstanceHealth
+{
+    /// <summary>The application passes its health check and the lease is current.</summary>
+    public const string Healthy = "healthy";
+
+    /// <summary>The lease is current but the application fails its health check.</summary>
+    public const string Unhealthy = "unhealthy";
+}

@@ -1,0 +1,23 @@
+namespace AspireMesh.ControlPlane;
+
+/// <summary>All control-plane log messages, with their event ids in one place.</summary>
+internal static partial class ControlPlaneLog
+{
+    [LoggerMessage(1001, LogLevel.Information, "Instance {InstanceId} of {Service} registered at {Address} (healthy: {Healthy})")]
+    public static partial void InstanceRegistered(ILogger logger, string instanceId, string service, string address, bool healthy);
+
+    [LoggerMessage(1002, LogLevel.Information, "Instance {InstanceId} deregistered")]
+    public static partial void InstanceDeregistered(ILogger logger, string instanceId);
+
+    [LoggerMessage(1003, LogLevel.Warning, "Instance {InstanceId} evicted: its lease expired without a heartbeat")]
+    public static partial void InstanceEvicted(ILogger logger, string instanceId);
+
+    [LoggerMessage(1004, LogLevel.Information, "Instance {InstanceId} is now {Health}")]
+    public static partial void InstanceHealthChangedCore(ILogger logger, string instanceId, string health);
+
+    public static void InstanceHealthChanged(ILogger logger, string instanceId, bool healthy) =>
+        InstanceHealthChangedCore(logger, instanceId, healthy ? "healthy" : "unhealthy");
+
+    [LoggerMessage(1010, LogLevel.Information, "Loaded mesh config from {Path}: {Services} services, {Routes} routes")]
+    public static partial void ConfigLoaded(ILogger logger, string path, int services, int routes);
+}

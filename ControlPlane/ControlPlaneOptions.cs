@@ -1,0 +1,20 @@
+namespace AspireMesh.ControlPlane;
+
+/// <summary>Settings of the control plane (configuration section <c>ControlPlane</c>).</summary>
+public sealed class ControlPlaneOptions
+{
+    /// <summary>The configuration section these options bind to.</summary>
+    public const string SectionName = "ControlPlane";
+
+    /// <summary>Path of a mesh config file (JSON) to load at start; none means an empty mesh.</summary>
+    public string? ConfigPath { get; set; }
+
+    /// <summary>How often sidecars are told to renew their lease.</summary>
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long a lease lasts without renewal before the instance is evicted.</summary>
+    public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(4);
+
+    /// <summary>How long a watch request waits for a change before answering 304.</summary>
+    public TimeSpan WatchTimeout { get; set; } = TimeSpan.FromSeconds(30);
+}

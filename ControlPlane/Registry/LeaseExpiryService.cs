@@ -1,0 +1,23 @@
+using Microsoft.Extensions.Options;
+
+namespace AspireMesh.ControlPlane.Registry;
+
+/// <summary>Sweeps expired leases a few times per lease duration, so an instance whose heartbeats stop is evicted promptly.</summary>
+internal sealed class LeaseExpiryService(InstanceRegistry registry, TimeProvider time, IOptions<ControlPlaneOptions> options) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var period = options.Value.LeaseDuration / 4;
+        using var timer = new PeriodicTimer(period < TimeSpan.FromMilliseconds(50) ? TimeSpan.FromMilliseconds(50) : period, time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+            {
+                registry.EvictExpired();
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+    }
+}

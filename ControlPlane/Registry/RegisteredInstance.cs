@@ -1,0 +1,11 @@
+namespace AspireMesh.ControlPlane.Registry;
+
+/// <summary>An immutable view of one registered instance.</summary>
+internal sealed record RegisteredInstance(
+    string Id,
+    string Service,
+    string Address,
+    bool Healthy,
+    DateTimeOffset RegisteredAt,
+    DateTimeOffset LastHeartbeat,
+    DateTimeOffset ExpiresAt);

@@ -1,0 +1,37 @@
+using System.Collections.Frozen;
+using AspireMesh.Contracts.Config;
+using AspireMesh.ControlPlane.Registry;
+
+namespace AspireMesh.ControlPlane.State;
+
+/// <summary>
+/// One immutable version of everything the control plane knows: the config and the registered instances.
+/// Snapshots for proxies are generated from it, never from mutable state.
+/// </summary>
+internal sealed class MeshState
+{
+    public MeshState(long version, MeshConfig config, IReadOnlyList<RegisteredInstance> instances)
+    {
+        Version = version;
+        Config = config;
+        Instances = instances;
+        InstancesByService = instances
+            .GroupBy(i => i.Service, StringComparer.Ordinal)
+            .ToFrozenDictionary(g => g.Key, g => (IReadOnlyList<RegisteredInstance>)[.. g.OrderBy(i => i.Id, StringComparer.Ordinal)], StringComparer.Ordinal);
+        ServiceNames = [.. config.Services.Select(s => s.Name).Concat(InstancesByService.Keys).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
+    }
+
+    public long Version { get; }
+
+    public MeshConfig Config { get; }
+
+    public IReadOnlyList<RegisteredInstance> Instances { get; }
+
+    public FrozenDictionary<string, IReadOnlyList<RegisteredInstance>> InstancesByService { get; }
+
+    /// <summary>Declared services and services that have registered instances, sorted.</summary>
+    public IReadOnlyList<string> ServiceNames { get; }
+
+    public IReadOnlyList<RegisteredInstance> InstancesOf(string service) =>
+        InstancesByService.TryGetValue(service, out var instances) ? instances : [];
+}

@@ -1,0 +1,37 @@
+using System.CommandLine;
+using AspireMesh.Contracts.Snapshots;
+using AspireMesh.ProxyEngine;
+using AspireMesh.ProxyEngine.Admin;
+using AspireMesh.ProxyEngine.Hosting;
+
+var name = new Option<string>("--name") { Description = "The gateway's name; routes attach to it.", DefaultValueFactory = _ => "gateway" };
+var port = new Option<int>("--port") { Description = "Public port.", DefaultValueFactory = _ => 8080 };
+var host = new Option<string>("--host") { Description = "Public host to bind.", DefaultValueFactory = _ => "localhost" };
+var adminPort = new Option<int>("--admin-port") { Description = "Port of /ready and /live on 127.0.0.1 (0 = any free port)." };
+var controlPlane = CommandLineOptions.Url("--control-plane", "Control plane base URL.", new Uri("http://localhost:8761/"));
+var root = new RootCommand("AspireMesh gateway: routes requests from outside the mesh to its services.") { name, port, host, adminPort, controlPlane };
+var parsed = root.Parse(args);
+if (parsed.Errors.Count > 0 || parsed.Action is not null)
+{
+    return await parsed.InvokeAsync();
+}
+
+var gatewayName = parsed.GetRequiredValue(name);
+var status = new ProxyStatus();
+var publicBuilder = ListenerHost.CreateBuilder($"http://{parsed.GetRequiredValue(host)}:{parsed.GetValue(port)}");
+publicBuilder.Services.AddMeshProxyEngine(new ProxyEngineOptions
+{
+    Kind = ProxyKinds.Gateway,
+    Name = gatewayName,
+    ProxyId = $"{gatewayName}-{Environment.ProcessId}",
+    ControlPlane = parsed.GetRequiredValue(controlPlane),
+}, status);
+var gateway = publicBuilder.Build();
+gateway.UseMeshErrors();
+gateway.MapMeshRoutes(context => $"no route of gateway '{gatewayName}' matched {context.Request.Method} {context.Request.Path}.");
+
+var admin = ListenerHost.CreateBuilder($"http://127.0.0.1:{parsed.GetValue(adminPort)}").Build();
+admin.MapProxyAdmin(status);
+
+await ListenerHost.RunAllAsync([gateway, admin]);
+return 0;

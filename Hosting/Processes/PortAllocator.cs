@@ -1,0 +1,40 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace AspireMesh.Hosting.Processes;
+
+/// <summary>Finds free loopback ports and checks that chosen ones are free.</summary>
+public static class PortAllocator
+{
+    /// <summary>A port the OS reports free on 127.0.0.1 right now.</summary>
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    /// <summary>Whether <paramref name="port"/> can be bound on the IPv4 and (where present) IPv6 loopback.</summary>
+    public static bool IsFree(int port) =>
+        CanBind(IPAddress.Loopback, port) && (!Socket.OSSupportsIPv6 || CanBind(IPAddress.IPv6Loopback, port));
+
+    private static bool CanBind(IPAddress address, int port)
+    {
+        try
+        {
+            using var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+            socket.Bind(new IPEndPoint(address, port));
+            socket.Listen();
+            return true;
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode is SocketError.AddressAlreadyInUse or SocketError.AccessDenied)
+        {
+            return false;
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode is SocketError.AddressNotAvailable)
+        {
+            // No IPv6 loopback configured on this host: nothing there can conflict.
+            return address.AddressFamily == AddressFamily.InterNetworkV6;
+        }
+    }
+}

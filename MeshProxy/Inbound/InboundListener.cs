@@ -1,0 +1,34 @@
+using AspireMesh.ProxyEngine;
+using AspireMesh.ProxyEngine.Errors;
+using AspireMesh.ProxyEngine.Hosting;
+using Yarp.ReverseProxy.Forwarder;
+using Yarp.ReverseProxy.Transforms;
+
+namespace AspireMesh.MeshProxy.Inbound;
+
+/// <summary>
+/// The inbound side: takes requests from peers and gateways and forwards them to the local application, stamping
+/// each answer with the instance that served it. An unreachable app is answered with <see cref="MeshErrors.AppUnavailable"/>,
+/// which callers' sidecars retry on another instance.
+/// </summary>
+internal static class InboundListener
+{
+    public static WebApplication Build(SidecarOptions options)
+    {
+var builder = ListenerHost.CreateBuilder($"http://127.0.0.1:{options.InboundPort}");
+        builder.Services.AddHttpForwarder();
+        builder.Services.AddSingleton<IForwarderHttpClientFactory>(new ForwarderHttpClientFactory());
+        var app = builder.Build();
+        app.UseMeshErrors(new MeshErrorOptions
+        {
+            ConnectFailureReason = MeshErrors.AppUnavailable,
+            UpstreamName = $"the application of instance '{options.InstanceId}'",
+        });
+        app.MapForwarder("/{**mesh-rest}", options.AppUrl.ToString(), new ForwarderRequestConfig { ActivityTimeout = TimeSpan.FromSeconds(100) }, transforms =>
+        {
+            transforms.AddOriginalHost(useOriginal: true);
+            transforms.AddResponseHeader(MeshHeaders.Instance, options.InstanceId, append: false, ResponseCondition.Always);
+        });
+        return app;
+    }
+}

@@ -1,0 +1,17 @@
+namespace AspireMesh.MeshProxy;
+
+/// <summary>All sidecar log messages, with their event ids in one place.</summary>
+internal static partial class MeshProxyLog
+{
+    [LoggerMessage(3001, LogLevel.Information, "Registered instance {InstanceId} of {Service} at {Address}")]
+    public static partial void Registered(ILogger logger, string instanceId, string service, string address);
+
+    [LoggerMessage(3002, LogLevel.Warning, "Cannot register with the control plane at {ControlPlane} ({Reason}); retrying")]
+    public static partial void RegistrationFailed(ILogger logger, string controlPlane, string reason);
+
+    [LoggerMessage(3003, LogLevel.Warning, "Could not deregister {InstanceId} ({Reason}); its lease will expire")]
+    public static partial void DeregistrationFailed(ILogger logger, string instanceId, string reason);
+
+    [LoggerMessage(3010, LogLevel.Information, "Sidecar {InstanceId} of {Service} listening: inbound {Inbound}, outbound {Outbound}, admin {Admin}")]
+    public static partial void Listening(ILogger logger, string instanceId, string service, string inbound, string outbound, string admin);
+}

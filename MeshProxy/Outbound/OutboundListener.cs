@@ -1,0 +1,34 @@
+using AspireMesh.Contracts.Snapshots;
+using AspireMesh.MeshProxy.Registration;
+using AspireMesh.ProxyEngine;
+using AspireMesh.ProxyEngine.Hosting;
+
+namespace AspireMesh.MeshProxy.Outbound;
+
+/// <summary>
+/// The outbound side: the application's HTTP proxy. A call to <c>http://catalog/...</c> is matched on its Host to the
+/// catalog cluster from the latest snapshot and balanced over its healthy instances' inbound listeners.
+/// Also owns the instance's registration with the control plane.
+/// </summary>
+internal static class OutboundListener
+{
+    public static WebApplication Build(SidecarOptions options, ProxyStatus status)
+    {
+        var builder = ListenerHost.CreateBuilder($"http://127.0.0.1:{options.OutboundPort}");
+        builder.Services.AddMeshProxyEngine(new ProxyEngineOptions
+        {
+            Kind = ProxyKinds.Sidecar,
+            Name = options.Service,
+            ProxyId = options.InstanceId,
+            ControlPlane = options.ControlPlane,
+        }, status);
+        builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton<InboundAddress>();
+        builder.Services.AddHostedService<RegistrationService>();
+        var app = builder.Build();
+        app.UseMeshErrors();
+        app.MapMeshRoutes(context =>
+            $"no service named '{context.Request.Host.Host}' is known to the mesh (request {context.Request.Method} {context.Request.Host}{context.Request.Path}).");
+        return app;
+    }
+}

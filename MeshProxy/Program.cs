@@ -1,0 +1,46 @@
+using System.CommandLine;
+using AspireMesh.MeshProxy;
+using AspireMesh.ProxyEngine.Hosting;
+
+var service = new Option<string>("--service") { Description = "The service this instance belongs to (e.g. catalog).", Required = true };
+var instanceId = new Option<string?>("--instance-id") { Description = "Unique instance id (default: <service>-<random>)." };
+var appUrl = CommandLineOptions.Url("--app-url", "Where the application listens (default with a command: a free port on 127.0.0.1).", new Uri("http://127.0.0.1:0/"));
+var appHealth = new Option<string>("--app-health-path") { Description = "The application's health endpoint; empty means any answer is healthy.", DefaultValueFactory = _ => "/health" };
+var inboundPort = new Option<int>("--inbound-port") { Description = "Port peers call this instance on (0 = any free port)." };
+var outboundPort = new Option<int>("--outbound-port") { Description = "Port of the application's HTTP proxy (0 = any free port)." };
+var adminPort = new Option<int>("--admin-port") { Description = "Port of /ready and /live (0 = any free port)." };
+var controlPlane = CommandLineOptions.Url("--control-plane", "Control plane base URL.", new Uri("http://localhost:8761/"));
+var command = new Argument<string[]>("command") { Arity = ArgumentArity.ZeroOrMore, Description = "After --: the application to start beside the sidecar (e.g. -- dotnet run --project samples/Storefront/Catalog)." };
+
+var root = new RootCommand("AspireMesh sidecar: inbound, outbound and admin listeners beside one service instance.")
+{
+    service, instanceId, appUrl, appHealth, inboundPort, outboundPort, adminPort, controlPlane, command,
+};
+var parsed = root.Parse(args);
+if (parsed.Errors.Count > 0 || parsed.Action is not null)
+{
+    return await parsed.InvokeAsync();
+}
+
+var serviceName = parsed.GetRequiredValue(service);
+var appCommand = parsed.GetValue(command) ?? [];
+var app = parsed.GetRequiredValue(appUrl) is { Port: > 0 } given ? given : null;
+if (app is null && appCommand.Length == 0)
+{
+    await Console.Error.WriteLineAsync("error: give --app-url (where the application listens) or a command to start after '--'.");
+    return 2;
+}
+
+var options = new SidecarOptions
+{
+    Service = serviceName,
+    InstanceId = parsed.GetValue(instanceId) ?? $"{serviceName}-{Guid.NewGuid().ToString("N")[..6]}",
+    AppUrl = app ?? new Uri($"http://127.0.0.1:{AspireMesh.Hosting.Processes.PortAllocator.FreePort()}"),
+    AppHealthPath = parsed.GetValue(appHealth) ?? "",
+    InboundPort = parsed.GetValue(inboundPort),
+    OutboundPort = parsed.GetValue(outboundPort),
+    AdminPort = parsed.GetValue(adminPort),
+    ControlPlane = parsed.GetRequiredValue(controlPlane),
+    AppCommand = appCommand,
+};
+return await Sidecar.RunAsync(options);

@@ -1,0 +1,118 @@
+using AspireMesh.Contracts.Client;
+using AspireMesh.Contracts.Registry;
+using AspireMesh.ProxyEngine;
+
+namespace AspireMesh.MeshProxy.Registration;
+
+/// <summary>
+/// Registers the instance, renews its lease with the app's current health, re-registers when the control plane has
+/// forgotten it, and deregisters on shutdown. The proxy is not ready until registered with a healthy app.
+/// </summary>
+internal sealed class RegistrationService(ControlPlaneClient client, SidecarOptions options, InboundAddress inbound, ProxyStatus status,
+    TimeProvider time, ILogger<RegistrationService> logger) : BackgroundService
+{
+    private const string RegisteredCondition = "registration";
+    private const string AppCondition = "app";
+    private readonly HttpClient _probe = new() { Timeout = TimeSpan.FromSeconds(2) };
+    private bool _registered;
+
+    public override Task StartAsync(CancellationToken cancellationToken)
+    {
+        status.Block(RegisteredCondition, "not registered with the control plane yet");
+        status.Block(AppCondition, $"application at {options.AppUrl} has not passed its health check yet");
+        return base.StartAsync(cancellationToken);
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var address = await inbound.WaitAsync(stoppingToken).ConfigureAwait(false);
+        var interval = TimeSpan.FromSeconds(1);
+        var failing = false;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            var healthy = await ProbeAppAsync(stoppingToken).ConfigureAwait(false);
+            try
+            {
+                if (!_registered || !await client.HeartbeatAsync(options.InstanceId, new Heartbeat(healthy), stoppingToken).ConfigureAwait(false))
+                {
+                    var lease = await client.RegisterAsync(options.InstanceId, new InstanceRegistration(options.Service, address.ToString().TrimEnd('/'), healthy), stoppingToken).ConfigureAwait(false);
+                    interval = TimeSpan.FromSeconds(Math.Clamp(lease.HeartbeatIntervalSeconds, 0.05, 30));
+                    _registered = true;
+                    MeshProxyLog.Registered(logger, options.InstanceId, options.Service, address.ToString());
+                }
+
+                status.Unblock(RegisteredCondition);
+                failing = false;
+            }
+            catch (Exception ex) when (!stoppingToken.IsCancellationRequested && ex is HttpRequestException or ControlPlaneException or TaskCanceledException)
+            {
+                if (!failing)
+                {
+                    MeshProxyLog.RegistrationFailed(logger, options.ControlPlane.ToString(), ex.Message);
+                    failing = true;
+                }
+            }
+
+            try
+            {
+                await Task.Delay(interval, time, stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await base.StopAsync(cancellationToken).ConfigureAwait(false);
+        if (!_registered)
+        {
+            return;
+        }
+
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(TimeSpan.FromSeconds(2));
+            await client.DeregisterAsync(options.InstanceId, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or ControlPlaneException or OperationCanceledException)
+        {
+            // The lease expires on its own; deregistration only makes the exit visible sooner.
+            MeshProxyLog.DeregistrationFailed(logger, options.InstanceId, ex.Message);
+        }
+    }
+
+    private async Task<bool> ProbeAppAsync(CancellationToken cancellationToken)
+    {
+        bool healthy;
+        try
+        {
+            using var response = await _probe.GetAsync(new Uri(options.AppUrl, options.AppHealthPath), cancellationToken).ConfigureAwait(false);
+            healthy = options.AppHealthPath.Length == 0 || response.IsSuccessStatusCode;
+        }
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+        {
+            healthy = false;
+        }
+
+        if (healthy)
+        {
+            status.Unblock(AppCondition);
+        }
+        else
+        {
+            status.Block(AppCondition, $"application at {options.AppUrl} fails its health check ({options.AppHealthPath})");
+        }
+
+        return healthy;
+    }
+
+    public override void Dispose()
+    {
+        _probe.Dispose();
+        base.Dispose();
+    }
+}

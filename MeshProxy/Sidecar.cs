@@ -1,0 +1,79 @@
+using AspireMesh.Hosting.Processes;
+using AspireMesh.MeshProxy.Inbound;
+using AspireMesh.MeshProxy.Outbound;
+using AspireMesh.MeshProxy.Registration;
+using AspireMesh.ProxyEngine;
+using AspireMesh.ProxyEngine.Admin;
+using AspireMesh.ProxyEngine.Hosting;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+
+namespace AspireMesh.MeshProxy;
+
+/// <summary>Runs a sidecar: its three listeners, and optionally the application it fronts as a child process.</summary>
+internal static class Sidecar
+{
+    public static async Task<int> RunAsync(SidecarOptions options)
+    {
+        var status = new ProxyStatus();
+        var inbound = InboundListener.Build(options);
+        var outbound = OutboundListener.Build(options, status);
+        var adminBuilder = ListenerHost.CreateBuilder($"http://127.0.0.1:{options.AdminPort}");
+        var admin = adminBuilder.Build();
+        admin.MapProxyAdmin(status);
+
+        var run = ListenerHost.RunAllAsync([inbound, outbound, admin]);
+        // Bound addresses are known once the listeners have started (ports may have been 0).
+        await Task.WhenAny(run, Task.WhenAll(Started(inbound), Started(outbound), Started(admin))).ConfigureAwait(false);
+        if (run.IsCompleted)
+        {
+            await run.ConfigureAwait(false);
+            return 1;
+        }
+
+        var inboundUrl = BoundAddress(inbound);
+        var outboundUrl = BoundAddress(outbound);
+        outbound.Services.GetRequiredService<InboundAddress>().Set(inboundUrl);
+        MeshProxyLog.Listening(outbound.Logger, options.InstanceId, options.Service, inboundUrl.ToString(), outboundUrl.ToString(), BoundAddress(admin).ToString());
+
+        if (options.AppCommand.Count == 0)
+        {
+            await run.ConfigureAwait(false);
+            return 0;
+        }
+
+        await using var child = await ManagedProcess.StartAsync(new ProcessSpec(options.AppCommand[0], [.. options.AppCommand.Skip(1)], new Dictionary<string, string>
+        {
+            ["ASPNETCORE_URLS"] = options.AppUrl.ToString().TrimEnd('/'),
+            ["PORT"] = $"{options.AppUrl.Port}",
+            ["HTTP_PROXY"] = outboundUrl.ToString().TrimEnd('/'),
+            ["NO_PROXY"] = "localhost,127.0.0.1,::1",
+            ["ASPIREMESH_SERVICE"] = options.Service,
+            ["ASPIREMESH_INSTANCE_ID"] = options.InstanceId,
+            ["OTEL_SERVICE_NAME"] = options.Service,
+            ["OTEL_RESOURCE_ATTRIBUTES"] = $"service.instance.id={options.InstanceId}",
+        }), onLine: null).ConfigureAwait(false);
+
+        var first = await Task.WhenAny(run, child.Exited).ConfigureAwait(false);
+        if (first == child.Exited)
+        {
+            // The application is the point of the instance: when it ends, so does its sidecar.
+            inbound.Lifetime.StopApplication();
+            await run.ConfigureAwait(false);
+            return await child.Exited.ConfigureAwait(false);
+        }
+
+        await child.StopAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
+        await run.ConfigureAwait(false);
+        return 0;
+    }
+
+    private static Task Started(WebApplication app)
+    {
+        var started = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        app.Lifetime.ApplicationStarted.Register(() => started.TrySetResult());
+        return started.Task;
+    }
+
+    private static Uri BoundAddress(WebApplication app) =>
+        new(app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+}

@@ -1,0 +1,52 @@
+using AspireMesh.Contracts.Snapshots;
+using Microsoft.Extensions.Logging;
+using Yarp.ReverseProxy.Configuration;
+
+namespace AspireMesh.ProxyEngine.Configuration;
+
+/// <summary>
+/// Validates a snapshot whole, then swaps it in atomically. A snapshot with any error is refused and the current one
+/// keeps serving; requests in flight finish on the config they started with.
+/// </summary>
+internal sealed class SnapshotApplier(InMemoryConfigProvider provider, IConfigValidator validator, ProxyStatus status, ProxyEngineOptions options, ILogger<SnapshotApplier> logger)
+{
+    private readonly SemaphoreSlim _gate = new(1, 1);
+
+    /// <summary>Applies <paramref name="snapshot"/>; returns the reasons it was refused, empty when applied.</summary>
+    public async Task<IReadOnlyList<string>> ApplyAsync(ProxySnapshot snapshot, CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var (routes, clusters) = SnapshotCompiler.Compile(snapshot, options);
+            var errors = new List<string>();
+            foreach (var route in routes)
+            {
+                errors.AddRange((await validator.ValidateRouteAsync(route).ConfigureAwait(false)).Select(e => $"route '{route.RouteId}': {e.Message}"));
+            }
+
+            foreach (var cluster in clusters)
+            {
+                errors.AddRange((await validator.ValidateClusterAsync(cluster).ConfigureAwait(false)).Select(e => $"cluster '{cluster.ClusterId}': {e.Message}"));
+            }
+
+            var clusterIds = clusters.Select(c => c.ClusterId).ToHashSet(StringComparer.OrdinalIgnoreCase);
+            errors.AddRange(routes.Where(r => !clusterIds.Contains(r.ClusterId!)).Select(r => $"route '{r.RouteId}': cluster '{r.ClusterId}' is not in the snapshot"));
+
+            if (errors.Count > 0)
+            {
+                ProxyEngineLog.SnapshotRefused(logger, snapshot.Version, status.AppliedVersion, string.Join("; ", errors));
+                return errors;
+            }
+
+            provider.Update(routes, clusters);
+            status.SnapshotApplied(snapshot.Version);
+            ProxyEngineLog.SnapshotApplied(logger, snapshot.Version, routes.Count, clusters.Count, clusters.Sum(c => c.Destinations?.Count ?? 0));
+            return [];
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+}

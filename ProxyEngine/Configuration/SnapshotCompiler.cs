@@ -1,0 +1,67 @@
+using System.Net;
+using AspireMesh.Contracts.Snapshots;
+using Yarp.ReverseProxy.Configuration;
+using Yarp.ReverseProxy.Forwarder;
+using Yarp.ReverseProxy.LoadBalancing;
+
+namespace AspireMesh.ProxyEngine.Configuration;
+
+/// <summary>Translates a <see cref="ProxySnapshot"/> into YARP routes and clusters.</summary>
+internal static class SnapshotCompiler
+{
+    /// <summary>Name of the catch-all route parameter of prefix matches.</summary>
+    private const string RestParameter = "mesh-rest";
+
+    public static (IReadOnlyList<RouteConfig> Routes, IReadOnlyList<ClusterConfig> Clusters) Compile(ProxySnapshot snapshot, ProxyEngineOptions options)
+    {
+        var routes = snapshot.Routes.Select(route => new RouteConfig
+        {
+            RouteId = route.Name,
+            ClusterId = route.Cluster,
+            Order = route.Order,
+            Match = new RouteMatch
+            {
+                Hosts = route.Hosts is { Count: > 0 } ? route.Hosts : null,
+                Path = ToTemplate(route.Path),
+            },
+        }).ToList();
+
+        var clusters = snapshot.Clusters.Select(cluster => new ClusterConfig
+        {
+            ClusterId = cluster.Name,
+            // Round robin spreads requests evenly, which keeps load balancing visible and predictable.
+            LoadBalancingPolicy = LoadBalancingPolicies.RoundRobin,
+            Destinations = cluster.Endpoints.ToDictionary(
+                e => e.InstanceId,
+                e => new DestinationConfig { Address = e.Address },
+                StringComparer.OrdinalIgnoreCase),
+            HttpRequest = new ForwarderRequestConfig
+            {
+                ActivityTimeout = options.UpstreamTimeout,
+                Version = HttpVersion.Version11,
+                VersionPolicy = HttpVersionPolicy.RequestVersionOrLower,
+            },
+        }).ToList();
+
+        return (routes, clusters);
+    }
+
+    /// <summary>Turns a Gateway API path match into an ASP.NET Core route template.</summary>
+    public static string ToTemplate(PathMatchSnapshot? path)
+    {
+        if (path is null)
+        {
+            return $"/{{**{RestParameter}}}";
+        }
+
+        // Braces are route-parameter syntax; a literal brace is written twice.
+        var literal = path.Value.Replace("{", "{{", StringComparison.Ordinal).Replace("}", "}}", StringComparison.Ordinal);
+        if (path.Type == PathMatchTypes.Exact)
+        {
+            return literal;
+        }
+
+        var prefix = literal.TrimEnd('/');
+        return $"{prefix}/{{**{RestParameter}}}";
+    }
+}

@@ -1,0 +1,34 @@
+using System.CommandLine;
+
+namespace AspireMesh.ProxyEngine.Hosting;
+
+/// <summary>Command-line options the proxies share.</summary>
+public static class CommandLineOptions
+{
+    /// <summary>An option holding an absolute http(s) URL, refused with a clear message otherwise.</summary>
+    public static Option<Uri> Url(string name, string description, Uri? defaultValue = null)
+    {
+        var option = new Option<Uri>(name)
+        {
+            Description = description,
+            Required = defaultValue is null,
+            CustomParser = result =>
+            {
+                var text = result.Tokens.Count > 0 ? result.Tokens[0].Value : "";
+                if (Uri.TryCreate(text, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https")
+                {
+                    return uri;
+                }
+
+                result.AddError($"{name}: '{text}' is not an absolute http(s) URL.");
+                return null;
+            },
+        };
+        if (defaultValue is not null)
+        {
+            option.DefaultValueFactory = _ => defaultValue;
+        }
+
+        return option;
+    }
+}

@@ -1,0 +1,63 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace AspireMesh.ProxyEngine.Hosting;
+
+/// <summary>
+/// A proxy runs each listener (inbound, outbound, admin; public, admin) as its own small web application so their
+/// pipelines never mix; this starts and stops them together.
+/// </summary>
+public static class ListenerHost
+{
+    /// <summary>Creates a builder for one listener bound to <paramref name="url"/>.</summary>
+    public static WebApplicationBuilder CreateBuilder(string url)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        builder.WebHost.UseUrls(url);
+        builder.WebHost.ConfigureKestrel(k => k.AddServerHeader = false);
+        builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
+        builder.Logging.AddFilter("Yarp", LogLevel.Warning);
+        // Failed attempts are logged once, by the retry middleware or as a mesh error; YARP would log each twice.
+        builder.Logging.AddFilter("Yarp.ReverseProxy.Forwarder.HttpForwarder", LogLevel.Error);
+        // YARP registers DataProtection for session affinity, which the mesh does not use; its key-storage warning is noise.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.DataProtection", LogLevel.Error);
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
+        return builder;
+    }
+
+    /// <summary>
+    /// Starts every listener; if one cannot start, stops the others and rethrows. Then runs until any of them is
+    /// asked to stop (SIGTERM, Ctrl+C) and stops them all.
+    /// </summary>
+    public static async Task RunAllAsync(IReadOnlyList<WebApplication> listeners)
+    {
+        ArgumentNullException.ThrowIfNull(listeners);
+        var started = new List<WebApplication>();
+        try
+        {
+            foreach (var listener in listeners)
+            {
+                await listener.StartAsync().ConfigureAwait(false);
+                started.Add(listener);
+            }
+
+            await Task.WhenAny(listeners.Select(l => l.WaitForShutdownAsync())).ConfigureAwait(false);
+        }
+        finally
+        {
+            foreach (var listener in started.AsEnumerable().Reverse())
+            {
+                await listener.StopAsync().ConfigureAwait(false);
+            }
+
+            foreach (var listener in listeners)
+            {
+                await listener.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+}

@@ -1,0 +1,31 @@
+using AspireMesh.ProxyEngine.Errors;
+using AspireMesh.ProxyEngine.Retries;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+
+namespace AspireMesh.ProxyEngine.Hosting;
+
+/// <summary>Request-pipeline entry points of the proxy engine.</summary>
+public static class ProxyEngineApplicationExtensions
+{
+    /// <summary>Turns failures the proxy produces into mesh errors (status, <see cref="MeshHeaders.Error"/>, body).</summary>
+    public static IApplicationBuilder UseMeshErrors(this IApplicationBuilder app, MeshErrorOptions? options = null) =>
+        app.UseMiddleware<MeshErrorMiddleware>(options ?? new MeshErrorOptions());
+
+    /// <summary>
+    /// Maps the snapshot-driven routes (with retries before load balancing) and a fallback that answers 404
+    /// <see cref="MeshErrors.NoRoute"/> for requests no route matched.
+    /// </summary>
+    public static WebApplication MapMeshRoutes(this WebApplication app, Func<HttpContext, string> describeNoRoute)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        app.MapReverseProxy(pipeline =>
+        {
+            pipeline.UseMiddleware<RetryMiddleware>();
+            pipeline.UseLoadBalancing();
+            pipeline.UsePassiveHealthChecks();
+        });
+        app.MapFallback(context => MeshErrorWriter.WriteAsync(context, StatusCodes.Status404NotFound, MeshErrors.NoRoute, describeNoRoute(context)));
+        return app;
+    }
+}

@@ -1,0 +1,44 @@
+using AspireMesh.Contracts.Client;
+using AspireMesh.ProxyEngine.Configuration;
+using AspireMesh.ProxyEngine.Retries;
+using AspireMesh.ProxyEngine.Watch;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Yarp.ReverseProxy.Configuration;
+using Yarp.ReverseProxy.Forwarder;
+using Yarp.ReverseProxy.Transforms;
+
+namespace AspireMesh.ProxyEngine.Hosting;
+
+/// <summary>DI entry points of the proxy engine.</summary>
+public static class ProxyEngineServiceCollectionExtensions
+{
+    /// <summary>
+    /// Adds the routing engine driven by control-plane snapshots: YARP with an in-memory config that the
+    /// snapshot watcher swaps, retries on transport failures, and the mesh's connect timeout.
+    /// </summary>
+    public static IServiceCollection AddMeshProxyEngine(this IServiceCollection services, ProxyEngineOptions options, ProxyStatus status)
+    {
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton(options);
+        services.AddSingleton(status);
+        services.TryAddSingleton(_ => new ControlPlaneClient(new HttpClient { BaseAddress = options.ControlPlane, Timeout = TimeSpan.FromMinutes(2) }));
+        services.AddSingleton<SnapshotApplier>();
+        services.AddHostedService<SnapshotWatcher>();
+        services.AddSingleton<IForwarderHttpClientFactory>(new MeshForwarderHttpClientFactory(options.ConnectTimeout));
+        services.AddReverseProxy()
+            .LoadFromMemory([], []) // also registers InMemoryConfigProvider itself, which SnapshotApplier updates
+            .AddTransforms(context => context.AddResponseTransform(RetryResponseTransform.ApplyAsync));
+        return services;
+    }
+}
+
+/// <summary>YARP's client factory, with a bounded connect time so an unreachable endpoint fails fast and is retried.</summary>
+internal sealed class MeshForwarderHttpClientFactory(TimeSpan connectTimeout) : ForwarderHttpClientFactory
+{
+    protected override void ConfigureHandler(ForwarderHttpClientContext context, SocketsHttpHandler handler)
+    {
+        base.ConfigureHandler(context, handler);
+        handler.ConnectTimeout = connectTimeout;
+    }
+}

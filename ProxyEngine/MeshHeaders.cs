@@ -1,0 +1,36 @@
+namespace AspireMesh.ProxyEngine;
+
+/// <summary>Headers the mesh adds to responses.</summary>
+public static class MeshHeaders
+{
+    /// <summary>On a response the mesh itself produced: the reason, one of <see cref="MeshErrors"/>.</summary>
+    public const string Error = "x-mesh-error";
+
+    /// <summary>On every response that an application produced: the instance that served it.</summary>
+    public const string Instance = "x-mesh-instance";
+}
+
+/// <summary>Well-known values of <see cref="MeshHeaders.Error"/>, so mesh errors are told apart from the app's.</summary>
+public static class MeshErrors
+{
+    /// <summary>No route matched the request (404).</summary>
+    public const string NoRoute = "no-route";
+
+    /// <summary>The target service has no healthy instance (503).</summary>
+    public const string NoHealthyEndpoint = "no-healthy-endpoint";
+
+    /// <summary>Every endpoint tried failed at the transport level (503).</summary>
+    public const string UpstreamUnavailable = "upstream-unavailable";
+
+    /// <summary>The sidecar could not reach its own application (503); the request never reached it, so peers retry elsewhere.</summary>
+    public const string AppUnavailable = "app-unavailable";
+
+    /// <summary>The upstream did not answer in time (504).</summary>
+    public const string Timeout = "timeout";
+
+    /// <summary>The upstream failed in a way the mesh does not classify further (502).</summary>
+    public const string UpstreamError = "upstream-error";
+
+    /// <summary>The request uses a feature the proxy does not offer (e.g. CONNECT tunnels) (501).</summary>
+    public const string NotSupported = "not-supported";
+}

@@ -1,0 +1,22 @@
+using Microsoft.Extensions.Logging;
+
+namespace AspireMesh.ProxyEngine;
+
+/// <summary>All proxy-engine log messages, with their event ids in one place.</summary>
+internal static partial class ProxyEngineLog
+{
+    [LoggerMessage(2001, LogLevel.Information, "Applied snapshot version {Version}: {Routes} routes, {Clusters} clusters, {Endpoints} endpoints")]
+    public static partial void SnapshotApplied(ILogger logger, long version, int routes, int clusters, int endpoints);
+
+    [LoggerMessage(2002, LogLevel.Error, "Refused snapshot version {Version}; still serving version {Current}: {Reasons}")]
+    public static partial void SnapshotRefused(ILogger logger, long version, long current, string reasons);
+
+    [LoggerMessage(2003, LogLevel.Warning, "Cannot watch the control plane at {ControlPlane} ({Reason}); serving the last snapshot (version {Version}) and retrying")]
+    public static partial void WatchFailed(ILogger logger, string controlPlane, string reason, long version);
+
+    [LoggerMessage(2004, LogLevel.Information, "Watching the control plane at {ControlPlane} again")]
+    public static partial void WatchResumed(ILogger logger, string controlPlane);
+
+    [LoggerMessage(2010, LogLevel.Information, "Retrying {Method} {Path} on another endpoint of {Cluster}: {Destination} failed ({Reason})")]
+    public static partial void Retrying(ILogger logger, string method, string path, string cluster, string destination, string reason);
+}

@@ -1,0 +1,70 @@
+namespace AspireMesh.ProxyEngine;
+
+/// <summary>
+/// What a proxy reports about itself: the snapshot version it serves and the conditions that keep it from being ready.
+/// Shared by the proxy's listeners and its admin endpoint.
+/// </summary>
+public sealed class ProxyStatus
+{
+    private readonly Lock _gate = new();
+    private readonly Dictionary<string, string> _blockers = new(StringComparer.Ordinal);
+    private long _appliedVersion;
+
+    /// <summary>Creates a status that is not ready until a first snapshot is applied.</summary>
+    public ProxyStatus() => Block(SnapshotCondition, "no snapshot from the control plane applied yet");
+
+    /// <summary>Readiness condition name for the first snapshot.</summary>
+    public const string SnapshotCondition = "snapshot";
+
+    /// <summary>The version of the snapshot being served; 0 before the first.</summary>
+    public long AppliedVersion => Interlocked.Read(ref _appliedVersion);
+
+    /// <summary>Whether nothing blocks readiness.</summary>
+    public bool IsReady
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _blockers.Count == 0;
+            }
+        }
+    }
+
+    /// <summary>Why the proxy is not ready; empty when it is.</summary>
+    public IReadOnlyList<string> Reasons
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _blockers.Values];
+            }
+        }
+    }
+
+    /// <summary>Records that <paramref name="version"/> is now served.</summary>
+    public void SnapshotApplied(long version)
+    {
+        Interlocked.Exchange(ref _appliedVersion, version);
+        Unblock(SnapshotCondition);
+    }
+
+    /// <summary>Marks the proxy not ready for <paramref name="reason"/> until <see cref="Unblock"/> is called with the same condition.</summary>
+    public void Block(string condition, string reason)
+    {
+        lock (_gate)
+        {
+            _blockers[condition] = reason;
+        }
+    }
+
+    /// <summary>Clears a readiness condition.</summary>
+    public void Unblock(string condition)
+    {
+        lock (_gate)
+        {
+            _blockers.Remove(condition);
+        }
+    }
+}

@@ -1,0 +1,44 @@
+// frontend: the storefront's entry. GET /api/products asks catalog (http://catalog/, through the sidecar), which asks inventory.
+var builder = WebApplication.CreateBuilder(args);
+builder.AddServiceDefaults();
+builder.Services.AddHttpClient("catalog", c => c.BaseAddress = new Uri(builder.Configuration["services:catalog:http:0"] ?? "http://catalog"));
+var app = builder.Build();
+app.MapDefaultEndpoints();
+
+var instance = Environment.GetEnvironmentVariable("ASPIREMESH_INSTANCE_ID") ?? Environment.MachineName;
+
+app.MapGet("/api/products", async (IHttpClientFactory clients, CancellationToken cancellationToken) =>
+{
+    using var response = await clients.CreateClient("catalog").GetAsync("/api/items", cancellationToken);
+    if (!response.IsSuccessStatusCode)
+    {
+        return Results.Problem(
+            detail: $"catalog answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync(cancellationToken)}",
+            statusCode: StatusCodes.Status502BadGateway, title: "catalog is unavailable");
+    }
+
+    var catalog = await response.Content.ReadFromJsonAsync<CatalogResponse>(cancellationToken);
+    var servedBy = new Dictionary<string, string>(catalog?.ServedBy ?? new Dictionary<string, string>()) { ["frontend"] = instance };
+    if (response.Headers.TryGetValues("x-mesh-instance", out var served))
+    {
+        servedBy["catalog"] = served.First();
+    }
+
+    return Results.Ok(new ProductsResponse(catalog?.Products ?? [], servedBy));
+});
+
+app.MapGet("/", () => Results.Content("""
+    <!doctype html><html lang="en"><head><meta charset="utf-8"><title>Storefront</title></head>
+    <body><h1>Storefront</h1><p>Served through AspireMesh. Products, from frontend -> catalog -> inventory:</p>
+    <pre id="products">loading…</pre>
+    <script>fetch('/api/products').then(r => r.json()).then(j => document.getElementById('products').textContent = JSON.stringify(j, null, 2));</script>
+    </body></html>
+    """, "text/html; charset=utf-8"));
+
+app.Run();
+
+internal sealed record CatalogItem(string Sku, string Name, decimal Price, int Stock);
+
+internal sealed record CatalogResponse(IReadOnlyList<CatalogItem> Products, IReadOnlyDictionary<string, string> ServedBy);
+
+internal sealed record ProductsResponse(IReadOnlyList<CatalogItem> Products, IReadOnlyDictionary<string, string> ServedBy);

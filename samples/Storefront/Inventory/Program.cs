@@ -1,0 +1,15 @@
+// inventory: stock levels per SKU. The leaf of the storefront's call chain: frontend -> catalog -> inventory.
+var builder = WebApplication.CreateBuilder(args);
+builder.AddServiceDefaults();
+var app = builder.Build();
+app.MapDefaultEndpoints();
+
+var instance = Environment.GetEnvironmentVariable("ASPIREMESH_INSTANCE_ID") ?? Environment.MachineName;
+StockLevel[] stock = [new("SKU-001", 42), new("SKU-002", 0), new("SKU-003", 7)];
+app.MapGet("/api/stock", () => new StockResponse(instance, stock));
+
+app.Run();
+
+internal sealed record StockLevel(string Sku, int Quantity);
+
+internal sealed record StockResponse(string Instance, IReadOnlyList<StockLevel> Items);
