@@ -1,3 +1,5 @@
+using System.Text.Encodings.Web;
+using System.Text.Json.Serialization;
 using AspireMesh.Contracts;
 using AspireMesh.ControlPlane;
 using AspireMesh.ControlPlane.Api;
@@ -11,7 +13,14 @@ builder.Configuration.AddCommandLine(args, new Dictionary<string, string>
     ["--config"] = $"{ControlPlaneOptions.SectionName}:{nameof(ControlPlaneOptions.ConfigPath)}",
 });
 builder.Services.Configure<ControlPlaneOptions>(builder.Configuration.GetSection(ControlPlaneOptions.SectionName));
-builder.Services.ConfigureHttpJsonOptions(o => o.SerializerOptions.TypeInfoResolverChain.Insert(0, MeshJsonContext.Default));
+builder.Services.ConfigureHttpJsonOptions(o =>
+{
+    o.SerializerOptions.TypeInfoResolverChain.Insert(0, MeshJsonContext.Default);
+    // Unknown fields are refused with a clear error rather than silently dropped (a typo must not pass unnoticed).
+    o.SerializerOptions.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
+    // Messages quote names ('catalog'); keep them readable instead of \u0027-escaped.
+    o.SerializerOptions.Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping;
+});
 builder.Services.AddSingleton(TimeProvider.System);
 builder.Services.AddSingleton<MeshStateStore>();
 builder.Services.AddSingleton<InstanceRegistry>();

@@ -23,6 +23,6 @@ internal static class Problems
             ? new MeshProblem("Bad request", bad.StatusCode, bad.InnerException is null ? bad.Message : $"{bad.Message} {bad.InnerException.Message}")
             : new MeshProblem("Internal error", StatusCodes.Status500InternalServerError, "The control plane failed to handle the request; see its log.");
         context.Response.StatusCode = problem.Status;
-        return context.Response.WriteAsJsonAsync(problem, MeshJsonContext.Default.MeshProblem, "application/problem+json");
+        return Results.Json(problem, MeshJsonContext.Default.MeshProblem, "application/problem+json", problem.Status).ExecuteAsync(context);
     }
 }

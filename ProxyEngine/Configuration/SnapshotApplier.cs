@@ -1,5 +1,6 @@
 using AspireMesh.Contracts.Snapshots;
 using Microsoft.Extensions.Logging;
+using Yarp.ReverseProxy;
 using Yarp.ReverseProxy.Configuration;
 
 namespace AspireMesh.ProxyEngine.Configuration;
@@ -8,7 +9,7 @@ namespace AspireMesh.ProxyEngine.Configuration;
 /// Validates a snapshot whole, then swaps it in atomically. A snapshot with any error is refused and the current one
 /// keeps serving; requests in flight finish on the config they started with.
 /// </summary>
-internal sealed class SnapshotApplier(InMemoryConfigProvider provider, IConfigValidator validator, ProxyStatus status, ProxyEngineOptions options, ILogger<SnapshotApplier> logger)
+internal sealed class SnapshotApplier(InMemoryConfigProvider provider, IConfigValidator validator, IProxyStateLookup state, ProxyStatus status, ProxyEngineOptions options, ILogger<SnapshotApplier> logger)
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
 
@@ -40,6 +41,7 @@ internal sealed class SnapshotApplier(InMemoryConfigProvider provider, IConfigVa
             }
 
             provider.Update(routes, clusters);
+            await WaitUntilServedAsync(routes, clusters, cancellationToken).ConfigureAwait(false);
             status.SnapshotApplied(snapshot.Version);
             ProxyEngineLog.SnapshotApplied(logger, snapshot.Version, routes.Count, clusters.Count, clusters.Sum(c => c.Destinations?.Count ?? 0));
             return [];
@@ -49,4 +51,22 @@ internal sealed class SnapshotApplier(InMemoryConfigProvider provider, IConfigVa
             _gate.Release();
         }
     }
+
+    /// <summary>
+    /// YARP rebuilds its routing state when the provider signals a change; a snapshot counts as applied (and is
+    /// reported so) only once requests are routed by it.
+    /// </summary>
+    private async Task WaitUntilServedAsync(IReadOnlyList<RouteConfig> routes, IReadOnlyList<ClusterConfig> clusters, CancellationToken cancellationToken)
+    {
+        for (var attempt = 0; attempt < 200 && !IsServed(routes, clusters); attempt++)
+        {
+            await Task.Delay(5, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private bool IsServed(IReadOnlyList<RouteConfig> routes, IReadOnlyList<ClusterConfig> clusters) =>
+        routes.All(r => state.TryGetRoute(r.RouteId, out var model) && model.Config.Equals(r))
+        && clusters.All(c => state.TryGetCluster(c.ClusterId, out var cluster)
+            && cluster.Destinations.Count == (c.Destinations?.Count ?? 0)
+            && (c.Destinations ?? new Dictionary<string, DestinationConfig>()).Keys.All(cluster.Destinations.ContainsKey));
 }

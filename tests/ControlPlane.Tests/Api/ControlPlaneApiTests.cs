@@ -1,0 +1,185 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using AspireMesh.Contracts;
+using AspireMesh.Contracts.Config;
+using AspireMesh.Contracts.Registry;
+using AspireMesh.Contracts.Snapshots;
+
+namespace AspireMesh.ControlPlane.Tests.Api;
+
+/// <summary>The control plane's HTTP API, against the real process.</summary>
+public sealed class ControlPlaneApiTests
+{
+    private static readonly MeshConfig Storefront = new()
+    {
+        Services = [new() { Name = "frontend", References = ["catalog"] }, new() { Name = "catalog" }],
+        Routes = [new() { Name = "web", ParentRefs = [new() { Name = "gateway" }], Rules = [new() { BackendRefs = [new() { Name = "frontend" }] }] }],
+    };
+
+    private static CancellationToken Cancel => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Services_RegisteredInstance_ListedHealthyUnderItsService()
+    {
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ControlPlaneApiTests).Assembly, Storefront);
+
+        var lease = await controlPlane.Client.RegisterAsync("catalog-1", new InstanceRegistration("catalog", "http://127.0.0.1:5001", true), Cancel);
+
+        Assert.Equal("catalog-1", lease.InstanceId);
+        var services = await controlPlane.GetServicesAsync();
+        Assert.Equal(["catalog", "frontend"], services.Services.Select(s => s.Name));
+        var instance = Assert.Single(services.Services.Single(s => s.Name == "catalog").Instances);
+        Assert.Equal(("catalog-1", "http://127.0.0.1:5001", InstanceHealth.Healthy), (instance.Id, instance.Address, instance.Health));
+        Assert.Empty(services.Services.Single(s => s.Name == "frontend").Instances);
+    }
+
+    [Fact]
+    public async Task Heartbeat_UnknownInstance_Answers404SoTheSidecarReRegisters()
+    {
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ControlPlaneApiTests).Assembly);
+
+        Assert.False(await controlPlane.Client.HeartbeatAsync("ghost-1", new Heartbeat(true), Cancel));
+    }
+
+    [Fact]
+    public async Task Lease_HeartbeatsStop_InstanceIsEvicted()
+    {
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ControlPlaneApiTests).Assembly, null, "--ControlPlane:LeaseDuration=00:00:01");
+        await controlPlane.Client.RegisterAsync("catalog-1", new InstanceRegistration("catalog", "http://127.0.0.1:5001", true), Cancel);
+        Assert.Equal(InstanceHealth.Healthy, await controlPlane.HealthOfAsync("catalog-1"));
+
+        await Eventually.UntilAsync(async () => await controlPlane.HealthOfAsync("catalog-1") is null, TimeSpan.FromSeconds(20), "catalog-1 to be evicted");
+
+        Assert.Contains("catalog-1 evicted", controlPlane.Process.Output, StringComparison.Ordinal);
+        Assert.False(await controlPlane.Client.HeartbeatAsync("catalog-1", new Heartbeat(true), Cancel));
+    }
+
+    [Fact]
+    public async Task Deregister_RegisteredInstance_RemovedAtOnce()
+    {
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ControlPlaneApiTests).Assembly);
+        await controlPlane.Client.RegisterAsync("catalog-1", new InstanceRegistration("catalog", "http://127.0.0.1:5001", true), Cancel);
+
+        await controlPlane.Client.DeregisterAsync("catalog-1", Cancel);
+
+        Assert.Null(await controlPlane.HealthOfAsync("catalog-1"));
+    }
+
+    [Fact]
+    public async Task Watch_OlderVersion_AnswersAtOnceWithSnapshot()
+    {
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ControlPlaneApiTests).Assembly, Storefront);
+
+        var snapshot = await controlPlane.Client.WatchAsync(ProxyKinds.Gateway, "gateway", "gateway-test", 0, Cancel);
+
+        Assert.NotNull(snapshot);
+        Assert.True(snapshot.Version > 0);
+        var route = Assert.Single(snapshot.Routes);
+        Assert.Equal("frontend", route.Cluster);
+    }
+
+    [Fact]
+    public async Task Watch_CurrentVersion_WaitsAndIsWokenByARegistration()
+    {
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ControlPlaneApiTests).Assembly, Storefront);
+        var first = await controlPlane.Client.WatchAsync(ProxyKinds.Sidecar, "frontend", "frontend-1", 0, Cancel);
+
+        var watching = controlPlane.Client.WatchAsync(ProxyKinds.Sidecar, "frontend", "frontend-1", first!.Version, Cancel);
+        Assert.False(watching.IsCompleted);
+        await controlPlane.Client.RegisterAsync("catalog-1", new InstanceRegistration("catalog", "http://127.0.0.1:5001", true), Cancel);
+
+        var pushed = await watching.WaitAsync(TimeSpan.FromSeconds(20), Cancel);
+        Assert.NotNull(pushed);
+        Assert.True(pushed.Version > first.Version);
+        Assert.Equal("catalog-1", Assert.Single(pushed.Clusters.Single(c => c.Name == "catalog").Endpoints).InstanceId);
+    }
+
+    [Fact]
+    public async Task Watch_NoChangeWithinWatchTimeout_Answers304()
+    {
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ControlPlaneApiTests).Assembly, null, "--ControlPlane:WatchTimeout=00:00:00.300");
+        var first = await controlPlane.Client.WatchAsync(ProxyKinds.Sidecar, "frontend", "frontend-1", 0, Cancel);
+
+        Assert.Null(await controlPlane.Client.WatchAsync(ProxyKinds.Sidecar, "frontend", "frontend-1", first!.Version, Cancel));
+    }
+
+    [Fact]
+    public async Task Watch_UnknownProxyKind_Answers404WithReason()
+    {
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ControlPlaneApiTests).Assembly);
+
+        using var response = await controlPlane.Http.GetAsync("v1/watch/toaster/x?version=0", Cancel);
+
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        var problem = await response.Content.ReadFromJsonAsync(MeshJsonContext.Default.MeshProblem, Cancel);
+        Assert.StartsWith("'toaster' is not a proxy kind", problem!.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Register_InvalidFields_Answers400ListingEveryError()
+    {
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ControlPlaneApiTests).Assembly);
+
+        using var response = await controlPlane.Http.PutAsJsonAsync("v1/instances/x-1", new InstanceRegistration("Not_A_Name", "ftp://nowhere", true), MeshJsonContext.Default.InstanceRegistration, Cancel);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        var problem = await response.Content.ReadFromJsonAsync(MeshJsonContext.Default.MeshProblem, Cancel);
+        Assert.Equal(["service", "address"], problem!.Errors!.Select(e => e.Path));
+        Assert.Empty((await controlPlane.GetServicesAsync()).Services);
+    }
+
+    [Fact]
+    public async Task Register_MalformedJson_Answers400WithTheParserReason()
+    {
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ControlPlaneApiTests).Assembly);
+
+        using var response = await controlPlane.Http.PutAsync("v1/instances/x-1", new StringContent("{\"service\": \"catalog\", ", Encoding.UTF8, "application/json"), Cancel);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        var problem = await response.Content.ReadFromJsonAsync(MeshJsonContext.Default.MeshProblem, Cancel);
+        Assert.Contains("JSON", problem!.Detail, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public async Task Register_UnknownField_Answers400NamingIt()
+    {
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ControlPlaneApiTests).Assembly);
+
+        using var response = await controlPlane.Http.PutAsync("v1/instances/x-1",
+            new StringContent("""{"service":"catalog","address":"http://127.0.0.1:1","healthy":true,"colour":"red"}""", Encoding.UTF8, "application/json"), Cancel);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        var problem = await response.Content.ReadFromJsonAsync(MeshJsonContext.Default.MeshProblem, Cancel);
+        Assert.Contains("'colour'", problem!.Detail, StringComparison.Ordinal);
+        Assert.Empty((await controlPlane.GetServicesAsync()).Services);
+    }
+
+    [Fact]
+    public async Task Start_InvalidConfigFile_ExitsNonZeroNamingEachError()
+    {
+        var config = new MeshConfig
+        {
+            Services = [new() { Name = "catalog" }, new() { Name = "catalog" }],
+            Routes = [new() { Name = "web", ParentRefs = [new() { Name = "gateway" }], Rules = [new() { BackendRefs = [new() { Name = "payments" }] }] }],
+        };
+        var path = Path.Combine(Path.GetTempPath(), $"aspiremesh-test-{Guid.NewGuid():N}.json");
+        await File.WriteAllTextAsync(path, System.Text.Json.JsonSerializer.Serialize(config, MeshJsonContext.Default.MeshConfig), Cancel);
+        try
+        {
+            await using var process = await TestProcess.StartDotnetAsync("controlplane",
+                BuiltProjects.Assembly(typeof(ControlPlaneApiTests).Assembly, "ControlPlane.csproj"), ["--urls", $"http://127.0.0.1:{Ports.Free()}", "--config", path]);
+
+            var code = await process.Exited.WaitAsync(TimeSpan.FromSeconds(60), Cancel);
+
+            Assert.Equal(2, code);
+            Assert.Contains(path, process.Output, StringComparison.Ordinal);
+            Assert.Contains("services[1].name: service 'catalog' is declared more than once.", process.Output, StringComparison.Ordinal);
+            Assert.Contains("routes[0].rules[0].backendRefs[0].name: 'payments' is not a declared service.", process.Output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+}

@@ -1,0 +1,73 @@
+using AspireMesh.Contracts.Snapshots;
+using AspireMesh.ProxyEngine.Configuration;
+using AspireMesh.ProxyEngine.Hosting;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace AspireMesh.ProxyEngine.Tests;
+
+/// <summary>
+/// The proxy engine on a real Kestrel listener, as Gateway and the sidecar's outbound side host it. Snapshots are
+/// applied directly; its control-plane URL points at a closed port, so nothing else changes its config.
+/// </summary>
+internal sealed class EngineHost : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private EngineHost(WebApplication app, ProxyStatus status)
+    {
+        _app = app;
+        Status = status;
+        Url = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+        Client = new HttpClient { BaseAddress = Url, Timeout = TimeSpan.FromSeconds(30) };
+    }
+
+    public Uri Url { get; }
+
+    public HttpClient Client { get; }
+
+    public ProxyStatus Status { get; }
+
+    public static async Task<EngineHost> StartAsync(TimeSpan? upstreamTimeout = null)
+    {
+        var builder = ListenerHost.CreateBuilder("http://127.0.0.1:0");
+        var status = new ProxyStatus();
+        builder.Services.AddMeshProxyEngine(new ProxyEngineOptions
+        {
+            Kind = ProxyKinds.Gateway,
+            Name = "test",
+            ProxyId = "test-1",
+            ControlPlane = new Uri($"http://127.0.0.1:{Ports.Free()}/"),
+            UpstreamTimeout = upstreamTimeout ?? TimeSpan.FromSeconds(30),
+        }, status);
+        var app = builder.Build();
+        app.UseMeshErrors();
+        app.MapMeshRoutes(context => $"nothing matched {context.Request.Host} {context.Request.Path}");
+        await app.StartAsync();
+        return new EngineHost(app, status);
+    }
+
+    public Task<IReadOnlyList<string>> ApplyAsync(ProxySnapshot snapshot) =>
+        _app.Services.GetRequiredService<SnapshotApplier>().ApplyAsync(snapshot, CancellationToken.None);
+
+    /// <summary>A one-service snapshot: requests for Host <paramref name="service"/> go to <paramref name="endpoints"/>.</summary>
+    public static ProxySnapshot HostSnapshot(long version, string service, params Uri[] endpoints) =>
+        new(version, [new RouteSnapshot($"service/{service}", [service], null, service)],
+            [new ClusterSnapshot(service, [.. endpoints.Select((e, i) => new EndpointSnapshot($"{service}-{i + 1}", e.ToString().TrimEnd('/')))])]);
+
+    public Task<HttpResponseMessage> GetAsync(string host, string path = "/")
+    {
+        var request = new HttpRequestMessage(HttpMethod.Get, path);
+        request.Headers.Host = host;
+        return Client.SendAsync(request);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Client.Dispose();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}

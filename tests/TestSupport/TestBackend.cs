@@ -1,0 +1,69 @@
+using System.Collections.Concurrent;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace AspireMesh.TestSupport;
+
+/// <summary>
+/// A real Kestrel server on a free loopback port that answers with its own name, records the requests it got, and
+/// can be told to answer differently. Stands in for an application or a peer sidecar.
+/// </summary>
+public sealed class TestBackend : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+
+    private TestBackend(string name, WebApplication app)
+    {
+        Name = name;
+        _app = app;
+    }
+
+    /// <summary>Name written in every answer (body and x-backend header).</summary>
+    public string Name { get; }
+
+    /// <summary>Base URL, e.g. <c>http://127.0.0.1:41234</c>.</summary>
+    public Uri Url { get; private set; } = null!;
+
+    /// <summary>Requests received: method and path.</summary>
+    public ConcurrentQueue<string> Requests { get; } = new();
+
+    /// <summary>When set, handles requests instead of the default answer.</summary>
+    public Func<HttpContext, Task>? Handler { get; set; }
+
+    /// <summary>Starts a backend named <paramref name="name"/>.</summary>
+    public static async Task<TestBackend> StartAsync(string name)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Logging.ClearProviders();
+        var app = builder.Build();
+        var backend = new TestBackend(name, app);
+        app.Run(async context =>
+        {
+            backend.Requests.Enqueue($"{context.Request.Method} {context.Request.Path}{context.Request.QueryString}");
+            if (backend.Handler is { } handler)
+            {
+                await handler(context).ConfigureAwait(false);
+                return;
+            }
+
+            context.Response.Headers["x-backend"] = name;
+            await context.Response.WriteAsync($"{name} {context.Request.Method} {context.Request.Path}").ConfigureAwait(false);
+        });
+        await app.StartAsync().ConfigureAwait(false);
+        backend.Url = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+        return backend;
+    }
+
+    /// <summary>Stops the server: connections to its port are refused from then on.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync().ConfigureAwait(false);
+        await _app.DisposeAsync().ConfigureAwait(false);
+    }
+}
