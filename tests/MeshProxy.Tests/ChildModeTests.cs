@@ -1,0 +1,55 @@
+namespace AspireMesh.MeshProxy.Tests;
+
+/// <summary>The sidecar started with "-- command": it runs the application as its child (how an instance is added by hand).</summary>
+public sealed class ChildModeTests
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
+
+    private static CancellationToken Cancel => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task Command_Started_WithPortProxyAndIdentityInItsEnvironment()
+    {
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ChildModeTests).Assembly);
+        await using var sidecar = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-child", null,
+            "--", "/bin/sh", "-c", "echo \"child port=$PORT urls=$ASPNETCORE_URLS proxy=$HTTP_PROXY id=$ASPIREMESH_INSTANCE_ID\"; exec sleep 600");
+
+        var line = await sidecar.Process.WaitForLineAsync(@"^child port=(\d+) urls=(\S+) proxy=(\S+) id=(\S+)$", Deadline);
+
+        Assert.Equal($"http://127.0.0.1:{line.Groups[1].Value}", line.Groups[2].Value);
+        Assert.Equal(sidecar.Outbound.ToString().TrimEnd('/'), line.Groups[3].Value);
+        Assert.Equal("catalog-child", line.Groups[4].Value);
+    }
+
+    [Fact]
+    public async Task Command_Exits_SidecarExitsWithItsCodeAndDeregisters()
+    {
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ChildModeTests).Assembly, null, "--ControlPlane:LeaseDuration=00:10:00");
+        var release = Path.Combine(Path.GetTempPath(), $"aspiremesh-release-{Guid.NewGuid():N}");
+        await using var sidecar = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-child", null,
+            "--", "/bin/sh", "-c", $"while [ ! -f {release} ]; do sleep 0.05; done; exit 5");
+        await Eventually.UntilAsync(async () => await controlPlane.HealthOfAsync("catalog-child") is not null, Deadline, "the instance to register");
+
+        await File.WriteAllTextAsync(release, "", Cancel);
+
+        Assert.Equal(5, await sidecar.Process.Exited.WaitAsync(Deadline, Cancel));
+        Assert.Null(await controlPlane.HealthOfAsync("catalog-child"));
+        File.Delete(release);
+    }
+
+    [Fact]
+    public async Task Sidecar_KilledOutright_ItsChildDiesToo()
+    {
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ChildModeTests).Assembly);
+        var marker = Guid.NewGuid().ToString("N");
+        await using var sidecar = await SidecarProcess.StartAsync(controlPlane, "catalog", $"catalog-{marker[..8]}", null,
+            "--", "/bin/sh", "-c", "echo child-up; exec sleep 600");
+        await sidecar.Process.WaitForLineAsync("^child-up$", Deadline);
+        Assert.Single(ProcessTable.WithEnvironment("ASPIREMESH_INSTANCE_ID", $"catalog-{marker[..8]}"));
+
+        sidecar.Process.Kill();
+
+        await Eventually.UntilAsync(() => ProcessTable.WithEnvironment("ASPIREMESH_INSTANCE_ID", $"catalog-{marker[..8]}").Count == 0, Deadline,
+            "the child of the killed sidecar to exit");
+    }
+}

@@ -1,0 +1,52 @@
+using System.Net;
+
+namespace AspireMesh.MeshProxy.Tests;
+
+/// <summary>A real sidecar process; its listener URLs are read from its "listening" line.</summary>
+internal sealed class SidecarProcess : IAsyncDisposable
+{
+    private SidecarProcess(TestProcess process, Uri inbound, Uri outbound, Uri admin)
+    {
+        Process = process;
+        Inbound = inbound;
+        Outbound = outbound;
+        Admin = admin;
+    }
+
+    public TestProcess Process { get; }
+
+    public Uri Inbound { get; }
+
+    public Uri Outbound { get; }
+
+    public Uri Admin { get; }
+
+    public static string Assembly => BuiltProjects.Assembly(typeof(SidecarProcess).Assembly, "MeshProxy.csproj");
+
+    public static async Task<SidecarProcess> StartAsync(ControlPlaneProcess controlPlane, string service, string instanceId, Uri? appUrl, params string[] extra)
+    {
+        var args = new List<string> { "--service", service, "--instance-id", instanceId, "--control-plane", controlPlane.Url.ToString() };
+        if (appUrl is not null)
+        {
+            args.AddRange(["--app-url", appUrl.ToString()]);
+        }
+
+        args.AddRange(extra);
+        var process = await TestProcess.StartDotnetAsync(instanceId, Assembly, args);
+        var line = await process.WaitForLineAsync(@"listening: inbound (\S+), outbound (\S+), admin (\S+)$", TimeSpan.FromSeconds(60));
+        return new SidecarProcess(process, new Uri(line.Groups[1].Value.TrimEnd(',')), new Uri(line.Groups[2].Value.TrimEnd(',')), new Uri(line.Groups[3].Value));
+    }
+
+    /// <summary>A client that sends every request through this sidecar's outbound listener, as the app does with HTTP_PROXY.</summary>
+    public HttpClient OutboundClient() =>
+        new(new HttpClientHandler { Proxy = new WebProxy(Outbound), UseProxy = true }) { Timeout = TimeSpan.FromSeconds(30) };
+
+    public async Task<HttpStatusCode> ReadyStatusAsync()
+    {
+        using var http = new HttpClient();
+        using var response = await http.GetAsync(new Uri(Admin, "ready"));
+        return response.StatusCode;
+    }
+
+    public ValueTask DisposeAsync() => Process.DisposeAsync();
+}

@@ -1,0 +1,149 @@
+using System.Net;
+using AspireMesh.Contracts.Registry;
+using AspireMesh.ProxyEngine;
+using Microsoft.AspNetCore.Http;
+
+namespace AspireMesh.MeshProxy.Tests;
+
+/// <summary>The sidecar as a real process between a real control plane and real Kestrel applications.</summary>
+public sealed class SidecarTests
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
+
+    private static CancellationToken Cancel => TestContext.Current.CancellationToken;
+
+    private static Task<ControlPlaneProcess> StartControlPlaneAsync(params string[] args) =>
+        ControlPlaneProcess.StartAsync(typeof(SidecarTests).Assembly, null, args);
+
+    [Fact]
+    public async Task Start_AppHealthy_RegistersInboundAddressAndBecomesReady()
+    {
+        await using var app = await TestBackend.StartAsync("app");
+        await using var controlPlane = await StartControlPlaneAsync();
+        await using var sidecar = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-7", app.Url);
+
+        await Eventually.UntilAsync(async () => await sidecar.ReadyStatusAsync() == HttpStatusCode.OK, Deadline, "the sidecar to be ready");
+
+        var instance = (await controlPlane.GetServicesAsync()).Services.Single(s => s.Name == "catalog").Instances.Single();
+        Assert.Equal(("catalog-7", sidecar.Inbound.ToString().TrimEnd('/'), InstanceHealth.Healthy), (instance.Id, instance.Address, instance.Health));
+        Assert.Contains("GET /health", app.Requests);
+    }
+
+    [Fact]
+    public async Task Inbound_Request_ForwardedToAppAndStampedWithInstance()
+    {
+        await using var app = await TestBackend.StartAsync("app");
+        await using var controlPlane = await StartControlPlaneAsync();
+        await using var sidecar = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-7", app.Url);
+        using var http = new HttpClient();
+
+        using var response = await http.GetAsync(new Uri(sidecar.Inbound, "items?page=2"), Cancel);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("app GET /items", await response.Content.ReadAsStringAsync(Cancel));
+        Assert.Equal("catalog-7", response.Headers.GetValues(MeshHeaders.Instance).Single());
+        Assert.Contains("GET /items?page=2", app.Requests);
+    }
+
+    [Fact]
+    public async Task Inbound_AppNotListening_503AppUnavailableAndInstanceUnhealthy()
+    {
+        await using var controlPlane = await StartControlPlaneAsync();
+        await using var sidecar = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-7", new Uri($"http://127.0.0.1:{Ports.Free()}"));
+        using var http = new HttpClient();
+
+        using var response = await http.GetAsync(new Uri(sidecar.Inbound, "items"), Cancel);
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.Equal(MeshErrors.AppUnavailable, response.Headers.GetValues(MeshHeaders.Error).Single());
+        Assert.StartsWith("app-unavailable: could not connect to the application of instance 'catalog-7'", await response.Content.ReadAsStringAsync(Cancel), StringComparison.Ordinal);
+        await Eventually.UntilAsync(async () => await controlPlane.HealthOfAsync("catalog-7") == InstanceHealth.Unhealthy, Deadline, "catalog-7 registered as unhealthy");
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, await sidecar.ReadyStatusAsync());
+    }
+
+    [Fact]
+    public async Task Outbound_CallByServiceName_ReachesThePeerThroughItsSidecar()
+    {
+        await using var frontendApp = await TestBackend.StartAsync("frontend-app");
+        await using var catalogApp = await TestBackend.StartAsync("catalog-app");
+        await using var controlPlane = await StartControlPlaneAsync();
+        await using var frontend = await SidecarProcess.StartAsync(controlPlane, "frontend", "frontend-1", frontendApp.Url);
+        await using var catalog = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-1", catalogApp.Url);
+        using var client = frontend.OutboundClient();
+
+        string? body = null;
+        await Eventually.UntilAsync(async () =>
+        {
+            using var response = await client.GetAsync("http://catalog/items", Cancel);
+            body = await response.Content.ReadAsStringAsync(Cancel);
+            return response.StatusCode == HttpStatusCode.OK && response.Headers.GetValues(MeshHeaders.Instance).Single() == "catalog-1";
+        }, Deadline, "frontend's sidecar to route http://catalog/ to catalog-1");
+
+        Assert.Equal("catalog-app GET /items", body);
+        Assert.DoesNotContain(frontendApp.Requests, r => r.StartsWith("GET /items", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Outbound_UnknownServiceName_404NoRouteNamingIt()
+    {
+        await using var app = await TestBackend.StartAsync("app");
+        await using var controlPlane = await StartControlPlaneAsync();
+        await using var sidecar = await SidecarProcess.StartAsync(controlPlane, "frontend", "frontend-1", app.Url);
+        await Eventually.UntilAsync(async () => await sidecar.ReadyStatusAsync() == HttpStatusCode.OK, Deadline, "the sidecar to be ready");
+        using var client = sidecar.OutboundClient();
+
+        using var response = await client.GetAsync("http://payments/charge", Cancel);
+
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.Equal(MeshErrors.NoRoute, response.Headers.GetValues(MeshHeaders.Error).Single());
+        Assert.Contains("no service named 'payments'", await response.Content.ReadAsStringAsync(Cancel), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Stop_Sigterm_DeregistersBeforeTheLeaseWouldExpire()
+    {
+        await using var app = await TestBackend.StartAsync("app");
+        await using var controlPlane = await StartControlPlaneAsync("--ControlPlane:LeaseDuration=00:10:00");
+        await using var sidecar = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-1", app.Url);
+        await Eventually.UntilAsync(async () => await controlPlane.HealthOfAsync("catalog-1") == InstanceHealth.Healthy, Deadline, "catalog-1 registered");
+
+        Assert.Equal(0, await sidecar.Process.StopAsync(TimeSpan.FromSeconds(20)).WaitAsync(Deadline, Cancel));
+
+        Assert.Null(await controlPlane.HealthOfAsync("catalog-1"));
+    }
+
+    [Fact]
+    public async Task Heartbeat_AppStartsFailingHealthCheck_InstanceMarkedUnhealthy()
+    {
+        await using var app = await TestBackend.StartAsync("app");
+        await using var controlPlane = await StartControlPlaneAsync();
+        await using var sidecar = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-1", app.Url);
+        await Eventually.UntilAsync(async () => await controlPlane.HealthOfAsync("catalog-1") == InstanceHealth.Healthy, Deadline, "catalog-1 healthy");
+
+        app.Handler = context =>
+        {
+            context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+            return Task.CompletedTask;
+        };
+
+        await Eventually.UntilAsync(async () => await controlPlane.HealthOfAsync("catalog-1") == InstanceHealth.Unhealthy, Deadline, "catalog-1 unhealthy");
+    }
+
+    [Fact]
+    public async Task Start_NeitherAppUrlNorCommand_ExitsWithReason()
+    {
+        await using var process = await TestProcess.StartDotnetAsync("sidecar", SidecarProcess.Assembly, ["--service", "catalog"]);
+
+        Assert.Equal(2, await process.Exited.WaitAsync(Deadline, Cancel));
+        Assert.Contains("give --app-url", process.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Start_InvalidControlPlaneUrl_ExitsNamingTheOption()
+    {
+        await using var process = await TestProcess.StartDotnetAsync("sidecar", SidecarProcess.Assembly, ["--service", "catalog", "--app-url", "http://127.0.0.1:1", "--control-plane", "nowhere"]);
+
+        Assert.NotEqual(0, await process.Exited.WaitAsync(Deadline, Cancel));
+        Assert.Contains("--control-plane: 'nowhere' is not an absolute http(s) URL.", process.Output, StringComparison.Ordinal);
+    }
+}
