@@ -25,7 +25,8 @@ public static class ProxyEngineApplicationExtensions
             pipeline.UseLoadBalancing();
             pipeline.UsePassiveHealthChecks();
         });
-        app.MapFallback(context => MeshErrorWriter.WriteAsync(context, StatusCodes.Status404NotFound, MeshErrors.NoRoute, describeNoRoute(context)));
+        // The default fallback pattern skips file-like paths (/index.html); every unmatched request gets the mesh error.
+        app.MapFallback("/{**mesh-path}", context => MeshErrorWriter.WriteAsync(context, StatusCodes.Status404NotFound, MeshErrors.NoRoute, describeNoRoute(context)));
         return app;
     }
 }

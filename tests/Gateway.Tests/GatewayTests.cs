@@ -1,0 +1,121 @@
+using System.Net;
+using AspireMesh.Contracts.Config;
+using AspireMesh.Contracts.Registry;
+using AspireMesh.ProxyEngine;
+
+namespace AspireMesh.Gateway.Tests;
+
+/// <summary>The gateway as a real process, routing by the control plane's config to registered instances.</summary>
+public sealed class GatewayTests : IAsyncLifetime
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
+
+    private static readonly MeshConfig Config = new()
+    {
+        Services = [new() { Name = "home" }, new() { Name = "api" }],
+        Routes =
+        [
+            new() { Name = "home", ParentRefs = [new() { Name = "edge" }], Rules = [new() { Matches = [new() { Path = new() { Type = "Exact", Value = "/" } }], BackendRefs = [new() { Name = "home" }] }] },
+            new() { Name = "api", ParentRefs = [new() { Name = "edge" }], Rules = [new() { Matches = [new() { Path = new() { Type = "PathPrefix", Value = "/api" } }], BackendRefs = [new() { Name = "api" }] }] },
+        ],
+    };
+
+    private ControlPlaneProcess _controlPlane = null!;
+    private TestProcess _gateway = null!;
+    private HttpClient _client = null!;
+    private Uri _admin = null!;
+
+    private static CancellationToken Cancel => TestContext.Current.CancellationToken;
+
+    public async ValueTask InitializeAsync()
+    {
+        _controlPlane = await ControlPlaneProcess.StartAsync(typeof(GatewayTests).Assembly, Config);
+        var port = Ports.Free();
+        var admin = Ports.Free();
+        _gateway = await TestProcess.StartDotnetAsync("gateway", BuiltProjects.Assembly(typeof(GatewayTests).Assembly, "Gateway.csproj"),
+            ["--name", "edge", "--host", "127.0.0.1", "--port", $"{port}", "--admin-port", $"{admin}", "--control-plane", _controlPlane.Url.ToString()]);
+        _client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/"), Timeout = Deadline };
+        _admin = new Uri($"http://127.0.0.1:{admin}/");
+        await Eventually.UntilAsync(async () => (await _client.GetAsync(new Uri(_admin, "ready"))).IsSuccessStatusCode, Deadline, "the gateway to be ready");
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _client.Dispose();
+        await _gateway.DisposeAsync();
+        await _controlPlane.DisposeAsync();
+    }
+
+    private async Task RegisterAsync(string id, string service, Uri address) =>
+        await _controlPlane.Client.RegisterAsync(id, new InstanceRegistration(service, address.ToString().TrimEnd('/'), true), Cancel);
+
+    private async Task<string?> ServedByAsync(string path)
+    {
+        using var response = await _client.GetAsync(path, Cancel);
+        return response.IsSuccessStatusCode ? response.Headers.GetValues("x-backend").Single() : null;
+    }
+
+    [Fact]
+    public async Task Route_ExactAndPrefixMatches_EachGoToItsService()
+    {
+        await using var home = await TestBackend.StartAsync("home-app");
+        await using var api = await TestBackend.StartAsync("api-app");
+        await RegisterAsync("home-1", "home", home.Url);
+        await RegisterAsync("api-1", "api", api.Url);
+        await Eventually.UntilAsync(async () => await ServedByAsync("/api/products") == "api-app", Deadline, "the api route to reach api-1");
+
+        Assert.Equal("home-app", await ServedByAsync("/"));
+        Assert.Equal("api-app", await ServedByAsync("/api"));
+        using var response = await _client.GetAsync("/api/products?x=1", Cancel);
+        Assert.Equal("api-app GET /api/products", await response.Content.ReadAsStringAsync(Cancel));
+    }
+
+    [Theory]
+    [InlineData("/index.html")]
+    [InlineData("/apix")]
+    public async Task Route_NoneMatches_404NoRouteWithReason(string path)
+    {
+        using var response = await _client.GetAsync(path, Cancel);
+
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        Assert.Equal(MeshErrors.NoRoute, response.Headers.GetValues(MeshHeaders.Error).Single());
+        Assert.Equal($"no-route: no route of gateway 'edge' matched GET {path}.\n", await response.Content.ReadAsStringAsync(Cancel));
+    }
+
+    [Fact]
+    public async Task Route_ServiceWithoutInstances_503NoHealthyEndpointAtOnce()
+    {
+        using var response = await _client.GetAsync("/api/products", Cancel);
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.Equal(MeshErrors.NoHealthyEndpoint, response.Headers.GetValues(MeshHeaders.Error).Single());
+        Assert.Equal("no-healthy-endpoint: service 'api' has no healthy instance.\n", await response.Content.ReadAsStringAsync(Cancel));
+    }
+
+    [Fact]
+    public async Task Route_InstanceDeregistered_TrafficMovesToTheOthers()
+    {
+        await using var first = await TestBackend.StartAsync("api-a");
+        await using var second = await TestBackend.StartAsync("api-b");
+        await RegisterAsync("api-1", "api", first.Url);
+        await RegisterAsync("api-2", "api", second.Url);
+        var seen = new HashSet<string>();
+        await Eventually.UntilAsync(async () => seen.Add(await ServedByAsync("/api") ?? "") && seen.Contains("api-a") && seen.Contains("api-b"),
+            Deadline, "both api instances to serve");
+
+        await _controlPlane.Client.DeregisterAsync("api-2", Cancel);
+
+        await Eventually.UntilAsync(async () =>
+        {
+            for (var i = 0; i < 4; i++)
+            {
+                if (await ServedByAsync("/api") != "api-a")
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }, Deadline, "only api-a to serve");
+    }
+}
