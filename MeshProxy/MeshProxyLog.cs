@@ -14,4 +14,7 @@ internal static partial class MeshProxyLog
 
     [LoggerMessage(3010, LogLevel.Information, "Sidecar {InstanceId} of {Service} listening: inbound {Inbound}, outbound {Outbound}, admin {Admin}")]
     public static partial void Listening(ILogger logger, string instanceId, string service, string inbound, string outbound, string admin);
+
+    [LoggerMessage(3011, LogLevel.Warning, "The application ({Command}) exited with code {ExitCode}; stopping the sidecar")]
+    public static partial void AppExited(ILogger logger, string command, int exitCode);
 }

@@ -57,9 +57,11 @@ internal static class Sidecar
         if (first == child.Exited)
         {
             // The application is the point of the instance: when it ends, so does its sidecar.
+            var code = await child.Exited.ConfigureAwait(false);
+            MeshProxyLog.AppExited(outbound.Logger, string.Join(' ', options.AppCommand), code);
             inbound.Lifetime.StopApplication();
             await run.ConfigureAwait(false);
-            return await child.Exited.ConfigureAwait(false);
+            return code;
         }
 
         await child.StopAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);

@@ -5,7 +5,10 @@ namespace AspireMesh.ProxyEngine;
 /// <summary>All proxy-engine log messages, with their event ids in one place.</summary>
 internal static partial class ProxyEngineLog
 {
-    [LoggerMessage(2001, LogLevel.Information, "Applied snapshot version {Version}: {Routes} routes, {Clusters} clusters, {Endpoints} endpoints")]
+    [LoggerMessage(2001, LogLevel.Information, "Applied first snapshot, version {Version}: {Routes} routes, {Clusters} clusters, {Endpoints} endpoints")]
+    public static partial void FirstSnapshotApplied(ILogger logger, long version, int routes, int clusters, int endpoints);
+
+    [LoggerMessage(2005, LogLevel.Debug, "Applied snapshot version {Version}: {Routes} routes, {Clusters} clusters, {Endpoints} endpoints")]
     public static partial void SnapshotApplied(ILogger logger, long version, int routes, int clusters, int endpoints);
 
     [LoggerMessage(2002, LogLevel.Error, "Refused snapshot version {Version}; still serving version {Current}: {Reasons}")]

@@ -42,8 +42,17 @@ internal sealed class SnapshotApplier(InMemoryConfigProvider provider, IConfigVa
 
             provider.Update(routes, clusters);
             await WaitUntilServedAsync(routes, clusters, cancellationToken).ConfigureAwait(false);
+            var first = status.AppliedVersion == 0;
             status.SnapshotApplied(snapshot.Version);
-            ProxyEngineLog.SnapshotApplied(logger, snapshot.Version, routes.Count, clusters.Count, clusters.Sum(c => c.Destinations?.Count ?? 0));
+            var endpoints = clusters.Sum(c => c.Destinations?.Count ?? 0);
+            if (first)
+            {
+                ProxyEngineLog.FirstSnapshotApplied(logger, snapshot.Version, routes.Count, clusters.Count, endpoints);
+            }
+            else
+            {
+                ProxyEngineLog.SnapshotApplied(logger, snapshot.Version, routes.Count, clusters.Count, endpoints);
+            }
             return [];
         }
         finally
