@@ -52,7 +52,16 @@ app.MapRegistryApi();
 app.MapWatchApi();
 app.MapDashboard();
 
-await app.RunAsync();
+try
+{
+    await app.RunAsync();
+}
+catch (IOException ex)
+{
+    await Console.Error.WriteLineAsync($"error: cannot listen: {ex.Message}");
+    return 3;
+}
+
 return 0;
 
 /// <summary>Entry point; public so functional tests can host the control plane in-process.</summary>

@@ -33,5 +33,4 @@ gateway.MapMeshRoutes(context => $"no route of gateway '{gatewayName}' matched {
 var admin = ListenerHost.CreateBuilder($"http://127.0.0.1:{parsed.GetValue(adminPort)}").Build();
 admin.MapProxyAdmin(status);
 
-await ListenerHost.RunAllAsync([gateway, admin]);
-return 0;
+return await ListenerHost.RunAllAsync([gateway, admin]);

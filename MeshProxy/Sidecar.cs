@@ -26,8 +26,7 @@ internal static class Sidecar
         await Task.WhenAny(run, Task.WhenAll(Started(inbound), Started(outbound), Started(admin))).ConfigureAwait(false);
         if (run.IsCompleted)
         {
-            await run.ConfigureAwait(false);
-            return 1;
+            return await run.ConfigureAwait(false);
         }
 
         var inboundUrl = BoundAddress(inbound);
@@ -37,8 +36,7 @@ internal static class Sidecar
 
         if (options.AppCommand.Count == 0)
         {
-            await run.ConfigureAwait(false);
-            return 0;
+            return await run.ConfigureAwait(false);
         }
 
         await using var child = await ManagedProcess.StartAsync(new ProcessSpec(options.AppCommand[0], [.. options.AppCommand.Skip(1)], new Dictionary<string, string>
@@ -65,8 +63,7 @@ internal static class Sidecar
         }
 
         await child.StopAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false);
-        await run.ConfigureAwait(false);
-        return 0;
+        return await run.ConfigureAwait(false);
     }
 
     private static Task Started(WebApplication app)

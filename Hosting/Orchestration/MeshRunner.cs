@@ -293,8 +293,18 @@ internal sealed class MeshRunner(MeshApplication app, MeshConsole console) : IAs
     /// <summary>Waits until every proxy serves a snapshot at least as new as the control plane's state once all are ready.</summary>
     private async Task<bool> WaitConvergedAsync(IReadOnlyList<PlannedResource> plan, Uri controlPlane, CancellationToken stopping)
     {
-        var services = await _probe.GetFromJsonAsync(new Uri(controlPlane, "v1/services"), MeshJsonContext.Default.ServiceList, stopping).ConfigureAwait(false);
-        var version = services?.Version ?? 0;
+        long version;
+        try
+        {
+            var services = await _probe.GetFromJsonAsync(new Uri(controlPlane, "v1/services"), MeshJsonContext.Default.ServiceList, stopping).ConfigureAwait(false);
+            version = services?.Version ?? 0;
+        }
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or JsonException && !stopping.IsCancellationRequested)
+        {
+            console.Error($"error: the control plane did not answer {new Uri(controlPlane, "v1/services")}: {ex.Message}");
+            return false;
+        }
+
         var proxies = plan.Where(r => r.AdminUrl is not null).ToList();
         var deadline = Stopwatch.GetTimestamp() + (long)(30 * Stopwatch.Frequency);
         while (true)

@@ -29,11 +29,15 @@ public static class ListenerHost
         return builder;
     }
 
+    /// <summary>Exit code of a proxy whose listener could not bind its address.</summary>
+    public const int ListenFailedExitCode = 3;
+
     /// <summary>
-    /// Starts every listener; if one cannot start, stops the others and rethrows. Then runs until any of them is
-    /// asked to stop (SIGTERM, Ctrl+C) and stops them all.
+    /// Starts every listener; if one cannot bind its address, says so on stderr, stops the others and returns
+    /// <see cref="ListenFailedExitCode"/>. Otherwise runs until any of them is asked to stop (SIGTERM, Ctrl+C), stops
+    /// them all and returns 0.
     /// </summary>
-    public static async Task RunAllAsync(IReadOnlyList<WebApplication> listeners)
+    public static async Task<int> RunAllAsync(IReadOnlyList<WebApplication> listeners)
     {
         ArgumentNullException.ThrowIfNull(listeners);
         var started = new List<WebApplication>();
@@ -41,11 +45,21 @@ public static class ListenerHost
         {
             foreach (var listener in listeners)
             {
-                await listener.StartAsync().ConfigureAwait(false);
+                try
+                {
+                    await listener.StartAsync().ConfigureAwait(false);
+                }
+                catch (IOException ex)
+                {
+                    await Console.Error.WriteLineAsync($"error: cannot listen: {ex.Message}").ConfigureAwait(false);
+                    return ListenFailedExitCode;
+                }
+
                 started.Add(listener);
             }
 
             await Task.WhenAny(listeners.Select(l => l.WaitForShutdownAsync())).ConfigureAwait(false);
+            return 0;
         }
         finally
         {

@@ -118,4 +118,18 @@ public sealed class GatewayTests : IAsyncLifetime
             return true;
         }, Deadline, "only api-a to serve");
     }
+
+    [Fact]
+    public async Task Start_PortAlreadyInUse_ExitsWithTheAddressAndReason()
+    {
+        using var squatter = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        squatter.Start();
+        var port = ((IPEndPoint)squatter.LocalEndpoint).Port;
+
+        await using var gateway = await TestProcess.StartDotnetAsync("gateway-2", BuiltProjects.Assembly(typeof(GatewayTests).Assembly, "Gateway.csproj"),
+            ["--name", "edge", "--host", "127.0.0.1", "--port", $"{port}", "--admin-port", "0", "--control-plane", _controlPlane.Url.ToString()]);
+
+        Assert.Equal(3, await gateway.Exited.WaitAsync(Deadline, Cancel));
+        Assert.Contains($"error: cannot listen: Failed to bind to address http://127.0.0.1:{port}: address already in use.", gateway.Output, StringComparison.Ordinal);
+    }
 }

@@ -15,7 +15,8 @@ app.MapGet("/api/items", async (IHttpClientFactory clients, CancellationToken ca
     {
         return Results.Problem(
             detail: $"inventory answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync(cancellationToken)}",
-            statusCode: StatusCodes.Status502BadGateway, title: "inventory is unavailable");
+            statusCode: response.StatusCode == System.Net.HttpStatusCode.ServiceUnavailable ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status502BadGateway,
+            title: "inventory is unavailable");
     }
 
     var stock = await response.Content.ReadFromJsonAsync<StockResponse>(cancellationToken);

@@ -14,7 +14,8 @@ app.MapGet("/api/products", async (IHttpClientFactory clients, CancellationToken
     {
         return Results.Problem(
             detail: $"catalog answered {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync(cancellationToken)}",
-            statusCode: StatusCodes.Status502BadGateway, title: "catalog is unavailable");
+            statusCode: response.StatusCode == System.Net.HttpStatusCode.ServiceUnavailable ? StatusCodes.Status503ServiceUnavailable : StatusCodes.Status502BadGateway,
+            title: "catalog is unavailable");
     }
 
     var catalog = await response.Content.ReadFromJsonAsync<CatalogResponse>(cancellationToken);

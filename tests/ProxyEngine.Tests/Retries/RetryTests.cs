@@ -11,6 +11,14 @@ public sealed class RetryTests
 
     private static Uri ClosedPort() => new($"http://127.0.0.1:{Ports.Free()}");
 
+    /// <summary>What a peer sidecar answers when its own application is down.</summary>
+    private static Task AnswerAppUnavailable(HttpContext context)
+    {
+        context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+        context.Response.Headers[MeshHeaders.Error] = MeshErrors.AppUnavailable;
+        return context.Response.WriteAsync("app-unavailable: app is down");
+    }
+
     [Fact]
     public async Task Get_EndpointRefusesConnection_RetriedOnAnotherAndSucceeds()
     {
@@ -32,12 +40,7 @@ public sealed class RetryTests
     public async Task Get_PeerSaysAppUnavailable_RetriedOnAnother()
     {
         await using var down = await TestBackend.StartAsync("down");
-        down.Handler = context =>
-        {
-            context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
-            context.Response.Headers[MeshHeaders.Error] = MeshErrors.AppUnavailable;
-            return context.Response.WriteAsync("app-unavailable: app is down");
-        };
+        down.Handler = AnswerAppUnavailable;
         await using var live = await TestBackend.StartAsync("live");
         await using var engine = await EngineHost.StartAsync();
         await engine.ApplyAsync(EngineHost.HostSnapshot(1, "catalog", down.Url, live.Url));
@@ -56,12 +59,7 @@ public sealed class RetryTests
     public async Task Get_OnlyEndpointSaysAppUnavailable_MeshErrorPassesThrough()
     {
         await using var down = await TestBackend.StartAsync("down");
-        down.Handler = context =>
-        {
-            context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
-            context.Response.Headers[MeshHeaders.Error] = MeshErrors.AppUnavailable;
-            return context.Response.WriteAsync("app-unavailable: app is down");
-        };
+        down.Handler = AnswerAppUnavailable;
         await using var engine = await EngineHost.StartAsync();
         await engine.ApplyAsync(EngineHost.HostSnapshot(1, "catalog", down.Url));
 
