@@ -6,9 +6,14 @@ using AspireMesh.Contracts.Snapshots;
 
 namespace AspireMesh.Contracts;
 
-/// <summary>Source-generated JSON metadata for every wire type (camelCase, unknown members refused).</summary>
+/// <summary>
+/// Source-generated JSON metadata for every wire type: camelCase, unknown members refused, and null refused where the
+/// type says a value is required. (Config types use settable properties: the generator assigns every init-only
+/// property when constructing, which would replace the defaults of omitted keys with null.)
+/// </summary>
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web,
     UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+    RespectNullableAnnotations = true,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(InstanceRegistration))]
 [JsonSerializable(typeof(Heartbeat))]
@@ -18,6 +23,7 @@ namespace AspireMesh.Contracts;
 [JsonSerializable(typeof(MeshConfig))]
 [JsonSerializable(typeof(ProxyReadiness))]
 [JsonSerializable(typeof(MeshProblem))]
+[JsonSerializable(typeof(string))]
 public sealed partial class MeshJsonContext : JsonSerializerContext;
 
 /// <summary>What a proxy's admin /ready answers.</summary>

@@ -1,139 +1,733 @@
 using System.Text.RegularExpressions;
-using AspireMesh.Contracts.Snapshots;
 
 namespace AspireMesh.Contracts.Config;
 
-/// <summary>Checks a <see cref="MeshConfig"/> and collects every error with its path; never stops at the first.</summary>
+/// <summary>
+/// Checks a whole <see cref="MeshConfig"/> and collects every error with its path (e.g.
+/// <c>routes[2].rules[0].backendRefs[1].weight</c>); it never stops at the first.
+/// </summary>
 public static partial class MeshConfigValidator
 {
-    /// <summary>Returns all errors in <paramref name="config"/>; empty when it is valid.</summary>
+    private static readonly HashSet<string> Methods = new(["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE", "PATCH"], StringComparer.Ordinal);
+
+    /// <summary>Returns all errors in <paramref name="config"/>, in document order; empty when it is valid.</summary>
     public static IReadOnlyList<ConfigError> Validate(MeshConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
-        var errors = new List<ConfigError>();
-        var services = new HashSet<string>(StringComparer.Ordinal);
-
-        for (var i = 0; i < config.Services.Count; i++)
-        {
-            var path = $"services[{i}]";
-            var service = config.Services[i];
-            if (!IsDnsLabel(service.Name))
-            {
-                errors.Add(new($"{path}.name", $"'{service.Name}' is not a valid service name: use 1-63 lower-case letters, digits or '-', starting with a letter."));
-            }
-            else if (!services.Add(service.Name))
-            {
-                errors.Add(new($"{path}.name", $"service '{service.Name}' is declared more than once."));
-            }
-        }
-
-        for (var i = 0; i < config.Services.Count; i++)
-        {
-            var references = config.Services[i].References;
-            for (var r = 0; r < references.Count; r++)
-            {
-                if (!services.Contains(references[r]))
-                {
-                    errors.Add(new($"services[{i}].references[{r}]", $"service '{config.Services[i].Name}' references '{references[r]}', which is not a declared service."));
-                }
-            }
-        }
-
-        var routeNames = new HashSet<string>(StringComparer.Ordinal);
-        for (var i = 0; i < config.Routes.Count; i++)
-        {
-            ValidateRoute(config.Routes[i], $"routes[{i}]", services, routeNames, errors);
-        }
-
-        return errors;
-    }
-
-    private static void ValidateRoute(HttpRouteConfig route, string path, HashSet<string> services, HashSet<string> routeNames, List<ConfigError> errors)
-    {
-        if (string.IsNullOrWhiteSpace(route.Name))
-        {
-            errors.Add(new($"{path}.name", "a route needs a name."));
-        }
-        else if (!routeNames.Add(route.Name))
-        {
-            errors.Add(new($"{path}.name", $"route '{route.Name}' is declared more than once."));
-        }
-
-        if (route.ParentRefs.Count == 0)
-        {
-            errors.Add(new($"{path}.parentRefs", "a route must attach to at least one gateway."));
-        }
-
-        for (var p = 0; p < route.ParentRefs.Count; p++)
-        {
-            if (string.IsNullOrWhiteSpace(route.ParentRefs[p].Name))
-            {
-                errors.Add(new($"{path}.parentRefs[{p}].name", "a parent reference needs a gateway name."));
-            }
-        }
-
-        if (route.Rules.Count == 0)
-        {
-            errors.Add(new($"{path}.rules", "a route needs at least one rule."));
-        }
-
-        for (var r = 0; r < route.Rules.Count; r++)
-        {
-            var rule = route.Rules[r];
-            var rulePath = $"{path}.rules[{r}]";
-            for (var m = 0; m < rule.Matches.Count; m++)
-            {
-                var match = rule.Matches[m].Path;
-                if (match is null)
-                {
-                    continue;
-                }
-
-                var matchPath = $"{rulePath}.matches[{m}].path";
-                if (match.Type is not (PathMatchTypes.Exact or PathMatchTypes.PathPrefix))
-                {
-                    errors.Add(new($"{matchPath}.type", $"'{match.Type}' is not a supported path match type; use Exact or PathPrefix."));
-                }
-
-                if (!match.Value.StartsWith('/'))
-                {
-                    errors.Add(new($"{matchPath}.value", $"'{match.Value}' must be an absolute path starting with '/'."));
-                }
-            }
-
-            if (rule.BackendRefs.Count == 0)
-            {
-                errors.Add(new($"{rulePath}.backendRefs", "a rule needs at least one backend."));
-            }
-
-            var weightSum = 0L;
-            for (var b = 0; b < rule.BackendRefs.Count; b++)
-            {
-                var backend = rule.BackendRefs[b];
-                var backendPath = $"{rulePath}.backendRefs[{b}]";
-                if (!services.Contains(backend.Name))
-                {
-                    errors.Add(new($"{backendPath}.name", $"'{backend.Name}' is not a declared service."));
-                }
-
-                if (backend.Weight < 0)
-                {
-                    errors.Add(new($"{backendPath}.weight", $"weight {backend.Weight} is negative."));
-                }
-
-                weightSum += Math.Max(0, backend.Weight);
-            }
-
-            if (rule.BackendRefs.Count > 0 && weightSum == 0)
-            {
-                errors.Add(new($"{rulePath}.backendRefs", "the backend weights sum to 0, so no request could be sent anywhere."));
-            }
-        }
+        var context = new Context(config);
+        ValidateServices(config, context);
+        ValidateRoutes(config, context);
+        ValidatePolicies(config.Policies, context);
+        return context.Errors;
     }
 
     /// <summary>Whether <paramref name="name"/> is an RFC 1123 DNS label starting with a letter.</summary>
     public static bool IsDnsLabel(string? name) => name is not null && DnsLabel().IsMatch(name);
 
+    private static void ValidateServices(MeshConfig config, Context context)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < config.Services.Count; i++)
+        {
+            var service = config.Services[i];
+            var path = $"services[{i}]";
+            if (!IsDnsLabel(service.Name))
+            {
+                context.Add($"{path}.name", $"'{service.Name}' is not a valid service name: use 1-63 lower-case letters, digits or '-', starting with a letter.");
+            }
+            else if (!seen.Add(service.Name))
+            {
+                context.Add($"{path}.name", $"service '{service.Name}' is declared more than once.");
+            }
+
+            for (var r = 0; r < service.References.Count; r++)
+            {
+                if (!context.Services.Contains(service.References[r]))
+                {
+                    context.Add($"{path}.references[{r}]", $"service '{service.Name}' references '{service.References[r]}', which is not a declared service.");
+                }
+            }
+        }
+    }
+
+    private static void ValidateRoutes(MeshConfig config, Context context)
+    {
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        var claimed = new Dictionary<string, string>(StringComparer.Ordinal);
+        for (var i = 0; i < config.Routes.Count; i++)
+        {
+            var route = config.Routes[i];
+            var path = $"routes[{i}]";
+            if (string.IsNullOrWhiteSpace(route.Name))
+            {
+                context.Add($"{path}.name", "a route needs a name.");
+            }
+            else if (!names.Add(route.Name))
+            {
+                context.Add($"{path}.name", $"route '{route.Name}' is declared more than once.");
+            }
+
+            if (route.ParentRefs.Count == 0)
+            {
+                context.Add($"{path}.parentRefs", "a route must attach to at least one gateway or service.");
+            }
+
+            for (var p = 0; p < route.ParentRefs.Count; p++)
+            {
+                var parent = route.ParentRefs[p];
+                var parentPath = $"{path}.parentRefs[{p}]";
+                if (parent.Kind is not (ParentKinds.Gateway or ParentKinds.Service))
+                {
+                    context.Add($"{parentPath}.kind", $"'{parent.Kind}' is not a parent kind; use Gateway or Service.");
+                }
+
+                if (string.IsNullOrWhiteSpace(parent.Name))
+                {
+                    context.Add($"{parentPath}.name", "a parent reference needs a name.");
+                }
+                else if (parent.Kind == ParentKinds.Service && !context.Services.Contains(parent.Name))
+                {
+                    context.Add($"{parentPath}.name", $"'{parent.Name}' is not a declared service.");
+                }
+            }
+
+            for (var h = 0; h < route.Hostnames.Count; h++)
+            {
+                if (!IsHostname(route.Hostnames[h]))
+                {
+                    context.Add($"{path}.hostnames[{h}]", $"'{route.Hostnames[h]}' is not a host name (a leading '*.' is allowed).");
+                }
+            }
+
+            if (route.Rules.Count == 0)
+            {
+                context.Add($"{path}.rules", "a route needs at least one rule.");
+            }
+
+            for (var r = 0; r < route.Rules.Count; r++)
+            {
+                ValidateRule(route.Rules[r], $"{path}.rules[{r}]", context);
+                CheckConflicts(route, route.Rules[r], $"{path}.rules[{r}]", claimed, context);
+            }
+        }
+    }
+
+    private static void ValidateRule(HttpRouteRule rule, string path, Context context)
+    {
+        for (var m = 0; m < rule.Matches.Count; m++)
+        {
+            ValidateMatch(rule.Matches[m], $"{path}.matches[{m}]", context);
+        }
+
+        var redirects = 0;
+        var rewrites = 0;
+        for (var f = 0; f < rule.Filters.Count; f++)
+        {
+            var filter = rule.Filters[f];
+            redirects += filter.Type == FilterTypes.RequestRedirect ? 1 : 0;
+            rewrites += filter.Type == FilterTypes.UrlRewrite ? 1 : 0;
+            ValidateFilter(rule, filter, $"{path}.filters[{f}]", context);
+        }
+
+        if (redirects > 1 || rewrites > 1 || (redirects > 0 && rewrites > 0))
+        {
+            context.Add($"{path}.filters", "a rule may have one RequestRedirect or one URLRewrite, not several nor both.");
+        }
+
+        if (redirects > 0 && rule.BackendRefs.Count > 0)
+        {
+            context.Add($"{path}.backendRefs", "a rule with a RequestRedirect answers itself; it cannot also have backends.");
+        }
+        else if (redirects == 0 && rule.BackendRefs.Count == 0)
+        {
+            context.Add($"{path}.backendRefs", "a rule needs at least one backend (or a RequestRedirect filter).");
+        }
+
+        long weights = 0;
+        for (var b = 0; b < rule.BackendRefs.Count; b++)
+        {
+            var backend = rule.BackendRefs[b];
+            context.RequireService(backend.Name, $"{path}.backendRefs[{b}].name");
+            if (backend.Weight is < 0 or > 1_000_000)
+            {
+                context.Add($"{path}.backendRefs[{b}].weight", $"weight {backend.Weight} is outside 0-1000000.");
+            }
+
+            weights += Math.Max(0, backend.Weight);
+        }
+
+        if (rule.BackendRefs.Count > 0 && weights == 0)
+        {
+            context.Add($"{path}.backendRefs", "the backend weights sum to 0, so no request could be sent anywhere.");
+        }
+
+        TimeSpan? request = null;
+        if (rule.Timeouts is { } timeouts)
+        {
+            request = context.Duration(timeouts.Request, $"{path}.timeouts.request", optional: true);
+            var backend = context.Duration(timeouts.BackendRequest, $"{path}.timeouts.backendRequest", optional: true);
+            if (request is { } r && backend is { } b && b > r)
+            {
+                context.Add($"{path}.timeouts.backendRequest", $"{timeouts.BackendRequest} is longer than the whole request's timeout ({timeouts.Request}).");
+            }
+        }
+
+        if (rule.Retry is { } retry)
+        {
+            if (retry.Attempts is < 1 or > 10)
+            {
+                context.Add($"{path}.retry.attempts", $"{retry.Attempts} attempts is outside 1-10.");
+            }
+
+            for (var c = 0; c < retry.Codes.Count; c++)
+            {
+                if (retry.Codes[c] is < 400 or > 599)
+                {
+                    context.Add($"{path}.retry.codes[{c}]", $"{retry.Codes[c]} is not an error status (400-599).");
+                }
+            }
+
+            for (var c = 0; c < retry.Conditions.Count; c++)
+            {
+                if (!HttpRouteRetry.KnownConditions.Contains(retry.Conditions[c]))
+                {
+                    context.Add($"{path}.retry.conditions[{c}]", $"'{retry.Conditions[c]}' is not a retry condition; use {string.Join(", ", HttpRouteRetry.KnownConditions)}.");
+                }
+            }
+
+            context.Duration(retry.Backoff, $"{path}.retry.backoff", optional: false);
+        }
+    }
+
+    private static void ValidateMatch(HttpRouteMatch match, string path, Context context)
+    {
+        if (match.Path is { } pathMatch)
+        {
+            switch (pathMatch.Type)
+            {
+                case MatchTypes.Exact or MatchTypes.PathPrefix:
+                    if (!pathMatch.Value.StartsWith('/'))
+                    {
+                        context.Add($"{path}.path.value", $"'{pathMatch.Value}' must be an absolute path starting with '/'.");
+                    }
+
+                    break;
+                case MatchTypes.RegularExpression:
+                    context.Regex(pathMatch.Value, $"{path}.path.value");
+                    break;
+                default:
+                    context.Add($"{path}.path.type", $"'{pathMatch.Type}' is not a path match type; use Exact, PathPrefix or RegularExpression.");
+                    break;
+            }
+        }
+
+        ValidateValueMatches(match.Headers, $"{path}.headers", "header", context);
+        ValidateValueMatches(match.QueryParams, $"{path}.queryParams", "query parameter", context);
+        if (match.Method is { } method && !Methods.Contains(method))
+        {
+            context.Add($"{path}.method", $"'{method}' is not an HTTP method; use one of {string.Join(", ", Methods)} (upper case).");
+        }
+    }
+
+    private static void ValidateValueMatches(IReadOnlyList<HttpValueMatch> matches, string path, string what, Context context)
+    {
+        var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        for (var i = 0; i < matches.Count; i++)
+        {
+            var match = matches[i];
+            if (!IsToken(match.Name))
+            {
+                context.Add($"{path}[{i}].name", $"'{match.Name}' is not a valid {what} name.");
+            }
+            else if (!seen.Add(match.Name))
+            {
+                context.Add($"{path}[{i}].name", $"{what} '{match.Name}' is matched more than once in the same match.");
+            }
+
+            if (match.Type == MatchTypes.RegularExpression)
+            {
+                context.Regex(match.Value, $"{path}[{i}].value");
+            }
+            else if (match.Type != MatchTypes.Exact)
+            {
+                context.Add($"{path}[{i}].type", $"'{match.Type}' is not a {what} match type; use Exact or RegularExpression.");
+            }
+        }
+    }
+
+    private static void ValidateFilter(HttpRouteRule rule, HttpRouteFilter filter, string path, Context context)
+    {
+        object?[] bodies = [filter.RequestHeaderModifier, filter.ResponseHeaderModifier, filter.RequestRedirect, filter.UrlRewrite, filter.RequestMirror, filter.FaultInjection];
+        var index = FilterTypes.All.ToList().IndexOf(filter.Type);
+        if (index < 0)
+        {
+            context.Add($"{path}.type", $"'{filter.Type}' is not a filter type; use {string.Join(", ", FilterTypes.All)}.");
+            return;
+        }
+
+        var field = char.ToLowerInvariant(filter.Type[0]) + filter.Type[1..];
+        if (filter.Type == FilterTypes.UrlRewrite)
+        {
+            field = "urlRewrite";
+        }
+
+        if (bodies[index] is null)
+        {
+            context.Add($"{path}.{field}", $"a {filter.Type} filter needs its '{field}' settings.");
+            return;
+        }
+
+        if (bodies.Count(b => b is not null) > 1)
+        {
+            context.Add(path, $"a {filter.Type} filter may only set '{field}'.");
+        }
+
+        switch (bodies[index])
+        {
+            case HeaderModifier modifier:
+                ValidateHeaderModifier(modifier, $"{path}.{field}", context);
+                break;
+            case RequestRedirect redirect:
+                if (redirect.Scheme is not (null or "http" or "https"))
+                {
+                    context.Add($"{path}.{field}.scheme", $"'{redirect.Scheme}' is not http or https.");
+                }
+
+                if (redirect.Hostname is { } host && !IsHostname(host))
+                {
+                    context.Add($"{path}.{field}.hostname", $"'{host}' is not a host name.");
+                }
+
+                if (redirect.Port is < 1 or > 65535)
+                {
+                    context.Add($"{path}.{field}.port", $"{redirect.Port} is not a port (1-65535).");
+                }
+
+                if (redirect.StatusCode is not (301 or 302 or 303 or 307 or 308))
+                {
+                    context.Add($"{path}.{field}.statusCode", $"{redirect.StatusCode} is not a redirect status; use 301, 302, 303, 307 or 308.");
+                }
+
+                ValidatePathModifier(rule, redirect.Path, $"{path}.{field}.path", context);
+                break;
+            case UrlRewrite rewrite:
+                if (rewrite.Hostname is { } rewriteHost && !IsHostname(rewriteHost))
+                {
+                    context.Add($"{path}.{field}.hostname", $"'{rewriteHost}' is not a host name.");
+                }
+
+                if (rewrite.Hostname is null && rewrite.Path is null)
+                {
+                    context.Add($"{path}.{field}", "a URLRewrite needs a hostname or a path.");
+                }
+
+                ValidatePathModifier(rule, rewrite.Path, $"{path}.{field}.path", context);
+                break;
+            case RequestMirror mirror:
+                context.RequireService(mirror.BackendRef.Name, $"{path}.{field}.backendRef.name");
+                context.Percentage(mirror.Percent, $"{path}.{field}.percent");
+                break;
+            case FaultInjection fault:
+                if (fault.Delay is null && fault.Abort is null)
+                {
+                    context.Add($"{path}.{field}", "a FaultInjection needs a delay, an abort, or both.");
+                }
+
+                if (fault.Delay is { } delay)
+                {
+                    context.Duration(delay.FixedDelay, $"{path}.{field}.delay.fixedDelay", optional: false);
+                    context.Percentage(delay.Percentage, $"{path}.{field}.delay.percentage");
+                }
+
+                if (fault.Abort is { } abort)
+                {
+                    if (abort.HttpStatus is < 200 or > 599)
+                    {
+                        context.Add($"{path}.{field}.abort.httpStatus", $"{abort.HttpStatus} is not an HTTP status (200-599).");
+                    }
+
+                    context.Percentage(abort.Percentage, $"{path}.{field}.abort.percentage");
+                }
+
+                break;
+        }
+    }
+
+    private static void ValidateHeaderModifier(HeaderModifier modifier, string path, Context context)
+    {
+        if (modifier.Set.Count + modifier.Add.Count + modifier.Remove.Count == 0)
+        {
+            context.Add(path, "a header modifier needs at least one of set, add or remove.");
+        }
+
+        foreach (var (list, name) in new[] { (modifier.Set, "set"), (modifier.Add, "add") })
+        {
+            for (var i = 0; i < list.Count; i++)
+            {
+                if (!IsToken(list[i].Name))
+                {
+                    context.Add($"{path}.{name}[{i}].name", $"'{list[i].Name}' is not a valid header name.");
+                }
+
+                if (list[i].Value.AsSpan().IndexOfAny('\r', '\n') >= 0)
+                {
+                    context.Add($"{path}.{name}[{i}].value", "a header value cannot contain CR or LF.");
+                }
+            }
+        }
+
+        for (var i = 0; i < modifier.Remove.Count; i++)
+        {
+            if (!IsToken(modifier.Remove[i]))
+            {
+                context.Add($"{path}.remove[{i}]", $"'{modifier.Remove[i]}' is not a valid header name.");
+            }
+        }
+    }
+
+    private static void ValidatePathModifier(HttpRouteRule rule, PathModifier? modifier, string path, Context context)
+    {
+        if (modifier is null)
+        {
+            return;
+        }
+
+        switch (modifier.Type)
+        {
+            case "ReplaceFullPath":
+                if (modifier.ReplaceFullPath?.StartsWith('/') != true)
+                {
+                    context.Add($"{path}.replaceFullPath", "ReplaceFullPath needs an absolute path starting with '/'.");
+                }
+
+                break;
+            case "ReplacePrefixMatch":
+                if (modifier.ReplacePrefixMatch?.StartsWith('/') != true)
+                {
+                    context.Add($"{path}.replacePrefixMatch", "ReplacePrefixMatch needs an absolute path starting with '/'.");
+                }
+
+                if (rule.Matches.Count == 0 || rule.Matches.Any(m => m.Path?.Type is not MatchTypes.PathPrefix))
+                {
+                    context.Add($"{path}.type", "ReplacePrefixMatch needs every match of the rule to be a PathPrefix match.");
+                }
+
+                break;
+            default:
+                context.Add($"{path}.type", $"'{modifier.Type}' is not a path modifier; use ReplaceFullPath or ReplacePrefixMatch.");
+                break;
+        }
+    }
+
+    /// <summary>Two rules of the same parent and host that match exactly the same requests: the second could never be chosen.</summary>
+    private static void CheckConflicts(HttpRouteConfig route, HttpRouteRule rule, string path, Dictionary<string, string> claimed, Context context)
+    {
+        var matches = rule.Matches.Count == 0 ? [new HttpRouteMatch { Path = new HttpPathMatch() }] : rule.Matches;
+        var hosts = route.Hostnames.Count == 0 ? ["*"] : route.Hostnames;
+        for (var m = 0; m < matches.Count; m++)
+        {
+            var match = matches[m];
+            var signature = string.Join('|',
+                match.Path?.Type ?? MatchTypes.PathPrefix, match.Path?.Value ?? "/", match.Method ?? "",
+                string.Join(',', match.Headers.Select(h => $"{h.Name.ToUpperInvariant()}:{h.Type}:{h.Value}").Order(StringComparer.Ordinal)),
+                string.Join(',', match.QueryParams.Select(q => $"{q.Name}:{q.Type}:{q.Value}").Order(StringComparer.Ordinal)));
+            var matchPath = rule.Matches.Count == 0 ? path : $"{path}.matches[{m}]";
+            foreach (var parent in route.ParentRefs)
+            {
+                foreach (var host in hosts)
+                {
+                    var key = $"{parent.Kind}/{parent.Name}/{host.ToUpperInvariant()}/{signature}";
+                    if (!claimed.TryAdd(key, matchPath))
+                    {
+                        context.Add(matchPath, $"conflicts with {claimed[key]}: both match the same requests on {parent.Kind.ToLowerInvariant()} '{parent.Name}'{(host == "*" ? "" : $" for host '{host}'")}.");
+                    }
+                }
+            }
+        }
+    }
+
+    private static void ValidatePolicies(PoliciesConfig policies, Context context)
+    {
+        var backendTargets = new Dictionary<string, string>(StringComparer.Ordinal);
+        Named(policies.Backends, p => p.Name, "policies.backends", context, (policy, path) =>
+        {
+            context.RequireTarget(policy.TargetRef, $"{path}.targetRef", servicesOnly: true);
+            if (!backendTargets.TryAdd(policy.TargetRef.Name, path))
+            {
+                context.Add($"{path}.targetRef", $"service '{policy.TargetRef.Name}' already has a backend policy ({backendTargets[policy.TargetRef.Name]}).");
+            }
+
+            if (policy.LoadBalancer is { } lb)
+            {
+                if (!LoadBalancerConfig.Types.Contains(lb.Type))
+                {
+                    context.Add($"{path}.loadBalancer.type", $"'{lb.Type}' is not a load balancer; use {string.Join(", ", LoadBalancerConfig.Types)}.");
+                }
+                else if (lb.Type == "ConsistentHash" && (lb.HashHeader is null) == (lb.HashCookie is null))
+                {
+                    context.Add($"{path}.loadBalancer", "ConsistentHash needs exactly one of hashHeader or hashCookie.");
+                }
+                else if (lb.Type != "ConsistentHash" && (lb.HashHeader ?? lb.HashCookie) is not null)
+                {
+                    context.Add($"{path}.loadBalancer", $"hashHeader and hashCookie apply to ConsistentHash, not {lb.Type}.");
+                }
+            }
+
+            if (policy.OutlierDetection is { } outlier)
+            {
+                context.AtLeast(outlier.ConsecutiveFailures, 1, $"{path}.outlierDetection.consecutiveFailures");
+                context.Duration(outlier.BaseEjectionTime, $"{path}.outlierDetection.baseEjectionTime", optional: false);
+                context.Percentage(outlier.MaxEjectionPercent, $"{path}.outlierDetection.maxEjectionPercent");
+            }
+
+            if (policy.HealthCheck is { } check)
+            {
+                if (!check.Path.StartsWith('/'))
+                {
+                    context.Add($"{path}.healthCheck.path", $"'{check.Path}' must start with '/'.");
+                }
+
+                var interval = context.Duration(check.Interval, $"{path}.healthCheck.interval", optional: false);
+                var timeout = context.Duration(check.Timeout, $"{path}.healthCheck.timeout", optional: false);
+                if (interval is { } i && timeout is { } t && t > i)
+                {
+                    context.Add($"{path}.healthCheck.timeout", $"{check.Timeout} is longer than the interval ({check.Interval}).");
+                }
+
+                context.AtLeast(check.UnhealthyThreshold, 1, $"{path}.healthCheck.unhealthyThreshold");
+            }
+
+            if (policy.ConnectionLimits is { } limits)
+            {
+                context.AtLeast(limits.MaxConnections, 1, $"{path}.connectionLimits.maxConnections");
+                context.AtLeast(limits.MaxPendingRequests, 0, $"{path}.connectionLimits.maxPendingRequests");
+            }
+
+            context.Duration(policy.SlowStart, $"{path}.slowStart", optional: true);
+            if (policy.RetryBudget is { } budget)
+            {
+                context.Percentage(budget.Percent, $"{path}.retryBudget.percent");
+                context.AtLeast(budget.MinRetriesPerSecond, 0, $"{path}.retryBudget.minRetriesPerSecond");
+            }
+        });
+
+        Named(policies.RateLimits, p => p.Name, "policies.rateLimits", context, (policy, path) =>
+        {
+            context.RequireTarget(policy.TargetRef, $"{path}.targetRef", servicesOnly: false);
+            context.AtLeast(policy.Requests, 1, $"{path}.requests");
+            context.Duration(policy.Period, $"{path}.period", optional: false);
+            if (policy.Burst is { } burst)
+            {
+                context.AtLeast(burst, 1, $"{path}.burst");
+            }
+
+            if (policy.Per is not ("Target" or "Source"))
+            {
+                context.Add($"{path}.per", $"'{policy.Per}' is not Target or Source.");
+            }
+        });
+
+        Named(policies.Authorization, p => p.Name, "policies.authorization", context, (policy, path) =>
+        {
+            context.RequireTarget(policy.TargetRef, $"{path}.targetRef", servicesOnly: true);
+            if (policy.Action is not ("Allow" or "Deny"))
+            {
+                context.Add($"{path}.action", $"'{policy.Action}' is not Allow or Deny.");
+            }
+
+            if (policy.Mode is not ("Enforce" or "Audit"))
+            {
+                context.Add($"{path}.mode", $"'{policy.Mode}' is not Enforce or Audit.");
+            }
+
+            for (var r = 0; r < policy.Rules.Count; r++)
+            {
+                var rule = policy.Rules[r];
+                var rulePath = $"{path}.rules[{r}]";
+                for (var s = 0; s < rule.FromServices.Count; s++)
+                {
+                    context.RequireService(rule.FromServices[s], $"{rulePath}.fromServices[{s}]");
+                }
+
+                for (var s = 0; s < rule.FromPrincipals.Count; s++)
+                {
+                    if (!rule.FromPrincipals[s].StartsWith("spiffe://", StringComparison.Ordinal))
+                    {
+                        context.Add($"{rulePath}.fromPrincipals[{s}]", $"'{rule.FromPrincipals[s]}' is not a SPIFFE ID (spiffe://trust-domain/ns/namespace/sa/service).");
+                    }
+                }
+
+                for (var s = 0; s < rule.Paths.Count; s++)
+                {
+                    if (!rule.Paths[s].StartsWith('/'))
+                    {
+                        context.Add($"{rulePath}.paths[{s}]", $"'{rule.Paths[s]}' must start with '/'.");
+                    }
+                }
+
+                for (var s = 0; s < rule.Methods.Count; s++)
+                {
+                    if (!Methods.Contains(rule.Methods[s]))
+                    {
+                        context.Add($"{rulePath}.methods[{s}]", $"'{rule.Methods[s]}' is not an HTTP method.");
+                    }
+                }
+
+                ValidateValueMatches(rule.Headers, $"{rulePath}.headers", "header", context);
+            }
+        });
+
+        Named(policies.Egress, p => p.Name, "policies.egress", context, (policy, path) =>
+        {
+            if (policy.Hosts.Count == 0)
+            {
+                context.Add($"{path}.hosts", "an egress policy needs at least one host.");
+            }
+
+            for (var h = 0; h < policy.Hosts.Count; h++)
+            {
+                if (!IsHostname(policy.Hosts[h]))
+                {
+                    context.Add($"{path}.hosts[{h}]", $"'{policy.Hosts[h]}' is not a host name (a leading '*.' is allowed).");
+                }
+            }
+
+            if (policy.Port is < 1 or > 65535)
+            {
+                context.Add($"{path}.port", $"{policy.Port} is not a port (1-65535).");
+            }
+
+            if (policy.Tls is not ("Originate" or "None"))
+            {
+                context.Add($"{path}.tls", $"'{policy.Tls}' is not Originate or None.");
+            }
+
+            for (var s = 0; s < policy.FromServices.Count; s++)
+            {
+                context.RequireService(policy.FromServices[s], $"{path}.fromServices[{s}]");
+            }
+        });
+    }
+
+    private static void Named<T>(IReadOnlyList<T> items, Func<T, string> name, string path, Context context, Action<T, string> validate)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < items.Count; i++)
+        {
+            var itemPath = $"{path}[{i}]";
+            var itemName = name(items[i]);
+            if (!IsDnsLabel(itemName))
+            {
+                context.Add($"{itemPath}.name", $"'{itemName}' is not a valid policy name: use lower-case letters, digits or '-', starting with a letter.");
+            }
+            else if (!seen.Add(itemName))
+            {
+                context.Add($"{itemPath}.name", $"policy '{itemName}' is declared more than once.");
+            }
+
+            validate(items[i], itemPath);
+        }
+    }
+
+    private static bool IsHostname(string host) => HostName().IsMatch(host);
+
+    private static bool IsToken(string name) => name.Length > 0 && Token().IsMatch(name);
+
     [GeneratedRegex("^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$", RegexOptions.CultureInvariant)]
     private static partial Regex DnsLabel();
+
+    [GeneratedRegex(@"^(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$", RegexOptions.CultureInvariant)]
+    private static partial Regex HostName();
+
+    [GeneratedRegex(@"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$", RegexOptions.CultureInvariant)]
+    private static partial Regex Token();
+
+    /// <summary>Collected errors and the names they are checked against.</summary>
+    private sealed class Context(MeshConfig config)
+    {
+        public List<ConfigError> Errors { get; } = [];
+
+        public HashSet<string> Services { get; } = config.Services.Select(s => s.Name).ToHashSet(StringComparer.Ordinal);
+
+        public HashSet<string> Routes { get; } = config.Routes.Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
+
+        public void Add(string path, string message) => Errors.Add(new ConfigError(path, message));
+
+        public void RequireService(string name, string path)
+        {
+            if (!Services.Contains(name))
+            {
+                Add(path, $"'{name}' is not a declared service.");
+            }
+        }
+
+        public void RequireTarget(PolicyTarget target, string path, bool servicesOnly)
+        {
+            if (target.Kind == "Service")
+            {
+                RequireService(target.Name, $"{path}.name");
+            }
+            else if (target.Kind == "Route" && !servicesOnly)
+            {
+                if (!Routes.Contains(target.Name))
+                {
+                    Add($"{path}.name", $"'{target.Name}' is not a declared route.");
+                }
+            }
+            else
+            {
+                Add($"{path}.kind", servicesOnly ? $"'{target.Kind}' cannot be targeted here; use Service." : $"'{target.Kind}' is not Service or Route.");
+            }
+        }
+
+        public TimeSpan? Duration(string? text, string path, bool optional)
+        {
+            if (text is null && optional)
+            {
+                return null;
+            }
+
+            if (!MeshDuration.TryParse(text, out var duration))
+            {
+                Add(path, $"'{text}' is not a duration such as 10s, 250ms or 1m30s.");
+                return null;
+            }
+
+            if (duration <= TimeSpan.Zero)
+            {
+                Add(path, $"'{text}' must be longer than zero.");
+                return null;
+            }
+
+            return duration;
+        }
+
+        public void Regex(string pattern, string path)
+        {
+            try
+            {
+                _ = new Regex(pattern, RegexOptions.CultureInvariant, TimeSpan.FromMilliseconds(100));
+            }
+            catch (ArgumentException ex)
+            {
+                Add(path, $"'{pattern}' is not a valid regular expression: {ex.Message}");
+            }
+        }
+
+        public void Percentage(double value, string path)
+        {
+            if (value is < 0 or > 100 || double.IsNaN(value))
+            {
+                Add(path, $"{value} is not a percentage (0-100).");
+            }
+        }
+
+        public void AtLeast(int value, int minimum, string path)
+        {
+            if (value < minimum)
+            {
+                Add(path, $"{value} is less than {minimum}.");
+            }
+        }
+    }
 }

@@ -33,7 +33,7 @@ public sealed class MeshConfigValidatorTests
             [
                 Route("web", "frontend"),
                 Route("web", "inventory", type: "Regex", path: "api"),
-                Route("zero", "frontend", weight: 0),
+                Route("zero", "frontend", weight: 0, path: "/zero"),
                 new() { Name = "", Rules = [] },
             ],
         };
@@ -46,12 +46,11 @@ public sealed class MeshConfigValidatorTests
             "services[2].name: 'Bad_Name' is not a valid service name: use 1-63 lower-case letters, digits or '-', starting with a letter.",
             "services[3].references[0]: service 'frontend' references 'payments', which is not a declared service.",
             "routes[1].name: route 'web' is declared more than once.",
-            "routes[1].rules[0].matches[0].path.type: 'Regex' is not a supported path match type; use Exact or PathPrefix.",
-            "routes[1].rules[0].matches[0].path.value: 'api' must be an absolute path starting with '/'.",
+            "routes[1].rules[0].matches[0].path.type: 'Regex' is not a path match type; use Exact, PathPrefix or RegularExpression.",
             "routes[1].rules[0].backendRefs[0].name: 'inventory' is not a declared service.",
             "routes[2].rules[0].backendRefs: the backend weights sum to 0, so no request could be sent anywhere.",
             "routes[3].name: a route needs a name.",
-            "routes[3].parentRefs: a route must attach to at least one gateway.",
+            "routes[3].parentRefs: a route must attach to at least one gateway or service.",
             "routes[3].rules: a route needs at least one rule.",
         ], errors);
     }
@@ -67,4 +66,130 @@ public sealed class MeshConfigValidatorTests
     [InlineData(null, false)]
     public void IsDnsLabel_Name_MatchesRfc1123Label(string? name, bool expected) =>
         Assert.Equal(expected, MeshConfigValidator.IsDnsLabel(name));
+}
+
+public sealed class MeshConfigValidatorRuleTests
+{
+    private static readonly ServiceConfig[] Services = [new() { Name = "frontend" }, new() { Name = "catalog" }];
+
+    private static IReadOnlyList<string> Errors(HttpRouteRule rule, PoliciesConfig? policies = null, IReadOnlyList<string>? hostnames = null) =>
+        [.. MeshConfigValidator.Validate(new MeshConfig
+        {
+            Services = Services,
+            Routes = [new() { Name = "r", ParentRefs = [new() { Name = "gateway" }], Hostnames = hostnames ?? [], Rules = [rule] }],
+            Policies = policies ?? new(),
+        }).Select(e => e.ToString())];
+
+    private static HttpRouteRule ToCatalog(params HttpRouteMatch[] matches) => new() { Matches = matches, BackendRefs = [new() { Name = "catalog" }] };
+
+    [Fact]
+    public void Validate_InvalidRegexes_ReportedWithTheParserReason()
+    {
+        var errors = Errors(ToCatalog(new HttpRouteMatch
+        {
+            Path = new() { Type = "RegularExpression", Value = "^/api/(v1" },
+            Headers = [new() { Name = "x-version", Type = "RegularExpression", Value = "[0-9" }],
+        }));
+
+        Assert.Equal(2, errors.Count);
+        Assert.StartsWith("routes[0].rules[0].matches[0].path.value: '^/api/(v1' is not a valid regular expression:", errors[0], StringComparison.Ordinal);
+        Assert.StartsWith("routes[0].rules[0].matches[0].headers[0].value: '[0-9' is not a valid regular expression:", errors[1], StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("0s", "'0s' must be longer than zero.")]
+    [InlineData("-5s", "'-5s' is not a duration such as 10s, 250ms or 1m30s.")]
+    [InlineData("ten seconds", "'ten seconds' is not a duration such as 10s, 250ms or 1m30s.")]
+    public void Validate_BadTimeout_Refused(string timeout, string message) =>
+        Assert.Equal([$"routes[0].rules[0].timeouts.request: {message}"], Errors(ToCatalog() with { Timeouts = new() { Request = timeout } }));
+
+    [Fact]
+    public void Validate_PerTryTimeoutLongerThanRequest_Refused() =>
+        Assert.Equal(["routes[0].rules[0].timeouts.backendRequest: 5s is longer than the whole request's timeout (1s)."],
+            Errors(ToCatalog() with { Timeouts = new() { Request = "1s", BackendRequest = "5s" } }));
+
+    [Fact]
+    public void Validate_WeightsSumToZeroAndNegative_BothReported() =>
+        Assert.Equal(
+        [
+            "routes[0].rules[0].backendRefs[0].weight: weight -1 is outside 0-1000000.",
+            "routes[0].rules[0].backendRefs: the backend weights sum to 0, so no request could be sent anywhere.",
+        ], Errors(new HttpRouteRule { BackendRefs = [new() { Name = "catalog", Weight = -1 }, new() { Name = "frontend", Weight = 0 }] }));
+
+    [Fact]
+    public void Validate_SameMatchTwiceOnOneGateway_ConflictNamesTheFirst()
+    {
+        var errors = MeshConfigValidator.Validate(new MeshConfig
+        {
+            Services = Services,
+            Routes =
+            [
+                new() { Name = "a", ParentRefs = [new() { Name = "gateway" }], Rules = [ToCatalog(new HttpRouteMatch { Path = new() { Value = "/api" } })] },
+                new() { Name = "b", ParentRefs = [new() { Name = "gateway" }], Rules = [ToCatalog(new HttpRouteMatch { Path = new() { Value = "/api" } })] },
+                new() { Name = "c", ParentRefs = [new() { Name = "gateway" }], Hostnames = ["shop.example.com"], Rules = [ToCatalog(new HttpRouteMatch { Path = new() { Value = "/api" } })] },
+            ],
+        }).Select(e => e.ToString());
+
+        Assert.Equal(["routes[1].rules[0].matches[0]: conflicts with routes[0].rules[0].matches[0]: both match the same requests on gateway 'gateway'."], errors);
+    }
+
+    [Fact]
+    public void Validate_FilterMisconfigurations_EachReported()
+    {
+        var rule = new HttpRouteRule
+        {
+            Matches = [new() { Path = new() { Type = "Exact", Value = "/old" } }],
+            Filters =
+            [
+                new() { Type = "RequestRedirect", RequestRedirect = new() { Scheme = "ftp", StatusCode = 200, Path = new() { Type = "ReplacePrefixMatch", ReplacePrefixMatch = "/new" } } },
+                new() { Type = "RequestMirror", RequestMirror = new() { BackendRef = new() { Name = "shadow" }, Percent = 150 } },
+                new() { Type = "FaultInjection" },
+                new() { Type = "Teleport" },
+            ],
+            BackendRefs = [new() { Name = "catalog" }],
+        };
+
+        Assert.Equal(
+        [
+            "routes[0].rules[0].filters[0].requestRedirect.scheme: 'ftp' is not http or https.",
+            "routes[0].rules[0].filters[0].requestRedirect.statusCode: 200 is not a redirect status; use 301, 302, 303, 307 or 308.",
+            "routes[0].rules[0].filters[0].requestRedirect.path.type: ReplacePrefixMatch needs every match of the rule to be a PathPrefix match.",
+            "routes[0].rules[0].filters[1].requestMirror.backendRef.name: 'shadow' is not a declared service.",
+            "routes[0].rules[0].filters[1].requestMirror.percent: 150 is not a percentage (0-100).",
+            "routes[0].rules[0].filters[2].faultInjection: a FaultInjection filter needs its 'faultInjection' settings.",
+            "routes[0].rules[0].filters[3].type: 'Teleport' is not a filter type; use RequestHeaderModifier, ResponseHeaderModifier, RequestRedirect, URLRewrite, RequestMirror, FaultInjection.",
+            "routes[0].rules[0].backendRefs: a rule with a RequestRedirect answers itself; it cannot also have backends.",
+        ], Errors(rule));
+    }
+
+    [Fact]
+    public void Validate_PolicyProblems_EachReportedWithItsPath()
+    {
+        var policies = new PoliciesConfig
+        {
+            Backends =
+            [
+                new() { Name = "lb", TargetRef = new() { Name = "catalog" }, LoadBalancer = new() { Type = "ConsistentHash" }, HealthCheck = new() { Interval = "1s", Timeout = "2s" } },
+                new() { Name = "lb2", TargetRef = new() { Name = "catalog" }, LoadBalancer = new() { Type = "Fastest" } },
+            ],
+            RateLimits = [new() { Name = "rl", TargetRef = new() { Kind = "Route", Name = "nope" }, Requests = 0 }],
+            Authorization = [new() { Name = "authz", TargetRef = new() { Name = "catalog" }, Action = "Maybe", Rules = [new() { FromServices = ["ghost"], FromPrincipals = ["catalog"] }] }],
+            Egress = [new() { Name = "eg", Hosts = ["bad host"], Port = 0 }],
+        };
+
+        Assert.Equal(
+        [
+            "policies.backends[0].loadBalancer: ConsistentHash needs exactly one of hashHeader or hashCookie.",
+            "policies.backends[0].healthCheck.timeout: 2s is longer than the interval (1s).",
+            "policies.backends[1].targetRef: service 'catalog' already has a backend policy (policies.backends[0]).",
+            "policies.backends[1].loadBalancer.type: 'Fastest' is not a load balancer; use RoundRobin, LeastRequest, PowerOfTwoChoices, ConsistentHash.",
+            "policies.rateLimits[0].targetRef.name: 'nope' is not a declared route.",
+            "policies.rateLimits[0].requests: 0 is less than 1.",
+            "policies.authorization[0].action: 'Maybe' is not Allow or Deny.",
+            "policies.authorization[0].rules[0].fromServices[0]: 'ghost' is not a declared service.",
+            "policies.authorization[0].rules[0].fromPrincipals[0]: 'catalog' is not a SPIFFE ID (spiffe://trust-domain/ns/namespace/sa/service).",
+            "policies.egress[0].hosts[0]: 'bad host' is not a host name (a leading '*.' is allowed).",
+            "policies.egress[0].port: 0 is not a port (1-65535).",
+        ], Errors(ToCatalog(), policies));
+    }
 }
