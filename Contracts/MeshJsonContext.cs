@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using AspireMesh.Contracts.Admin;
 using AspireMesh.Contracts.Config;
 using AspireMesh.Contracts.Registry;
 using AspireMesh.Contracts.Snapshots;
@@ -24,6 +25,18 @@ namespace AspireMesh.Contracts;
 [JsonSerializable(typeof(ProxyReadiness))]
 [JsonSerializable(typeof(MeshProblem))]
 [JsonSerializable(typeof(string))]
+[JsonSerializable(typeof(ConfigWriteResult))]
+[JsonSerializable(typeof(ConfigVersionList))]
+[JsonSerializable(typeof(RollbackRequest))]
+[JsonSerializable(typeof(ConfigPlan))]
+[JsonSerializable(typeof(ProxyReport))]
+[JsonSerializable(typeof(ProxyList))]
+[JsonSerializable(typeof(RouteSnapshot))]
+[JsonSerializable(typeof(ClusterSnapshot))]
+[JsonSerializable(typeof(AuthorizationPolicy))]
+[JsonSerializable(typeof(RateLimitPolicy))]
+[JsonSerializable(typeof(EgressPolicy))]
+[JsonSerializable(typeof(BackendPolicy))]
 public sealed partial class MeshJsonContext : JsonSerializerContext;
 
 /// <summary>What a proxy's admin /ready answers.</summary>

@@ -18,6 +18,15 @@ internal static partial class ControlPlaneLog
     public static void InstanceHealthChanged(ILogger logger, string instanceId, bool healthy) =>
         InstanceHealthChangedCore(logger, instanceId, healthy ? "healthy" : "unhealthy");
 
-    [LoggerMessage(1010, LogLevel.Information, "Loaded mesh config from {Path}: {Services} services, {Routes} routes")]
-    public static partial void ConfigLoaded(ILogger logger, string path, int services, int routes);
+    [LoggerMessage(1010, LogLevel.Information, "Accepted config version {Version} from {Source}: {Services} services, {Routes} routes")]
+    public static partial void ConfigAccepted(ILogger logger, long version, string source, int services, int routes);
+
+    [LoggerMessage(1011, LogLevel.Information, "Serving config version {Version} restored from {Path}")]
+    public static partial void ConfigRestored(ILogger logger, long version, string path);
+
+    [LoggerMessage(1012, LogLevel.Warning, "Refused config from {Source}: {Errors}")]
+    public static partial void ConfigRefused(ILogger logger, string source, string errors);
+
+    [LoggerMessage(1020, LogLevel.Warning, "Proxy {ProxyId} ({Kind} {Name}) refused snapshot version {Version}: {Reason}")]
+    public static partial void SnapshotRefused(ILogger logger, string proxyId, string kind, string name, long version, string reason);
 }

@@ -15,6 +15,15 @@ public sealed class ControlPlaneOptions
     /// <summary>How long a lease lasts without renewal before the instance is evicted.</summary>
     public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(4);
 
+    /// <summary>Where config history and the admin token are kept; default a per-user folder.</summary>
+    public string? StateDirectory { get; set; }
+
+    /// <summary>How long a burst of changes is gathered before watchers are woken.</summary>
+    public TimeSpan PushDebounce { get; set; } = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>Largest config document accepted by the API.</summary>
+    public int MaxConfigBytes { get; set; } = 1024 * 1024;
+
     /// <summary>How long a watch request waits for a change before answering 304.</summary>
     public TimeSpan WatchTimeout { get; set; } = TimeSpan.FromSeconds(30);
 }

@@ -1,17 +1,27 @@
 using System.Text.Encodings.Web;
 using System.Text.Json.Serialization;
+using System.Threading.RateLimiting;
 using AspireMesh.Contracts;
+using AspireMesh.Contracts.Config;
 using AspireMesh.ControlPlane;
 using AspireMesh.ControlPlane.Api;
+using AspireMesh.ControlPlane.Config;
 using AspireMesh.ControlPlane.Dashboard;
+using AspireMesh.ControlPlane.Proxies;
 using AspireMesh.ControlPlane.Registry;
+using AspireMesh.ControlPlane.Security;
 using AspireMesh.ControlPlane.State;
+using AspireMesh.ControlPlane.Storage;
+using Microsoft.AspNetCore.RateLimiting;
+using Microsoft.Extensions.Options;
 
 var builder = WebApplication.CreateSlimBuilder(args);
 builder.Configuration.AddCommandLine(args, new Dictionary<string, string>
 {
     ["--config"] = $"{ControlPlaneOptions.SectionName}:{nameof(ControlPlaneOptions.ConfigPath)}",
+    ["--state-dir"] = $"{ControlPlaneOptions.SectionName}:{nameof(ControlPlaneOptions.StateDirectory)}",
 });
+var options = builder.Configuration.GetSection(ControlPlaneOptions.SectionName).Get<ControlPlaneOptions>() ?? new ControlPlaneOptions();
 builder.Services.Configure<ControlPlaneOptions>(builder.Configuration.GetSection(ControlPlaneOptions.SectionName));
 builder.Services.ConfigureHttpJsonOptions(o =>
 {
@@ -21,35 +31,67 @@ builder.Services.ConfigureHttpJsonOptions(o =>
     // Messages quote names ('catalog'); keep them readable instead of \u0027-escaped.
     o.SerializerOptions.Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping;
 });
+builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
 builder.Services.AddSingleton(TimeProvider.System);
-builder.Services.AddSingleton<MeshStateStore>();
+builder.Services.AddSingleton(sp => new MeshStateStore(sp.GetRequiredService<IOptions<ControlPlaneOptions>>().Value.PushDebounce, sp.GetRequiredService<TimeProvider>()));
 builder.Services.AddSingleton<InstanceRegistry>();
+builder.Services.AddSingleton<ProxyRegistry>();
+builder.Services.AddSingleton<ConfigStore>();
+builder.Services.AddSingleton(new StateDirectory(options.StateDirectory ?? StateDirectory.DefaultPath));
+builder.Services.AddSingleton(sp => AdminToken.Resolve(Environment.GetEnvironmentVariable(AdminToken.EnvironmentVariable), sp.GetRequiredService<StateDirectory>(), Console.Out));
 builder.Services.AddHostedService<LeaseExpiryService>();
 builder.Services.AddHealthChecks();
-builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+builder.Services.AddRateLimiter(limiter =>
+{
+    limiter.AddTokenBucketLimiter(ConfigApi.WritePolicy, bucket =>
+    {
+        bucket.TokenLimit = 20;
+        bucket.TokensPerPeriod = 10;
+        bucket.ReplenishmentPeriod = TimeSpan.FromSeconds(1);
+        bucket.QueueLimit = 0;
+    });
+    limiter.OnRejected = (context, cancellationToken) =>
+    {
+        context.HttpContext.Response.Headers.RetryAfter = "1";
+        return new ValueTask(Problems.Problem(new MeshProblem("Too many requests", StatusCodes.Status429TooManyRequests,
+            "config writes are limited to 10 per second (bursts of 20); retry after a second.")).ExecuteAsync(context.HttpContext));
+    };
+});
 
 var app = builder.Build();
 
-var configPath = app.Configuration[$"{ControlPlaneOptions.SectionName}:{nameof(ControlPlaneOptions.ConfigPath)}"];
-if (!string.IsNullOrEmpty(configPath))
+try
 {
-    try
+    _ = app.Services.GetRequiredService<AdminToken>();
+    var store = app.Services.GetRequiredService<ConfigStore>();
+    store.Load();
+    if (!string.IsNullOrEmpty(options.ConfigPath))
     {
-        var config = MeshConfigLoader.Load(configPath);
-        app.Services.GetRequiredService<MeshStateStore>().SetConfig(config);
-        ControlPlaneLog.ConfigLoaded(app.Logger, Path.GetFullPath(configPath), config.Services.Count, config.Routes.Count);
+        var path = Path.GetFullPath(options.ConfigPath);
+        var text = await File.ReadAllTextAsync(path);
+        var result = MeshConfigParser.Parse(text, MeshConfigParser.DetectFormat(text, path));
+        if (!result.IsValid)
+        {
+            await Console.Error.WriteLineAsync($"error: mesh config {path} is invalid:{Environment.NewLine}  {string.Join(Environment.NewLine + "  ", result.Errors)}");
+            return 2;
+        }
+
+        store.Apply(result.Config!, $"file:{path}", expectedVersion: null);
     }
-    catch (MeshConfigException ex)
-    {
-        await Console.Error.WriteLineAsync($"error: {ex.Message}");
-        return 2;
-    }
+}
+catch (Exception ex) when (ex is IOException or InvalidDataException or UnauthorizedAccessException)
+{
+    await Console.Error.WriteLineAsync($"error: {ex.Message}");
+    return 2;
 }
 
 app.UseExceptionHandler(errors => errors.Run(Problems.WriteExceptionAsync));
+app.UseRateLimiter();
 app.MapHealthChecks("/health");
 app.MapRegistryApi();
 app.MapWatchApi();
+app.MapConfigApi();
+app.MapProxiesApi();
 app.MapDashboard();
 
 try

@@ -9,7 +9,8 @@ var port = new Option<int>("--port") { Description = "Public port.", DefaultValu
 var host = new Option<string>("--host") { Description = "Public host to bind.", DefaultValueFactory = _ => "localhost" };
 var adminPort = new Option<int>("--admin-port") { Description = "Port of /ready and /live on 127.0.0.1 (0 = any free port)." };
 var controlPlane = CommandLineOptions.Url("--control-plane", "Control plane base URL.", new Uri("http://localhost:8761/"));
-var root = new RootCommand("AspireMesh gateway: routes requests from outside the mesh to its services.") { name, port, host, adminPort, controlPlane };
+var stateDir = new Option<string?>("--state-dir") { Description = "Where the last applied snapshot is kept (default: a folder per gateway under the temp directory)." };
+var root = new RootCommand("AspireMesh gateway: routes requests from outside the mesh to its services.") { name, port, host, adminPort, controlPlane, stateDir };
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0 || parsed.Action is not null)
 {
@@ -25,6 +26,7 @@ publicBuilder.Services.AddMeshProxyEngine(new ProxyEngineOptions
     Name = gatewayName,
     ProxyId = $"{gatewayName}-{Environment.ProcessId}",
     ControlPlane = parsed.GetRequiredValue(controlPlane),
+    StateFile = Path.Combine(parsed.GetValue(stateDir) ?? Path.Combine(Path.GetTempPath(), "aspiremesh", "gateways", gatewayName), "snapshot.json"),
 }, status);
 var gateway = publicBuilder.Build();
 gateway.UseMeshErrors();

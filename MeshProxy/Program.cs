@@ -10,11 +10,12 @@ var inboundPort = new Option<int>("--inbound-port") { Description = "Port peers 
 var outboundPort = new Option<int>("--outbound-port") { Description = "Port of the application's HTTP proxy (0 = any free port)." };
 var adminPort = new Option<int>("--admin-port") { Description = "Port of /ready and /live (0 = any free port)." };
 var controlPlane = CommandLineOptions.Url("--control-plane", "Control plane base URL.", new Uri("http://localhost:8761/"));
+var stateDir = new Option<string?>("--state-dir") { Description = "Where the last applied snapshot is kept (default: a folder per instance under the temp directory)." };
 var command = new Argument<string[]>("command") { Arity = ArgumentArity.ZeroOrMore, Description = "After --: the application to start beside the sidecar (e.g. -- dotnet run --project samples/Storefront/Catalog)." };
 
 var root = new RootCommand("AspireMesh sidecar: inbound, outbound and admin listeners beside one service instance.")
 {
-    service, instanceId, appUrl, appHealth, inboundPort, outboundPort, adminPort, controlPlane, command,
+    service, instanceId, appUrl, appHealth, inboundPort, outboundPort, adminPort, controlPlane, stateDir, command,
 };
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0 || parsed.Action is not null)
@@ -31,10 +32,12 @@ if (app is null && appCommand.Length == 0)
     return 2;
 }
 
+var instance = parsed.GetValue(instanceId) ?? $"{serviceName}-{Guid.NewGuid().ToString("N")[..6]}";
 var options = new SidecarOptions
 {
     Service = serviceName,
-    InstanceId = parsed.GetValue(instanceId) ?? $"{serviceName}-{Guid.NewGuid().ToString("N")[..6]}",
+    InstanceId = instance,
+    StateDirectory = parsed.GetValue(stateDir) ?? Path.Combine(Path.GetTempPath(), "aspiremesh", "proxies", instance),
     AppUrl = app ?? new Uri($"http://127.0.0.1:{AspireMesh.Hosting.Processes.PortAllocator.FreePort()}"),
     AppHealthPath = parsed.GetValue(appHealth) ?? "",
     InboundPort = parsed.GetValue(inboundPort),

@@ -24,6 +24,9 @@ public sealed record SidecarOptions
     /// <summary>Port of the admin listener (/ready, /live); 0 picks a free one.</summary>
     public int AdminPort { get; init; }
 
+    /// <summary>Where the last applied snapshot is kept.</summary>
+    public required string StateDirectory { get; init; }
+
     /// <summary>Base URL of the control plane.</summary>
     public required Uri ControlPlane { get; init; }
 

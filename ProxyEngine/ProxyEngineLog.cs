@@ -22,4 +22,13 @@ internal static partial class ProxyEngineLog
 
     [LoggerMessage(2010, LogLevel.Information, "Retrying {Method} {Path} on another endpoint of {Cluster}: {Destination} failed ({Reason})")]
     public static partial void Retrying(ILogger logger, string method, string path, string cluster, string destination, string reason);
+
+    [LoggerMessage(2006, LogLevel.Warning, "Could not save the applied snapshot to {Path}: {Reason}")]
+    public static partial void SnapshotNotSaved(ILogger logger, string path, string reason);
+
+    [LoggerMessage(2007, LogLevel.Information, "Serving snapshot version {Version} saved in {Path} until the control plane answers")]
+    public static partial void SnapshotRestored(ILogger logger, long version, string path);
+
+    [LoggerMessage(2008, LogLevel.Warning, "Ignoring the saved snapshot {Path}: {Reason}")]
+    public static partial void SnapshotNotRestored(ILogger logger, string path, string reason);
 }

@@ -23,6 +23,9 @@ public sealed class ProxyEngineOptions
     /// <summary>How long connecting to an upstream may take.</summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>Where the last applied snapshot is kept, so a restart can serve it before the control plane answers; null keeps none.</summary>
+    public string? StateFile { get; init; }
+
     /// <summary>Attempts per request, the first included, when an endpoint fails before the request reached an app.</summary>
     public int MaxAttempts { get; init; } = 3;
 }

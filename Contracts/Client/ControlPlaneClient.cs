@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
+using AspireMesh.Contracts.Admin;
 using AspireMesh.Contracts.Registry;
 using AspireMesh.Contracts.Snapshots;
 
@@ -57,6 +58,13 @@ public sealed class ControlPlaneClient(HttpClient http)
 
         await EnsureSuccessAsync(response, cancellationToken).ConfigureAwait(false);
         return await response.Content.ReadFromJsonAsync(MeshJsonContext.Default.ProxySnapshot, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Tells the control plane which snapshot version the proxy serves, or why it refused one.</summary>
+    public async Task ReportAsync(string proxyId, ProxyReport report, CancellationToken cancellationToken)
+    {
+        using var response = await http.PostAsJsonAsync($"v1/proxies/{Uri.EscapeDataString(proxyId)}/report", report, MeshJsonContext.Default.ProxyReport, cancellationToken).ConfigureAwait(false);
+        await EnsureSuccessAsync(response, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Lists the registry.</summary>

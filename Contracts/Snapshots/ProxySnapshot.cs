@@ -1,23 +1,57 @@
+using AspireMesh.Contracts.Config;
+
 namespace AspireMesh.Contracts.Snapshots;
 
 /// <summary>
-/// Everything one proxy needs, computed for it by the control plane: the routes it serves and the clusters
-/// (services with their endpoints) those routes send to. Proxies apply a snapshot whole or not at all.
+/// Everything one proxy needs, computed for it by the control plane: the routes it serves, the clusters (services
+/// with their endpoints and backend policy) those routes send to, its inbound policies and its egress allowances.
+/// Proxies apply a snapshot whole or not at all.
 /// </summary>
-/// <param name="Version">Monotonic version of the mesh state the snapshot was generated from.</param>
-public sealed record ProxySnapshot(long Version, IReadOnlyList<RouteSnapshot> Routes, IReadOnlyList<ClusterSnapshot> Clusters);
+/// <param name="Version">Version of the mesh state the snapshot was generated from; any change gives a new one.</param>
+public sealed record ProxySnapshot(long Version, IReadOnlyList<RouteSnapshot> Routes, IReadOnlyList<ClusterSnapshot> Clusters)
+{
+    /// <summary>The config version the snapshot reflects.</summary>
+    public long ConfigVersion { get; init; }
 
-/// <summary>A compiled route: which requests it takes and the cluster it sends them to.</summary>
-/// <param name="Name">Unique within the snapshot; used in telemetry and errors.</param>
-/// <param name="Hosts">Host names the request's Host header must match; empty or null means any host.</param>
+    /// <summary>Policies for requests this proxy receives (a sidecar's own service).</summary>
+    public InboundPolicySnapshot Inbound { get; init; } = new();
+
+    /// <summary>Hosts outside the mesh this proxy's app may call.</summary>
+    public IReadOnlyList<EgressPolicy> Egress { get; init; } = [];
+}
+
+/// <summary>A compiled route: which requests it takes, what it does to them, and where they go.</summary>
+/// <param name="Name">Unique within the snapshot: <c>route/rules/i/matches/j</c>.</param>
+/// <param name="Hosts">Host names the request's Host must match; empty or null means any host.</param>
 /// <param name="Path">Path match; null means any path.</param>
-/// <param name="Cluster">Name of a cluster in the same snapshot.</param>
-/// <param name="Order">Lower values are tried first when several routes match.</param>
-public sealed record RouteSnapshot(string Name, IReadOnlyList<string>? Hosts, PathMatchSnapshot? Path, string Cluster, int Order = 0);
+/// <param name="Cluster">The cluster of the first backend (every route has one unless it only redirects).</param>
+/// <param name="Order">Lower values are tried first (Gateway API precedence, computed by the control plane).</param>
+public sealed record RouteSnapshot(string Name, IReadOnlyList<string>? Hosts, PathMatchSnapshot? Path, string Cluster, int Order = 0)
+{
+    /// <summary>Header matches.</summary>
+    public IReadOnlyList<HttpValueMatch> Headers { get; init; } = [];
+
+    /// <summary>Query parameter matches.</summary>
+    public IReadOnlyList<HttpValueMatch> QueryParams { get; init; } = [];
+
+    /// <summary>HTTP method, when the match names one.</summary>
+    public string? Method { get; init; }
+
+    /// <summary>Weighted backends; more than one means a traffic split.</summary>
+    public IReadOnlyList<BackendReference> Backends { get; init; } = [];
+
+    /// <summary>Filters, in order.</summary>
+    public IReadOnlyList<HttpRouteFilter> Filters { get; init; } = [];
+
+    /// <summary>Timeouts.</summary>
+    public HttpRouteTimeouts? Timeouts { get; init; }
+
+    /// <summary>Retries.</summary>
+    public HttpRouteRetry? Retry { get; init; }
+}
 
 /// <summary>A path match in Gateway API terms.</summary>
-/// <param name="Type"><see cref="PathMatchTypes.Exact"/> or <see cref="PathMatchTypes.PathPrefix"/>.</param>
-/// <param name="Value">An absolute path starting with '/'.</param>
+/// <param name="Type"><see cref="PathMatchTypes.Exact"/>, <see cref="PathMatchTypes.PathPrefix"/> or <c>RegularExpression</c>.</param>
 public sealed record PathMatchSnapshot(string Type, string Value);
 
 /// <summary>Gateway API path match types.</summary>
@@ -28,20 +62,37 @@ public static class PathMatchTypes
 
     /// <summary>The path equals the value or continues it after a '/'.</summary>
     public const string PathPrefix = "PathPrefix";
+
+    /// <summary>The path matches a regular expression.</summary>
+    public const string RegularExpression = "RegularExpression";
 }
 
-/// <summary>A service as a load-balancing target: its healthy endpoints.</summary>
-public sealed record ClusterSnapshot(string Name, IReadOnlyList<EndpointSnapshot> Endpoints);
+/// <summary>A service as a load-balancing target: its healthy endpoints and the backend policy for calling it.</summary>
+public sealed record ClusterSnapshot(string Name, IReadOnlyList<EndpointSnapshot> Endpoints)
+{
+    /// <summary>Backend policy, when one targets the service.</summary>
+    public BackendPolicy? Policy { get; init; }
+}
 
 /// <summary>One endpoint of a cluster: an instance's sidecar inbound address.</summary>
 public sealed record EndpointSnapshot(string InstanceId, string Address);
 
+/// <summary>Policies applied to requests a sidecar receives for its service.</summary>
+public sealed record InboundPolicySnapshot
+{
+    /// <summary>Authorization policies targeting the service.</summary>
+    public IReadOnlyList<AuthorizationPolicy> Authorization { get; init; } = [];
+
+    /// <summary>Rate limits targeting the service.</summary>
+    public IReadOnlyList<RateLimitPolicy> RateLimits { get; init; } = [];
+}
+
 /// <summary>The kinds of proxy the control plane generates snapshots for.</summary>
 public static class ProxyKinds
 {
-    /// <summary>A sidecar beside a service instance: its snapshot holds outbound routes to the services it may call.</summary>
+    /// <summary>A sidecar beside a service instance.</summary>
     public const string Sidecar = "sidecar";
 
-    /// <summary>An ingress gateway: its snapshot holds the routes attached to it.</summary>
+    /// <summary>An ingress gateway.</summary>
     public const string Gateway = "gateway";
 }

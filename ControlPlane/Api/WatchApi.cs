@@ -1,5 +1,6 @@
 using AspireMesh.Contracts;
 using AspireMesh.Contracts.Snapshots;
+using AspireMesh.ControlPlane.Proxies;
 using AspireMesh.ControlPlane.Snapshots;
 using AspireMesh.ControlPlane.State;
 using Microsoft.Extensions.Options;
@@ -8,29 +9,38 @@ namespace AspireMesh.ControlPlane.Api;
 
 /// <summary>
 /// GET /v1/watch/{kind}/{name}?proxy=&amp;version=: a long poll. Answers at once with a snapshot when the mesh state
-/// is newer than the version the proxy holds, otherwise as soon as it changes, or 304 when the wait runs out.
+/// differs from the version the proxy holds, otherwise as soon as it changes, or 304 when the wait runs out.
 /// Changes are pushed to the proxy this way; nothing is looked up per request.
 /// </summary>
 internal static class WatchApi
 {
     public static IEndpointRouteBuilder MapWatchApi(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapGet("/v1/watch/{kind}/{name}", async (string kind, string name, long? version, MeshStateStore store,
-            TimeProvider time, IOptions<ControlPlaneOptions> options, CancellationToken cancellationToken) =>
+        endpoints.MapGet("/v1/watch/{kind}/{name}", async (string kind, string name, string? proxy, long? version, MeshStateStore store,
+            ProxyRegistry proxies, IOptions<ControlPlaneOptions> options, CancellationToken cancellationToken) =>
         {
             if (kind is not (ProxyKinds.Sidecar or ProxyKinds.Gateway))
             {
                 return Problems.NotFound($"'{kind}' is not a proxy kind; use '{ProxyKinds.Sidecar}' or '{ProxyKinds.Gateway}'.");
             }
 
-            var state = await store.WaitForNewerAsync(version ?? 0, options.Value.WatchTimeout, time, cancellationToken).ConfigureAwait(false);
-            if (state is null)
+            var proxyId = string.IsNullOrWhiteSpace(proxy) ? $"{kind}/{name}" : proxy;
+            proxies.Watching(proxyId, kind, name, +1);
+            try
             {
-                return Results.StatusCode(StatusCodes.Status304NotModified);
-            }
+                var state = await store.WaitForChangeAsync(version ?? 0, options.Value.WatchTimeout, cancellationToken).ConfigureAwait(false);
+                if (state is null)
+                {
+                    return Results.StatusCode(StatusCodes.Status304NotModified);
+                }
 
-            var snapshot = kind == ProxyKinds.Gateway ? SnapshotGenerator.ForGateway(state, name) : SnapshotGenerator.ForSidecar(state);
-            return Results.Json(snapshot, MeshJsonContext.Default.ProxySnapshot);
+                var snapshot = kind == ProxyKinds.Gateway ? SnapshotGenerator.ForGateway(state, name) : SnapshotGenerator.ForSidecar(state, name);
+                return Results.Json(snapshot, MeshJsonContext.Default.ProxySnapshot);
+            }
+            finally
+            {
+                proxies.Watching(proxyId, kind, name, -1);
+            }
         });
 
         return endpoints;

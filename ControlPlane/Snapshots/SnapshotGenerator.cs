@@ -1,72 +1,147 @@
+using AspireMesh.Contracts.Config;
 using AspireMesh.Contracts.Snapshots;
 using AspireMesh.ControlPlane.State;
 
 namespace AspireMesh.ControlPlane.Snapshots;
 
-/// <summary>Generates the snapshot one proxy needs from an immutable <see cref="MeshState"/>.</summary>
+/// <summary>Generates the snapshot one proxy needs, and nothing more, from an immutable <see cref="MeshState"/>.</summary>
 internal static class SnapshotGenerator
 {
     /// <summary>
-    /// A sidecar's outbound view: one route per service, matched on the Host its app calls (<c>http://catalog/</c>),
-    /// each to a cluster of that service's healthy instances.
+    /// A sidecar of <paramref name="service"/>: for each service it references, the east-west routes attached to that
+    /// service (most specific first) and a default route on its name (<c>http://catalog/</c>); the clusters those
+    /// routes use; the inbound policies of its own service; the egress it may use. A service that is not declared
+    /// (started by hand) may call every service.
     /// </summary>
-    public static ProxySnapshot ForSidecar(MeshState state)
+    public static ProxySnapshot ForSidecar(MeshState state, string service)
     {
-        var routes = new List<RouteSnapshot>(state.ServiceNames.Count);
-        var clusters = new List<ClusterSnapshot>(state.ServiceNames.Count);
-        foreach (var service in state.ServiceNames)
+        var declared = state.Config.Services.FirstOrDefault(s => s.Name == service);
+        var targets = declared is null ? state.ServiceNames : declared.References.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+        var routes = new List<(RouteSnapshot Route, Rank Rank)>();
+        var clusters = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var target in targets)
         {
-            routes.Add(new RouteSnapshot($"service/{service}", [service], null, service));
-            clusters.Add(Cluster(state, service));
+            clusters.Add(target);
+            foreach (var route in state.Config.Routes.Where(r => r.ParentRefs.Any(p => p.Kind == ParentKinds.Service && p.Name == target)))
+            {
+                routes.AddRange(Expand(route, [target], clusters));
+            }
+
+            routes.Add((new RouteSnapshot($"service/{target}", [target], null, target) { Backends = [new BackendReference { Name = target }] }, Rank.Fallback));
         }
 
-        return new ProxySnapshot(state.Version, routes, clusters);
+        return Build(state, routes, clusters) with
+        {
+            Inbound = new InboundPolicySnapshot
+            {
+                Authorization = [.. state.Config.Policies.Authorization.Where(p => p.TargetRef.Name == service)],
+                RateLimits = [.. state.Config.Policies.RateLimits.Where(p => p.TargetRef.Kind == "Service" && p.TargetRef.Name == service)],
+            },
+            Egress = [.. state.Config.Policies.Egress.Where(p => p.FromServices.Count == 0 || p.FromServices.Contains(service))],
+        };
+    }
+
+    /// <summary>A gateway: the routes attached to it, by Gateway API precedence, and the clusters they use.</summary>
+    public static ProxySnapshot ForGateway(MeshState state, string gateway)
+    {
+        var routes = new List<(RouteSnapshot Route, Rank Rank)>();
+        var clusters = new SortedSet<string>(StringComparer.Ordinal);
+        foreach (var route in state.Config.Routes.Where(r => r.ParentRefs.Any(p => p.Kind == ParentKinds.Gateway && p.Name == gateway)))
+        {
+            routes.AddRange(Expand(route, route.Hostnames, clusters));
+        }
+
+        return Build(state, routes, clusters);
+    }
+
+    private static ProxySnapshot Build(MeshState state, List<(RouteSnapshot Route, Rank Rank)> routes, SortedSet<string> clusters)
+    {
+        var ordered = routes.OrderBy(r => r.Rank).Select((r, i) => r.Route with { Order = i }).ToList();
+        var policies = state.Config.Policies.Backends.ToDictionary(p => p.TargetRef.Name, StringComparer.Ordinal);
+        return new ProxySnapshot(state.Version, ordered, [.. clusters.Select(name => new ClusterSnapshot(name,
+            [.. state.InstancesOf(name).Where(i => i.Healthy).Select(i => new EndpointSnapshot(i.Id, i.Address))])
+        {
+            Policy = policies.GetValueOrDefault(name),
+        })])
+        {
+            ConfigVersion = state.ConfigVersion,
+        };
+    }
+
+    private static IEnumerable<(RouteSnapshot, Rank)> Expand(HttpRouteConfig route, IReadOnlyList<string> hosts, SortedSet<string> clusters)
+    {
+        for (var r = 0; r < route.Rules.Count; r++)
+        {
+            var rule = route.Rules[r];
+            var backends = rule.BackendRefs.Where(b => b.Weight > 0).ToList();
+            foreach (var backend in backends)
+            {
+                clusters.Add(backend.Name);
+            }
+
+            foreach (var mirror in rule.Filters.Where(f => f.RequestMirror is not null))
+            {
+                clusters.Add(mirror.RequestMirror!.BackendRef.Name);
+            }
+
+            var matches = rule.Matches.Count == 0 ? [new HttpRouteMatch()] : rule.Matches;
+            for (var m = 0; m < matches.Count; m++)
+            {
+                var match = matches[m];
+                var path = match.Path ?? new HttpPathMatch();
+                yield return (new RouteSnapshot($"{route.Name}/rules/{r}/matches/{m}", hosts.Count == 0 ? null : hosts, new PathMatchSnapshot(path.Type, path.Value),
+                    backends.FirstOrDefault()?.Name ?? "")
+                {
+                    Headers = match.Headers,
+                    QueryParams = match.QueryParams,
+                    Method = match.Method,
+                    Backends = backends,
+                    Filters = rule.Filters,
+                    Timeouts = rule.Timeouts,
+                    Retry = rule.Retry,
+                }, Rank.Of(hosts, path, match));
+            }
+        }
     }
 
     /// <summary>
-    /// A gateway's view: the routes attached to it, ordered by Gateway API precedence (exact before prefix,
-    /// longer prefix before shorter), and the clusters those routes use.
+    /// Gateway API precedence: exact host over wildcard over any; exact path over prefix (longer first) over regular
+    /// expression; then a method; then more header matches; then more query matches.
     /// </summary>
-    public static ProxySnapshot ForGateway(MeshState state, string gateway)
+    private readonly record struct Rank(int Host, int PathKind, int PathLength, int Method, int Headers, int Queries) : IComparable<Rank>
     {
-        var routes = new List<(RouteSnapshot Route, int Rank)>();
-        var used = new SortedSet<string>(StringComparer.Ordinal);
-        foreach (var route in state.Config.Routes)
+        public static readonly Rank Fallback = new(3, 3, 0, 1, 0, 0);
+
+        public static Rank Of(IReadOnlyList<string> hosts, HttpPathMatch path, HttpRouteMatch match) => new(
+            hosts.Count == 0 ? 2 : hosts.All(h => !h.StartsWith('*')) ? 0 : 1,
+            path.Type switch { MatchTypes.Exact => 0, MatchTypes.PathPrefix => 1, _ => 2 },
+            -path.Value.Length,
+            match.Method is null ? 1 : 0,
+            -match.Headers.Count,
+            -match.QueryParams.Count);
+
+        public int CompareTo(Rank other)
         {
-            if (!route.ParentRefs.Any(p => p.Name == gateway))
+            var byHost = Host.CompareTo(other.Host);
+            if (byHost != 0)
             {
-                continue;
+                return byHost;
             }
 
-            for (var r = 0; r < route.Rules.Count; r++)
+            var byKind = PathKind.CompareTo(other.PathKind);
+            if (byKind != 0)
             {
-                var rule = route.Rules[r];
-                var backend = rule.BackendRefs.Where(b => b.Weight > 0).Select(b => b.Name).FirstOrDefault();
-                if (backend is null)
-                {
-                    continue;
-                }
-
-                used.Add(backend);
-                var matches = rule.Matches.Count == 0 ? [new() { Path = new() }] : rule.Matches;
-                for (var m = 0; m < matches.Count; m++)
-                {
-                    var path = matches[m].Path ?? new();
-                    routes.Add((new RouteSnapshot($"{route.Name}/rules/{r}/matches/{m}", null, new PathMatchSnapshot(path.Type, path.Value), backend), Rank(path.Type, path.Value)));
-                }
+                return byKind;
             }
+
+            var byLength = PathLength.CompareTo(other.PathLength);
+            if (byLength != 0)
+            {
+                return byLength;
+            }
+
+            var byMethod = Method.CompareTo(other.Method);
+            return byMethod != 0 ? byMethod : Headers != other.Headers ? Headers.CompareTo(other.Headers) : Queries.CompareTo(other.Queries);
         }
-
-        var ordered = routes
-            .OrderBy(r => r.Rank)
-            .Select((r, i) => r.Route with { Order = i })
-            .ToList();
-        return new ProxySnapshot(state.Version, ordered, [.. used.Select(s => Cluster(state, s))]);
     }
-
-    private static int Rank(string type, string value) =>
-        (type == PathMatchTypes.Exact ? 0 : 100_000) - Math.Min(value.Length, 99_999);
-
-    private static ClusterSnapshot Cluster(MeshState state, string service) =>
-        new(service, [.. state.InstancesOf(service).Where(i => i.Healthy).Select(i => new EndpointSnapshot(i.Id, i.Address))]);
 }

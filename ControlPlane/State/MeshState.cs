@@ -10,9 +10,10 @@ namespace AspireMesh.ControlPlane.State;
 /// </summary>
 internal sealed class MeshState
 {
-    public MeshState(long version, MeshConfig config, IReadOnlyList<RegisteredInstance> instances)
+    public MeshState(long version, MeshConfig config, IReadOnlyList<RegisteredInstance> instances, long configVersion = 0)
     {
         Version = version;
+        ConfigVersion = configVersion;
         Config = config;
         Instances = instances;
         InstancesByService = instances
@@ -21,7 +22,11 @@ internal sealed class MeshState
         ServiceNames = [.. config.Services.Select(s => s.Name).Concat(InstancesByService.Keys).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
     }
 
+    /// <summary>Changes with anything a proxy could see (config or registry).</summary>
     public long Version { get; }
+
+    /// <summary>The accepted config's version (0 before any).</summary>
+    public long ConfigVersion { get; }
 
     public MeshConfig Config { get; }
 

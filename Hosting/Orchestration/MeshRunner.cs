@@ -19,6 +19,9 @@ internal sealed class MeshRunner(MeshApplication app, MeshConsole console) : IAs
     private readonly HttpClient _probe = new() { Timeout = TimeSpan.FromSeconds(2) };
     private readonly List<ResourceSupervisor> _supervisors = [];
     private readonly string _runId = Environment.GetEnvironmentVariable("ASPIREMESH_RUN_ID") is { Length: > 0 } id ? id : Guid.NewGuid().ToString("N")[..12];
+    private readonly string _adminToken = Environment.GetEnvironmentVariable("ASPIREMESH_ADMIN_TOKEN") is { Length: > 0 } token
+        ? token
+        : Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16)).ToLowerInvariant();
     private string? _runDirectory;
 
     public async Task<int> RunAsync(CancellationToken stopping)
@@ -58,6 +61,7 @@ internal sealed class MeshRunner(MeshApplication app, MeshConsole console) : IAs
 
             console.Info($"ControlPlane: {urls.ControlPlane}");
             console.Info($"Dashboard: {new Uri(urls.ControlPlane, "dashboard/")}");
+            console.Info($"Admin token (for PUT {new Uri(urls.ControlPlane, "v1/config")}): {_adminToken}");
             await Task.Delay(Timeout.Infinite, stopping).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
@@ -156,7 +160,8 @@ internal sealed class MeshRunner(MeshApplication app, MeshConsole console) : IAs
         var plan = new List<PlannedResource>
         {
             new(MeshApplication.ControlPlaneName, ResourceKind.ControlPlane,
-                Dotnet(controlPlaneDll, ["--urls", $"http://localhost:{controlPlanePort}", "--config", configPath], Common(MeshApplication.ControlPlaneName)),
+                Dotnet(controlPlaneDll, ["--urls", $"http://localhost:{controlPlanePort}", "--config", configPath, "--state-dir", Path.Combine(_runDirectory, "controlplane")],
+                    new Dictionary<string, string>(Common(MeshApplication.ControlPlaneName)) { ["ASPIREMESH_ADMIN_TOKEN"] = _adminToken }),
                 new Uri($"{controlPlaneInternal}/health")),
         };
 
@@ -193,7 +198,8 @@ internal sealed class MeshRunner(MeshApplication app, MeshConsole console) : IAs
                 sidecarEnv["ASPIREMESH_INSTANCE_ID"] = instance;
                 plan.Add(new(sidecarName, ResourceKind.Sidecar, Dotnet(proxyDll,
                     ["--service", project.Name, "--instance-id", instance, "--app-url", $"http://127.0.0.1:{appPort}",
-                     "--inbound-port", $"{inbound}", "--outbound-port", $"{outbound}", "--admin-port", $"{admin}", "--control-plane", controlPlaneInternal],
+                     "--inbound-port", $"{inbound}", "--outbound-port", $"{outbound}", "--admin-port", $"{admin}", "--control-plane", controlPlaneInternal,
+                     "--state-dir", Path.Combine(_runDirectory, "proxies", instance)],
                     sidecarEnv), new Uri($"http://127.0.0.1:{admin}/ready"), new Uri($"http://127.0.0.1:{admin}/")));
             }
         }
@@ -203,7 +209,8 @@ internal sealed class MeshRunner(MeshApplication app, MeshConsole console) : IAs
             var gateway = app.Gateways[i];
             var admin = PortAllocator.FreePort();
             plan.Add(new(gateway.Name, ResourceKind.Gateway, Dotnet(gatewayDll,
-                ["--name", gateway.Name, "--port", $"{gatewayPorts[i]}", "--admin-port", $"{admin}", "--control-plane", controlPlaneInternal],
+                ["--name", gateway.Name, "--port", $"{gatewayPorts[i]}", "--admin-port", $"{admin}", "--control-plane", controlPlaneInternal,
+                 "--state-dir", Path.Combine(_runDirectory, "gateways", gateway.Name)],
                 Common(gateway.Name)), new Uri($"http://127.0.0.1:{admin}/ready"), new Uri($"http://127.0.0.1:{admin}/")));
         }
 

@@ -21,6 +21,7 @@ internal static class OutboundListener
             Name = options.Service,
             ProxyId = options.InstanceId,
             ControlPlane = options.ControlPlane,
+            StateFile = Path.Combine(options.StateDirectory, "snapshot.json"),
         }, status);
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton<InboundAddress>();
@@ -28,7 +29,7 @@ internal static class OutboundListener
         var app = builder.Build();
         app.UseMeshErrors();
         app.MapMeshRoutes(context =>
-            $"no service named '{context.Request.Host.Host}' is known to the mesh (request {context.Request.Method} {context.Request.Host}{context.Request.Path}).");
+            $"no service named '{context.Request.Host.Host}' is known to the mesh or referenced by '{options.Service}' (request {context.Request.Method} {context.Request.Host}{context.Request.Path}).");
         return app;
     }
 }

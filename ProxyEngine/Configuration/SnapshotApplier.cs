@@ -1,4 +1,7 @@
+using System.Text.Json;
+using AspireMesh.Contracts;
 using AspireMesh.Contracts.Snapshots;
+using AspireMesh.Contracts.Storage;
 using Microsoft.Extensions.Logging;
 using Yarp.ReverseProxy;
 using Yarp.ReverseProxy.Configuration;
@@ -19,6 +22,14 @@ internal sealed class SnapshotApplier(InMemoryConfigProvider provider, IConfigVa
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            var unsupported = SnapshotSupport.Unsupported(snapshot);
+            if (unsupported.Count > 0)
+            {
+                var reasons = new[] { $"this proxy does not implement yet: {string.Join("; ", unsupported)}" };
+                ProxyEngineLog.SnapshotRefused(logger, snapshot.Version, status.AppliedVersion, reasons[0]);
+                return reasons;
+            }
+
             var (routes, clusters) = SnapshotCompiler.Compile(snapshot, options);
             var errors = new List<string>();
             foreach (var route in routes)
@@ -44,6 +55,7 @@ internal sealed class SnapshotApplier(InMemoryConfigProvider provider, IConfigVa
             await WaitUntilServedAsync(routes, clusters, cancellationToken).ConfigureAwait(false);
             var first = status.AppliedVersion == 0;
             status.SnapshotApplied(snapshot.Version);
+            Persist(snapshot);
             var endpoints = clusters.Sum(c => c.Destinations?.Count ?? 0);
             if (first)
             {
@@ -58,6 +70,24 @@ internal sealed class SnapshotApplier(InMemoryConfigProvider provider, IConfigVa
         finally
         {
             _gate.Release();
+        }
+    }
+
+    /// <summary>Keeps the applied snapshot on disk, so a restarted proxy serves it even while the control plane is down.</summary>
+    private void Persist(ProxySnapshot snapshot)
+    {
+        if (options.StateFile is not { } path)
+        {
+            return;
+        }
+
+        try
+        {
+            DurableFile.Write(path, JsonSerializer.SerializeToUtf8Bytes(snapshot, MeshJsonContext.Default.ProxySnapshot));
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            ProxyEngineLog.SnapshotNotSaved(logger, path, ex.Message);
         }
     }
 

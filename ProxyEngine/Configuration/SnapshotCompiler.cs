@@ -23,14 +23,18 @@ internal static class SnapshotCompiler
             {
                 Hosts = route.Hosts is { Count: > 0 } ? route.Hosts : null,
                 Path = ToTemplate(route.Path),
+                Methods = route.Method is null ? null : [route.Method],
+                Headers = route.Headers.Count == 0 ? null : [.. route.Headers.Select(h => new RouteHeader { Name = h.Name, Values = [h.Value], Mode = HeaderMatchMode.ExactHeader, IsCaseSensitive = true })],
+                QueryParameters = route.QueryParams.Count == 0 ? null : [.. route.QueryParams.Select(q => new RouteQueryParameter { Name = q.Name, Values = [q.Value], Mode = QueryParameterMatchMode.Exact, IsCaseSensitive = true })],
             },
+            Transforms = RouteTransforms.From(route),
         }).ToList();
 
         var clusters = snapshot.Clusters.Select(cluster => new ClusterConfig
         {
             ClusterId = cluster.Name,
-            // Round robin spreads requests evenly, which keeps load balancing visible and predictable.
-            LoadBalancingPolicy = LoadBalancingPolicies.RoundRobin,
+            // Round robin, unless a backend policy chooses: it spreads requests evenly and keeps balancing visible.
+            LoadBalancingPolicy = cluster.Policy?.LoadBalancer is { } lb && SnapshotSupport.LoadBalancers.TryGetValue(lb.Type, out var policy) ? policy : LoadBalancingPolicies.RoundRobin,
             Destinations = cluster.Endpoints.ToDictionary(
                 e => e.InstanceId,
                 e => new DestinationConfig { Address = e.Address },

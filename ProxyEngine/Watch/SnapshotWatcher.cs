@@ -1,4 +1,8 @@
+using System.Text.Json;
+using AspireMesh.Contracts;
+using AspireMesh.Contracts.Admin;
 using AspireMesh.Contracts.Client;
+using AspireMesh.Contracts.Snapshots;
 using AspireMesh.ProxyEngine.Configuration;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -6,8 +10,10 @@ using Microsoft.Extensions.Logging;
 namespace AspireMesh.ProxyEngine.Watch;
 
 /// <summary>
-/// Keeps the proxy's config current: long-polls the control plane and applies each newer snapshot. While the control
-/// plane is unreachable the last applied snapshot keeps serving and the watch retries with capped backoff.
+/// Keeps the proxy's config current: serves the snapshot saved by its last run first (so it works while the control
+/// plane is down), then long-polls the control plane, applies each new snapshot, and reports the version it applied or
+/// why it refused one. While the control plane is unreachable the last applied snapshot keeps serving and the watch
+/// retries with capped backoff.
 /// </summary>
 internal sealed class SnapshotWatcher(ControlPlaneClient client, SnapshotApplier applier, ProxyStatus status, ProxyEngineOptions options,
     TimeProvider time, ILogger<SnapshotWatcher> logger) : BackgroundService
@@ -16,13 +22,15 @@ internal sealed class SnapshotWatcher(ControlPlaneClient client, SnapshotApplier
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        await RestoreSavedAsync(stoppingToken).ConfigureAwait(false);
         var backoff = TimeSpan.FromMilliseconds(200);
         var failing = false;
+        long received = status.AppliedVersion;
         while (!stoppingToken.IsCancellationRequested)
         {
             try
             {
-                var snapshot = await client.WatchAsync(options.Kind, options.Name, options.ProxyId, status.AppliedVersion, stoppingToken).ConfigureAwait(false);
+                var snapshot = await client.WatchAsync(options.Kind, options.Name, options.ProxyId, received, stoppingToken).ConfigureAwait(false);
                 if (failing)
                 {
                     failing = false;
@@ -30,12 +38,15 @@ internal sealed class SnapshotWatcher(ControlPlaneClient client, SnapshotApplier
                 }
 
                 backoff = TimeSpan.FromMilliseconds(200);
-                if (snapshot is not null && snapshot.Version != status.AppliedVersion)
+                if (snapshot is not null)
                 {
-                    await applier.ApplyAsync(snapshot, stoppingToken).ConfigureAwait(false);
+                    // Watch from the version received, applied or refused, so a refused snapshot is not sent again and again.
+                    received = snapshot.Version;
+                    var refusal = snapshot.Version == status.AppliedVersion ? [] : await applier.ApplyAsync(snapshot, stoppingToken).ConfigureAwait(false);
+                    await ReportAsync(refusal.Count == 0 ? null : snapshot.Version, refusal.Count == 0 ? null : string.Join("; ", refusal), stoppingToken).ConfigureAwait(false);
                 }
             }
-            catch (Exception ex) when (!stoppingToken.IsCancellationRequested && ex is HttpRequestException or ControlPlaneException or TaskCanceledException or System.Text.Json.JsonException)
+            catch (Exception ex) when (!stoppingToken.IsCancellationRequested && ex is HttpRequestException or ControlPlaneException or TaskCanceledException or JsonException)
             {
                 if (!failing)
                 {
@@ -58,6 +69,30 @@ internal sealed class SnapshotWatcher(ControlPlaneClient client, SnapshotApplier
             {
                 return;
             }
+        }
+    }
+
+    private Task ReportAsync(long? refusedVersion, string? refusal, CancellationToken cancellationToken) =>
+        client.ReportAsync(options.ProxyId, new ProxyReport(options.Kind, options.Name, status.AppliedVersion, refusedVersion, refusal), cancellationToken);
+
+    private async Task RestoreSavedAsync(CancellationToken cancellationToken)
+    {
+        if (options.StateFile is not { } path || !File.Exists(path))
+        {
+            return;
+        }
+
+        try
+        {
+            var saved = JsonSerializer.Deserialize(await File.ReadAllBytesAsync(path, cancellationToken).ConfigureAwait(false), MeshJsonContext.Default.ProxySnapshot);
+            if (saved is not null && (await applier.ApplyAsync(saved, cancellationToken).ConfigureAwait(false)).Count == 0)
+            {
+                ProxyEngineLog.SnapshotRestored(logger, saved.Version, path);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or JsonException or UnauthorizedAccessException)
+        {
+            ProxyEngineLog.SnapshotNotRestored(logger, path, ex.Message);
         }
     }
 }

@@ -24,6 +24,7 @@ public sealed class GatewayTests : IAsyncLifetime
     private TestProcess _gateway = null!;
     private HttpClient _client = null!;
     private Uri _admin = null!;
+    private string _stateDirectory = null!;
 
     private static CancellationToken Cancel => TestContext.Current.CancellationToken;
 
@@ -32,8 +33,9 @@ public sealed class GatewayTests : IAsyncLifetime
         _controlPlane = await ControlPlaneProcess.StartAsync(typeof(GatewayTests).Assembly, Config);
         var port = Ports.Free();
         var admin = Ports.Free();
+        _stateDirectory = Directory.CreateTempSubdirectory("aspiremesh-gw-").FullName;
         _gateway = await TestProcess.StartDotnetAsync("gateway", BuiltProjects.Assembly(typeof(GatewayTests).Assembly, "Gateway.csproj"),
-            ["--name", "edge", "--host", "127.0.0.1", "--port", $"{port}", "--admin-port", $"{admin}", "--control-plane", _controlPlane.Url.ToString()]);
+            ["--name", "edge", "--host", "127.0.0.1", "--port", $"{port}", "--admin-port", $"{admin}", "--control-plane", _controlPlane.Url.ToString(), "--state-dir", _stateDirectory]);
         _client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/"), Timeout = Deadline };
         _admin = new Uri($"http://127.0.0.1:{admin}/");
         await Eventually.UntilAsync(async () => (await _client.GetAsync(new Uri(_admin, "ready"))).IsSuccessStatusCode, Deadline, "the gateway to be ready");
@@ -44,6 +46,7 @@ public sealed class GatewayTests : IAsyncLifetime
         _client.Dispose();
         await _gateway.DisposeAsync();
         await _controlPlane.DisposeAsync();
+        Directory.Delete(_stateDirectory, recursive: true);
     }
 
     private async Task RegisterAsync(string id, string service, Uri address) =>

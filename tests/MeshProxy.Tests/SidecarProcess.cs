@@ -5,8 +5,12 @@ namespace AspireMesh.MeshProxy.Tests;
 /// <summary>A real sidecar process; its listener URLs are read from its "listening" line.</summary>
 internal sealed class SidecarProcess : IAsyncDisposable
 {
-    private SidecarProcess(TestProcess process, Uri inbound, Uri outbound, Uri admin)
+    private readonly bool _ownsStateDirectory;
+
+    private SidecarProcess(TestProcess process, Uri inbound, Uri outbound, Uri admin, string stateDirectory, bool ownsStateDirectory)
     {
+        _ownsStateDirectory = ownsStateDirectory;
+        StateDirectory = stateDirectory;
         Process = process;
         Inbound = inbound;
         Outbound = outbound;
@@ -14,6 +18,9 @@ internal sealed class SidecarProcess : IAsyncDisposable
     }
 
     public TestProcess Process { get; }
+
+    /// <summary>Where this sidecar keeps its last snapshot: a fresh temporary folder unless the test gives one.</summary>
+    public string StateDirectory { get; }
 
     public Uri Inbound { get; }
 
@@ -23,9 +30,14 @@ internal sealed class SidecarProcess : IAsyncDisposable
 
     public static string Assembly => BuiltProjects.Assembly(typeof(SidecarProcess).Assembly, "MeshProxy.csproj");
 
-    public static async Task<SidecarProcess> StartAsync(ControlPlaneProcess controlPlane, string service, string instanceId, Uri? appUrl, params string[] extra)
+    public static Task<SidecarProcess> StartAsync(ControlPlaneProcess controlPlane, string service, string instanceId, Uri? appUrl, params string[] extra) =>
+        StartAsync(controlPlane.Url, service, instanceId, appUrl, null, extra);
+
+    public static async Task<SidecarProcess> StartAsync(Uri controlPlane, string service, string instanceId, Uri? appUrl, string? stateDirectory, params string[] extra)
     {
-        var args = new List<string> { "--service", service, "--instance-id", instanceId, "--control-plane", controlPlane.Url.ToString() };
+        var owns = stateDirectory is null;
+        stateDirectory ??= Directory.CreateTempSubdirectory("aspiremesh-proxy-").FullName;
+        var args = new List<string> { "--service", service, "--instance-id", instanceId, "--control-plane", controlPlane.ToString(), "--state-dir", stateDirectory };
         if (appUrl is not null)
         {
             args.AddRange(["--app-url", appUrl.ToString()]);
@@ -34,7 +46,7 @@ internal sealed class SidecarProcess : IAsyncDisposable
         args.AddRange(extra);
         var process = await TestProcess.StartDotnetAsync(instanceId, Assembly, args);
         var line = await process.WaitForLineAsync(@"listening: inbound (\S+), outbound (\S+), admin (\S+)$", TimeSpan.FromSeconds(60));
-        return new SidecarProcess(process, new Uri(line.Groups[1].Value.TrimEnd(',')), new Uri(line.Groups[2].Value.TrimEnd(',')), new Uri(line.Groups[3].Value));
+        return new SidecarProcess(process, new Uri(line.Groups[1].Value.TrimEnd(',')), new Uri(line.Groups[2].Value.TrimEnd(',')), new Uri(line.Groups[3].Value), stateDirectory, owns);
     }
 
     /// <summary>A client that sends every request through this sidecar's outbound listener, as the app does with HTTP_PROXY.</summary>
@@ -48,5 +60,12 @@ internal sealed class SidecarProcess : IAsyncDisposable
         return response.StatusCode;
     }
 
-    public ValueTask DisposeAsync() => Process.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        await Process.DisposeAsync();
+        if (_ownsStateDirectory)
+        {
+            Directory.Delete(StateDirectory, recursive: true);
+        }
+    }
 }

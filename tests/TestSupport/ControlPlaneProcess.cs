@@ -11,16 +11,30 @@ namespace AspireMesh.TestSupport;
 /// <summary>A real control-plane process on a free port, with an optional mesh config file.</summary>
 public sealed class ControlPlaneProcess : IAsyncDisposable
 {
-    private readonly string? _configPath;
+    /// <summary>The admin token every test control plane is started with.</summary>
+    public const string AdminToken = "test-admin-token";
 
-    private ControlPlaneProcess(TestProcess process, Uri url, string? configPath)
+    private readonly string? _configPath;
+    private readonly bool _ownsStateDirectory;
+
+    private ControlPlaneProcess(TestProcess process, Uri url, string? configPath, string stateDirectory, bool ownsStateDirectory)
     {
         Process = process;
         Url = url;
         _configPath = configPath;
+        StateDirectory = stateDirectory;
+        _ownsStateDirectory = ownsStateDirectory;
         Http = new HttpClient { BaseAddress = url, Timeout = TimeSpan.FromSeconds(30) };
+        Admin = new HttpClient { BaseAddress = url, Timeout = TimeSpan.FromSeconds(30) };
+        Admin.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", AdminToken);
         Client = new ControlPlaneClient(Http);
     }
+
+    /// <summary>Where it keeps its durable state.</summary>
+    public string StateDirectory { get; }
+
+    /// <summary>A client that sends the admin token.</summary>
+    public HttpClient Admin { get; }
 
     /// <summary>The process.</summary>
     public TestProcess Process { get; }
@@ -38,8 +52,17 @@ public sealed class ControlPlaneProcess : IAsyncDisposable
     /// Starts the control plane built for <paramref name="testAssembly"/> (which references ControlPlane.csproj with
     /// EmitProjectPath) and waits until /health answers.
     /// </summary>
-    public static async Task<ControlPlaneProcess> StartAsync(Assembly testAssembly, MeshConfig? config = null, params string[] arguments)
+    public static Task<ControlPlaneProcess> StartAsync(Assembly testAssembly, MeshConfig? config = null, params string[] arguments) =>
+        StartAsync(testAssembly, config, stateDirectory: null, port: null, arguments);
+
+    /// <summary>
+    /// Starts the control plane with <paramref name="stateDirectory"/> (a new temporary one when null, deleted on
+    /// dispose) on <paramref name="port"/> (a free one when null), e.g. to restart it on the same state and port.
+    /// </summary>
+    public static async Task<ControlPlaneProcess> StartAsync(Assembly testAssembly, MeshConfig? config, string? stateDirectory, int? port, params string[] arguments)
     {
+        var ownsState = stateDirectory is null;
+        stateDirectory ??= Directory.CreateTempSubdirectory("aspiremesh-cp-").FullName;
         string? configPath = null;
         var args = new List<string>();
         if (config is not null)
@@ -49,12 +72,12 @@ public sealed class ControlPlaneProcess : IAsyncDisposable
             args.AddRange(["--config", configPath]);
         }
 
-        var port = Ports.Free();
-        var url = new Uri($"http://127.0.0.1:{port}/");
-        args.AddRange(["--urls", url.ToString().TrimEnd('/')]);
+        var url = new Uri($"http://127.0.0.1:{port ?? Ports.Free()}/");
+        args.AddRange(["--urls", url.ToString().TrimEnd('/'), "--state-dir", stateDirectory]);
         args.AddRange(arguments);
-        var process = await TestProcess.StartDotnetAsync("controlplane", BuiltProjects.Assembly(testAssembly, "ControlPlane.csproj"), args).ConfigureAwait(false);
-        var controlPlane = new ControlPlaneProcess(process, url, configPath);
+        var process = await TestProcess.StartDotnetAsync("controlplane", BuiltProjects.Assembly(testAssembly, "ControlPlane.csproj"), args,
+            new Dictionary<string, string> { ["ASPIREMESH_ADMIN_TOKEN"] = AdminToken }).ConfigureAwait(false);
+        var controlPlane = new ControlPlaneProcess(process, url, configPath, stateDirectory, ownsState);
         try
         {
             await Eventually.UntilAsync(async () => (await controlPlane.Http.GetAsync("health").ConfigureAwait(false)).IsSuccessStatusCode,
@@ -81,10 +104,16 @@ public sealed class ControlPlaneProcess : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         Http.Dispose();
+        Admin.Dispose();
         await Process.DisposeAsync().ConfigureAwait(false);
         if (_configPath is not null)
         {
             File.Delete(_configPath);
+        }
+
+        if (_ownsStateDirectory)
+        {
+            Directory.Delete(StateDirectory, recursive: true);
         }
     }
 }

@@ -61,7 +61,8 @@ public sealed class TestProcess : IAsyncDisposable
 
         var exited = Exited.ContinueWith(t => (Match?)null, TaskScheduler.Default);
         var first = await Task.WhenAny(found.Task, exited, Task.Delay(timeout)).ConfigureAwait(false);
-        if (first == found.Task)
+        // The line and the exit can land together; the line counts (the exit only completes after output is drained).
+        if (found.Task.IsCompleted)
         {
             return await found.Task.ConfigureAwait(false);
         }

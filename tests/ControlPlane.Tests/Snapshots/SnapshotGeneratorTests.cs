@@ -1,5 +1,4 @@
 using AspireMesh.Contracts.Config;
-using AspireMesh.Contracts.Snapshots;
 using AspireMesh.ControlPlane.Registry;
 using AspireMesh.ControlPlane.Snapshots;
 using AspireMesh.ControlPlane.State;
@@ -12,52 +11,79 @@ public sealed class SnapshotGeneratorTests
 
     private static readonly MeshConfig Config = new()
     {
-        Services = [new() { Name = "frontend" }, new() { Name = "catalog" }, new() { Name = "inventory" }],
+        Services = [new() { Name = "frontend", References = ["catalog"] }, new() { Name = "catalog", References = ["inventory"] }, new() { Name = "catalog-v2" }, new() { Name = "inventory" }],
         Routes =
         [
             new() { Name = "home", ParentRefs = [new() { Name = "gateway" }], Rules = [new() { Matches = [new() { Path = new() { Type = "PathPrefix", Value = "/" } }], BackendRefs = [new() { Name = "frontend" }] }] },
             new() { Name = "api", ParentRefs = [new() { Name = "gateway" }], Rules = [new() { Matches = [new() { Path = new() { Type = "PathPrefix", Value = "/api" } }], BackendRefs = [new() { Name = "catalog" }] }] },
             new() { Name = "exact", ParentRefs = [new() { Name = "gateway" }], Rules = [new() { Matches = [new() { Path = new() { Type = "Exact", Value = "/" } }], BackendRefs = [new() { Name = "inventory" }] }] },
+            new() { Name = "shop", ParentRefs = [new() { Name = "gateway" }], Hostnames = ["shop.example.com"], Rules = [new() { BackendRefs = [new() { Name = "frontend" }] }] },
             new() { Name = "other", ParentRefs = [new() { Name = "internal" }], Rules = [new() { BackendRefs = [new() { Name = "inventory" }] }] },
+            new()
+            {
+                Name = "canary", ParentRefs = [new() { Kind = "Service", Name = "catalog" }],
+                Rules = [new() { Matches = [new() { Headers = [new() { Name = "x-canary", Value = "1" }] }], BackendRefs = [new() { Name = "catalog-v2" }] }],
+            },
         ],
+        Policies = new()
+        {
+            Backends = [new() { Name = "catalog-lb", TargetRef = new() { Name = "catalog" }, LoadBalancer = new() { Type = "LeastRequest" } }],
+            Authorization = [new() { Name = "inventory-callers", TargetRef = new() { Name = "inventory" }, Rules = [new() { FromServices = ["catalog"] }] }],
+            Egress = [new() { Name = "payments", Hosts = ["pay.example.com"], FromServices = ["catalog"] }],
+        },
     };
 
-    private static MeshState State(params RegisteredInstance[] instances) => new(7, Config, instances);
+    private static MeshState State(params RegisteredInstance[] instances) => new(7, Config, instances, configVersion: 4);
 
     private static RegisteredInstance Instance(string id, string service, bool healthy = true) =>
         new(id, service, $"http://127.0.0.1:{5000 + id.Length}", healthy, Now, Now, Now.AddSeconds(4));
 
     [Fact]
-    public void ForSidecar_RoutesEveryServiceByHostToItsHealthyEndpoints()
+    public void ForSidecar_OnlyReferencedServices_WithTheirServiceRoutesBeforeTheDefault()
     {
-        var snapshot = SnapshotGenerator.ForSidecar(State(Instance("catalog-1", "catalog"), Instance("catalog-2", "catalog", healthy: false)));
+        var snapshot = SnapshotGenerator.ForSidecar(State(Instance("catalog-1", "catalog"), Instance("catalog-2", "catalog", healthy: false)), "frontend");
 
-        Assert.Equal(7, snapshot.Version);
-        Assert.Equal(["catalog", "frontend", "inventory"], snapshot.Clusters.Select(c => c.Name));
-        var catalogRoute = Assert.Single(snapshot.Routes, r => r.Cluster == "catalog");
-        Assert.Equal(["catalog"], catalogRoute.Hosts);
-        Assert.Null(catalogRoute.Path);
-        Assert.Equal(["catalog-1"], snapshot.Clusters.Single(c => c.Name == "catalog").Endpoints.Select(e => e.InstanceId));
-        Assert.Empty(snapshot.Clusters.Single(c => c.Name == "frontend").Endpoints);
+        Assert.Equal((7L, 4L), (snapshot.Version, snapshot.ConfigVersion));
+        Assert.Equal(["catalog", "catalog-v2"], snapshot.Clusters.Select(c => c.Name));
+        Assert.Equal(["canary/rules/0/matches/0", "service/catalog"], snapshot.Routes.Select(r => r.Name));
+        Assert.All(snapshot.Routes, r => Assert.Equal(["catalog"], r.Hosts!));
+        Assert.Equal("x-canary", snapshot.Routes[0].Headers.Single().Name);
+        Assert.Equal(["catalog-1"], snapshot.Clusters[0].Endpoints.Select(e => e.InstanceId));
+        Assert.Equal("LeastRequest", snapshot.Clusters[0].Policy!.LoadBalancer!.Type);
+        Assert.Empty(snapshot.Inbound.Authorization);
+        Assert.Empty(snapshot.Egress);
     }
 
     [Fact]
-    public void ForSidecar_RegisteredButUndeclaredService_IsIncluded()
+    public void ForSidecar_OwnInboundPoliciesAndEgress_Included()
     {
-        var snapshot = SnapshotGenerator.ForSidecar(State(Instance("payments-1", "payments")));
+        var inventory = SnapshotGenerator.ForSidecar(State(), "inventory");
+        var catalog = SnapshotGenerator.ForSidecar(State(), "catalog");
 
-        Assert.Contains(snapshot.Clusters, c => c.Name == "payments" && c.Endpoints.Count == 1);
+        Assert.Empty(inventory.Routes);
+        Assert.Equal("inventory-callers", Assert.Single(inventory.Inbound.Authorization).Name);
+        Assert.Equal("payments", Assert.Single(catalog.Egress).Name);
+        Assert.Equal(["inventory"], catalog.Clusters.Select(c => c.Name));
     }
 
     [Fact]
-    public void ForGateway_OnlyItsRoutes_ExactFirstThenLongestPrefix()
+    public void ForSidecar_UndeclaredService_MayCallEveryService()
+    {
+        var snapshot = SnapshotGenerator.ForSidecar(State(Instance("payments-1", "payments")), "payments");
+
+        Assert.Equal(["catalog", "catalog-v2", "frontend", "inventory", "payments"], snapshot.Clusters.Select(c => c.Name));
+    }
+
+    [Fact]
+    public void ForGateway_OnlyItsRoutes_ByGatewayApiPrecedence()
     {
         var snapshot = SnapshotGenerator.ForGateway(State(Instance("frontend-1", "frontend")), "gateway");
 
         Assert.Equal(
-            [("Exact", "/", "inventory"), ("PathPrefix", "/api", "catalog"), ("PathPrefix", "/", "frontend")],
-            snapshot.Routes.Select(r => (r.Path!.Type, r.Path.Value, r.Cluster)));
-        Assert.Equal([0, 1, 2], snapshot.Routes.Select(r => r.Order));
+            [("shop/rules/0/matches/0", "PathPrefix", "/"), ("exact/rules/0/matches/0", "Exact", "/"), ("api/rules/0/matches/0", "PathPrefix", "/api"), ("home/rules/0/matches/0", "PathPrefix", "/")],
+            snapshot.Routes.Select(r => (r.Name, r.Path!.Type, r.Path.Value)));
+        Assert.Equal([0, 1, 2, 3], snapshot.Routes.Select(r => r.Order));
+        Assert.Equal(["shop.example.com"], snapshot.Routes[0].Hosts!);
         Assert.Equal(["catalog", "frontend", "inventory"], snapshot.Clusters.Select(c => c.Name));
     }
 

@@ -1,0 +1,10 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using AspireMesh.ControlPlane.Config;
+
+namespace AspireMesh.ControlPlane;
+
+/// <summary>JSON metadata of what the control plane persists.</summary>
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web, WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(ConfigHistory))]
+internal sealed partial class ControlPlaneJsonContext : JsonSerializerContext;

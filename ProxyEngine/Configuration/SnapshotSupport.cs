@@ -1,0 +1,75 @@
+using AspireMesh.Contracts.Config;
+using AspireMesh.Contracts.Snapshots;
+
+namespace AspireMesh.ProxyEngine.Configuration;
+
+/// <summary>
+/// Lists what a snapshot asks for that this proxy does not implement yet. A proxy refuses such a snapshot whole,
+/// says why, and keeps serving its previous one: silently ignoring a policy would be worse than refusing it.
+/// </summary>
+internal static class SnapshotSupport
+{
+    private static readonly HashSet<string> SupportedFilters = [FilterTypes.RequestHeaderModifier, FilterTypes.ResponseHeaderModifier, FilterTypes.UrlRewrite];
+
+    /// <summary>Load balancers YARP provides, by the config's names.</summary>
+    public static readonly IReadOnlyDictionary<string, string> LoadBalancers = new Dictionary<string, string>(StringComparer.Ordinal)
+    {
+        ["RoundRobin"] = "RoundRobin",
+        ["LeastRequest"] = "LeastRequests",
+        ["PowerOfTwoChoices"] = "PowerOfTwoChoices",
+    };
+
+    public static IReadOnlyList<string> Unsupported(ProxySnapshot snapshot)
+    {
+        var missing = new List<string>();
+        foreach (var route in snapshot.Routes)
+        {
+            var where = $"route '{route.Name}'";
+            if (route.Path?.Type == PathMatchTypes.RegularExpression)
+            {
+                missing.Add($"{where}: regular-expression path matches");
+            }
+
+            if (route.Headers.Any(h => h.Type != MatchTypes.Exact) || route.QueryParams.Any(q => q.Type != MatchTypes.Exact))
+            {
+                missing.Add($"{where}: regular-expression header or query matches");
+            }
+
+            if (route.Backends.Count(b => b.Weight > 0) > 1)
+            {
+                missing.Add($"{where}: weighted backends ({string.Join(", ", route.Backends.Select(b => $"{b.Name} {b.Weight}"))})");
+            }
+
+            missing.AddRange(route.Filters.Where(f => !SupportedFilters.Contains(f.Type)).Select(f => $"{where}: the {f.Type} filter"));
+            if (route.Timeouts is not null)
+            {
+                missing.Add($"{where}: route timeouts");
+            }
+
+            if (route.Retry is not null)
+            {
+                missing.Add($"{where}: route retry policies (requests that never reached an app are retried regardless)");
+            }
+        }
+
+        foreach (var cluster in snapshot.Clusters.Where(c => c.Policy is not null))
+        {
+            var policy = cluster.Policy!;
+            var where = $"backend policy '{policy.Name}'";
+            if (policy.LoadBalancer is { } lb && !LoadBalancers.ContainsKey(lb.Type))
+            {
+                missing.Add($"{where}: the {lb.Type} load balancer");
+            }
+
+            if (policy.OutlierDetection is not null || policy.HealthCheck is not null || policy.ConnectionLimits is not null || policy.SlowStart is not null || policy.RetryBudget is not null)
+            {
+                missing.Add($"{where}: outlier detection, health checks, connection limits, slow start and retry budgets");
+            }
+        }
+
+        missing.AddRange(snapshot.Inbound.Authorization.Select(p => $"authorization policy '{p.Name}'"));
+        missing.AddRange(snapshot.Inbound.RateLimits.Select(p => $"rate limit '{p.Name}'"));
+        missing.AddRange(snapshot.Egress.Select(p => $"egress policy '{p.Name}'"));
+        return missing;
+    }
+}
