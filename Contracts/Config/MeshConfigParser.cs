@@ -328,10 +328,18 @@ public static partial class MeshConfigParser
 
     private static string Scalar(JsonElement value) => value.ValueKind switch
     {
+        JsonValueKind.String when value.GetString() is { } text && PlainSafe().IsMatch(text) && !YamlKeyword().IsMatch(text) && !Float().IsMatch(text) => text,
         JsonValueKind.String => JsonSerializer.Serialize(value.GetString(), MeshJsonContext.Default.String),
         JsonValueKind.Null => "null",
         _ => value.GetRawText(),
     };
+
+    /// <summary>Text that YAML reads back as the same string when written without quotes.</summary>
+    [GeneratedRegex(@"^[A-Za-z_/][A-Za-z0-9_./+-]*$", RegexOptions.CultureInvariant)]
+    private static partial Regex PlainSafe();
+
+    [GeneratedRegex(@"^(true|false|null|yes|no|on|off|y|n)$", RegexOptions.CultureInvariant | RegexOptions.IgnoreCase)]
+    private static partial Regex YamlKeyword();
 
     [GeneratedRegex(@"The JSON property '([^']+)' could not be mapped", RegexOptions.CultureInvariant)]
     private static partial Regex UnmappedMember();

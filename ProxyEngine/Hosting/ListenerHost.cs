@@ -58,7 +58,17 @@ public static class ListenerHost
                 started.Add(listener);
             }
 
-            await Task.WhenAny(listeners.Select(l => l.WaitForShutdownAsync())).ConfigureAwait(false);
+            // Each listener stops itself once asked (SIGTERM reaches all of them); when one stops, ask the others too,
+            // and return only when every one has finished stopping (a sidecar deregisters while it stops).
+            var shutdowns = started.Select(l => l.WaitForShutdownAsync()).ToList();
+            await Task.WhenAny(shutdowns).ConfigureAwait(false);
+            foreach (var listener in started)
+            {
+                listener.Lifetime.StopApplication();
+            }
+
+            await Task.WhenAll(shutdowns).ConfigureAwait(false);
+            started.Clear();
             return 0;
         }
         finally

@@ -16,6 +16,7 @@ public sealed class ControlPlaneProcess : IAsyncDisposable
 
     private readonly string? _configPath;
     private readonly bool _ownsStateDirectory;
+    private int _disposed;
 
     private ControlPlaneProcess(TestProcess process, Uri url, string? configPath, string stateDirectory, bool ownsStateDirectory)
     {
@@ -53,13 +54,13 @@ public sealed class ControlPlaneProcess : IAsyncDisposable
     /// EmitProjectPath) and waits until /health answers.
     /// </summary>
     public static Task<ControlPlaneProcess> StartAsync(Assembly testAssembly, MeshConfig? config = null, params string[] arguments) =>
-        StartAsync(testAssembly, config, stateDirectory: null, port: null, arguments);
+        StartWithStateAsync(testAssembly, config, stateDirectory: null, port: null, arguments);
 
     /// <summary>
     /// Starts the control plane with <paramref name="stateDirectory"/> (a new temporary one when null, deleted on
     /// dispose) on <paramref name="port"/> (a free one when null), e.g. to restart it on the same state and port.
     /// </summary>
-    public static async Task<ControlPlaneProcess> StartAsync(Assembly testAssembly, MeshConfig? config, string? stateDirectory, int? port, params string[] arguments)
+    public static async Task<ControlPlaneProcess> StartWithStateAsync(Assembly testAssembly, MeshConfig? config, string? stateDirectory, int? port, params string[] arguments)
     {
         var ownsState = stateDirectory is null;
         stateDirectory ??= Directory.CreateTempSubdirectory("aspiremesh-cp-").FullName;
@@ -103,6 +104,11 @@ public sealed class ControlPlaneProcess : IAsyncDisposable
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         Http.Dispose();
         Admin.Dispose();
         await Process.DisposeAsync().ConfigureAwait(false);
