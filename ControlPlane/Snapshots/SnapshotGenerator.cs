@@ -15,14 +15,14 @@ internal static class SnapshotGenerator
     /// </summary>
     public static ProxySnapshot ForSidecar(MeshState state, string service)
     {
-        var declared = state.Config.Services.FirstOrDefault(s => s.Name == service);
+        var declared = state.DeclaredServices.GetValueOrDefault(service);
         var targets = declared is null ? state.ServiceNames : declared.References.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
         var routes = new List<(RouteSnapshot Route, Rank Rank)>();
         var clusters = new SortedSet<string>(StringComparer.Ordinal);
         foreach (var target in targets)
         {
             clusters.Add(target);
-            foreach (var route in state.Config.Routes.Where(r => r.ParentRefs.Any(p => p.Kind == ParentKinds.Service && p.Name == target)))
+            foreach (var route in state.RoutesOf(ParentKinds.Service, target))
             {
                 routes.AddRange(Expand(route, [target], clusters));
             }
@@ -46,7 +46,7 @@ internal static class SnapshotGenerator
     {
         var routes = new List<(RouteSnapshot Route, Rank Rank)>();
         var clusters = new SortedSet<string>(StringComparer.Ordinal);
-        foreach (var route in state.Config.Routes.Where(r => r.ParentRefs.Any(p => p.Kind == ParentKinds.Gateway && p.Name == gateway)))
+        foreach (var route in state.RoutesOf(ParentKinds.Gateway, gateway))
         {
             routes.AddRange(Expand(route, route.Hostnames, clusters));
         }
@@ -57,11 +57,10 @@ internal static class SnapshotGenerator
     private static ProxySnapshot Build(MeshState state, List<(RouteSnapshot Route, Rank Rank)> routes, SortedSet<string> clusters)
     {
         var ordered = routes.OrderBy(r => r.Rank).Select((r, i) => r.Route with { Order = i }).ToList();
-        var policies = state.Config.Policies.Backends.ToDictionary(p => p.TargetRef.Name, StringComparer.Ordinal);
         return new ProxySnapshot(state.Version, ordered, [.. clusters.Select(name => new ClusterSnapshot(name,
             [.. state.InstancesOf(name).Where(i => i.Healthy).Select(i => new EndpointSnapshot(i.Id, i.Address))])
         {
-            Policy = policies.GetValueOrDefault(name),
+            Policy = state.BackendPolicies.GetValueOrDefault(name),
         })])
         {
             ConfigVersion = state.ConfigVersion,

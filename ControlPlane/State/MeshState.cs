@@ -20,7 +20,25 @@ internal sealed class MeshState
             .GroupBy(i => i.Service, StringComparer.Ordinal)
             .ToFrozenDictionary(g => g.Key, g => (IReadOnlyList<RegisteredInstance>)[.. g.OrderBy(i => i.Id, StringComparer.Ordinal)], StringComparer.Ordinal);
         ServiceNames = [.. config.Services.Select(s => s.Name).Concat(InstancesByService.Keys).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)];
+        DeclaredServices = config.Services.DistinctBy(s => s.Name).ToFrozenDictionary(s => s.Name, StringComparer.Ordinal);
+        RoutesByParent = config.Routes
+            .SelectMany(r => r.ParentRefs.Select(p => (Key: $"{p.Kind}/{p.Name}", Route: r)))
+            .GroupBy(x => x.Key, StringComparer.Ordinal)
+            .ToFrozenDictionary(g => g.Key, g => (IReadOnlyList<HttpRouteConfig>)[.. g.Select(x => x.Route).Distinct()], StringComparer.Ordinal);
+        BackendPolicies = config.Policies.Backends.DistinctBy(p => p.TargetRef.Name).ToFrozenDictionary(p => p.TargetRef.Name, StringComparer.Ordinal);
     }
+
+    /// <summary>Declared services by name.</summary>
+    public FrozenDictionary<string, ServiceConfig> DeclaredServices { get; }
+
+    /// <summary>Backend policies by the service they target.</summary>
+    public FrozenDictionary<string, BackendPolicy> BackendPolicies { get; }
+
+    private FrozenDictionary<string, IReadOnlyList<HttpRouteConfig>> RoutesByParent { get; }
+
+    /// <summary>Routes attached to a parent (<see cref="ParentKinds"/>, name).</summary>
+    public IReadOnlyList<HttpRouteConfig> RoutesOf(string kind, string name) =>
+        RoutesByParent.TryGetValue($"{kind}/{name}", out var routes) ? routes : [];
 
     /// <summary>Changes with anything a proxy could see (config or registry).</summary>
     public long Version { get; }
