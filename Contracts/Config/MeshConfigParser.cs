@@ -113,7 +113,11 @@ public static partial class MeshConfigParser
 
     private static ConfigError Describe(JsonException ex, ConfigFormat format)
     {
-        var path = ex.Path is null or "$" ? "$" : ex.Path.StartsWith("$.", StringComparison.Ordinal) ? ex.Path[2..] : ex.Path;
+        var path = ex.Path is null or "$" or "$." ? "$" : ex.Path.StartsWith("$.", StringComparison.Ordinal) ? ex.Path[2..] : ex.Path;
+        if (string.IsNullOrWhiteSpace(path) || path.Any(char.IsControl))
+        {
+            path = "$";
+        }
         var where = format == ConfigFormat.Json && ex.LineNumber is { } line ? $" (line {line + 1}, column {ex.BytePositionInLine + 1})" : "";
         var message = ex.Message;
         if (UnmappedMember().Match(message) is { Success: true } unknown)
@@ -157,9 +161,10 @@ public static partial class MeshConfigParser
         {
             return (null, new ConfigError("$", $"malformed YAML at line {ex.Start.Line}, column {ex.Start.Column}: {(ex.InnerException ?? ex).Message}"));
         }
-        catch (ArgumentException ex)
+        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or FormatException or OverflowException)
         {
-            // YamlDotNet's loader reports some structures it cannot represent (an empty key, for one) this way.
+            // YamlDotNet's loader reports some malformed streams this way rather than as a YamlException
+            // (an empty key; content after a document end marker).
             return (null, new ConfigError("$", $"malformed YAML: {ex.Message.Split(" (Parameter", 2)[0]}"));
         }
 
@@ -202,7 +207,12 @@ public static partial class MeshConfigParser
                 writer.WriteStartObject();
                 foreach (var (key, value) in mapping.Children)
                 {
-                    var name = (key as YamlScalarNode)?.Value ?? "";
+                    if (key is not YamlScalarNode { Value: { Length: > 0 } name } || string.IsNullOrWhiteSpace(name) || name.Any(char.IsControl))
+                    {
+                        error = new ConfigError(path, $"line {key.Start.Line}: a key must be a plain name, not an empty or complex key.");
+                        return false;
+                    }
+
                     var childPath = path == "$" ? name : $"{path}.{name}";
                     writer.WritePropertyName(name);
                     if (!WriteJson(value, writer, ref budget, childPath, out error))

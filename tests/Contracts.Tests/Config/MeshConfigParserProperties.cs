@@ -8,7 +8,9 @@ namespace AspireMesh.Contracts.Tests.Config;
 /// <summary>Properties of the parser over generated documents.</summary>
 public sealed class MeshConfigParserProperties
 {
-    private static readonly FsCheck.Config Runs = FsCheck.Config.QuickThrowOnFailure.WithMaxTest(300);
+    /// <summary>300 cases per property; set FSCHECK_MAX_TEST for a longer hunt.</summary>
+    private static readonly FsCheck.Config Runs = FsCheck.Config.QuickThrowOnFailure.WithMaxTest(
+        int.TryParse(Environment.GetEnvironmentVariable("FSCHECK_MAX_TEST"), out var max) ? max : 300);
 
     private static Gen<string> Name => Gen.Elements("frontend", "catalog", "inventory", "orders", "payments", "a", "svc-2");
 
@@ -38,9 +40,13 @@ public sealed class MeshConfigParserProperties
     [Fact]
     public void Parse_AnyText_NeverThrowsAndAlwaysExplainsRefusal()
     {
+        var tokens = Gen.Elements(":", " ", "-", "- ", "[", "]", "{", "}", ",", "?", "&a ", "*a", "!!int ", "!!str ", "|", ">", "\n", "\n  ", "\n    ",
+            "name", "services", "routes", "rules", "policies", "backendRefs", "weight", "\"x\"", "'y'", "# c", "---", "...", "%YAML 1.2\n", "null", "1e9", "-5", "true", "\t");
+        var structured = Gen.ListOf(tokens).Select(parts => string.Concat(parts));
         var texts = Gen.OneOf(
             ArbMap.Default.GeneratorFor<string>().Where(s => s is not null),
-            Gen.Elements("{", "[", "services:\n - :", "{\"services\": {}}", "routes: 5", "- a\n- b", "&a [*a]", "services: [{name: 1}]", "{\"routes\":[{\"rules\":null}]}"));
+            structured,
+            Gen.Elements("{", "[", "?", "? [a]: b", "{\"\": 1}", "services:\n - :", "{\"services\": {}}", "routes: 5", "- a\n- b", "&a [*a]", "services: [{name: 1}]", "{\"routes\":[{\"rules\":null}]}"));
 
         Check.One(Runs, Prop.ForAll(texts.ToArbitrary(), text =>
         {
