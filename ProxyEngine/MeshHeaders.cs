@@ -31,6 +31,12 @@ public static class MeshErrors
     /// <summary>The upstream failed in a way the mesh does not classify further (502).</summary>
     public const string UpstreamError = "upstream-error";
 
+    /// <summary>A rate limit refused the request (429, with Retry-After).</summary>
+    public const string RateLimited = "rate-limited";
+
+    /// <summary>A fault-injection filter aborted the request on purpose.</summary>
+    public const string FaultInjected = "fault-injected";
+
     /// <summary>The request uses a feature the proxy does not offer (e.g. CONNECT tunnels) (501).</summary>
     public const string NotSupported = "not-supported";
 }

@@ -48,6 +48,9 @@ public sealed record RouteSnapshot(string Name, IReadOnlyList<string>? Hosts, Pa
 
     /// <summary>Retries.</summary>
     public HttpRouteRetry? Retry { get; init; }
+
+    /// <summary>A rate limit targeting the route.</summary>
+    public RateLimitPolicy? RateLimit { get; init; }
 }
 
 /// <summary>A path match in Gateway API terms.</summary>

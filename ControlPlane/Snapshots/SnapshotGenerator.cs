@@ -24,7 +24,7 @@ internal static class SnapshotGenerator
             clusters.Add(target);
             foreach (var route in state.RoutesOf(ParentKinds.Service, target))
             {
-                routes.AddRange(Expand(route, [target], clusters));
+                routes.AddRange(Expand(state, route, [target], clusters));
             }
 
             routes.Add((new RouteSnapshot($"service/{target}", [target], null, target) { Backends = [new BackendReference { Name = target }] }, Rank.Fallback));
@@ -48,7 +48,7 @@ internal static class SnapshotGenerator
         var clusters = new SortedSet<string>(StringComparer.Ordinal);
         foreach (var route in state.RoutesOf(ParentKinds.Gateway, gateway))
         {
-            routes.AddRange(Expand(route, route.Hostnames, clusters));
+            routes.AddRange(Expand(state, route, route.Hostnames, clusters));
         }
 
         return Build(state, routes, clusters);
@@ -67,8 +67,9 @@ internal static class SnapshotGenerator
         };
     }
 
-    private static IEnumerable<(RouteSnapshot, Rank)> Expand(HttpRouteConfig route, IReadOnlyList<string> hosts, SortedSet<string> clusters)
+    private static IEnumerable<(RouteSnapshot, Rank)> Expand(MeshState state, HttpRouteConfig route, IReadOnlyList<string> hosts, SortedSet<string> clusters)
     {
+        var rateLimit = state.Config.Policies.RateLimits.FirstOrDefault(p => p.TargetRef.Kind == "Route" && p.TargetRef.Name == route.Name);
         for (var r = 0; r < route.Rules.Count; r++)
         {
             var rule = route.Rules[r];
@@ -98,6 +99,7 @@ internal static class SnapshotGenerator
                     Filters = rule.Filters,
                     Timeouts = rule.Timeouts,
                     Retry = rule.Retry,
+                    RateLimit = rateLimit,
                 }, Rank.Of(hosts, path, match));
             }
         }

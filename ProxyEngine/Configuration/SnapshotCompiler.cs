@@ -12,12 +12,17 @@ internal static class SnapshotCompiler
     /// <summary>Name of the catch-all route parameter of prefix matches.</summary>
     private const string RestParameter = "mesh-rest";
 
+    /// <summary>The cluster of routes that never forward (redirects).</summary>
+    public const string NoBackendCluster = "mesh-no-backend";
+
     public static (IReadOnlyList<RouteConfig> Routes, IReadOnlyList<ClusterConfig> Clusters) Compile(ProxySnapshot snapshot, ProxyEngineOptions options)
     {
         var routes = snapshot.Routes.Select(route => new RouteConfig
         {
             RouteId = route.Name,
-            ClusterId = route.Cluster,
+            // A redirect-only route has no backend: it points at an empty cluster and the route policy answers it
+            // before anything is forwarded (YARP's pipeline needs every route to have a cluster).
+            ClusterId = route.Cluster.Length == 0 ? NoBackendCluster : route.Cluster,
             Order = route.Order,
             Match = new RouteMatch
             {
@@ -46,6 +51,11 @@ internal static class SnapshotCompiler
                 VersionPolicy = HttpVersionPolicy.RequestVersionOrLower,
             },
         }).ToList();
+
+        if (routes.Any(r => r.ClusterId == NoBackendCluster))
+        {
+            clusters.Add(new ClusterConfig { ClusterId = NoBackendCluster, Destinations = new Dictionary<string, DestinationConfig>() });
+        }
 
         return (routes, clusters);
     }

@@ -9,7 +9,8 @@ namespace AspireMesh.ProxyEngine.Configuration;
 /// </summary>
 internal static class SnapshotSupport
 {
-    private static readonly HashSet<string> SupportedFilters = [FilterTypes.RequestHeaderModifier, FilterTypes.ResponseHeaderModifier, FilterTypes.UrlRewrite];
+    private static readonly HashSet<string> SupportedFilters =
+        [FilterTypes.RequestHeaderModifier, FilterTypes.ResponseHeaderModifier, FilterTypes.UrlRewrite, FilterTypes.RequestRedirect, FilterTypes.FaultInjection];
 
     /// <summary>Load balancers YARP provides, by the config's names.</summary>
     public static readonly IReadOnlyDictionary<string, string> LoadBalancers = new Dictionary<string, string>(StringComparer.Ordinal)
@@ -33,11 +34,6 @@ internal static class SnapshotSupport
             if (route.Headers.Any(h => h.Type != MatchTypes.Exact) || route.QueryParams.Any(q => q.Type != MatchTypes.Exact))
             {
                 missing.Add($"{where}: regular-expression header or query matches");
-            }
-
-            if (route.Backends.Count(b => b.Weight > 0) > 1)
-            {
-                missing.Add($"{where}: weighted backends ({string.Join(", ", route.Backends.Select(b => $"{b.Name} {b.Weight}"))})");
             }
 
             missing.AddRange(route.Filters.Where(f => !SupportedFilters.Contains(f.Type)).Select(f => $"{where}: the {f.Type} filter"));

@@ -1,5 +1,6 @@
 using AspireMesh.ProxyEngine.Errors;
 using AspireMesh.ProxyEngine.Retries;
+using AspireMesh.ProxyEngine.Routing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 
@@ -21,6 +22,7 @@ public static class ProxyEngineApplicationExtensions
         ArgumentNullException.ThrowIfNull(app);
         app.MapReverseProxy(pipeline =>
         {
+            pipeline.UseMiddleware<RoutePolicyMiddleware>();
             pipeline.UseMiddleware<RetryMiddleware>();
             pipeline.UseLoadBalancing();
             pipeline.UsePassiveHealthChecks();

@@ -1,6 +1,7 @@
 using AspireMesh.Contracts.Client;
 using AspireMesh.ProxyEngine.Configuration;
 using AspireMesh.ProxyEngine.Retries;
+using AspireMesh.ProxyEngine.Routing;
 using AspireMesh.ProxyEngine.Watch;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -24,6 +25,8 @@ public static class ProxyEngineServiceCollectionExtensions
         services.AddSingleton(status);
         services.TryAddSingleton(_ => new ControlPlaneClient(new HttpClient { BaseAddress = options.ControlPlane, Timeout = TimeSpan.FromMinutes(2) }));
         services.AddSingleton<SnapshotApplier>();
+        services.AddSingleton<RouteTable>();
+        services.TryAddSingleton<MeshRandom>();
         services.AddHostedService<SnapshotWatcher>();
         services.AddSingleton<IForwarderHttpClientFactory>(new MeshForwarderHttpClientFactory(options.ConnectTimeout));
         services.AddReverseProxy()

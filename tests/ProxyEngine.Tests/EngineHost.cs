@@ -21,7 +21,7 @@ internal sealed class EngineHost : IAsyncDisposable
         _app = app;
         Status = status;
         Url = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
-        Client = new HttpClient { BaseAddress = Url, Timeout = TimeSpan.FromSeconds(30) };
+        Client = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false }) { BaseAddress = Url, Timeout = TimeSpan.FromSeconds(30) };
     }
 
     public Uri Url { get; }
@@ -30,9 +30,14 @@ internal sealed class EngineHost : IAsyncDisposable
 
     public ProxyStatus Status { get; }
 
-    public static async Task<EngineHost> StartAsync(TimeSpan? upstreamTimeout = null)
+    public static async Task<EngineHost> StartAsync(TimeSpan? upstreamTimeout = null, TimeProvider? time = null)
     {
         var builder = ListenerHost.CreateBuilder("http://127.0.0.1:0");
+        if (time is not null)
+        {
+            builder.Services.AddSingleton(time);
+        }
+
         var status = new ProxyStatus();
         builder.Services.AddMeshProxyEngine(new ProxyEngineOptions
         {
@@ -57,12 +62,25 @@ internal sealed class EngineHost : IAsyncDisposable
         new(version, [new RouteSnapshot($"service/{service}", [service], null, service)],
             [new ClusterSnapshot(service, [.. endpoints.Select((e, i) => new EndpointSnapshot($"{service}-{i + 1}", e.ToString().TrimEnd('/')))])]);
 
-    public Task<HttpResponseMessage> GetAsync(string host, string path = "/")
+    public Task<HttpResponseMessage> GetAsync(string host, string path = "/", HttpClient? client = null)
     {
         var request = new HttpRequestMessage(HttpMethod.Get, path);
         request.Headers.Host = host;
-        return Client.SendAsync(request);
+        return (client ?? Client).SendAsync(request);
     }
+
+    /// <summary>A client whose connections come from <paramref name="source"/> (any 127.x address), as another caller would.</summary>
+    public HttpClient ClientFrom(string source) => new(new SocketsHttpHandler
+    {
+        AllowAutoRedirect = false,
+        ConnectCallback = async (context, cancellationToken) =>
+        {
+            var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+            socket.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Parse(source), 0));
+            await socket.ConnectAsync(context.DnsEndPoint, cancellationToken);
+            return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+        },
+    }) { BaseAddress = Url };
 
     public async ValueTask DisposeAsync()
     {

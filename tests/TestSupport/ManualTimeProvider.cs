@@ -21,6 +21,15 @@ public sealed class ManualTimeProvider(DateTimeOffset start) : TimeProvider
         }
     }
 
+    /// <summary>Whether a timer is due exactly at <paramref name="due"/> (e.g. a delay of a known length has started).</summary>
+    public bool HasTimerDueAt(DateTimeOffset due)
+    {
+        lock (_gate)
+        {
+            return _timers.Any(t => t.DueAt == due);
+        }
+    }
+
     /// <summary>Moves the clock forward and fires every timer that falls due.</summary>
     public void Advance(TimeSpan by)
     {

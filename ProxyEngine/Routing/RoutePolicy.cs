@@ -1,0 +1,81 @@
+using System.Threading.RateLimiting;
+using AspireMesh.Contracts.Config;
+using AspireMesh.Contracts.Snapshots;
+using Microsoft.AspNetCore.Http;
+
+namespace AspireMesh.ProxyEngine.Routing;
+
+/// <summary>What a route does beyond matching: split, redirect, inject faults, limit. Compiled once per snapshot.</summary>
+internal sealed class RoutePolicy
+{
+    public RoutePolicy(RouteSnapshot route, RouteLimiter? limiter)
+    {
+        Route = route;
+        Limiter = limiter;
+        var weighted = route.Backends.Where(b => b.Weight > 0).ToList();
+        if (weighted.Count > 1)
+        {
+            var total = (double)weighted.Sum(b => b.Weight);
+            var cumulative = 0.0;
+            Split = [.. weighted.Select(b => (b.Name, cumulative += b.Weight / total))];
+        }
+
+        Redirect = route.Filters.Select(f => f.RequestRedirect).FirstOrDefault(r => r is not null);
+        Fault = route.Filters.Select(f => f.FaultInjection).FirstOrDefault(r => r is not null);
+        Delay = Fault?.Delay is { } delay ? MeshDuration.Parse(delay.FixedDelay) : TimeSpan.Zero;
+    }
+
+    public RouteSnapshot Route { get; }
+
+    /// <summary>Backends and their cumulative share, when the route splits traffic.</summary>
+    public IReadOnlyList<(string Cluster, double UpTo)>? Split { get; }
+
+    public RequestRedirect? Redirect { get; }
+
+    public FaultInjection? Fault { get; }
+
+    public TimeSpan Delay { get; }
+
+    public RouteLimiter? Limiter { get; }
+
+    /// <summary>The backend for a draw in [0, 1).</summary>
+    public string PickBackend(double draw)
+    {
+        foreach (var (cluster, upTo) in Split!)
+        {
+            if (draw < upTo)
+            {
+                return cluster;
+            }
+        }
+
+        return Split![^1].Cluster;
+    }
+}
+
+/// <summary>A route's token bucket: one for the route, or one per source (client address).</summary>
+internal sealed class RouteLimiter : IDisposable
+{
+    private readonly PartitionedRateLimiter<HttpContext> _limiter;
+
+    public RouteLimiter(RateLimitPolicy policy)
+    {
+        Policy = policy;
+        var options = new TokenBucketRateLimiterOptions
+        {
+            TokenLimit = policy.Burst ?? policy.Requests,
+            TokensPerPeriod = policy.Requests,
+            ReplenishmentPeriod = MeshDuration.Parse(policy.Period),
+            QueueLimit = 0,
+            AutoReplenishment = true,
+        };
+        _limiter = PartitionedRateLimiter.Create<HttpContext, string>(context => RateLimitPartition.GetTokenBucketLimiter(
+            policy.Per == "Source" ? context.Connection.RemoteIpAddress?.ToString() ?? "unknown" : "route", _ => options));
+    }
+
+    public RateLimitPolicy Policy { get; }
+
+    public RateLimitLease Acquire(HttpContext context) => _limiter.AttemptAcquire(context);
+
+    public void Dispose() => _limiter.Dispose();
+}

@@ -1,0 +1,51 @@
+using System.Collections.Frozen;
+using System.Text.Json;
+using AspireMesh.Contracts;
+using AspireMesh.Contracts.Snapshots;
+
+namespace AspireMesh.ProxyEngine.Routing;
+
+/// <summary>
+/// The compiled policies of the routes being served, swapped with each snapshot. A rate limiter survives a snapshot
+/// that leaves its policy unchanged, so an unrelated change (an endpoint joining) does not refill every bucket.
+/// </summary>
+internal sealed class RouteTable
+{
+    private readonly Lock _gate = new();
+    private FrozenDictionary<string, RoutePolicy> _routes = FrozenDictionary<string, RoutePolicy>.Empty;
+    private Dictionary<string, RouteLimiter> _limiters = new(StringComparer.Ordinal);
+
+    public RoutePolicy? Find(string routeId) => Volatile.Read(ref _routes).GetValueOrDefault(routeId);
+
+    public void Apply(ProxySnapshot snapshot)
+    {
+        lock (_gate)
+        {
+            var limiters = new Dictionary<string, RouteLimiter>(StringComparer.Ordinal);
+            var routes = new Dictionary<string, RoutePolicy>(StringComparer.Ordinal);
+            foreach (var route in snapshot.Routes)
+            {
+                RouteLimiter? limiter = null;
+                if (route.RateLimit is { } policy)
+                {
+                    var key = $"{route.Name}|{JsonSerializer.Serialize(policy, MeshJsonContext.Default.RateLimitPolicy)}";
+                    limiter = _limiters.GetValueOrDefault(key) ?? new RouteLimiter(policy);
+                    limiters[key] = limiter;
+                }
+
+                routes[route.Name] = new RoutePolicy(route, limiter);
+            }
+
+            foreach (var (key, old) in _limiters)
+            {
+                if (!limiters.ContainsKey(key))
+                {
+                    old.Dispose();
+                }
+            }
+
+            _limiters = limiters;
+            Volatile.Write(ref _routes, routes.ToFrozenDictionary(StringComparer.Ordinal));
+        }
+    }
+}

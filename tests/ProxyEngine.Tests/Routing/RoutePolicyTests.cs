@@ -1,0 +1,183 @@
+using System.Net;
+using AspireMesh.Contracts.Config;
+using AspireMesh.Contracts.Snapshots;
+
+namespace AspireMesh.ProxyEngine.Tests.Routing;
+
+/// <summary>Route policies applied by the engine: traffic splits, redirects, fault injection, rate limits.</summary>
+public sealed class RoutePolicyTests
+{
+    private static CancellationToken Cancel => TestContext.Current.CancellationToken;
+
+    private static ProxySnapshot Snapshot(long version, RouteSnapshot route, params (string Name, Uri[] Endpoints)[] clusters) =>
+        new(version, [route], [.. clusters.Select(c => new ClusterSnapshot(c.Name, [.. c.Endpoints.Select((e, i) => new EndpointSnapshot($"{c.Name}-{i + 1}", e.ToString().TrimEnd('/')))]))]);
+
+    private static RouteSnapshot Route(string cluster, PathMatchSnapshot? path = null) =>
+        new("r", ["catalog"], path, cluster) { Backends = cluster.Length == 0 ? [] : [new BackendReference { Name = cluster }] };
+
+    [Fact]
+    public async Task WeightedBackends_90To10_SplitWithinFivePointsOver2000Requests()
+    {
+        await using var stable = await TestBackend.StartAsync("stable");
+        await using var canary = await TestBackend.StartAsync("canary");
+        await using var engine = await EngineHost.StartAsync();
+        var route = Route("catalog") with { Backends = [new() { Name = "catalog", Weight = 90 }, new() { Name = "catalog-v2", Weight = 10 }] };
+        Assert.Empty(await engine.ApplyAsync(Snapshot(1, route, ("catalog", [stable.Url]), ("catalog-v2", [canary.Url]))));
+
+        for (var i = 0; i < 2000; i++)
+        {
+            using var response = await engine.GetAsync("catalog");
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        Assert.Equal(2000, stable.Requests.Count + canary.Requests.Count);
+        Assert.InRange(canary.Requests.Count, 100, 300);
+    }
+
+    [Fact]
+    public async Task Redirect_ReplacePrefixMatch_AnsweredWithLocationAndNothingForwarded()
+    {
+        await using var engine = await EngineHost.StartAsync();
+        var route = Route("", new PathMatchSnapshot(PathMatchTypes.PathPrefix, "/old-shop")) with
+        {
+            Filters = [new() { Type = FilterTypes.RequestRedirect, RequestRedirect = new() { StatusCode = 301, Path = new() { Type = "ReplacePrefixMatch", ReplacePrefixMatch = "/api" } } }],
+        };
+        Assert.Empty(await engine.ApplyAsync(Snapshot(1, route)));
+
+        using var response = await engine.GetAsync("catalog", "/old-shop/items/7?page=2");
+
+        Assert.Equal(HttpStatusCode.MovedPermanently, response.StatusCode);
+        Assert.Equal("http://catalog/api/items/7?page=2", response.Headers.Location!.ToString());
+    }
+
+    [Fact]
+    public async Task Redirect_ToHttpsOnAnotherHost_LocationUsesThem()
+    {
+        await using var engine = await EngineHost.StartAsync();
+        var route = Route("") with
+        {
+            Filters = [new() { Type = FilterTypes.RequestRedirect, RequestRedirect = new() { Scheme = "https", Hostname = "shop.example.com" } }],
+        };
+        await engine.ApplyAsync(Snapshot(1, route));
+
+        using var response = await engine.GetAsync("catalog", "/cart");
+
+        Assert.Equal(HttpStatusCode.Found, response.StatusCode);
+        Assert.Equal("https://shop.example.com/cart", response.Headers.Location!.ToString());
+    }
+
+    [Fact]
+    public async Task FaultAbort_EveryRequest_AnsweredWithTheStatusAndNeverForwarded()
+    {
+        await using var backend = await TestBackend.StartAsync("catalog-app");
+        await using var engine = await EngineHost.StartAsync();
+        var route = Route("catalog") with { Filters = [new() { Type = FilterTypes.FaultInjection, FaultInjection = new() { Abort = new() { HttpStatus = 418, Percentage = 100 } } }] };
+        await engine.ApplyAsync(Snapshot(1, route, ("catalog", [backend.Url])));
+
+        using var response = await engine.GetAsync("catalog");
+
+        Assert.Equal((HttpStatusCode)418, response.StatusCode);
+        Assert.Equal(MeshErrors.FaultInjected, response.Headers.GetValues(MeshHeaders.Error).Single());
+        Assert.Empty(backend.Requests);
+    }
+
+    [Fact]
+    public async Task FaultAbort_ZeroPercent_EveryRequestServed()
+    {
+        await using var backend = await TestBackend.StartAsync("catalog-app");
+        await using var engine = await EngineHost.StartAsync();
+        var route = Route("catalog") with { Filters = [new() { Type = FilterTypes.FaultInjection, FaultInjection = new() { Abort = new() { HttpStatus = 503, Percentage = 0 } } }] };
+        await engine.ApplyAsync(Snapshot(1, route, ("catalog", [backend.Url])));
+
+        for (var i = 0; i < 50; i++)
+        {
+            using var response = await engine.GetAsync("catalog");
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+    }
+
+    [Fact]
+    public async Task FaultDelay_EveryRequest_HeldUntilTheDelayHasPassed()
+    {
+        var time = new ManualTimeProvider();
+        await using var backend = await TestBackend.StartAsync("catalog-app");
+        await using var engine = await EngineHost.StartAsync(time: time);
+        var route = Route("catalog") with { Filters = [new() { Type = FilterTypes.FaultInjection, FaultInjection = new() { Delay = new() { FixedDelay = "5s", Percentage = 100 } } }] };
+        await engine.ApplyAsync(Snapshot(1, route, ("catalog", [backend.Url])));
+
+        var due = time.GetUtcNow() + TimeSpan.FromSeconds(5);
+        var pending = engine.GetAsync("catalog");
+        await Eventually.UntilAsync(() => time.HasTimerDueAt(due), TimeSpan.FromSeconds(10), "the 5 s delay to start");
+        Assert.False(pending.IsCompleted);
+        Assert.Empty(backend.Requests);
+        time.Advance(TimeSpan.FromSeconds(5));
+
+        using var response = await pending.WaitAsync(TimeSpan.FromSeconds(10), Cancel);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task RateLimit_BucketEmpty_429WithRetryAfterAndReason()
+    {
+        await using var backend = await TestBackend.StartAsync("catalog-app");
+        await using var engine = await EngineHost.StartAsync();
+        var route = Route("catalog") with { RateLimit = new() { Name = "tight", Requests = 3, Period = "1m" } };
+        await engine.ApplyAsync(Snapshot(1, route, ("catalog", [backend.Url])));
+
+        for (var i = 0; i < 3; i++)
+        {
+            using var ok = await engine.GetAsync("catalog");
+            Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+        }
+
+        using var limited = await engine.GetAsync("catalog");
+
+        Assert.Equal(HttpStatusCode.TooManyRequests, limited.StatusCode);
+        Assert.Equal(MeshErrors.RateLimited, limited.Headers.GetValues(MeshHeaders.Error).Single());
+        Assert.InRange(limited.Headers.RetryAfter!.Delta!.Value.TotalSeconds, 1, 60);
+        Assert.Equal("rate-limited: rate limit 'tight' allows 3 requests per 1m.\n", await limited.Content.ReadAsStringAsync(Cancel));
+        Assert.Equal(3, backend.Requests.Count);
+    }
+
+    [Fact]
+    public async Task RateLimit_PerSource_EachClientAddressHasItsOwnBucket()
+    {
+        await using var backend = await TestBackend.StartAsync("catalog-app");
+        await using var engine = await EngineHost.StartAsync();
+        var route = Route("catalog") with { RateLimit = new() { Name = "per-client", Requests = 2, Period = "1m", Per = "Source" } };
+        await engine.ApplyAsync(Snapshot(1, route, ("catalog", [backend.Url])));
+        using var first = engine.ClientFrom("127.0.0.2");
+        using var second = engine.ClientFrom("127.0.0.3");
+
+        var firstStatuses = new List<HttpStatusCode>();
+        for (var i = 0; i < 3; i++)
+        {
+            using var response = await engine.GetAsync("catalog", client: first);
+            firstStatuses.Add(response.StatusCode);
+        }
+
+        using var other = await engine.GetAsync("catalog", client: second);
+
+        Assert.Equal([HttpStatusCode.OK, HttpStatusCode.OK, HttpStatusCode.TooManyRequests], firstStatuses);
+        Assert.Equal(HttpStatusCode.OK, other.StatusCode);
+    }
+
+    [Fact]
+    public async Task RateLimit_UnrelatedSnapshotChange_BucketNotRefilled()
+    {
+        await using var a = await TestBackend.StartAsync("a");
+        await using var b = await TestBackend.StartAsync("b");
+        await using var engine = await EngineHost.StartAsync();
+        var route = Route("catalog") with { RateLimit = new() { Name = "tight", Requests = 1, Period = "1m" } };
+        await engine.ApplyAsync(Snapshot(1, route, ("catalog", [a.Url])));
+        using (var used = await engine.GetAsync("catalog"))
+        {
+            Assert.Equal(HttpStatusCode.OK, used.StatusCode);
+        }
+
+        await engine.ApplyAsync(Snapshot(2, route, ("catalog", [a.Url, b.Url])));
+
+        using var response = await engine.GetAsync("catalog");
+        Assert.Equal(HttpStatusCode.TooManyRequests, response.StatusCode);
+    }
+}
