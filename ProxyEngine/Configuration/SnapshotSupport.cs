@@ -37,15 +37,6 @@ internal static class SnapshotSupport
             }
 
             missing.AddRange(route.Filters.Where(f => !SupportedFilters.Contains(f.Type)).Select(f => $"{where}: the {f.Type} filter"));
-            if (route.Timeouts is not null)
-            {
-                missing.Add($"{where}: route timeouts");
-            }
-
-            if (route.Retry is not null)
-            {
-                missing.Add($"{where}: route retry policies (requests that never reached an app are retried regardless)");
-            }
         }
 
         foreach (var cluster in snapshot.Clusters.Where(c => c.Policy is not null))
@@ -57,9 +48,9 @@ internal static class SnapshotSupport
                 missing.Add($"{where}: the {lb.Type} load balancer");
             }
 
-            if (policy.OutlierDetection is not null || policy.HealthCheck is not null || policy.ConnectionLimits is not null || policy.SlowStart is not null || policy.RetryBudget is not null)
+            if (policy.OutlierDetection is not null || policy.HealthCheck is not null || policy.ConnectionLimits is not null || policy.SlowStart is not null)
             {
-                missing.Add($"{where}: outlier detection, health checks, connection limits, slow start and retry budgets");
+                missing.Add($"{where}: outlier detection, health checks, connection limits and slow start");
             }
         }
 

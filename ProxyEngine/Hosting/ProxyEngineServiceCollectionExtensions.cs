@@ -26,6 +26,7 @@ public static class ProxyEngineServiceCollectionExtensions
         services.TryAddSingleton(_ => new ControlPlaneClient(new HttpClient { BaseAddress = options.ControlPlane, Timeout = TimeSpan.FromMinutes(2) }));
         services.AddSingleton<SnapshotApplier>();
         services.AddSingleton<RouteTable>();
+        services.AddSingleton<RetryBudgets>();
         services.TryAddSingleton<MeshRandom>();
         services.AddHostedService<SnapshotWatcher>();
         services.AddSingleton<IForwarderHttpClientFactory>(new MeshForwarderHttpClientFactory(options.ConnectTimeout));

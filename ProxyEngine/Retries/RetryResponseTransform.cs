@@ -3,19 +3,25 @@ using Yarp.ReverseProxy.Transforms;
 namespace AspireMesh.ProxyEngine.Retries;
 
 /// <summary>
-/// When a peer sidecar answers that its application is unreachable, and another attempt is allowed, drops that answer
-/// (its body is not copied) so <see cref="RetryMiddleware"/> can try another endpoint.
+/// When an answer is one to retry (a peer sidecar saying its app is unreachable, or a status the route retries) and
+/// another attempt is allowed, drops that answer (its body is not copied) so <see cref="RetryMiddleware"/> can try again.
 /// </summary>
 internal static class RetryResponseTransform
 {
     public static ValueTask ApplyAsync(ResponseTransformContext context)
     {
-        if (context.ProxyResponse is { StatusCode: System.Net.HttpStatusCode.ServiceUnavailable } response
+        if (context.ProxyResponse is not { } response || context.HttpContext.Features.Get<RetryFeature>() is not { CanRetry: true } retry)
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        var appUnavailable = response.StatusCode == System.Net.HttpStatusCode.ServiceUnavailable
             && response.Headers.TryGetValues(MeshHeaders.Error, out var reasons)
-            && reasons.Contains(MeshErrors.AppUnavailable, StringComparer.Ordinal)
-            && context.HttpContext.Features.Get<RetryFeature>() is { CanRetry: true } retry)
+            && reasons.Contains(MeshErrors.AppUnavailable, StringComparer.Ordinal);
+        if (appUnavailable || retry.Codes.Contains((int)response.StatusCode))
         {
             retry.Requested = true;
+            retry.RequestedReason = appUnavailable ? MeshErrors.AppUnavailable : $"status {(int)response.StatusCode}";
             context.SuppressResponseBody = true;
         }
 

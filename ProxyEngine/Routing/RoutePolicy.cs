@@ -21,6 +21,9 @@ internal sealed class RoutePolicy
         }
 
         Redirect = route.Filters.Select(f => f.RequestRedirect).FirstOrDefault(r => r is not null);
+        RequestTimeout = route.Timeouts?.Request is { } request ? MeshDuration.Parse(request) : null;
+        TryTimeout = route.Timeouts?.BackendRequest is { } backend ? MeshDuration.Parse(backend) : null;
+        Backoff = route.Retry is { } retry ? MeshDuration.Parse(retry.Backoff) : TimeSpan.Zero;
         Fault = route.Filters.Select(f => f.FaultInjection).FirstOrDefault(r => r is not null);
         Delay = Fault?.Delay is { } delay ? MeshDuration.Parse(delay.FixedDelay) : TimeSpan.Zero;
     }
@@ -35,6 +38,15 @@ internal sealed class RoutePolicy
     public FaultInjection? Fault { get; }
 
     public TimeSpan Delay { get; }
+
+    /// <summary>Limit for the whole request, retries included.</summary>
+    public TimeSpan? RequestTimeout { get; }
+
+    /// <summary>Limit for each attempt.</summary>
+    public TimeSpan? TryTimeout { get; }
+
+    /// <summary>Base of the exponential backoff between retries.</summary>
+    public TimeSpan Backoff { get; }
 
     public RouteLimiter? Limiter { get; }
 

@@ -1,6 +1,7 @@
 using System.Collections.Frozen;
 using System.Text.Json;
 using AspireMesh.Contracts;
+using AspireMesh.Contracts.Config;
 using AspireMesh.Contracts.Snapshots;
 
 namespace AspireMesh.ProxyEngine.Routing;
@@ -13,9 +14,13 @@ internal sealed class RouteTable
 {
     private readonly Lock _gate = new();
     private FrozenDictionary<string, RoutePolicy> _routes = FrozenDictionary<string, RoutePolicy>.Empty;
+    private FrozenDictionary<string, BackendPolicy> _backends = FrozenDictionary<string, BackendPolicy>.Empty;
     private Dictionary<string, RouteLimiter> _limiters = new(StringComparer.Ordinal);
 
     public RoutePolicy? Find(string routeId) => Volatile.Read(ref _routes).GetValueOrDefault(routeId);
+
+    /// <summary>The backend policy of a cluster, if any.</summary>
+    public BackendPolicy? Backend(string cluster) => Volatile.Read(ref _backends).GetValueOrDefault(cluster);
 
     public void Apply(ProxySnapshot snapshot)
     {
@@ -45,6 +50,7 @@ internal sealed class RouteTable
             }
 
             _limiters = limiters;
+            Volatile.Write(ref _backends, snapshot.Clusters.Where(c => c.Policy is not null).ToFrozenDictionary(c => c.Name, c => c.Policy!, StringComparer.Ordinal));
             Volatile.Write(ref _routes, routes.ToFrozenDictionary(StringComparer.Ordinal));
         }
     }
