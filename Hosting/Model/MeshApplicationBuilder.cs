@@ -133,12 +133,19 @@ public sealed class MeshApplicationBuilder
             }
         }
 
+        var config = ToMeshConfig();
+        if (errors.Count == 0)
+        {
+            // Whatever the model checks missed, the control plane's validator would refuse; say it here, by resource.
+            errors.AddRange(MeshConfigValidator.Validate(config).Select(e => $"mesh config generated from the model, {e.Path}: {e.Message}"));
+        }
+
         if (errors.Count > 0)
         {
             throw new TopologyException(errors);
         }
 
-        return new MeshApplication(Options, Locator, [.. _projects], [.. _gateways], ToMeshConfig(), HelpRequested);
+        return new MeshApplication(Options, Locator, [.. _projects], [.. _gateways], config, HelpRequested);
     }
 
     private MeshConfig ToMeshConfig() => new()
@@ -154,6 +161,15 @@ public sealed class MeshApplicationBuilder
                 BackendRefs = [new BackendReference { Name = r.Service }],
             }],
         }))],
+        Policies = new PoliciesConfig
+        {
+            Backends = [.. _projects.Where(p => p.LoadBalancer is not null).Select(p => new BackendPolicy
+            {
+                Name = $"{p.Name}-backend",
+                TargetRef = new PolicyTarget { Name = p.Name },
+                LoadBalancer = new LoadBalancerConfig { Type = p.LoadBalancer! },
+            })],
+        },
     };
 
     private static void CheckName(string name, string kind, Dictionary<string, string> names, List<string> errors)

@@ -24,6 +24,9 @@ public sealed class ProjectResource
     /// <summary>Names of the services this one calls.</summary>
     public IReadOnlyList<string> References => _references;
 
+    /// <summary>Load balancer for calls to this service (see <c>LoadBalancerConfig.Types</c>); null keeps the mesh default.</summary>
+    public string? LoadBalancer { get; private set; }
+
     /// <summary>Extra environment variables for every instance.</summary>
     public IReadOnlyDictionary<string, string> Environment => _environment;
 
@@ -31,6 +34,13 @@ public sealed class ProjectResource
     public ProjectResource WithReplicas(int replicas)
     {
         Replicas = replicas;
+        return this;
+    }
+
+    /// <summary>Chooses how calls to this service are balanced: RoundRobin, LeastRequest, PowerOfTwoChoices (the default).</summary>
+    public ProjectResource WithLoadBalancer(string type)
+    {
+        LoadBalancer = type;
         return this;
     }
 

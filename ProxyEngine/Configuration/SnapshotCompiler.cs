@@ -2,7 +2,7 @@ using System.Net;
 using AspireMesh.Contracts.Snapshots;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Forwarder;
-using Yarp.ReverseProxy.LoadBalancing;
+using AspireMesh.ProxyEngine.LoadBalancing;
 
 namespace AspireMesh.ProxyEngine.Configuration;
 
@@ -38,8 +38,13 @@ internal static class SnapshotCompiler
         var clusters = snapshot.Clusters.Select(cluster => new ClusterConfig
         {
             ClusterId = cluster.Name,
-            // Round robin, unless a backend policy chooses: it spreads requests evenly and keeps balancing visible.
-            LoadBalancingPolicy = cluster.Policy?.LoadBalancer is { } lb && SnapshotSupport.LoadBalancers.TryGetValue(lb.Type, out var policy) ? policy : LoadBalancingPolicies.RoundRobin,
+            // Power of two choices over peak latency unless a backend policy chooses another (Linkerd's default).
+            LoadBalancingPolicy = cluster.Policy?.LoadBalancer is { } lb && SnapshotSupport.LoadBalancers.TryGetValue(lb.Type, out var policy) ? policy : MeshLoadBalancingPolicies.PeakEwma,
+            Metadata = cluster.Policy?.LoadBalancer is { Type: "ConsistentHash" } hash
+                ? hash.HashHeader is { } header
+                    ? new Dictionary<string, string> { [MeshLoadBalancingPolicies.HashHeaderMetadata] = header }
+                    : new Dictionary<string, string> { [MeshLoadBalancingPolicies.HashCookieMetadata] = hash.HashCookie! }
+                : null,
             Destinations = cluster.Endpoints.ToDictionary(
                 e => e.InstanceId,
                 e => new DestinationConfig { Address = e.Address },

@@ -12,12 +12,13 @@ internal static class SnapshotSupport
     private static readonly HashSet<string> SupportedFilters =
         [FilterTypes.RequestHeaderModifier, FilterTypes.ResponseHeaderModifier, FilterTypes.UrlRewrite, FilterTypes.RequestRedirect, FilterTypes.FaultInjection];
 
-    /// <summary>Load balancers YARP provides, by the config's names.</summary>
+    /// <summary>Load-balancing policies by the config's names (YARP's, and the mesh's own).</summary>
     public static readonly IReadOnlyDictionary<string, string> LoadBalancers = new Dictionary<string, string>(StringComparer.Ordinal)
     {
         ["RoundRobin"] = "RoundRobin",
         ["LeastRequest"] = "LeastRequests",
-        ["PowerOfTwoChoices"] = "PowerOfTwoChoices",
+        ["PowerOfTwoChoices"] = LoadBalancing.MeshLoadBalancingPolicies.PeakEwma,
+        ["ConsistentHash"] = LoadBalancing.MeshLoadBalancingPolicies.ConsistentHash,
     };
 
     public static IReadOnlyList<string> Unsupported(ProxySnapshot snapshot)

@@ -1,4 +1,5 @@
 using AspireMesh.ProxyEngine.Errors;
+using AspireMesh.ProxyEngine.LoadBalancing;
 using AspireMesh.ProxyEngine.Retries;
 using AspireMesh.ProxyEngine.Routing;
 using Microsoft.AspNetCore.Builder;
@@ -25,6 +26,7 @@ public static class ProxyEngineApplicationExtensions
             pipeline.UseMiddleware<RoutePolicyMiddleware>();
             pipeline.UseMiddleware<RetryMiddleware>();
             pipeline.UseLoadBalancing();
+            pipeline.UseMiddleware<LatencyObserverMiddleware>();
             pipeline.UsePassiveHealthChecks();
         });
         // The default fallback pattern skips file-like paths (/index.html); every unmatched request gets the mesh error.

@@ -1,5 +1,6 @@
 using AspireMesh.Contracts.Client;
 using AspireMesh.ProxyEngine.Configuration;
+using AspireMesh.ProxyEngine.LoadBalancing;
 using AspireMesh.ProxyEngine.Retries;
 using AspireMesh.ProxyEngine.Routing;
 using AspireMesh.ProxyEngine.Watch;
@@ -7,6 +8,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Forwarder;
+using Yarp.ReverseProxy.LoadBalancing;
 using Yarp.ReverseProxy.Transforms;
 
 namespace AspireMesh.ProxyEngine.Hosting;
@@ -27,6 +29,9 @@ public static class ProxyEngineServiceCollectionExtensions
         services.AddSingleton<SnapshotApplier>();
         services.AddSingleton<RouteTable>();
         services.AddSingleton<RetryBudgets>();
+        services.AddSingleton<PeakEwmaPolicy>();
+        services.AddSingleton<ILoadBalancingPolicy>(sp => sp.GetRequiredService<PeakEwmaPolicy>());
+        services.AddSingleton<ILoadBalancingPolicy, ConsistentHashPolicy>();
         services.TryAddSingleton<MeshRandom>();
         services.AddHostedService<SnapshotWatcher>();
         services.AddSingleton<IForwarderHttpClientFactory>(new MeshForwarderHttpClientFactory(options.ConnectTimeout));

@@ -59,8 +59,15 @@ internal sealed class EngineHost : IAsyncDisposable
 
     /// <summary>A one-service snapshot: requests for Host <paramref name="service"/> go to <paramref name="endpoints"/>.</summary>
     public static ProxySnapshot HostSnapshot(long version, string service, params Uri[] endpoints) =>
+        HostSnapshot(version, service, null, endpoints);
+
+    /// <summary>As above, with a load balancer (round robin makes which endpoint gets which request predictable).</summary>
+    public static ProxySnapshot HostSnapshot(long version, string service, string? loadBalancer, params Uri[] endpoints) =>
         new(version, [new RouteSnapshot($"service/{service}", [service], null, service)],
-            [new ClusterSnapshot(service, [.. endpoints.Select((e, i) => new EndpointSnapshot($"{service}-{i + 1}", e.ToString().TrimEnd('/')))])]);
+            [new ClusterSnapshot(service, [.. endpoints.Select((e, i) => new EndpointSnapshot($"{service}-{i + 1}", e.ToString().TrimEnd('/')))])
+            {
+                Policy = loadBalancer is null ? null : new Contracts.Config.BackendPolicy { Name = $"{service}-lb", TargetRef = new() { Name = service }, LoadBalancer = new() { Type = loadBalancer } },
+            }]);
 
     public Task<HttpResponseMessage> GetAsync(string host, string path = "/", HttpClient? client = null)
     {

@@ -21,6 +21,12 @@ public sealed class ManualTimeProvider(DateTimeOffset start) : TimeProvider
         }
     }
 
+    /// <inheritdoc />
+    public override long TimestampFrequency => TimeSpan.TicksPerSecond;
+
+    /// <inheritdoc />
+    public override long GetTimestamp() => GetUtcNow().UtcTicks;
+
     /// <summary>Whether a timer is due exactly at <paramref name="due"/> (e.g. a delay of a known length has started).</summary>
     public bool HasTimerDueAt(DateTimeOffset due)
     {

@@ -33,7 +33,7 @@ public sealed class SnapshotCompilerTests
         Assert.Equal(["catalog"], route.Match.Hosts!);
         var cluster = Assert.Single(clusters);
         Assert.Equal("http://127.0.0.1:5001", cluster.Destinations!["catalog-1"].Address);
-        Assert.Equal("RoundRobin", cluster.LoadBalancingPolicy);
+        Assert.Equal("MeshPeakEwma", cluster.LoadBalancingPolicy);
         Assert.Null(cluster.SessionAffinity);
     }
 }

@@ -15,7 +15,8 @@ public sealed class ResiliencePolicyTests
     private static ProxySnapshot Snapshot(RouteSnapshot route, Uri[] endpoints, RetryBudgetConfig? budget = null) =>
         new(1, [route], [new ClusterSnapshot("catalog", [.. endpoints.Select((e, i) => new EndpointSnapshot($"catalog-{i + 1}", e.ToString().TrimEnd('/')))])
         {
-            Policy = budget is null ? null : new BackendPolicy { Name = "catalog-policy", TargetRef = new() { Name = "catalog" }, RetryBudget = budget },
+            // Round robin, so the failing endpoint is certain to be tried.
+            Policy = new BackendPolicy { Name = "catalog-policy", TargetRef = new() { Name = "catalog" }, RetryBudget = budget, LoadBalancer = new() { Type = "RoundRobin" } },
         }]);
 
     private static RouteSnapshot Route(HttpRouteRetry? retry = null, HttpRouteTimeouts? timeouts = null) =>

@@ -24,7 +24,7 @@ public sealed class RetryTests
     {
         await using var live = await TestBackend.StartAsync("live");
         await using var engine = await EngineHost.StartAsync();
-        await engine.ApplyAsync(EngineHost.HostSnapshot(1, "catalog", ClosedPort(), live.Url));
+        await engine.ApplyAsync(EngineHost.HostSnapshot(1, "catalog", "RoundRobin", ClosedPort(), live.Url));
 
         for (var i = 0; i < 10; i++)
         {
@@ -43,7 +43,7 @@ public sealed class RetryTests
         down.Handler = AnswerAppUnavailable;
         await using var live = await TestBackend.StartAsync("live");
         await using var engine = await EngineHost.StartAsync();
-        await engine.ApplyAsync(EngineHost.HostSnapshot(1, "catalog", down.Url, live.Url));
+        await engine.ApplyAsync(EngineHost.HostSnapshot(1, "catalog", "RoundRobin", down.Url, live.Url));
 
         for (var i = 0; i < 6; i++)
         {
@@ -88,7 +88,7 @@ public sealed class RetryTests
     {
         await using var live = await TestBackend.StartAsync("live");
         await using var engine = await EngineHost.StartAsync();
-        await engine.ApplyAsync(EngineHost.HostSnapshot(1, "catalog", ClosedPort(), live.Url));
+        await engine.ApplyAsync(EngineHost.HostSnapshot(1, "catalog", "RoundRobin", ClosedPort(), live.Url));
 
         var statuses = new List<HttpStatusCode>();
         for (var i = 0; i < 4; i++)
