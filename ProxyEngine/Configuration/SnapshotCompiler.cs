@@ -1,4 +1,5 @@
 using System.Net;
+using AspireMesh.Contracts.Config;
 using AspireMesh.Contracts.Snapshots;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Forwarder;
@@ -29,8 +30,9 @@ internal static class SnapshotCompiler
                 Hosts = route.Hosts is { Count: > 0 } ? route.Hosts : null,
                 Path = ToTemplate(route.Path),
                 Methods = route.Method is null ? null : [route.Method],
-                Headers = route.Headers.Count == 0 ? null : [.. route.Headers.Select(h => new RouteHeader { Name = h.Name, Values = [h.Value], Mode = HeaderMatchMode.ExactHeader, IsCaseSensitive = true })],
-                QueryParameters = route.QueryParams.Count == 0 ? null : [.. route.QueryParams.Select(q => new RouteQueryParameter { Name = q.Name, Values = [q.Value], Mode = QueryParameterMatchMode.Exact, IsCaseSensitive = true })],
+                // Regular-expression matches are applied by RegexMatcherPolicy; exact ones by YARP.
+                Headers = route.Headers.All(h => h.Type != MatchTypes.Exact) ? null : [.. route.Headers.Where(h => h.Type == MatchTypes.Exact).Select(h => new RouteHeader { Name = h.Name, Values = [h.Value], Mode = HeaderMatchMode.ExactHeader, IsCaseSensitive = true })],
+                QueryParameters = route.QueryParams.All(q => q.Type != MatchTypes.Exact) ? null : [.. route.QueryParams.Where(q => q.Type == MatchTypes.Exact).Select(q => new RouteQueryParameter { Name = q.Name, Values = [q.Value], Mode = QueryParameterMatchMode.Exact, IsCaseSensitive = true })],
             },
             Transforms = RouteTransforms.From(route),
         }).ToList();
@@ -68,7 +70,7 @@ internal static class SnapshotCompiler
     /// <summary>Turns a Gateway API path match into an ASP.NET Core route template.</summary>
     public static string ToTemplate(PathMatchSnapshot? path)
     {
-        if (path is null)
+        if (path is null || path.Type == PathMatchTypes.RegularExpression)
         {
             return $"/{{**{RestParameter}}}";
         }

@@ -27,16 +27,6 @@ internal static class SnapshotSupport
         foreach (var route in snapshot.Routes)
         {
             var where = $"route '{route.Name}'";
-            if (route.Path?.Type == PathMatchTypes.RegularExpression)
-            {
-                missing.Add($"{where}: regular-expression path matches");
-            }
-
-            if (route.Headers.Any(h => h.Type != MatchTypes.Exact) || route.QueryParams.Any(q => q.Type != MatchTypes.Exact))
-            {
-                missing.Add($"{where}: regular-expression header or query matches");
-            }
-
             missing.AddRange(route.Filters.Where(f => !SupportedFilters.Contains(f.Type)).Select(f => $"{where}: the {f.Type} filter"));
         }
 

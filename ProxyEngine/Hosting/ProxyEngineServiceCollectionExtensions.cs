@@ -29,6 +29,7 @@ public static class ProxyEngineServiceCollectionExtensions
         services.AddSingleton<SnapshotApplier>();
         services.AddSingleton<RouteTable>();
         services.AddSingleton<RetryBudgets>();
+        services.AddSingleton<Microsoft.AspNetCore.Routing.MatcherPolicy, RegexMatcherPolicy>();
         services.AddSingleton<PeakEwmaPolicy>();
         services.AddSingleton<ILoadBalancingPolicy>(sp => sp.GetRequiredService<PeakEwmaPolicy>());
         services.AddSingleton<ILoadBalancingPolicy, ConsistentHashPolicy>();

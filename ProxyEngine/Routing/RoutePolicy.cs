@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using System.Threading.RateLimiting;
 using AspireMesh.Contracts.Config;
 using AspireMesh.Contracts.Snapshots;
@@ -24,6 +25,9 @@ internal sealed class RoutePolicy
         RequestTimeout = route.Timeouts?.Request is { } request ? MeshDuration.Parse(request) : null;
         TryTimeout = route.Timeouts?.BackendRequest is { } backend ? MeshDuration.Parse(backend) : null;
         Backoff = route.Retry is { } retry ? MeshDuration.Parse(retry.Backoff) : TimeSpan.Zero;
+        PathRegex = route.Path is { Type: PathMatchTypes.RegularExpression } path ? Whole(path.Value) : null;
+        HeaderRegexes = [.. route.Headers.Where(h => h.Type == MatchTypes.RegularExpression).Select(h => (h.Name, Whole(h.Value)))];
+        QueryRegexes = [.. route.QueryParams.Where(q => q.Type == MatchTypes.RegularExpression).Select(q => (q.Name, Whole(q.Value)))];
         Fault = route.Filters.Select(f => f.FaultInjection).FirstOrDefault(r => r is not null);
         Delay = Fault?.Delay is { } delay ? MeshDuration.Parse(delay.FixedDelay) : TimeSpan.Zero;
     }
@@ -48,6 +52,37 @@ internal sealed class RoutePolicy
     /// <summary>Base of the exponential backoff between retries.</summary>
     public TimeSpan Backoff { get; }
 
+    /// <summary>A path the route's regular expression must match whole, if any.</summary>
+    public Regex? PathRegex { get; }
+
+    /// <summary>Headers whose value a regular expression must match whole.</summary>
+    public IReadOnlyList<(string Name, Regex Pattern)> HeaderRegexes { get; }
+
+    /// <summary>Query parameters whose value a regular expression must match whole.</summary>
+    public IReadOnlyList<(string Name, Regex Pattern)> QueryRegexes { get; }
+
+    /// <summary>Whether matching needs a regular expression.</summary>
+    public bool HasRegex => PathRegex is not null || HeaderRegexes.Count > 0 || QueryRegexes.Count > 0;
+
+    /// <summary>Whether the request satisfies the route's regular expressions.</summary>
+    public bool MatchesRegexes(HttpRequest request)
+    {
+        try
+        {
+            return (PathRegex is null || PathRegex.IsMatch(request.Path.Value ?? "/"))
+                && HeaderRegexes.All(h => request.Headers.TryGetValue(h.Name, out var values) && values.Any(v => v is not null && h.Pattern.IsMatch(v)))
+                && QueryRegexes.All(q => request.Query.TryGetValue(q.Name, out var values) && values.Any(v => v is not null && q.Pattern.IsMatch(v)));
+        }
+        catch (RegexMatchTimeoutException)
+        {
+            // A pathological input against a pattern: no match, rather than a stalled request.
+            return false;
+        }
+    }
+
+    /// <summary>Whole-value match, invariant culture, with a time limit against catastrophic backtracking.</summary>
+    private static Regex Whole(string pattern) =>
+        new($"^(?:{pattern})$", RegexOptions.CultureInvariant | RegexOptions.Compiled, TimeSpan.FromMilliseconds(50));
     public RouteLimiter? Limiter { get; }
 
     /// <summary>The backend for a draw in [0, 1).</summary>
