@@ -31,4 +31,7 @@ internal static partial class ProxyEngineLog
 
     [LoggerMessage(2008, LogLevel.Warning, "Ignoring the saved snapshot {Path}: {Reason}")]
     public static partial void SnapshotNotRestored(ILogger logger, string path, string reason);
+
+    [LoggerMessage(2020, LogLevel.Warning, "Ejected endpoint {Destination} of {Cluster} after {Failures} failures in a row, for {Seconds} s")]
+    public static partial void Ejected(ILogger logger, string destination, string cluster, double failures, double seconds);
 }

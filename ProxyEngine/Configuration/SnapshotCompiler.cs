@@ -1,8 +1,10 @@
+using System.Globalization;
 using System.Net;
 using AspireMesh.Contracts.Config;
 using AspireMesh.Contracts.Snapshots;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Forwarder;
+using AspireMesh.ProxyEngine.Health;
 using AspireMesh.ProxyEngine.LoadBalancing;
 
 namespace AspireMesh.ProxyEngine.Configuration;
@@ -42,11 +44,8 @@ internal static class SnapshotCompiler
             ClusterId = cluster.Name,
             // Power of two choices over peak latency unless a backend policy chooses another (Linkerd's default).
             LoadBalancingPolicy = cluster.Policy?.LoadBalancer is { } lb && SnapshotSupport.LoadBalancers.TryGetValue(lb.Type, out var policy) ? policy : MeshLoadBalancingPolicies.PeakEwma,
-            Metadata = cluster.Policy?.LoadBalancer is { Type: "ConsistentHash" } hash
-                ? hash.HashHeader is { } header
-                    ? new Dictionary<string, string> { [MeshLoadBalancingPolicies.HashHeaderMetadata] = header }
-                    : new Dictionary<string, string> { [MeshLoadBalancingPolicies.HashCookieMetadata] = hash.HashCookie! }
-                : null,
+            Metadata = Metadata(cluster.Policy),
+            HealthCheck = HealthChecks(cluster.Policy),
             Destinations = cluster.Endpoints.ToDictionary(
                 e => e.InstanceId,
                 e => new DestinationConfig { Address = e.Address },
@@ -65,6 +64,57 @@ internal static class SnapshotCompiler
         }
 
         return (routes, clusters);
+    }
+
+    private static Dictionary<string, string>? Metadata(BackendPolicy? policy)
+    {
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (policy?.LoadBalancer is { Type: "ConsistentHash" } hash)
+        {
+            metadata[hash.HashHeader is null ? MeshLoadBalancingPolicies.HashCookieMetadata : MeshLoadBalancingPolicies.HashHeaderMetadata] = hash.HashHeader ?? hash.HashCookie!;
+        }
+
+        if (policy?.OutlierDetection is { } outlier)
+        {
+            metadata[OutlierDetectionPolicy.ConsecutiveFailuresMetadata] = outlier.ConsecutiveFailures.ToString(CultureInfo.InvariantCulture);
+            metadata[OutlierDetectionPolicy.BaseEjectionMetadata] = MeshDuration.Parse(outlier.BaseEjectionTime).TotalSeconds.ToString(CultureInfo.InvariantCulture);
+            metadata[OutlierDetectionPolicy.MaxEjectionPercentMetadata] = outlier.MaxEjectionPercent.ToString(CultureInfo.InvariantCulture);
+        }
+
+        if (policy?.HealthCheck is { } check)
+        {
+            metadata["ConsecutiveFailuresHealthPolicy.Threshold"] = check.UnhealthyThreshold.ToString(CultureInfo.InvariantCulture);
+        }
+
+        return metadata.Count == 0 ? null : metadata;
+    }
+
+    /// <summary>Outlier detection feeds YARP's passive health; health checks are YARP's active ones.</summary>
+    private static Yarp.ReverseProxy.Configuration.HealthCheckConfig? HealthChecks(BackendPolicy? policy)
+    {
+        if (policy?.OutlierDetection is null && policy?.HealthCheck is null)
+        {
+            return null;
+        }
+
+        return new Yarp.ReverseProxy.Configuration.HealthCheckConfig
+        {
+            Passive = policy.OutlierDetection is null ? null : new PassiveHealthCheckConfig
+            {
+                Enabled = true,
+                Policy = OutlierDetectionPolicy.PolicyName,
+                ReactivationPeriod = MeshDuration.Parse(policy.OutlierDetection.BaseEjectionTime),
+            },
+            Active = policy.HealthCheck is not { } check ? null : new ActiveHealthCheckConfig
+            {
+                Enabled = true,
+                Interval = MeshDuration.Parse(check.Interval),
+                Timeout = MeshDuration.Parse(check.Timeout),
+                Policy = "ConsecutiveFailures",
+                Path = check.Path,
+            },
+            AvailableDestinationsPolicy = "HealthyOrPanic",
+        };
     }
 
     /// <summary>Turns a Gateway API path match into an ASP.NET Core route template.</summary>

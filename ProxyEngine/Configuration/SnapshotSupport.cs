@@ -39,9 +39,9 @@ internal static class SnapshotSupport
                 missing.Add($"{where}: the {lb.Type} load balancer");
             }
 
-            if (policy.OutlierDetection is not null || policy.HealthCheck is not null || policy.ConnectionLimits is not null || policy.SlowStart is not null)
+            if (policy.ConnectionLimits is not null || policy.SlowStart is not null)
             {
-                missing.Add($"{where}: outlier detection, health checks, connection limits and slow start");
+                missing.Add($"{where}: connection limits and slow start");
             }
         }
 

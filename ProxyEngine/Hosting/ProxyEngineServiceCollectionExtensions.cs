@@ -30,6 +30,7 @@ public static class ProxyEngineServiceCollectionExtensions
         services.AddSingleton<RouteTable>();
         services.AddSingleton<RetryBudgets>();
         services.AddSingleton<Microsoft.AspNetCore.Routing.MatcherPolicy, RegexMatcherPolicy>();
+        services.AddSingleton<Yarp.ReverseProxy.Health.IPassiveHealthCheckPolicy, Health.OutlierDetectionPolicy>();
         services.AddSingleton<PeakEwmaPolicy>();
         services.AddSingleton<ILoadBalancingPolicy>(sp => sp.GetRequiredService<PeakEwmaPolicy>());
         services.AddSingleton<ILoadBalancingPolicy, ConsistentHashPolicy>();
