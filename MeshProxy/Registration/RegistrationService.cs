@@ -16,6 +16,9 @@ internal sealed class RegistrationService(ControlPlaneClient client, SidecarOpti
     private readonly HttpClient _probe = new() { Timeout = TimeSpan.FromSeconds(2) };
     private bool _registered;
 
+    // Set before a registration is sent: if shutdown cancels it in flight, the control plane may still have taken it.
+    private volatile bool _mayBeRegistered;
+
     public override Task StartAsync(CancellationToken cancellationToken)
     {
         status.Block(RegisteredCondition, "not registered with the control plane yet");
@@ -35,6 +38,7 @@ internal sealed class RegistrationService(ControlPlaneClient client, SidecarOpti
             {
                 if (!_registered || !await client.HeartbeatAsync(options.InstanceId, new Heartbeat(healthy), stoppingToken).ConfigureAwait(false))
                 {
+                    _mayBeRegistered = true;
                     var lease = await client.RegisterAsync(options.InstanceId, new InstanceRegistration(options.Service, address.ToString().TrimEnd('/'), healthy), stoppingToken).ConfigureAwait(false);
                     interval = TimeSpan.FromSeconds(Math.Clamp(lease.HeartbeatIntervalSeconds, 0.05, 30));
                     _registered = true;
@@ -67,7 +71,7 @@ internal sealed class RegistrationService(ControlPlaneClient client, SidecarOpti
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         await base.StopAsync(cancellationToken).ConfigureAwait(false);
-        if (!_registered)
+        if (!_mayBeRegistered)
         {
             return;
         }

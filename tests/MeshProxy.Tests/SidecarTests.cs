@@ -109,7 +109,8 @@ public sealed class SidecarTests
 
         Assert.Equal(0, await sidecar.Process.StopAsync(TimeSpan.FromSeconds(20)).WaitAsync(Deadline, Cancel));
 
-        Assert.Null(await controlPlane.HealthOfAsync("catalog-1"));
+        var health = await controlPlane.HealthOfAsync("catalog-1");
+        Assert.True(health is null, $"catalog-1 is still registered ({health}).\nSidecar:\n{sidecar.Process.Output}\nControl plane:\n{controlPlane.Process.Output}");
     }
 
     [Fact]
