@@ -34,6 +34,9 @@ public static class MeshErrors
     /// <summary>A rate limit refused the request (429, with Retry-After).</summary>
     public const string RateLimited = "rate-limited";
 
+    /// <summary>The service already has as many requests in flight as its connection limits allow (503).</summary>
+    public const string CircuitOpen = "circuit-open";
+
     /// <summary>An attempt failed and the backend's retry budget allowed no retry (503).</summary>
     public const string RetryBudgetExhausted = "retry-budget-exhausted";
 

@@ -34,4 +34,7 @@ internal static partial class ProxyEngineLog
 
     [LoggerMessage(2020, LogLevel.Warning, "Ejected endpoint {Destination} of {Cluster} after {Failures} failures in a row, for {Seconds} s")]
     public static partial void Ejected(ILogger logger, string destination, string cluster, double failures, double seconds);
+
+    [LoggerMessage(2021, LogLevel.Debug, "Mirrored request to {Mirror} failed: {Reason}")]
+    public static partial void MirrorFailed(ILogger logger, string mirror, string reason);
 }

@@ -46,6 +46,7 @@ internal static class SnapshotCompiler
             LoadBalancingPolicy = cluster.Policy?.LoadBalancer is { } lb && SnapshotSupport.LoadBalancers.TryGetValue(lb.Type, out var policy) ? policy : MeshLoadBalancingPolicies.PeakEwma,
             Metadata = Metadata(cluster.Policy),
             HealthCheck = HealthChecks(cluster.Policy),
+            HttpClient = cluster.Policy?.ConnectionLimits is { } limits ? new HttpClientConfig { MaxConnectionsPerServer = limits.MaxConnections } : null,
             Destinations = cluster.Endpoints.ToDictionary(
                 e => e.InstanceId,
                 e => new DestinationConfig { Address = e.Address },

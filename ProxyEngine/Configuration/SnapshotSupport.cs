@@ -10,7 +10,7 @@ namespace AspireMesh.ProxyEngine.Configuration;
 internal static class SnapshotSupport
 {
     private static readonly HashSet<string> SupportedFilters =
-        [FilterTypes.RequestHeaderModifier, FilterTypes.ResponseHeaderModifier, FilterTypes.UrlRewrite, FilterTypes.RequestRedirect, FilterTypes.FaultInjection];
+        [FilterTypes.RequestHeaderModifier, FilterTypes.ResponseHeaderModifier, FilterTypes.UrlRewrite, FilterTypes.RequestRedirect, FilterTypes.FaultInjection, FilterTypes.RequestMirror];
 
     /// <summary>Load-balancing policies by the config's names (YARP's, and the mesh's own).</summary>
     public static readonly IReadOnlyDictionary<string, string> LoadBalancers = new Dictionary<string, string>(StringComparer.Ordinal)
@@ -39,9 +39,9 @@ internal static class SnapshotSupport
                 missing.Add($"{where}: the {lb.Type} load balancer");
             }
 
-            if (policy.ConnectionLimits is not null || policy.SlowStart is not null)
+            if (policy.SlowStart is not null)
             {
-                missing.Add($"{where}: connection limits and slow start");
+                missing.Add($"{where}: slow start");
             }
         }
 

@@ -24,6 +24,7 @@ public static class ProxyEngineApplicationExtensions
         app.MapReverseProxy(pipeline =>
         {
             pipeline.UseMiddleware<RoutePolicyMiddleware>();
+            pipeline.UseMiddleware<CircuitBreakerMiddleware>();
             pipeline.UseMiddleware<RetryMiddleware>();
             pipeline.UseLoadBalancing();
             pipeline.UseMiddleware<LatencyObserverMiddleware>();

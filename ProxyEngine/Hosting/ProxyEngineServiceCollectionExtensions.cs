@@ -28,6 +28,7 @@ public static class ProxyEngineServiceCollectionExtensions
         services.TryAddSingleton(_ => new ControlPlaneClient(new HttpClient { BaseAddress = options.ControlPlane, Timeout = TimeSpan.FromMinutes(2) }));
         services.AddSingleton<SnapshotApplier>();
         services.AddSingleton<RouteTable>();
+        services.AddSingleton<RequestMirror>();
         services.AddSingleton<RetryBudgets>();
         services.AddSingleton<Microsoft.AspNetCore.Routing.MatcherPolicy, RegexMatcherPolicy>();
         services.AddSingleton<Yarp.ReverseProxy.Health.IPassiveHealthCheckPolicy, Health.OutlierDetectionPolicy>();

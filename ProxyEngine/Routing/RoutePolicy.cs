@@ -29,6 +29,7 @@ internal sealed class RoutePolicy
         HeaderRegexes = [.. route.Headers.Where(h => h.Type == MatchTypes.RegularExpression).Select(h => (h.Name, Whole(h.Value)))];
         QueryRegexes = [.. route.QueryParams.Where(q => q.Type == MatchTypes.RegularExpression).Select(q => (q.Name, Whole(q.Value)))];
         Fault = route.Filters.Select(f => f.FaultInjection).FirstOrDefault(r => r is not null);
+        Mirrors = [.. route.Filters.Select(f => f.RequestMirror).OfType<Contracts.Config.RequestMirror>()];
         Delay = Fault?.Delay is { } delay ? MeshDuration.Parse(delay.FixedDelay) : TimeSpan.Zero;
     }
 
@@ -40,6 +41,9 @@ internal sealed class RoutePolicy
     public RequestRedirect? Redirect { get; }
 
     public FaultInjection? Fault { get; }
+
+    /// <summary>Services that receive copies of the route's requests.</summary>
+    public IReadOnlyList<Contracts.Config.RequestMirror> Mirrors { get; }
 
     public TimeSpan Delay { get; }
 

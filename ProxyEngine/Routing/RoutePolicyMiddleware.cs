@@ -12,9 +12,9 @@ namespace AspireMesh.ProxyEngine.Routing;
 
 /// <summary>
 /// Applies a route's policies before load balancing: the rate limit (429 with Retry-After), fault injection (abort
-/// or delay a share of requests), a redirect (answered here), and the traffic split between weighted backends.
+/// or delay a share of requests), a redirect (answered here), mirroring, and the traffic split between weighted backends.
 /// </summary>
-internal sealed class RoutePolicyMiddleware(RequestDelegate next, RouteTable routes, IProxyStateLookup state, MeshRandom random, TimeProvider time)
+internal sealed class RoutePolicyMiddleware(RequestDelegate next, RouteTable routes, IProxyStateLookup state, RequestMirror mirror, MeshRandom random, TimeProvider time)
 {
     public async Task InvokeAsync(HttpContext context)
     {
@@ -58,6 +58,11 @@ internal sealed class RoutePolicyMiddleware(RequestDelegate next, RouteTable rou
             context.Response.StatusCode = redirect.StatusCode;
             context.Response.Headers.Location = Location(context.Request, redirect, policy.Route.Path);
             return;
+        }
+
+        foreach (var copy in policy.Mirrors)
+        {
+            await mirror.MirrorAsync(context, copy).ConfigureAwait(false);
         }
 
         if (policy.Split is not null)

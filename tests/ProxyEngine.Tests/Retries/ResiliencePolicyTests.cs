@@ -188,3 +188,50 @@ public sealed class ResiliencePolicyTests
         Assert.Single(failing.Requests);
     }
 }
+
+public sealed class CircuitBreakerTests
+{
+    private static CancellationToken Cancel => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task ConnectionLimits_Overflow_RefusedAtOnceWithCircuitOpenThenRecovers()
+    {
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var held = 0;
+        await using var slow = await TestBackend.StartAsync("slow");
+        slow.Handler = async context =>
+        {
+            Interlocked.Increment(ref held);
+            await release.Task.WaitAsync(context.RequestAborted);
+            await context.Response.WriteAsync("done", context.RequestAborted);
+        };
+        await using var engine = await EngineHost.StartAsync();
+        var snapshot = new ProxySnapshot(1, [new RouteSnapshot("r", ["catalog"], null, "catalog") { Backends = [new BackendReference { Name = "catalog" }] }],
+            [new ClusterSnapshot("catalog", [new EndpointSnapshot("catalog-1", slow.Url.ToString().TrimEnd('/'))])
+            {
+                Policy = new BackendPolicy { Name = "limits", TargetRef = new() { Name = "catalog" }, ConnectionLimits = new() { MaxConnections = 1, MaxPendingRequests = 1 } },
+            }]);
+        Assert.Empty(await engine.ApplyAsync(snapshot));
+
+        var first = engine.GetAsync("catalog", "/1");
+        var second = engine.GetAsync("catalog", "/2");
+        await Eventually.UntilAsync(() => Volatile.Read(ref held) >= 1, TimeSpan.FromSeconds(10), "a request to be held by the backend");
+        // A probe admitted before the second request arrives would be held too: its own short timeout bounds the wait.
+        using var probe = new HttpClient { BaseAddress = engine.Url, Timeout = TimeSpan.FromSeconds(2) };
+        await Eventually.UntilAsync(async () =>
+        {
+            using var third = await engine.GetAsync("catalog", "/3", probe);
+            return third.StatusCode == HttpStatusCode.ServiceUnavailable && third.Headers.GetValues(MeshHeaders.Error).Single() == MeshErrors.CircuitOpen;
+        }, TimeSpan.FromSeconds(10), "a third request to overflow");
+
+        release.SetResult();
+        using (var done1 = await first.WaitAsync(TimeSpan.FromSeconds(10), Cancel))
+        using (var done2 = await second.WaitAsync(TimeSpan.FromSeconds(10), Cancel))
+        {
+            Assert.Equal((HttpStatusCode.OK, HttpStatusCode.OK), (done1.StatusCode, done2.StatusCode));
+        }
+
+        using var after = await engine.GetAsync("catalog", "/4");
+        Assert.Equal(HttpStatusCode.OK, after.StatusCode);
+    }
+}

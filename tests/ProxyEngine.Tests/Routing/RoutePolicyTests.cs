@@ -180,4 +180,68 @@ public sealed class RoutePolicyTests
         using var response = await engine.GetAsync("catalog");
         Assert.Equal(HttpStatusCode.TooManyRequests, response.StatusCode);
     }
+
+    private static RouteSnapshot Mirrored(double percent) => Route("catalog") with
+    {
+        Filters = [new() { Type = FilterTypes.RequestMirror, RequestMirror = new() { BackendRef = new() { Name = "shadow" }, Percent = percent } }],
+    };
+
+    [Fact]
+    public async Task Mirror_EveryRequest_ShadowGetsACopyMarkedAsSuch()
+    {
+        await using var primary = await TestBackend.StartAsync("primary");
+        var copies = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        await using var shadow = await TestBackend.StartAsync("shadow");
+        shadow.Handler = async context =>
+        {
+            using var reader = new StreamReader(context.Request.Body);
+            copies.Enqueue($"{context.Request.Method} {context.Request.Path} {context.Request.Headers["x-mesh-mirror"]} {await reader.ReadToEndAsync()}");
+        };
+        await using var engine = await EngineHost.StartAsync();
+        Assert.Empty(await engine.ApplyAsync(Snapshot(1, Mirrored(100), ("catalog", [primary.Url]), ("shadow", [shadow.Url]))));
+
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/orders") { Content = new StringContent("order 7") };
+        request.Headers.Host = "catalog";
+        using var response = await engine.Client.SendAsync(request, Cancel);
+
+        Assert.Equal("primary POST /orders", await response.Content.ReadAsStringAsync(Cancel));
+        await Eventually.UntilAsync(() => copies.Count == 1, TimeSpan.FromSeconds(10), "the copy to reach the shadow");
+        Assert.Equal("POST /orders true order 7", copies.Single());
+    }
+
+    [Fact]
+    public async Task Mirror_ShadowDownOrHanging_PrimaryAnswersUnaffected()
+    {
+        await using var primary = await TestBackend.StartAsync("primary");
+        await using var hanging = await TestBackend.StartAsync("hanging");
+        hanging.Handler = context => Task.Delay(Timeout.Infinite, context.RequestAborted);
+        await using var engine = await EngineHost.StartAsync();
+        await engine.ApplyAsync(Snapshot(1, Mirrored(100), ("catalog", [primary.Url]), ("shadow", [hanging.Url, new Uri($"http://127.0.0.1:{Ports.Free()}")])));
+
+        for (var i = 0; i < 10; i++)
+        {
+            using var response = await engine.GetAsync("catalog", $"/items/{i}");
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal($"primary GET /items/{i}", await response.Content.ReadAsStringAsync(Cancel));
+        }
+
+        Assert.Equal(10, primary.Requests.Count);
+    }
+
+    [Fact]
+    public async Task Mirror_ZeroPercent_NoCopies()
+    {
+        await using var primary = await TestBackend.StartAsync("primary");
+        await using var shadow = await TestBackend.StartAsync("shadow");
+        await using var engine = await EngineHost.StartAsync();
+        await engine.ApplyAsync(Snapshot(1, Mirrored(0), ("catalog", [primary.Url]), ("shadow", [shadow.Url])));
+
+        for (var i = 0; i < 20; i++)
+        {
+            using var response = await engine.GetAsync("catalog");
+        }
+
+        Assert.Equal(20, primary.Requests.Count);
+        Assert.Empty(shadow.Requests);
+    }
 }

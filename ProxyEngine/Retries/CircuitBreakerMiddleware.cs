@@ -1,0 +1,47 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using AspireMesh.ProxyEngine.Errors;
+using AspireMesh.ProxyEngine.Routing;
+using Microsoft.AspNetCore.Http;
+using Yarp.ReverseProxy.Model;
+
+namespace AspireMesh.ProxyEngine.Retries;
+
+/// <summary>
+/// Circuit breaking by overflow, as Envoy and Istio do it: a service whose backend policy sets connection limits
+/// accepts at most <c>maxConnections + maxPendingRequests</c> requests in flight; more are refused at once with 503
+/// <see cref="MeshErrors.CircuitOpen"/> instead of piling up behind a struggling service.
+/// </summary>
+internal sealed class CircuitBreakerMiddleware(RequestDelegate next, RouteTable routes)
+{
+    private readonly ConcurrentDictionary<string, StrongBox<int>> _inFlight = new(StringComparer.Ordinal);
+
+    public async Task InvokeAsync(HttpContext context)
+    {
+        var cluster = context.GetReverseProxyFeature().Cluster?.Config.ClusterId;
+        if (cluster is null || routes.Backend(cluster)?.ConnectionLimits is not { } limits)
+        {
+            await next(context).ConfigureAwait(false);
+            return;
+        }
+
+        var counter = _inFlight.GetOrAdd(cluster, _ => new StrongBox<int>());
+        var capacity = limits.MaxConnections + limits.MaxPendingRequests;
+        if (Interlocked.Increment(ref counter.Value) > capacity)
+        {
+            Interlocked.Decrement(ref counter.Value);
+            await MeshErrorWriter.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, MeshErrors.CircuitOpen,
+                $"service '{cluster}' already has {capacity} requests in flight (maxConnections {limits.MaxConnections} + maxPendingRequests {limits.MaxPendingRequests}).").ConfigureAwait(false);
+            return;
+        }
+
+        try
+        {
+            await next(context).ConfigureAwait(false);
+        }
+        finally
+        {
+            Interlocked.Decrement(ref counter.Value);
+        }
+    }
+}
