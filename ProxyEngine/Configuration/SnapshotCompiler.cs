@@ -82,6 +82,11 @@ internal static class SnapshotCompiler
             metadata[OutlierDetectionPolicy.MaxEjectionPercentMetadata] = outlier.MaxEjectionPercent.ToString(CultureInfo.InvariantCulture);
         }
 
+        if (policy?.SlowStart is { } slowStart)
+        {
+            metadata[PeakEwmaPolicy.SlowStartMetadata] = MeshDuration.Parse(slowStart).TotalSeconds.ToString(CultureInfo.InvariantCulture);
+        }
+
         if (policy?.HealthCheck is { } check)
         {
             metadata["ConsecutiveFailuresHealthPolicy.Threshold"] = check.UnhealthyThreshold.ToString(CultureInfo.InvariantCulture);

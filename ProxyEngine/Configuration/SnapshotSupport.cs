@@ -39,9 +39,9 @@ internal static class SnapshotSupport
                 missing.Add($"{where}: the {lb.Type} load balancer");
             }
 
-            if (policy.SlowStart is not null)
+            if (policy.SlowStart is not null && policy.LoadBalancer?.Type is not (null or "PowerOfTwoChoices"))
             {
-                missing.Add($"{where}: slow start");
+                missing.Add($"{where}: slow start with the {policy.LoadBalancer!.Type} load balancer (it needs PowerOfTwoChoices)");
             }
         }
 

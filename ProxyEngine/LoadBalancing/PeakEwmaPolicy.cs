@@ -17,6 +17,7 @@ internal sealed class PeakEwmaPolicy(MeshRandom random, TimeProvider time) : ILo
     /// <summary>Time constant of the moving average.</summary>
     private static readonly TimeSpan Decay = TimeSpan.FromSeconds(10);
     private readonly ConditionalWeakTable<DestinationState, LatencyAverage> _averages = [];
+    private readonly ConditionalWeakTable<DestinationState, StrongBox<long>> _firstSeen = [];
 
     public string Name => MeshLoadBalancingPolicies.PeakEwma;
 
@@ -25,6 +26,12 @@ internal sealed class PeakEwmaPolicy(MeshRandom random, TimeProvider time) : ILo
         var count = availableDestinations.Count;
         if (count <= 1)
         {
+            if (count == 1 && SlowStart(cluster) > TimeSpan.Zero)
+            {
+                // Start the lone endpoint's clock, so that when a second one joins, only the newcomer ramps up.
+                _firstSeen.GetValue(availableDestinations[0], _ => new StrongBox<long>(time.GetTimestamp()));
+            }
+
             return count == 0 ? null : availableDestinations[0];
         }
 
@@ -38,18 +45,38 @@ internal sealed class PeakEwmaPolicy(MeshRandom random, TimeProvider time) : ILo
         var a = availableDestinations[first];
         var b = availableDestinations[second];
         var now = time.GetTimestamp();
-        return Cost(a, now) <= Cost(b, now) ? a : b;
+        var slowStart = SlowStart(cluster);
+        return Cost(a, now, slowStart) <= Cost(b, now, slowStart) ? a : b;
     }
 
     /// <summary>Records how long a request to <paramref name="destination"/> took (a failure counts as a slow answer).</summary>
     public void Observe(DestinationState destination, TimeSpan latency) =>
         _averages.GetValue(destination, _ => new LatencyAverage()).Observe(latency.TotalMilliseconds, time.GetTimestamp(), time);
 
-    private double Cost(DestinationState destination, long now)
+    private double Cost(DestinationState destination, long now, TimeSpan slowStart)
     {
         var average = _averages.TryGetValue(destination, out var found) ? found.Value(now, time) : 0;
-        return (average + 1) * (destination.ConcurrentRequestCount + 1);
+        var cost = (average + 1) * (destination.ConcurrentRequestCount + 1);
+        if (slowStart > TimeSpan.Zero)
+        {
+            // Slow start: an endpoint seen for a fraction f of the window looks 1/f times as expensive (f at least 10%),
+            // so a new instance's share ramps up instead of taking a full share while its caches are cold.
+            var seen = _firstSeen.GetValue(destination, _ => new StrongBox<long>(now)).Value;
+            var ramp = Math.Clamp(time.GetElapsedTime(seen, now) / slowStart, 0.1, 1.0);
+            cost /= ramp;
+        }
+
+        return cost;
     }
+
+    private static TimeSpan SlowStart(ClusterState cluster) =>
+        cluster.Model?.Config.Metadata?.GetValueOrDefault(SlowStartMetadata) is { } text
+        && double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var seconds)
+            ? TimeSpan.FromSeconds(seconds)
+            : TimeSpan.Zero;
+
+    /// <summary>Cluster metadata: the slow-start window in seconds.</summary>
+    public const string SlowStartMetadata = "mesh.slowStartSeconds";
 
     private sealed class LatencyAverage
     {

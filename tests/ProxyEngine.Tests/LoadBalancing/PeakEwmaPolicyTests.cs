@@ -81,3 +81,40 @@ public sealed class PeakEwmaPolicyTests
         Assert.Equal(1000, Picks(all, all[0]));
     }
 }
+
+public sealed class SlowStartTests
+{
+    private static int Picks(PeakEwmaPolicy policy, Yarp.ReverseProxy.Model.ClusterState cluster, IReadOnlyList<Yarp.ReverseProxy.Model.DestinationState> all, int index)
+    {
+        var count = 0;
+        for (var i = 0; i < 1000; i++)
+        {
+            count += ReferenceEquals(policy.PickDestination(new DefaultHttpContext(), cluster, all), all[index]) ? 1 : 0;
+        }
+
+        return count;
+    }
+
+    [Fact]
+    public void Pick_NewEndpointWithinWindow_RampsUpToAFullShare()
+    {
+        var time = new ManualTimeProvider();
+        var policy = new PeakEwmaPolicy(new MeshRandom(), time);
+        var (cluster, all) = LoadBalancingPolicyContractTests.Cluster(2, new Dictionary<string, string> { [PeakEwmaPolicy.SlowStartMetadata] = "30" });
+        _ = Picks(policy, cluster, [all[0]], 0);
+        policy.Observe(all[0], TimeSpan.FromMilliseconds(10));
+        time.Advance(TimeSpan.FromMinutes(5));
+        policy.Observe(all[0], TimeSpan.FromMilliseconds(10));
+        policy.Observe(all[1], TimeSpan.FromMilliseconds(10));
+
+        // all[1] is new: it looks 10 times as expensive, so it loses every comparison at first...
+        Assert.Equal(0, Picks(policy, cluster, all, 1));
+
+        time.Advance(TimeSpan.FromSeconds(30));
+        policy.Observe(all[0], TimeSpan.FromMilliseconds(10));
+        policy.Observe(all[1], TimeSpan.FromMilliseconds(10));
+
+        // ...and after the window it is an equal: ties go to whichever was drawn first, about half each.
+        Assert.InRange(Picks(policy, cluster, all, 1), 350, 650);
+    }
+}
