@@ -5,6 +5,7 @@ using AspireMesh.MeshProxy.Registration;
 using AspireMesh.ProxyEngine;
 using AspireMesh.ProxyEngine.Admin;
 using AspireMesh.ProxyEngine.Hosting;
+using AspireMesh.ProxyEngine.Routing;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 
 namespace AspireMesh.MeshProxy;
@@ -15,8 +16,9 @@ internal static class Sidecar
     public static async Task<int> RunAsync(SidecarOptions options)
     {
         var status = new ProxyStatus();
-        var inbound = InboundListener.Build(options);
-        var outbound = OutboundListener.Build(options, status);
+        var policies = new InboundPolicies();
+        var inbound = InboundListener.Build(options, policies);
+        var outbound = OutboundListener.Build(options, status, policies);
         var adminBuilder = ListenerHost.CreateBuilder($"http://127.0.0.1:{options.AdminPort}");
         var admin = adminBuilder.Build();
         admin.MapProxyAdmin(status);

@@ -6,6 +6,12 @@ public static class MeshHeaders
     /// <summary>On a response the mesh itself produced: the reason, one of <see cref="MeshErrors"/>.</summary>
     public const string Error = "x-mesh-error";
 
+    /// <summary>
+    /// On every request a proxy forwards: the service (or <c>gateway/name</c>) it comes from. Set by the proxy, replacing
+    /// any value the caller sent.
+    /// </summary>
+    public const string Source = "x-mesh-source";
+
     /// <summary>On every response that an application produced: the instance that served it.</summary>
     public const string Instance = "x-mesh-instance";
 }

@@ -1,6 +1,7 @@
 using AspireMesh.ProxyEngine;
 using AspireMesh.ProxyEngine.Errors;
 using AspireMesh.ProxyEngine.Hosting;
+using AspireMesh.ProxyEngine.Routing;
 using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Transforms;
 
@@ -13,7 +14,7 @@ namespace AspireMesh.MeshProxy.Inbound;
 /// </summary>
 internal static class InboundListener
 {
-    public static WebApplication Build(SidecarOptions options)
+    public static WebApplication Build(SidecarOptions options, InboundPolicies policies)
     {
 var builder = ListenerHost.CreateBuilder($"http://127.0.0.1:{options.InboundPort}");
         builder.Services.AddHttpForwarder();
@@ -23,6 +24,14 @@ var builder = ListenerHost.CreateBuilder($"http://127.0.0.1:{options.InboundPort
         {
             ConnectFailureReason = MeshErrors.AppUnavailable,
             UpstreamName = $"the application of instance '{options.InstanceId}'",
+        });
+        // The service's own inbound policies (rate limits) come before anything reaches the app.
+        app.Use(async (context, next) =>
+        {
+            if (await policies.AdmitAsync(context).ConfigureAwait(false))
+            {
+                await next(context).ConfigureAwait(false);
+            }
         });
         app.MapForwarder("/{**mesh-rest}", options.AppUrl.ToString(), new ForwarderRequestConfig { ActivityTimeout = TimeSpan.FromSeconds(100) }, transforms =>
         {

@@ -2,6 +2,7 @@ using AspireMesh.Contracts.Snapshots;
 using AspireMesh.MeshProxy.Registration;
 using AspireMesh.ProxyEngine;
 using AspireMesh.ProxyEngine.Hosting;
+using AspireMesh.ProxyEngine.Routing;
 
 namespace AspireMesh.MeshProxy.Outbound;
 
@@ -12,9 +13,10 @@ namespace AspireMesh.MeshProxy.Outbound;
 /// </summary>
 internal static class OutboundListener
 {
-    public static WebApplication Build(SidecarOptions options, ProxyStatus status)
+    public static WebApplication Build(SidecarOptions options, ProxyStatus status, InboundPolicies inbound)
     {
         var builder = ListenerHost.CreateBuilder($"http://127.0.0.1:{options.OutboundPort}");
+        builder.Services.AddSingleton(inbound);
         builder.Services.AddMeshProxyEngine(new ProxyEngineOptions
         {
             Kind = ProxyKinds.Sidecar,

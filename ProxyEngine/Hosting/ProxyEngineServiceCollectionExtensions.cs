@@ -1,4 +1,5 @@
 using AspireMesh.Contracts.Client;
+using AspireMesh.Contracts.Snapshots;
 using AspireMesh.ProxyEngine.Configuration;
 using AspireMesh.ProxyEngine.LoadBalancing;
 using AspireMesh.ProxyEngine.Retries;
@@ -28,6 +29,7 @@ public static class ProxyEngineServiceCollectionExtensions
         services.TryAddSingleton(_ => new ControlPlaneClient(new HttpClient { BaseAddress = options.ControlPlane, Timeout = TimeSpan.FromMinutes(2) }));
         services.AddSingleton<SnapshotApplier>();
         services.AddSingleton<RouteTable>();
+        services.TryAddSingleton<InboundPolicies>();
         services.AddSingleton<RequestMirror>();
         services.AddSingleton<RetryBudgets>();
         services.AddSingleton<Microsoft.AspNetCore.Routing.MatcherPolicy, RegexMatcherPolicy>();
@@ -40,7 +42,12 @@ public static class ProxyEngineServiceCollectionExtensions
         services.AddSingleton<IForwarderHttpClientFactory>(new MeshForwarderHttpClientFactory(options.ConnectTimeout));
         services.AddReverseProxy()
             .LoadFromMemory([], []) // also registers InMemoryConfigProvider itself, which SnapshotApplier updates
-            .AddTransforms(context => context.AddResponseTransform(RetryResponseTransform.ApplyAsync));
+            .AddTransforms(context =>
+            {
+                context.AddResponseTransform(RetryResponseTransform.ApplyAsync);
+                // Who is calling, for the callee's per-source policies; never what the caller claims.
+                context.AddRequestHeader(MeshHeaders.Source, options.Kind == ProxyKinds.Gateway ? $"gateway/{options.Name}" : options.Name, append: false);
+            });
         return services;
     }
 }

@@ -110,6 +110,12 @@ internal sealed class RouteLimiter : IDisposable
     private readonly PartitionedRateLimiter<HttpContext> _limiter;
 
     public RouteLimiter(RateLimitPolicy policy)
+        : this(policy, context => context.Connection.RemoteIpAddress?.ToString() ?? "unknown")
+    {
+    }
+
+    /// <summary>A limiter whose per-source buckets are keyed by <paramref name="source"/>.</summary>
+    public RouteLimiter(RateLimitPolicy policy, Func<HttpContext, string> source)
     {
         Policy = policy;
         var options = new TokenBucketRateLimiterOptions
@@ -121,7 +127,7 @@ internal sealed class RouteLimiter : IDisposable
             AutoReplenishment = true,
         };
         _limiter = PartitionedRateLimiter.Create<HttpContext, string>(context => RateLimitPartition.GetTokenBucketLimiter(
-            policy.Per == "Source" ? context.Connection.RemoteIpAddress?.ToString() ?? "unknown" : "route", _ => options));
+            policy.Per == "Source" ? source(context) : "target", _ => options));
     }
 
     public RateLimitPolicy Policy { get; }

@@ -112,15 +112,15 @@ public sealed class DistributionTests
               - name: catalog
               - name: catalog-v2
             policies:
-              rateLimits:
-                - name: frontend-limit
+              authorization:
+                - name: frontend-callers
                   targetRef: { name: frontend }
-                  requests: 10
+                  rules: [{ fromServices: [catalog] }]
             """);
 
         await Eventually.UntilAsync(async () => await ProxyAsync(controlPlane, "frontend-1") is { LastRefusal: not null }, Deadline, "frontend-1 to report a refusal");
         var proxy = (await ProxyAsync(controlPlane, "frontend-1"))!;
-        Assert.Contains("rate limit 'frontend-limit'", proxy.LastRefusal, StringComparison.Ordinal);
+        Assert.Contains("authorization policy 'frontend-callers'", proxy.LastRefusal, StringComparison.Ordinal);
         Assert.False(proxy.UpToDate);
         Assert.Equal("catalog-1", await CatalogServedByAsync(client));
         Assert.Contains("Refused snapshot version", frontend.Process.Output, StringComparison.Ordinal);

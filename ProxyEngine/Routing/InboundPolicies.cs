@@ -1,0 +1,66 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Threading.RateLimiting;
+using AspireMesh.Contracts;
+using AspireMesh.Contracts.Snapshots;
+using AspireMesh.ProxyEngine.Errors;
+using Microsoft.AspNetCore.Http;
+
+namespace AspireMesh.ProxyEngine.Routing;
+
+/// <summary>
+/// The policies a sidecar enforces on requests to its own service, from the latest snapshot: rate limits, one bucket
+/// for the service or one per calling service (the <see cref="MeshHeaders.Source"/> that callers' proxies set).
+/// Shared between the sidecar's outbound side (where snapshots arrive) and its inbound listener.
+/// </summary>
+public sealed class InboundPolicies
+{
+    private readonly Lock _gate = new();
+    private IReadOnlyList<RouteLimiter> _limiters = [];
+    private Dictionary<string, RouteLimiter> _byKey = new(StringComparer.Ordinal);
+
+    internal void Apply(InboundPolicySnapshot inbound)
+    {
+        lock (_gate)
+        {
+            var next = new Dictionary<string, RouteLimiter>(StringComparer.Ordinal);
+            foreach (var policy in inbound.RateLimits)
+            {
+                var key = JsonSerializer.Serialize(policy, MeshJsonContext.Default.RateLimitPolicy);
+                next[key] = _byKey.GetValueOrDefault(key) ?? new RouteLimiter(policy, context => context.Request.Headers[MeshHeaders.Source].ToString() is { Length: > 0 } source ? source : "unknown");
+            }
+
+            foreach (var (key, old) in _byKey)
+            {
+                if (!next.ContainsKey(key))
+                {
+                    old.Dispose();
+                }
+            }
+
+            _byKey = next;
+            Volatile.Write(ref _limiters, [.. next.Values]);
+        }
+    }
+
+    /// <summary>Applies the rate limits; writes the 429 and returns false when one refuses the request.</summary>
+    public async ValueTask<bool> AdmitAsync(HttpContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        foreach (var limiter in Volatile.Read(ref _limiters))
+        {
+            using var lease = limiter.Acquire(context);
+            if (!lease.IsAcquired)
+            {
+                var wait = lease.TryGetMetadata(MetadataName.RetryAfter, out var retryAfter) ? retryAfter : TimeSpan.FromSeconds(1);
+                context.Response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(wait.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+                var policy = limiter.Policy;
+                await MeshErrorWriter.WriteAsync(context, StatusCodes.Status429TooManyRequests, MeshErrors.RateLimited,
+                    $"rate limit '{policy.Name}' allows {policy.Requests} requests per {policy.Period}{(policy.Per == "Source" ? " per calling service" : "")}.").ConfigureAwait(false);
+                return false;
+            }
+        }
+
+        return true;
+    }
+}
