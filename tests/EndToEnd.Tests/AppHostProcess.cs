@@ -23,6 +23,9 @@ internal sealed class AppHostProcess : IAsyncDisposable
 
     public HttpClient Client { get; private set; } = null!;
 
+    /// <summary>The admin token the AppHost printed.</summary>
+    public string AdminToken { get; private set; } = null!;
+
     public static string Assembly => BuiltProjects.Assembly(typeof(AppHostProcess).Assembly, "AppHost.csproj");
 
     /// <summary>Starts the AppHost without waiting for it to be ready.</summary>
@@ -43,6 +46,7 @@ internal sealed class AppHostProcess : IAsyncDisposable
             await mesh.Process.WaitForLineAsync("^Dashboard: ", TimeSpan.FromMinutes(3));
             mesh.Gateway = new Uri((await mesh.Process.WaitForLineAsync(@"^Gateway: (\S+)$", TimeSpan.FromSeconds(1))).Groups[1].Value);
             mesh.ControlPlane = new Uri((await mesh.Process.WaitForLineAsync(@"^ControlPlane: (\S+)$", TimeSpan.FromSeconds(1))).Groups[1].Value);
+            mesh.AdminToken = (await mesh.Process.WaitForLineAsync(@"^Admin token \(for PUT \S+\): (\S+)$", TimeSpan.FromSeconds(1))).Groups[1].Value;
             mesh.Client = new HttpClient { BaseAddress = mesh.Gateway, Timeout = TimeSpan.FromSeconds(30) };
             return mesh;
         }
