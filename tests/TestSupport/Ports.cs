@@ -13,4 +13,7 @@ public static class Ports
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
+
+    /// <summary>The URL of a loopback port nothing listens on: connections to it are refused.</summary>
+    public static Uri ClosedUrl() => new($"http://127.0.0.1:{Free()}");
 }

@@ -10,8 +10,6 @@ public sealed class ResiliencePolicyTests
 {
     private static CancellationToken Cancel => TestContext.Current.CancellationToken;
 
-    private static Uri ClosedPort() => new($"http://127.0.0.1:{Ports.Free()}");
-
     private static ProxySnapshot Snapshot(RouteSnapshot route, Uri[] endpoints, RetryBudgetConfig? budget = null) =>
         new(1, [route], [new ClusterSnapshot("catalog", [.. endpoints.Select((e, i) => new EndpointSnapshot($"catalog-{i + 1}", e.ToString().TrimEnd('/')))])
         {
@@ -137,7 +135,7 @@ public sealed class ResiliencePolicyTests
     public async Task RetryBudget_Spent_ConnectFailureAnsweredWithBudgetError()
     {
         await using var engine = await EngineHost.StartAsync();
-        await engine.ApplyAsync(Snapshot(Route(), [ClosedPort(), ClosedPort()], new RetryBudgetConfig { Percent = 0, MinRetriesPerSecond = 0 }));
+        await engine.ApplyAsync(Snapshot(Route(), [Ports.ClosedUrl(), Ports.ClosedUrl()], new RetryBudgetConfig { Percent = 0, MinRetriesPerSecond = 0 }));
 
         using var response = await engine.GetAsync("catalog");
 

@@ -9,8 +9,6 @@ public sealed class RetryTests
 {
     private static CancellationToken Cancel => TestContext.Current.CancellationToken;
 
-    private static Uri ClosedPort() => new($"http://127.0.0.1:{Ports.Free()}");
-
     /// <summary>What a peer sidecar answers when its own application is down.</summary>
     private static Task AnswerAppUnavailable(HttpContext context)
     {
@@ -24,7 +22,7 @@ public sealed class RetryTests
     {
         await using var live = await TestBackend.StartAsync("live");
         await using var engine = await EngineHost.StartAsync();
-        await engine.ApplyAsync(EngineHost.HostSnapshot(1, "catalog", "RoundRobin", ClosedPort(), live.Url));
+        await engine.ApplyAsync(EngineHost.HostSnapshot(1, "catalog", "RoundRobin", Ports.ClosedUrl(), live.Url));
 
         for (var i = 0; i < 10; i++)
         {
@@ -74,7 +72,7 @@ public sealed class RetryTests
     public async Task Get_EveryEndpointRefuses_503UpstreamUnavailableAfterTryingEach()
     {
         await using var engine = await EngineHost.StartAsync();
-        await engine.ApplyAsync(EngineHost.HostSnapshot(1, "catalog", ClosedPort(), ClosedPort()));
+        await engine.ApplyAsync(EngineHost.HostSnapshot(1, "catalog", Ports.ClosedUrl(), Ports.ClosedUrl()));
 
         using var response = await engine.GetAsync("catalog");
 
@@ -88,7 +86,7 @@ public sealed class RetryTests
     {
         await using var live = await TestBackend.StartAsync("live");
         await using var engine = await EngineHost.StartAsync();
-        await engine.ApplyAsync(EngineHost.HostSnapshot(1, "catalog", "RoundRobin", ClosedPort(), live.Url));
+        await engine.ApplyAsync(EngineHost.HostSnapshot(1, "catalog", "RoundRobin", Ports.ClosedUrl(), live.Url));
 
         var statuses = new List<HttpStatusCode>();
         for (var i = 0; i < 4; i++)
