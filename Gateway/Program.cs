@@ -3,6 +3,7 @@ using AspireMesh.Contracts.Snapshots;
 using AspireMesh.ProxyEngine;
 using AspireMesh.ProxyEngine.Admin;
 using AspireMesh.ProxyEngine.Hosting;
+using AspireMesh.ProxyEngine.Telemetry;
 
 var name = new Option<string>("--name") { Description = "The gateway's name; routes attach to it.", DefaultValueFactory = _ => "gateway" };
 var port = new Option<int>("--port") { Description = "Public port.", DefaultValueFactory = _ => 8080 };
@@ -28,11 +29,14 @@ publicBuilder.Services.AddMeshProxyEngine(new ProxyEngineOptions
     ControlPlane = parsed.GetRequiredValue(controlPlane),
     StateFile = Path.Combine(parsed.GetValue(stateDir) ?? Path.Combine(Path.GetTempPath(), "aspiremesh", "gateways", gatewayName), "snapshot.json"),
 }, status);
+var metrics = new RequestMetrics();
+publicBuilder.Services.AddSingleton(metrics);
 var gateway = publicBuilder.Build();
+gateway.UseMeshMetrics(new MetricsOptions { Direction = "ingress", Source = "external" });
 gateway.UseMeshErrors();
 gateway.MapMeshRoutes(context => $"no route of gateway '{gatewayName}' matched {context.Request.Method} {context.Request.Path}.");
 
 var admin = ListenerHost.CreateBuilder($"http://127.0.0.1:{parsed.GetValue(adminPort)}").Build();
-admin.MapProxyAdmin(status);
+admin.MapProxyAdmin(status, metrics);
 
 return await ListenerHost.RunAllAsync([gateway, admin]);

@@ -6,6 +6,7 @@ using AspireMesh.ProxyEngine;
 using AspireMesh.ProxyEngine.Admin;
 using AspireMesh.ProxyEngine.Hosting;
 using AspireMesh.ProxyEngine.Routing;
+using AspireMesh.ProxyEngine.Telemetry;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 
 namespace AspireMesh.MeshProxy;
@@ -17,11 +18,12 @@ internal static class Sidecar
     {
         var status = new ProxyStatus();
         var policies = new InboundPolicies();
-        var inbound = InboundListener.Build(options, policies);
-        var outbound = OutboundListener.Build(options, status, policies);
+        var metrics = new RequestMetrics();
+        var inbound = InboundListener.Build(options, policies, metrics);
+        var outbound = OutboundListener.Build(options, status, policies, metrics);
         var adminBuilder = ListenerHost.CreateBuilder($"http://127.0.0.1:{options.AdminPort}");
         var admin = adminBuilder.Build();
-        admin.MapProxyAdmin(status);
+        admin.MapProxyAdmin(status, metrics);
 
         var run = ListenerHost.RunAllAsync([inbound, outbound, admin]);
         // Bound addresses are known once the listeners have started (ports may have been 0).

@@ -2,6 +2,7 @@ using AspireMesh.ProxyEngine;
 using AspireMesh.ProxyEngine.Errors;
 using AspireMesh.ProxyEngine.Hosting;
 using AspireMesh.ProxyEngine.Routing;
+using AspireMesh.ProxyEngine.Telemetry;
 using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Transforms;
 
@@ -14,12 +15,15 @@ namespace AspireMesh.MeshProxy.Inbound;
 /// </summary>
 internal static class InboundListener
 {
-    public static WebApplication Build(SidecarOptions options, InboundPolicies policies)
+    public static WebApplication Build(SidecarOptions options, InboundPolicies policies, RequestMetrics metrics)
     {
 var builder = ListenerHost.CreateBuilder($"http://127.0.0.1:{options.InboundPort}");
         builder.Services.AddHttpForwarder();
+        builder.Services.AddSingleton(metrics);
+        builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<IForwarderHttpClientFactory>(new ForwarderHttpClientFactory());
         var app = builder.Build();
+        app.UseMeshMetrics(new MetricsOptions { Direction = "inbound", Source = "unknown", Destination = options.Service });
         app.UseMeshErrors(new MeshErrorOptions
         {
             ConnectFailureReason = MeshErrors.AppUnavailable,

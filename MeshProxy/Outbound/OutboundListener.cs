@@ -3,6 +3,7 @@ using AspireMesh.MeshProxy.Registration;
 using AspireMesh.ProxyEngine;
 using AspireMesh.ProxyEngine.Hosting;
 using AspireMesh.ProxyEngine.Routing;
+using AspireMesh.ProxyEngine.Telemetry;
 
 namespace AspireMesh.MeshProxy.Outbound;
 
@@ -13,10 +14,11 @@ namespace AspireMesh.MeshProxy.Outbound;
 /// </summary>
 internal static class OutboundListener
 {
-    public static WebApplication Build(SidecarOptions options, ProxyStatus status, InboundPolicies inbound)
+    public static WebApplication Build(SidecarOptions options, ProxyStatus status, InboundPolicies inbound, RequestMetrics metrics)
     {
         var builder = ListenerHost.CreateBuilder($"http://127.0.0.1:{options.OutboundPort}");
         builder.Services.AddSingleton(inbound);
+        builder.Services.AddSingleton(metrics);
         builder.Services.AddMeshProxyEngine(new ProxyEngineOptions
         {
             Kind = ProxyKinds.Sidecar,
@@ -29,6 +31,7 @@ internal static class OutboundListener
         builder.Services.AddSingleton<InboundAddress>();
         builder.Services.AddHostedService<RegistrationService>();
         var app = builder.Build();
+        app.UseMeshMetrics(new MetricsOptions { Direction = "outbound", Source = options.Service });
         app.UseMeshErrors();
         app.MapMeshRoutes(context =>
             $"no service named '{context.Request.Host.Host}' is known to the mesh or referenced by '{options.Service}' (request {context.Request.Method} {context.Request.Host}{context.Request.Path}).");

@@ -8,9 +8,14 @@ namespace AspireMesh.ProxyEngine.Admin;
 /// <summary>The admin listener's endpoints: readiness and liveness.</summary>
 public static class ProxyAdminEndpoints
 {
-    /// <summary>Maps <c>/ready</c> (200 when serving a snapshot and nothing blocks, else 503 with the reasons) and <c>/live</c>.</summary>
-    public static IEndpointRouteBuilder MapProxyAdmin(this IEndpointRouteBuilder endpoints, ProxyStatus status)
+    /// <summary>
+    /// Maps <c>/ready</c> (200 when serving a snapshot and nothing blocks, else 503 with the reasons), <c>/live</c> and
+    /// <c>/metrics</c> (Prometheus text).
+    /// </summary>
+    public static IEndpointRouteBuilder MapProxyAdmin(this IEndpointRouteBuilder endpoints, ProxyStatus status, Telemetry.RequestMetrics metrics)
     {
+        ArgumentNullException.ThrowIfNull(metrics);
+        endpoints.MapGet("/metrics", () => Results.Text(metrics.ToPrometheusText(), "text/plain; version=0.0.4; charset=utf-8"));
         endpoints.MapGet("/ready", () =>
         {
             var reasons = status.Reasons;

@@ -2,6 +2,7 @@ using AspireMesh.ProxyEngine.Errors;
 using AspireMesh.ProxyEngine.LoadBalancing;
 using AspireMesh.ProxyEngine.Retries;
 using AspireMesh.ProxyEngine.Routing;
+using AspireMesh.ProxyEngine.Telemetry;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 
@@ -10,6 +11,10 @@ namespace AspireMesh.ProxyEngine.Hosting;
 /// <summary>Request-pipeline entry points of the proxy engine.</summary>
 public static class ProxyEngineApplicationExtensions
 {
+    /// <summary>Measures every request (put it first, so that mesh errors and redirects are counted too).</summary>
+    public static IApplicationBuilder UseMeshMetrics(this IApplicationBuilder app, MetricsOptions options) =>
+        app.UseMiddleware<Telemetry.RequestMetricsMiddleware>(options);
+
     /// <summary>Turns failures the proxy produces into mesh errors (status, <see cref="MeshHeaders.Error"/>, body).</summary>
     public static IApplicationBuilder UseMeshErrors(this IApplicationBuilder app, MeshErrorOptions? options = null) =>
         app.UseMiddleware<MeshErrorMiddleware>(options ?? new MeshErrorOptions());
