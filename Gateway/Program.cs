@@ -10,8 +10,9 @@ var port = new Option<int>("--port") { Description = "Public port.", DefaultValu
 var host = new Option<string>("--host") { Description = "Public host to bind.", DefaultValueFactory = _ => "localhost" };
 var adminPort = new Option<int>("--admin-port") { Description = "Port of /ready and /live on 127.0.0.1 (0 = any free port)." };
 var controlPlane = CommandLineOptions.Url("--control-plane", "Control plane base URL.", new Uri("http://localhost:8761/"));
+var accessLogOption = new Option<bool>("--access-log") { Description = "Write one structured line per request (switchable later: PUT /access-log?enabled=false on the admin port)." };
 var stateDir = new Option<string?>("--state-dir") { Description = "Where the last applied snapshot is kept (default: a folder per gateway under the temp directory)." };
-var root = new RootCommand("AspireMesh gateway: routes requests from outside the mesh to its services.") { name, port, host, adminPort, controlPlane, stateDir };
+var root = new RootCommand("AspireMesh gateway: routes requests from outside the mesh to its services.") { name, port, host, adminPort, controlPlane, stateDir, accessLogOption };
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0 || parsed.Action is not null)
 {
@@ -30,13 +31,15 @@ publicBuilder.Services.AddMeshProxyEngine(new ProxyEngineOptions
     StateFile = Path.Combine(parsed.GetValue(stateDir) ?? Path.Combine(Path.GetTempPath(), "aspiremesh", "gateways", gatewayName), "snapshot.json"),
 }, status);
 var metrics = new RequestMetrics();
+var accessLog = new AccessLog(parsed.GetValue(accessLogOption));
 publicBuilder.Services.AddSingleton(metrics);
+publicBuilder.Services.AddSingleton(accessLog);
 var gateway = publicBuilder.Build();
 gateway.UseMeshMetrics(new MetricsOptions { Direction = "ingress", Source = "external" });
 gateway.UseMeshErrors();
 gateway.MapMeshRoutes(context => $"no route of gateway '{gatewayName}' matched {context.Request.Method} {context.Request.Path}.");
 
 var admin = ListenerHost.CreateBuilder($"http://127.0.0.1:{parsed.GetValue(adminPort)}").Build();
-admin.MapProxyAdmin(status, metrics);
+admin.MapProxyAdmin(status, metrics, accessLog);
 
 return await ListenerHost.RunAllAsync([gateway, admin]);

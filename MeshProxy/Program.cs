@@ -10,12 +10,13 @@ var inboundPort = new Option<int>("--inbound-port") { Description = "Port peers 
 var outboundPort = new Option<int>("--outbound-port") { Description = "Port of the application's HTTP proxy (0 = any free port)." };
 var adminPort = new Option<int>("--admin-port") { Description = "Port of /ready and /live (0 = any free port)." };
 var controlPlane = CommandLineOptions.Url("--control-plane", "Control plane base URL.", new Uri("http://localhost:8761/"));
+var accessLog = new Option<bool>("--access-log") { Description = "Write one structured line per request (switchable later: PUT /access-log?enabled=false on the admin port)." };
 var stateDir = new Option<string?>("--state-dir") { Description = "Where the last applied snapshot is kept (default: a folder per instance under the temp directory)." };
 var command = new Argument<string[]>("command") { Arity = ArgumentArity.ZeroOrMore, Description = "After --: the application to start beside the sidecar (e.g. -- dotnet run --project samples/Storefront/Catalog)." };
 
 var root = new RootCommand("AspireMesh sidecar: inbound, outbound and admin listeners beside one service instance.")
 {
-    service, instanceId, appUrl, appHealth, inboundPort, outboundPort, adminPort, controlPlane, stateDir, command,
+    service, instanceId, appUrl, appHealth, inboundPort, outboundPort, adminPort, controlPlane, stateDir, accessLog, command,
 };
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0 || parsed.Action is not null)
@@ -45,5 +46,6 @@ var options = new SidecarOptions
     AdminPort = parsed.GetValue(adminPort),
     ControlPlane = parsed.GetRequiredValue(controlPlane),
     AppCommand = appCommand,
+    AccessLog = parsed.GetValue(accessLog),
 };
 return await Sidecar.RunAsync(options);

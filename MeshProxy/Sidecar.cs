@@ -19,11 +19,12 @@ internal static class Sidecar
         var status = new ProxyStatus();
         var policies = new InboundPolicies();
         var metrics = new RequestMetrics();
-        var inbound = InboundListener.Build(options, policies, metrics);
-        var outbound = OutboundListener.Build(options, status, policies, metrics);
+        var accessLog = new AccessLog(options.AccessLog);
+        var inbound = InboundListener.Build(options, policies, metrics, accessLog);
+        var outbound = OutboundListener.Build(options, status, policies, metrics, accessLog);
         var adminBuilder = ListenerHost.CreateBuilder($"http://127.0.0.1:{options.AdminPort}");
         var admin = adminBuilder.Build();
-        admin.MapProxyAdmin(status, metrics);
+        admin.MapProxyAdmin(status, metrics, accessLog);
 
         var run = ListenerHost.RunAllAsync([inbound, outbound, admin]);
         // Bound addresses are known once the listeners have started (ports may have been 0).

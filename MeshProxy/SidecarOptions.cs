@@ -30,6 +30,9 @@ public sealed record SidecarOptions
     /// <summary>Base URL of the control plane.</summary>
     public required Uri ControlPlane { get; init; }
 
+    /// <summary>Whether to write an access log line per request from the start.</summary>
+    public bool AccessLog { get; init; }
+
     /// <summary>A command to start as the application (everything after <c>--</c>), or empty when the app runs on its own.</summary>
     public IReadOnlyList<string> AppCommand { get; init; } = [];
 }

@@ -15,11 +15,12 @@ namespace AspireMesh.MeshProxy.Inbound;
 /// </summary>
 internal static class InboundListener
 {
-    public static WebApplication Build(SidecarOptions options, InboundPolicies policies, RequestMetrics metrics)
+    public static WebApplication Build(SidecarOptions options, InboundPolicies policies, RequestMetrics metrics, AccessLog accessLog)
     {
 var builder = ListenerHost.CreateBuilder($"http://127.0.0.1:{options.InboundPort}");
         builder.Services.AddHttpForwarder();
         builder.Services.AddSingleton(metrics);
+        builder.Services.AddSingleton(accessLog);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<IForwarderHttpClientFactory>(new ForwarderHttpClientFactory());
         var app = builder.Build();

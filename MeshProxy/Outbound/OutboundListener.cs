@@ -14,11 +14,12 @@ namespace AspireMesh.MeshProxy.Outbound;
 /// </summary>
 internal static class OutboundListener
 {
-    public static WebApplication Build(SidecarOptions options, ProxyStatus status, InboundPolicies inbound, RequestMetrics metrics)
+    public static WebApplication Build(SidecarOptions options, ProxyStatus status, InboundPolicies inbound, RequestMetrics metrics, AccessLog accessLog)
     {
         var builder = ListenerHost.CreateBuilder($"http://127.0.0.1:{options.OutboundPort}");
         builder.Services.AddSingleton(inbound);
         builder.Services.AddSingleton(metrics);
+        builder.Services.AddSingleton(accessLog);
         builder.Services.AddMeshProxyEngine(new ProxyEngineOptions
         {
             Kind = ProxyKinds.Sidecar,

@@ -30,6 +30,7 @@ public static class ProxyEngineServiceCollectionExtensions
         services.AddSingleton<SnapshotApplier>();
         services.AddSingleton<RouteTable>();
         services.TryAddSingleton<Telemetry.RequestMetrics>();
+        services.TryAddSingleton(new Telemetry.AccessLog());
         services.TryAddSingleton<InboundPolicies>();
         services.AddSingleton<RequestMirror>();
         services.AddSingleton<RetryBudgets>();

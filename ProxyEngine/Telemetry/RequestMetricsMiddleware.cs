@@ -1,10 +1,12 @@
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
 using Yarp.ReverseProxy.Model;
 
 namespace AspireMesh.ProxyEngine.Telemetry;
 
 /// <summary>Measures every request a listener handles, whether forwarded or answered by the mesh itself.</summary>
-internal sealed class RequestMetricsMiddleware(RequestDelegate next, RequestMetrics metrics, TimeProvider time, MetricsOptions options)
+internal sealed class RequestMetricsMiddleware(RequestDelegate next, RequestMetrics metrics, AccessLog accessLog, TimeProvider time, MetricsOptions options,
+    ILogger<AccessLog> logger)
 {
     public async Task InvokeAsync(HttpContext context)
     {
@@ -18,15 +20,34 @@ internal sealed class RequestMetricsMiddleware(RequestDelegate next, RequestMetr
         finally
         {
             var proxy = context.Features.Get<IReverseProxyFeature>();
-            metrics.Record(
-                options.Direction,
-                source,
-                proxy?.Cluster?.Config.ClusterId ?? options.Destination,
-                proxy?.Route.Config.RouteId ?? "",
-                context.Response.StatusCode,
-                context.Response.Headers[MeshHeaders.Error].ToString(),
-                time.GetElapsedTime(started));
+            var destination = proxy?.Cluster?.Config.ClusterId ?? options.Destination;
+            var route = proxy?.Route.Config.RouteId ?? "";
+            var meshError = context.Response.Headers[MeshHeaders.Error].ToString();
+            var elapsed = time.GetElapsedTime(started);
+            metrics.Record(options.Direction, source, destination, route, context.Response.StatusCode, meshError, elapsed);
+            if (accessLog.Enabled)
+            {
+                ProxyEngineLog.Access(logger, options.Direction, context.Request.Method, context.Request.Host.Value ?? "", context.Request.Path.Value ?? "",
+                    context.Response.StatusCode, elapsed.TotalMilliseconds, source, destination, proxy?.ProxiedDestination?.DestinationId ?? "", route, meshError,
+                    System.Diagnostics.Activity.Current?.TraceId.ToString() ?? "");
+            }
         }
+    }
+}
+
+/// <summary>Whether this proxy writes an access log line per request; switchable at run time.</summary>
+public sealed class AccessLog
+{
+    private volatile bool _enabled;
+
+    /// <summary>Creates the switch, on or off.</summary>
+    public AccessLog(bool enabled = false) => _enabled = enabled;
+
+    /// <summary>Whether lines are written.</summary>
+    public bool Enabled
+    {
+        get => _enabled;
+        set => _enabled = value;
     }
 }
 

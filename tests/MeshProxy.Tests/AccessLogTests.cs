@@ -1,0 +1,50 @@
+using System.Net;
+
+namespace AspireMesh.MeshProxy.Tests;
+
+/// <summary>Structured access logs, one line per request, switchable per proxy while it runs.</summary>
+public sealed class AccessLogTests
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
+
+    private static CancellationToken Cancel => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task AccessLog_OnThenSwitchedOffThenOn_OneLinePerRequestOnlyWhileOn()
+    {
+        await using var app = await TestBackend.StartAsync("app");
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(AccessLogTests).Assembly);
+        await using var sidecar = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-1", app.Url, "--access-log");
+        using var http = new HttpClient();
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(sidecar.Inbound, "items/1"));
+        request.Headers.Add("x-mesh-source", "frontend");
+
+        using (var response = await http.SendAsync(request, Cancel))
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        await sidecar.Process.WaitForLineAsync(@"access inbound GET [^ ]+/items/1 200 [0-9.]+ms source=frontend destination=catalog", Deadline);
+
+        using (var off = await http.PutAsync(new Uri(sidecar.Admin, "access-log?enabled=false"), null, Cancel))
+        {
+            Assert.Equal("off\n", await off.Content.ReadAsStringAsync(Cancel));
+        }
+
+        using (await http.GetAsync(new Uri(sidecar.Inbound, "quiet"), Cancel))
+        {
+        }
+
+        using (await http.PutAsync(new Uri(sidecar.Admin, "access-log?enabled=true"), null, Cancel))
+        {
+        }
+
+        using (await http.GetAsync(new Uri(sidecar.Inbound, "loud"), Cancel))
+        {
+        }
+
+        // Lines are written in order: once /loud's line is out, a line for /quiet would already be there.
+        await sidecar.Process.WaitForLineAsync(@"access inbound GET [^ ]+/loud 200", Deadline);
+        Assert.DoesNotContain("/quiet", sidecar.Process.Output, StringComparison.Ordinal);
+    }
+}
