@@ -75,6 +75,7 @@ internal sealed class AppHostProcess : IAsyncDisposable
 
 internal sealed record Products(
     [property: JsonPropertyName("products")] IReadOnlyList<Product> Items,
-    [property: JsonPropertyName("servedBy")] IReadOnlyDictionary<string, string> ServedBy);
+    [property: JsonPropertyName("servedBy")] IReadOnlyDictionary<string, string> ServedBy,
+    [property: JsonPropertyName("traces")] IReadOnlyDictionary<string, string> Traces);
 
 internal sealed record Product(string Sku, string Name, decimal Price, int Stock);

@@ -25,6 +25,16 @@ public sealed class AppHostTests
         Assert.Matches("^catalog-[12]$", first.ServedBy["catalog"]);
         Assert.Equal("inventory-1", first.ServedBy["inventory"]);
 
+        // One trace per request: the trace id the client sent is the one all three services saw, four proxies apart.
+        using (var traced = new HttpRequestMessage(HttpMethod.Get, "/api/products"))
+        {
+            traced.Headers.Add("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+            using var response = await mesh.Client.SendAsync(traced, Cancel);
+            var body = await System.Net.Http.Json.HttpContentJsonExtensions.ReadFromJsonAsync<Products>(response.Content, Cancel);
+            Assert.Equal(["catalog", "frontend", "inventory"], body!.Traces.Keys.Order());
+            Assert.All(body.Traces.Values, trace => Assert.Equal("0af7651916cd43dd8448eb211c80319c", trace));
+        }
+
         // Both catalog replicas serve over 20 calls.
         var catalogs = new HashSet<string>();
         for (var i = 0; i < 20; i++)

@@ -26,7 +26,12 @@ app.MapGet("/api/items", async (IHttpClientFactory clients, CancellationToken ca
         ["catalog"] = instance,
         ["inventory"] = response.Headers.TryGetValues("x-mesh-instance", out var served) ? served.First() : stock?.Instance ?? "unknown",
     };
-    return Results.Ok(new CatalogResponse([.. products.Select(p => new CatalogItem(p.Sku, p.Name, p.Price, levels.GetValueOrDefault(p.Sku)))], servedBy));
+    var traces = new Dictionary<string, string>
+    {
+        ["catalog"] = System.Diagnostics.Activity.Current?.TraceId.ToString() ?? "",
+        ["inventory"] = stock?.TraceId ?? "",
+    };
+    return Results.Ok(new CatalogResponse([.. products.Select(p => new CatalogItem(p.Sku, p.Name, p.Price, levels.GetValueOrDefault(p.Sku)))], servedBy, traces));
 });
 
 app.Run();
@@ -35,8 +40,8 @@ internal sealed record Product(string Sku, string Name, decimal Price);
 
 internal sealed record StockLevel(string Sku, int Quantity);
 
-internal sealed record StockResponse(string Instance, IReadOnlyList<StockLevel> Items);
+internal sealed record StockResponse(string Instance, IReadOnlyList<StockLevel> Items, string TraceId);
 
 internal sealed record CatalogItem(string Sku, string Name, decimal Price, int Stock);
 
-internal sealed record CatalogResponse(IReadOnlyList<CatalogItem> Products, IReadOnlyDictionary<string, string> ServedBy);
+internal sealed record CatalogResponse(IReadOnlyList<CatalogItem> Products, IReadOnlyDictionary<string, string> ServedBy, IReadOnlyDictionary<string, string> Traces);

@@ -25,7 +25,11 @@ app.MapGet("/api/products", async (IHttpClientFactory clients, CancellationToken
         servedBy["catalog"] = served.First();
     }
 
-    return Results.Ok(new ProductsResponse(catalog?.Products ?? [], servedBy));
+    var traces = new Dictionary<string, string>(catalog?.Traces ?? new Dictionary<string, string>())
+    {
+        ["frontend"] = System.Diagnostics.Activity.Current?.TraceId.ToString() ?? "",
+    };
+    return Results.Ok(new ProductsResponse(catalog?.Products ?? [], servedBy, traces));
 });
 
 app.MapGet("/", () => Results.Content("""
@@ -40,6 +44,7 @@ app.Run();
 
 internal sealed record CatalogItem(string Sku, string Name, decimal Price, int Stock);
 
-internal sealed record CatalogResponse(IReadOnlyList<CatalogItem> Products, IReadOnlyDictionary<string, string> ServedBy);
+internal sealed record CatalogResponse(IReadOnlyList<CatalogItem> Products, IReadOnlyDictionary<string, string> ServedBy, IReadOnlyDictionary<string, string>? Traces);
 
-internal sealed record ProductsResponse(IReadOnlyList<CatalogItem> Products, IReadOnlyDictionary<string, string> ServedBy);
+/// <summary>The products, who served them, and the trace id each service saw (all equal: one trace per request).</summary>
+internal sealed record ProductsResponse(IReadOnlyList<CatalogItem> Products, IReadOnlyDictionary<string, string> ServedBy, IReadOnlyDictionary<string, string> Traces);
