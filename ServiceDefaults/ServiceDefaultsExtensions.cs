@@ -26,14 +26,25 @@ public static class ServiceDefaultsExtensions
     /// <summary>
     /// Adds OpenTelemetry (exported over OTLP when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set), default health checks and
     /// HttpClient defaults. Calls to <c>http://&lt;service&gt;/</c> reach the service through the sidecar, which the
-    /// AppHost announces with the standard <c>HTTP_PROXY</c> variable that every HttpClient honours.
+    /// AppHost announces with the standard <c>HTTP_PROXY</c> variable that every HttpClient honours; without a sidecar,
+    /// names resolve from <c>services__{name}__{endpoint}__{i}</c> configuration, and clients get retries, a circuit
+    /// breaker and timeouts (behind a sidecar, which retries itself, only the total timeout).
     /// </summary>
     public static TBuilder AddServiceDefaults<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
         ArgumentNullException.ThrowIfNull(builder);
         builder.ConfigureOpenTelemetry();
         builder.AddDefaultHealthChecks();
-        builder.Services.AddHttpClient();
+        builder.Services.AddSingleton<ServiceEndpointResolver>();
+        builder.Services.AddSingleton(TimeProvider.System);
+        var behindSidecar = !string.IsNullOrEmpty(builder.Configuration["HTTP_PROXY"] ?? builder.Configuration["http_proxy"]);
+        builder.Services.AddSingleton(sp => ResilienceHandler.Create(behindSidecar, sp.GetRequiredService<TimeProvider>()));
+        builder.Services.ConfigureHttpClientDefaults(http =>
+        {
+            // Outermost first: resilience wraps discovery, so every retry resolves (and balances) again.
+            http.AddHttpMessageHandler(sp => new ResilienceHandler(sp.GetRequiredService<Polly.ResiliencePipeline<HttpResponseMessage>>()));
+            http.AddHttpMessageHandler(sp => new ServiceDiscoveryHandler(sp.GetRequiredService<ServiceEndpointResolver>()));
+        });
         return builder;
     }
 
