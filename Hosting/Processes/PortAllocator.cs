@@ -6,12 +6,26 @@ namespace AspireMesh.Hosting.Processes;
 /// <summary>Finds free loopback ports and checks that chosen ones are free.</summary>
 public static class PortAllocator
 {
-    /// <summary>A port the OS reports free on 127.0.0.1 right now.</summary>
+    /// <summary>
+    /// A port free right now on 127.0.0.1 and (where present) ::1: listeners bound to <c>localhost</c> take both, so
+    /// a port free on one family only is no use to them.
+    /// </summary>
     public static int FreePort()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        for (var attempt = 0; ; attempt++)
+        {
+            int port;
+            using (var listener = new TcpListener(IPAddress.Loopback, 0))
+            {
+                listener.Start();
+                port = ((IPEndPoint)listener.LocalEndpoint).Port;
+            }
+
+            if (attempt >= 20 || !Socket.OSSupportsIPv6 || CanBind(IPAddress.IPv6Loopback, port))
+            {
+                return port;
+            }
+        }
     }
 
     /// <summary>Whether <paramref name="port"/> can be bound on the IPv4 and (where present) IPv6 loopback.</summary>

@@ -73,24 +73,40 @@ public sealed class ControlPlaneProcess : IAsyncDisposable
             args.AddRange(["--config", configPath]);
         }
 
-        var url = new Uri($"http://127.0.0.1:{port ?? Ports.Free()}/");
-        args.AddRange(["--urls", url.ToString().TrimEnd('/'), "--state-dir", stateDirectory]);
-        args.AddRange(arguments);
-        var process = await TestProcess.StartDotnetAsync("controlplane", BuiltProjects.Assembly(testAssembly, "ControlPlane.csproj"), args,
-            new Dictionary<string, string> { ["ASPIREMESH_ADMIN_TOKEN"] = AdminToken }).ConfigureAwait(false);
-        var controlPlane = new ControlPlaneProcess(process, url, configPath, stateDirectory, ownsState);
-        try
+        // A free port can be taken before the process binds it: then it exits with 3 and, unless the port was
+        // fixed by the caller, is started again on another. Its own "Now listening" line proves who answers.
+        for (var attempt = 1; ; attempt++)
         {
-            await Eventually.UntilAsync(async () => (await controlPlane.Http.GetAsync("health").ConfigureAwait(false)).IsSuccessStatusCode,
-                TimeSpan.FromSeconds(60), "the control plane to answer /health").ConfigureAwait(false);
-        }
-        catch
-        {
-            await controlPlane.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
+            var url = new Uri($"http://127.0.0.1:{port ?? Ports.Free()}/");
+            var attemptArgs = new List<string>(args) { "--urls", url.ToString().TrimEnd('/'), "--state-dir", stateDirectory };
+            attemptArgs.AddRange(arguments);
+            var process = await TestProcess.StartDotnetAsync("controlplane", BuiltProjects.Assembly(testAssembly, "ControlPlane.csproj"), attemptArgs,
+                new Dictionary<string, string> { ["ASPIREMESH_ADMIN_TOKEN"] = AdminToken }).ConfigureAwait(false);
+            try
+            {
+                await process.WaitForLineAsync($"Now listening on: {System.Text.RegularExpressions.Regex.Escape(url.ToString().TrimEnd('/'))}$", TimeSpan.FromSeconds(60)).ConfigureAwait(false);
+                return new ControlPlaneProcess(process, url, configPath, stateDirectory, ownsState);
+            }
+            catch (TimeoutException) when (port is null && attempt < 3 && process.Exited.IsCompleted && process.Exited.Result == 3)
+            {
+                await process.DisposeAsync().ConfigureAwait(false);
+            }
+            catch
+            {
+                await process.DisposeAsync().ConfigureAwait(false);
+                if (configPath is not null)
+                {
+                    File.Delete(configPath);
+                }
 
-        return controlPlane;
+                if (ownsState)
+                {
+                    Directory.Delete(stateDirectory, recursive: true);
+                }
+
+                throw;
+            }
+        }
     }
 
     /// <summary>The registry as GET /v1/services answers it.</summary>
