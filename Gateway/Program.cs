@@ -30,6 +30,7 @@ publicBuilder.Services.AddMeshProxyEngine(new ProxyEngineOptions
     ControlPlane = parsed.GetRequiredValue(controlPlane),
     StateFile = Path.Combine(parsed.GetValue(stateDir) ?? Path.Combine(Path.GetTempPath(), "aspiremesh", "gateways", gatewayName), "snapshot.json"),
 }, status);
+publicBuilder.ConfigureOpenTelemetry();
 var metrics = new RequestMetrics();
 var accessLog = new AccessLog(parsed.GetValue(accessLogOption));
 publicBuilder.Services.AddSingleton(metrics);

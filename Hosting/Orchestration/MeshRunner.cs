@@ -196,6 +196,9 @@ internal sealed class MeshRunner(MeshApplication app, MeshConsole console) : IAs
                 var sidecarName = $"{instance}-proxy";
                 var sidecarEnv = Common(sidecarName);
                 sidecarEnv["ASPIREMESH_INSTANCE_ID"] = instance;
+                // A sidecar's spans belong to its service, as in Istio; the instance id tells the proxy from the app.
+                sidecarEnv["OTEL_SERVICE_NAME"] = project.Name;
+                sidecarEnv["OTEL_RESOURCE_ATTRIBUTES"] = $"service.instance.id={sidecarName},mesh.proxy=sidecar";
                 plan.Add(new(sidecarName, ResourceKind.Sidecar, Dotnet(proxyDll,
                     ["--service", project.Name, "--instance-id", instance, "--app-url", $"http://127.0.0.1:{appPort}",
                      "--inbound-port", $"{inbound}", "--outbound-port", $"{outbound}", "--admin-port", $"{admin}", "--control-plane", controlPlaneInternal,
@@ -211,7 +214,7 @@ internal sealed class MeshRunner(MeshApplication app, MeshConsole console) : IAs
             plan.Add(new(gateway.Name, ResourceKind.Gateway, Dotnet(gatewayDll,
                 ["--name", gateway.Name, "--port", $"{gatewayPorts[i]}", "--admin-port", $"{admin}", "--control-plane", controlPlaneInternal,
                  "--state-dir", Path.Combine(_runDirectory, "gateways", gateway.Name)],
-                Common(gateway.Name)), new Uri($"http://127.0.0.1:{admin}/ready"), new Uri($"http://127.0.0.1:{admin}/")));
+                new Dictionary<string, string>(Common(gateway.Name)) { ["OTEL_SERVICE_NAME"] = gateway.Name, ["OTEL_RESOURCE_ATTRIBUTES"] = "mesh.proxy=gateway" }), new Uri($"http://127.0.0.1:{admin}/ready"), new Uri($"http://127.0.0.1:{admin}/")));
         }
 
         return plan;

@@ -31,6 +31,9 @@ internal static class OutboundListener
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton<InboundAddress>();
         builder.Services.AddHostedService<RegistrationService>();
+        // Traces and metrics over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set. Activity listeners are process-wide,
+        // so this one host's providers cover the inbound listener too.
+        builder.ConfigureOpenTelemetry();
         var app = builder.Build();
         app.UseMeshMetrics(new MetricsOptions { Direction = "outbound", Source = options.Service });
         app.UseMeshErrors();

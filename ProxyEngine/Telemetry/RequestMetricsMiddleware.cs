@@ -25,6 +25,19 @@ internal sealed class RequestMetricsMiddleware(RequestDelegate next, RequestMetr
             var meshError = context.Response.Headers[MeshHeaders.Error].ToString();
             var elapsed = time.GetElapsedTime(started);
             metrics.Record(options.Direction, source, destination, route, context.Response.StatusCode, meshError, elapsed);
+            if (System.Diagnostics.Activity.Current is { IsAllDataRequested: true } span)
+            {
+                // The request's server span (ASP.NET Core's) carries what the mesh did, for traces in any OTLP backend.
+                span.SetTag("mesh.direction", options.Direction);
+                span.SetTag("mesh.source", source);
+                span.SetTag("mesh.destination", destination);
+                span.SetTag("mesh.route", route);
+                span.SetTag("mesh.endpoint", proxy?.ProxiedDestination?.DestinationId);
+                if (meshError.Length > 0)
+                {
+                    span.SetTag("mesh.error", meshError);
+                }
+            }
             if (accessLog.Enabled)
             {
                 ProxyEngineLog.Access(logger, options.Direction, context.Request.Method, context.Request.Host.Value ?? "", context.Request.Path.Value ?? "",

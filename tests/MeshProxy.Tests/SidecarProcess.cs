@@ -33,7 +33,11 @@ internal sealed class SidecarProcess : IAsyncDisposable
     public static Task<SidecarProcess> StartAsync(ControlPlaneProcess controlPlane, string service, string instanceId, Uri? appUrl, params string[] extra) =>
         StartAsync(controlPlane.Url, service, instanceId, appUrl, null, extra);
 
-    public static async Task<SidecarProcess> StartAsync(Uri controlPlane, string service, string instanceId, Uri? appUrl, string? stateDirectory, params string[] extra)
+    public static Task<SidecarProcess> StartAsync(Uri controlPlane, string service, string instanceId, Uri? appUrl, string? stateDirectory, params string[] extra) =>
+        StartAsync(controlPlane, service, instanceId, appUrl, stateDirectory, null, extra);
+
+    public static async Task<SidecarProcess> StartAsync(Uri controlPlane, string service, string instanceId, Uri? appUrl, string? stateDirectory,
+        IReadOnlyDictionary<string, string>? environment, params string[] extra)
     {
         var owns = stateDirectory is null;
         stateDirectory ??= Directory.CreateTempSubdirectory("aspiremesh-proxy-").FullName;
@@ -44,7 +48,7 @@ internal sealed class SidecarProcess : IAsyncDisposable
         }
 
         args.AddRange(extra);
-        var process = await TestProcess.StartDotnetAsync(instanceId, Assembly, args);
+        var process = await TestProcess.StartDotnetAsync(instanceId, Assembly, args, environment);
         var line = await process.WaitForLineAsync(@"listening: inbound (\S+), outbound (\S+), admin (\S+)$", TimeSpan.FromSeconds(60));
         return new SidecarProcess(process, new Uri(line.Groups[1].Value.TrimEnd(',')), new Uri(line.Groups[2].Value.TrimEnd(',')), new Uri(line.Groups[3].Value), stateDirectory, owns);
     }
