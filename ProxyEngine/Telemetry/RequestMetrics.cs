@@ -14,12 +14,15 @@ public sealed class RequestMetrics
     /// <summary>Upper bounds of the latency buckets, in seconds.</summary>
     public static readonly double[] Buckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
+    private static readonly string[] StatusClasses = ["0xx", "1xx", "2xx", "3xx", "4xx", "5xx"];
     private readonly ConcurrentDictionary<Labels, Series> _series = new();
 
     /// <summary>Records one finished request.</summary>
     public void Record(string direction, string source, string destination, string route, int status, string meshError, TimeSpan duration)
     {
-        var series = _series.GetOrAdd(new Labels(direction, source, destination, route, $"{status / 100}xx", meshError), _ => new Series());
+        // No allocation on the data path once a series exists: the status class comes from a table.
+        var statusClass = status is >= 0 and < 600 ? StatusClasses[status / 100] : $"{status / 100}xx";
+        var series = _series.GetOrAdd(new Labels(direction, source, destination, route, statusClass, meshError), _ => new Series());
         Interlocked.Increment(ref series.Count);
         var seconds = duration.TotalSeconds;
         for (var i = 0; i < Buckets.Length; i++)
