@@ -35,6 +35,15 @@ public sealed class TestBackend : IAsyncDisposable
     /// <summary>When set, handles requests instead of the default answer.</summary>
     public Func<HttpContext, Task>? Handler { get; set; }
 
+    /// <summary>A handler for a server that never answers: it holds the request until the caller gives up.</summary>
+    public static Task HangUntilAborted(HttpContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        var aborted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        context.RequestAborted.Register(() => aborted.TrySetResult());
+        return aborted.Task;
+    }
+
     /// <summary>Starts a backend named <paramref name="name"/>.</summary>
     public static async Task<TestBackend> StartAsync(string name)
     {

@@ -41,7 +41,7 @@ public sealed class MeshErrorTests
     public async Task Request_UpstreamNeverAnswers_504Timeout()
     {
         await using var silent = await TestBackend.StartAsync("silent");
-        silent.Handler = context => Task.Delay(Timeout.Infinite, context.RequestAborted);
+        silent.Handler = TestBackend.HangUntilAborted;
         await using var engine = await EngineHost.StartAsync(upstreamTimeout: TimeSpan.FromMilliseconds(300));
         await engine.ApplyAsync(EngineHost.HostSnapshot(1, "catalog", silent.Url));
 

@@ -26,8 +26,6 @@ public sealed class ResiliencePolicyTests
         return context.Response.WriteAsync("app says 503");
     }
 
-    private static Task NeverAnswer(HttpContext context) => Task.Delay(Timeout.Infinite, context.RequestAborted);
-
     [Fact]
     public async Task RetryOnStatus_FirstEndpointAnswers503_RetriedOnTheOther()
     {
@@ -66,7 +64,7 @@ public sealed class ResiliencePolicyTests
     public async Task PerTryTimeout_WithTimeoutCondition_RetriedOnAnotherEndpoint()
     {
         await using var silent = await TestBackend.StartAsync("silent");
-        silent.Handler = NeverAnswer;
+        silent.Handler = TestBackend.HangUntilAborted;
         await using var fast = await TestBackend.StartAsync("fast");
         await using var engine = await EngineHost.StartAsync();
         await engine.ApplyAsync(Snapshot(Route(new HttpRouteRetry { Attempts = 2, Conditions = ["timeout"], Backoff = "1ms" }, new HttpRouteTimeouts { BackendRequest = "200ms" }),
@@ -85,7 +83,7 @@ public sealed class ResiliencePolicyTests
     public async Task PerTryTimeout_NotRetried_504NamingTheLimit()
     {
         await using var silent = await TestBackend.StartAsync("silent");
-        silent.Handler = NeverAnswer;
+        silent.Handler = TestBackend.HangUntilAborted;
         await using var engine = await EngineHost.StartAsync();
         await engine.ApplyAsync(Snapshot(Route(timeouts: new HttpRouteTimeouts { BackendRequest = "200ms" }), [silent.Url]));
 
@@ -100,7 +98,7 @@ public sealed class ResiliencePolicyTests
     public async Task RequestTimeout_WholeRequestTooSlow_504()
     {
         await using var silent = await TestBackend.StartAsync("silent");
-        silent.Handler = NeverAnswer;
+        silent.Handler = TestBackend.HangUntilAborted;
         await using var engine = await EngineHost.StartAsync();
         await engine.ApplyAsync(Snapshot(Route(timeouts: new HttpRouteTimeouts { Request = "300ms" }), [silent.Url]));
 

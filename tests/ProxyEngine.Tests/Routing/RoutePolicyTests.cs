@@ -214,7 +214,7 @@ public sealed class RoutePolicyTests
     {
         await using var primary = await TestBackend.StartAsync("primary");
         await using var hanging = await TestBackend.StartAsync("hanging");
-        hanging.Handler = context => Task.Delay(Timeout.Infinite, context.RequestAborted);
+        hanging.Handler = TestBackend.HangUntilAborted;
         await using var engine = await EngineHost.StartAsync();
         await engine.ApplyAsync(Snapshot(1, Mirrored(100), ("catalog", [primary.Url]), ("shadow", [hanging.Url, new Uri($"http://127.0.0.1:{Ports.Free()}")])));
 

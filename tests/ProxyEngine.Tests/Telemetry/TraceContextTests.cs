@@ -1,6 +1,4 @@
 using System.Net;
-using AspireMesh.Contracts.Config;
-using AspireMesh.Contracts.Snapshots;
 using Microsoft.AspNetCore.Http;
 
 namespace AspireMesh.ProxyEngine.Tests.Telemetry;
@@ -10,8 +8,8 @@ public sealed class TraceContextTests
 {
     private static CancellationToken Cancel => TestContext.Current.CancellationToken;
 
-    [Fact]
-    public async Task Request_WithTraceparent_UpstreamContinuesTheSameTrace()
+    /// <summary>Sends <paramref name="request"/> through the engine to a backend and returns the traceparent the backend saw.</summary>
+    private static async Task<string> TraceparentSeenAsync(HttpRequestMessage request)
     {
         string? seen = null;
         await using var backend = await TestBackend.StartAsync("app");
@@ -22,16 +20,22 @@ public sealed class TraceContextTests
         };
         await using var engine = await EngineHost.StartAsync();
         await engine.ApplyAsync(EngineHost.HostSnapshot(1, "catalog", backend.Url));
+        request.Headers.Host = "catalog";
+        using var response = await engine.Client.SendAsync(request, Cancel);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        return seen!;
+    }
+
+    [Fact]
+    public async Task Request_WithTraceparent_UpstreamContinuesTheSameTrace()
+    {
         const string traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
         const string parentId = "00f067aa0ba902b7";
-
         using var request = new HttpRequestMessage(HttpMethod.Get, "/");
-        request.Headers.Host = "catalog";
         request.Headers.Add("traceparent", $"00-{traceId}-{parentId}-01");
-        using var response = await engine.Client.SendAsync(request, Cancel);
 
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        var parts = seen!.Split('-');
+        var parts = (await TraceparentSeenAsync(request)).Split('-');
+
         Assert.Equal(4, parts.Length);
         Assert.Equal(traceId, parts[1]);
         Assert.NotEqual(parentId, parts[2]);
@@ -40,18 +44,8 @@ public sealed class TraceContextTests
     [Fact]
     public async Task Request_WithoutTraceparent_UpstreamGetsANewTrace()
     {
-        string? seen = null;
-        await using var backend = await TestBackend.StartAsync("app");
-        backend.Handler = context =>
-        {
-            seen = context.Request.Headers["traceparent"].ToString();
-            return context.Response.WriteAsync("ok");
-        };
-        await using var engine = await EngineHost.StartAsync();
-        await engine.ApplyAsync(EngineHost.HostSnapshot(1, "catalog", backend.Url));
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/");
 
-        using var response = await engine.GetAsync("catalog");
-
-        Assert.Matches("^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$", seen);
+        Assert.Matches("^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$", await TraceparentSeenAsync(request));
     }
 }
