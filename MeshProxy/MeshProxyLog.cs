@@ -17,4 +17,10 @@ internal static partial class MeshProxyLog
 
     [LoggerMessage(3011, LogLevel.Warning, "The application ({Command}) exited with code {ExitCode}; stopping the sidecar")]
     public static partial void AppExited(ILogger logger, string command, int exitCode);
+
+    [LoggerMessage(3012, LogLevel.Information, "HTTP/2 with prior knowledge (h2c): inbound {Inbound}, outbound {Outbound}; the app speaks {AppProtocol}")]
+    public static partial void ListeningHttp2(ILogger logger, string inbound, string outbound, string appProtocol);
+
+    [LoggerMessage(3013, LogLevel.Warning, "Refused a CONNECT tunnel to {Authority}: no route serves that host (egress-denied)")]
+    public static partial void TunnelRefused(ILogger logger, string authority);
 }

@@ -8,6 +8,10 @@ var appUrl = CommandLineOptions.Url("--app-url", "Where the application listens 
 var appHealth = new Option<string>("--app-health-path") { Description = "The application's health endpoint; empty means any answer is healthy.", DefaultValueFactory = _ => "/health" };
 var inboundPort = new Option<int>("--inbound-port") { Description = "Port peers call this instance on (0 = any free port)." };
 var outboundPort = new Option<int>("--outbound-port") { Description = "Port of the application's HTTP proxy (0 = any free port)." };
+var inboundHttp2Port = new Option<int>("--inbound-h2-port") { Description = "Port peers call this instance on with HTTP/2 (h2c, prior knowledge) (0 = any free port)." };
+var outboundHttp2Port = new Option<int>("--outbound-h2-port") { Description = "Port of the application's HTTP/2 (h2c) proxy; CONNECT tunnels from the HTTP_PROXY port join it (0 = any free port)." };
+var appProtocol = new Option<string>("--app-protocol") { Description = "What the application speaks: http (HTTP/1.1) or h2c (HTTP/2 without TLS, e.g. a gRPC server).", DefaultValueFactory = _ => AppProtocols.Http };
+appProtocol.AcceptOnlyFromAmong(AppProtocols.Http, AppProtocols.H2c);
 var adminPort = new Option<int>("--admin-port") { Description = "Port of /ready and /live (0 = any free port)." };
 var controlPlane = CommandLineOptions.Url("--control-plane", "Control plane base URL.", new Uri("http://localhost:8761/"));
 var accessLog = new Option<bool>("--access-log") { Description = "Write one structured line per request (switchable later: PUT /access-log?enabled=false on the admin port)." };
@@ -16,7 +20,7 @@ var command = new Argument<string[]>("command") { Arity = ArgumentArity.ZeroOrMo
 
 var root = new RootCommand("AspireMesh sidecar: inbound, outbound and admin listeners beside one service instance.")
 {
-    service, instanceId, appUrl, appHealth, inboundPort, outboundPort, adminPort, controlPlane, stateDir, accessLog, command,
+    service, instanceId, appUrl, appHealth, appProtocol, inboundPort, outboundPort, inboundHttp2Port, outboundHttp2Port, adminPort, controlPlane, stateDir, accessLog, command,
 };
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0 || parsed.Action is not null)
@@ -43,6 +47,9 @@ var options = new SidecarOptions
     AppHealthPath = parsed.GetValue(appHealth) ?? "",
     InboundPort = parsed.GetValue(inboundPort),
     OutboundPort = parsed.GetValue(outboundPort),
+    InboundHttp2Port = parsed.GetValue(inboundHttp2Port),
+    OutboundHttp2Port = parsed.GetValue(outboundHttp2Port),
+    AppProtocol = parsed.GetRequiredValue(appProtocol),
     AdminPort = parsed.GetValue(adminPort),
     ControlPlane = parsed.GetRequiredValue(controlPlane),
     AppCommand = appCommand,

@@ -20,8 +20,10 @@ internal static class Sidecar
         var policies = new InboundPolicies();
         var metrics = new RequestMetrics();
         var accessLog = new AccessLog(options.AccessLog);
-        var inbound = InboundListener.Build(options, policies, metrics, accessLog);
-        var outbound = OutboundListener.Build(options, status, policies, metrics, accessLog);
+        var inboundEndpoints = new ListenerEndpoints();
+        var outboundEndpoints = new ListenerEndpoints();
+        var inbound = InboundListener.Build(options, inboundEndpoints, policies, metrics, accessLog);
+        var outbound = OutboundListener.Build(options, outboundEndpoints, status, policies, metrics, accessLog);
         var adminBuilder = ListenerHost.CreateBuilder($"http://127.0.0.1:{options.AdminPort}");
         var admin = adminBuilder.Build();
         admin.MapProxyAdmin(status, metrics, accessLog);
@@ -34,10 +36,11 @@ internal static class Sidecar
             return await run.ConfigureAwait(false);
         }
 
-        var inboundUrl = BoundAddress(inbound);
-        var outboundUrl = BoundAddress(outbound);
-        outbound.Services.GetRequiredService<InboundAddress>().Set(inboundUrl);
+        var inboundUrl = inboundEndpoints.Http1Url;
+        var outboundUrl = outboundEndpoints.Http1Url;
+        outbound.Services.GetRequiredService<InboundAddress>().Set(inboundUrl, inboundEndpoints.Http2Url);
         MeshProxyLog.Listening(outbound.Logger, options.InstanceId, options.Service, inboundUrl.ToString(), outboundUrl.ToString(), BoundAddress(admin).ToString());
+        MeshProxyLog.ListeningHttp2(outbound.Logger, inboundEndpoints.Http2Url.ToString(), outboundEndpoints.Http2Url.ToString(), options.AppProtocol);
 
         if (options.AppCommand.Count == 0)
         {
@@ -50,6 +53,9 @@ internal static class Sidecar
             ["PORT"] = $"{options.AppUrl.Port}",
             ["HTTP_PROXY"] = outboundUrl.ToString().TrimEnd('/'),
             ["NO_PROXY"] = "localhost,127.0.0.1,::1",
+            // Node, Python and gRPC clients read the lower-case names.
+            ["http_proxy"] = outboundUrl.ToString().TrimEnd('/'),
+            ["no_proxy"] = "localhost,127.0.0.1,::1",
             ["ASPIREMESH_SERVICE"] = options.Service,
             ["ASPIREMESH_INSTANCE_ID"] = options.InstanceId,
             ["OTEL_SERVICE_NAME"] = options.Service,

@@ -21,6 +21,15 @@ public sealed record SidecarOptions
     /// <summary>Port of the outbound listener (the app's HTTP_PROXY); 0 picks a free one.</summary>
     public int OutboundPort { get; init; }
 
+    /// <summary>Port of the inbound listener for HTTP/2 with prior knowledge (peers' sidecars and gateways use it); 0 picks a free one.</summary>
+    public int InboundHttp2Port { get; init; }
+
+    /// <summary>Port of the outbound listener for HTTP/2 with prior knowledge (CONNECT tunnels are joined to it); 0 picks a free one.</summary>
+    public int OutboundHttp2Port { get; init; }
+
+    /// <summary>The protocol the application speaks: <see cref="AppProtocols.Http"/> or <see cref="AppProtocols.H2c"/> (gRPC servers).</summary>
+    public string AppProtocol { get; init; } = AppProtocols.Http;
+
     /// <summary>Port of the admin listener (/ready, /live); 0 picks a free one.</summary>
     public int AdminPort { get; init; }
 
@@ -35,4 +44,14 @@ public sealed record SidecarOptions
 
     /// <summary>A command to start as the application (everything after <c>--</c>), or empty when the app runs on its own.</summary>
     public IReadOnlyList<string> AppCommand { get; init; } = [];
+}
+
+/// <summary>Protocols an application behind a sidecar can speak.</summary>
+public static class AppProtocols
+{
+    /// <summary>HTTP/1.1 (HTTP/2 requests from peers are forwarded to it as HTTP/1.1).</summary>
+    public const string Http = "http";
+
+    /// <summary>HTTP/2 with prior knowledge, without TLS: gRPC servers and other HTTP/2-only apps.</summary>
+    public const string H2c = "h2c";
 }

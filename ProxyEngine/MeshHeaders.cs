@@ -49,6 +49,9 @@ public static class MeshErrors
     /// <summary>A fault-injection filter aborted the request on purpose.</summary>
     public const string FaultInjected = "fault-injected";
 
-    /// <summary>The request uses a feature the proxy does not offer (e.g. CONNECT tunnels) (501).</summary>
+    /// <summary>A CONNECT tunnel asked for a host that no route of this proxy serves (403).</summary>
+    public const string EgressDenied = "egress-denied";
+
+    /// <summary>The request uses a feature the proxy does not offer (501).</summary>
     public const string NotSupported = "not-supported";
 }

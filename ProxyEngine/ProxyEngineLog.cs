@@ -38,7 +38,7 @@ internal static partial class ProxyEngineLog
     [LoggerMessage(2021, LogLevel.Debug, "Mirrored request to {Mirror} failed: {Reason}")]
     public static partial void MirrorFailed(ILogger logger, string mirror, string reason);
 
-    [LoggerMessage(2100, LogLevel.Information, "access {Direction} {Method} {Host}{Path} {Status} {DurationMs:0.0}ms source={Source} destination={Destination} endpoint={Endpoint} route={Route} mesh_error={MeshError} trace={TraceId}")]
-    public static partial void Access(ILogger logger, string direction, string method, string host, string path, int status, double durationMs,
+    [LoggerMessage(2100, LogLevel.Information, "access {Direction} {Method} {Host}{Path} {Protocol} {Status} {DurationMs:0.0}ms source={Source} destination={Destination} endpoint={Endpoint} route={Route} mesh_error={MeshError} trace={TraceId}")]
+    public static partial void Access(ILogger logger, string direction, string method, string host, string path, string protocol, int status, double durationMs,
         string source, string destination, string endpoint, string route, string meshError, string traceId);
 }

@@ -4,7 +4,14 @@ namespace AspireMesh.Contracts.Registry;
 /// <param name="Service">The service name the instance belongs to, e.g. <c>catalog</c>.</param>
 /// <param name="Address">Where peers reach the instance: its sidecar's inbound listener, e.g. <c>http://127.0.0.1:5301</c>.</param>
 /// <param name="Healthy">Whether the application behind the sidecar currently passes its health check.</param>
-public sealed record InstanceRegistration(string Service, string Address, bool Healthy);
+public sealed record InstanceRegistration(string Service, string Address, bool Healthy)
+{
+    /// <summary>
+    /// The sidecar's inbound listener for HTTP/2 with prior knowledge (h2c), e.g. <c>http://127.0.0.1:5302</c>, when it
+    /// has one: peers that can speak HTTP/2 call it there and multiplex their requests on few connections.
+    /// </summary>
+    public string? Http2Address { get; init; }
+}
 
 /// <summary>A lease renewal (POST /v1/instances/{id}/heartbeat), carrying the latest health of the application.</summary>
 public sealed record Heartbeat(bool Healthy);
@@ -21,7 +28,11 @@ public sealed record ServiceStatus(string Name, IReadOnlyList<InstanceStatus> In
 
 /// <summary>One registered instance as the control plane sees it.</summary>
 /// <param name="Health"><c>healthy</c> or <c>unhealthy</c> (see <see cref="InstanceHealth"/>).</param>
-public sealed record InstanceStatus(string Id, string Address, string Health, DateTimeOffset RegisteredAt, DateTimeOffset LastHeartbeat);
+public sealed record InstanceStatus(string Id, string Address, string Health, DateTimeOffset RegisteredAt, DateTimeOffset LastHeartbeat)
+{
+    /// <summary>The instance's HTTP/2 (h2c) inbound address, if it has one.</summary>
+    public string? Http2Address { get; init; }
+}
 
 /// <summary>Well-known values of <see cref="InstanceStatus.Health"/>.</summary>
 public static class InstanceHealth

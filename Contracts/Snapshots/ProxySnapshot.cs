@@ -78,7 +78,11 @@ public sealed record ClusterSnapshot(string Name, IReadOnlyList<EndpointSnapshot
 }
 
 /// <summary>One endpoint of a cluster: an instance's sidecar inbound address.</summary>
-public sealed record EndpointSnapshot(string InstanceId, string Address);
+public sealed record EndpointSnapshot(string InstanceId, string Address)
+{
+    /// <summary>Its HTTP/2 (h2c, prior knowledge) inbound address, when its sidecar has one.</summary>
+    public string? Http2Address { get; init; }
+}
 
 /// <summary>Policies applied to requests a sidecar receives for its service.</summary>
 public sealed record InboundPolicySnapshot

@@ -39,7 +39,7 @@ internal static class RegistryApi
                 .Order(StringComparer.Ordinal)
                 .Select(name => new ServiceStatus(name, [.. instances[name]
                     .OrderBy(i => i.Id, StringComparer.Ordinal)
-                    .Select(i => new InstanceStatus(i.Id, i.Address, i.Healthy ? InstanceHealth.Healthy : InstanceHealth.Unhealthy, i.RegisteredAt, i.LastHeartbeat))]))
+                    .Select(i => new InstanceStatus(i.Id, i.Address, i.Healthy ? InstanceHealth.Healthy : InstanceHealth.Unhealthy, i.RegisteredAt, i.LastHeartbeat) { Http2Address = i.Http2Address })]))
                 .ToList();
             return Results.Json(new ServiceList(state.Version, services), MeshJsonContext.Default.ServiceList);
         });
@@ -63,6 +63,11 @@ internal static class RegistryApi
         if (!Uri.TryCreate(registration.Address, UriKind.Absolute, out var address) || address.Scheme is not ("http" or "https"))
         {
             errors.Add(new("address", $"'{registration.Address}' is not an absolute http(s) URL."));
+        }
+
+        if (registration.Http2Address is { } http2 && (!Uri.TryCreate(http2, UriKind.Absolute, out var h2) || h2.Scheme is not ("http" or "https")))
+        {
+            errors.Add(new("http2Address", $"'{http2}' is not an absolute http(s) URL."));
         }
 
         return errors;

@@ -20,8 +20,12 @@ internal sealed class InstanceRegistry(MeshStateStore store, TimeProvider time, 
         lock (_gate)
         {
             var registeredAt = _instances.TryGetValue(instanceId, out var existing) ? existing.RegisteredAt : now;
-            var updated = new RegisteredInstance(instanceId, registration.Service, registration.Address, registration.Healthy, registeredAt, now, now + lease);
-            var visible = existing is null || existing.Service != updated.Service || existing.Address != updated.Address || existing.Healthy != updated.Healthy;
+            var updated = new RegisteredInstance(instanceId, registration.Service, registration.Address, registration.Healthy, registeredAt, now, now + lease)
+            {
+                Http2Address = registration.Http2Address,
+            };
+            var visible = existing is null || existing.Service != updated.Service || existing.Address != updated.Address
+                || existing.Http2Address != updated.Http2Address || existing.Healthy != updated.Healthy;
             _instances[instanceId] = updated;
             if (visible)
             {

@@ -8,4 +8,8 @@ internal sealed record RegisteredInstance(
     bool Healthy,
     DateTimeOffset RegisteredAt,
     DateTimeOffset LastHeartbeat,
-    DateTimeOffset ExpiresAt);
+    DateTimeOffset ExpiresAt)
+{
+    /// <summary>The sidecar's HTTP/2 (h2c) inbound address, if it has one.</summary>
+    public string? Http2Address { get; init; }
+}

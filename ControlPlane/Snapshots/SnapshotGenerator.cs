@@ -58,7 +58,7 @@ internal static class SnapshotGenerator
     {
         var ordered = routes.OrderBy(r => r.Rank).Select((r, i) => r.Route with { Order = i }).ToList();
         return new ProxySnapshot(state.Version, ordered, [.. clusters.Select(name => new ClusterSnapshot(name,
-            [.. state.InstancesOf(name).Where(i => i.Healthy).Select(i => new EndpointSnapshot(i.Id, i.Address))])
+            [.. state.InstancesOf(name).Where(i => i.Healthy).Select(i => new EndpointSnapshot(i.Id, i.Address) { Http2Address = i.Http2Address })])
         {
             Policy = state.BackendPolicies.GetValueOrDefault(name),
         })])

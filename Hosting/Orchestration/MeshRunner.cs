@@ -172,6 +172,7 @@ internal sealed class MeshRunner(MeshApplication app, MeshConsole console) : IAs
             {
                 var instance = $"{project.Name}-{replica}";
                 int appPort = PortAllocator.FreePort(), inbound = PortAllocator.FreePort(), outbound = PortAllocator.FreePort(), admin = PortAllocator.FreePort();
+                int inboundHttp2 = PortAllocator.FreePort(), outboundHttp2 = PortAllocator.FreePort();
                 var appEnv = Common(instance);
                 appEnv["ASPIREMESH_SERVICE"] = project.Name;
                 appEnv["ASPIREMESH_INSTANCE_ID"] = instance;
@@ -201,7 +202,8 @@ internal sealed class MeshRunner(MeshApplication app, MeshConsole console) : IAs
                 sidecarEnv["OTEL_RESOURCE_ATTRIBUTES"] = $"service.instance.id={sidecarName},mesh.proxy=sidecar";
                 plan.Add(new(sidecarName, ResourceKind.Sidecar, Dotnet(proxyDll,
                     ["--service", project.Name, "--instance-id", instance, "--app-url", $"http://127.0.0.1:{appPort}",
-                     "--inbound-port", $"{inbound}", "--outbound-port", $"{outbound}", "--admin-port", $"{admin}", "--control-plane", controlPlaneInternal,
+                     "--inbound-port", $"{inbound}", "--outbound-port", $"{outbound}", "--admin-port", $"{admin}",
+                     "--inbound-h2-port", $"{inboundHttp2}", "--outbound-h2-port", $"{outboundHttp2}", "--control-plane", controlPlaneInternal,
                      "--state-dir", Path.Combine(_runDirectory, "proxies", instance)],
                     sidecarEnv), new Uri($"http://127.0.0.1:{admin}/ready"), new Uri($"http://127.0.0.1:{admin}/")));
             }

@@ -6,6 +6,10 @@ namespace AspireMesh.Hosting.Processes;
 /// <summary>Finds free loopback ports and checks that chosen ones are free.</summary>
 public static class PortAllocator
 {
+    // Ports handed out by this process: the kernel may offer a released port again before its new owner binds it.
+    private static readonly HashSet<int> Given = [];
+    private static readonly Lock GivenGate = new();
+
     /// <summary>
     /// A port free right now on 127.0.0.1 and (where present) ::1: listeners bound to <c>localhost</c> take both, so
     /// a port free on one family only is no use to them.
@@ -21,9 +25,17 @@ public static class PortAllocator
                 port = ((IPEndPoint)listener.LocalEndpoint).Port;
             }
 
-            if (attempt >= 20 || !Socket.OSSupportsIPv6 || CanBind(IPAddress.IPv6Loopback, port))
+            if (attempt < 20 && Socket.OSSupportsIPv6 && !CanBind(IPAddress.IPv6Loopback, port))
             {
-                return port;
+                continue;
+            }
+
+            lock (GivenGate)
+            {
+                if (Given.Add(port) || attempt >= 20)
+                {
+                    return port;
+                }
             }
         }
     }

@@ -1,3 +1,4 @@
+using System.Net;
 using AspireMesh.ProxyEngine;
 using AspireMesh.ProxyEngine.Errors;
 using AspireMesh.ProxyEngine.Hosting;
@@ -15,9 +16,9 @@ namespace AspireMesh.MeshProxy.Inbound;
 /// </summary>
 internal static class InboundListener
 {
-    public static WebApplication Build(SidecarOptions options, InboundPolicies policies, RequestMetrics metrics, AccessLog accessLog)
+    public static WebApplication Build(SidecarOptions options, ListenerEndpoints endpoints, InboundPolicies policies, RequestMetrics metrics, AccessLog accessLog)
     {
-var builder = ListenerHost.CreateBuilder($"http://127.0.0.1:{options.InboundPort}");
+        var builder = ListenerHost.CreateBuilder(k => endpoints.Declare(k, options.InboundPort, options.InboundHttp2Port));
         builder.Services.AddHttpForwarder();
         builder.Services.AddSingleton(metrics);
         builder.Services.AddSingleton(accessLog);
@@ -38,11 +39,19 @@ var builder = ListenerHost.CreateBuilder($"http://127.0.0.1:{options.InboundPort
                 await next(context).ConfigureAwait(false);
             }
         });
-        app.MapForwarder("/{**mesh-rest}", options.AppUrl.ToString(), new ForwarderRequestConfig { ActivityTimeout = TimeSpan.FromSeconds(100) }, transforms =>
+        app.MapForwarder("/{**mesh-rest}", options.AppUrl.ToString(), AppRequestConfig(options), transforms =>
         {
             transforms.AddOriginalHost(useOriginal: true);
             transforms.AddResponseHeader(MeshHeaders.Instance, options.InstanceId, append: false, ResponseCondition.Always);
         });
         return app;
     }
+
+    /// <summary>
+    /// How requests reach the app: HTTP/1.1 (peers' HTTP/2 requests are translated), or HTTP/2 with prior knowledge for
+    /// an h2c app such as a gRPC server, whose streams and trailers then pass unchanged.
+    /// </summary>
+    private static ForwarderRequestConfig AppRequestConfig(SidecarOptions options) => options.AppProtocol == AppProtocols.H2c
+        ? new ForwarderRequestConfig { ActivityTimeout = TimeSpan.FromSeconds(100), Version = HttpVersion.Version20, VersionPolicy = HttpVersionPolicy.RequestVersionExact }
+        : new ForwarderRequestConfig { ActivityTimeout = TimeSpan.FromSeconds(100), Version = HttpVersion.Version11, VersionPolicy = HttpVersionPolicy.RequestVersionOrLower };
 }

@@ -14,9 +14,16 @@ namespace AspireMesh.MeshProxy.Outbound;
 /// </summary>
 internal static class OutboundListener
 {
-    public static WebApplication Build(SidecarOptions options, ProxyStatus status, InboundPolicies inbound, RequestMetrics metrics, AccessLog accessLog)
+    public static WebApplication Build(SidecarOptions options, ListenerEndpoints endpoints, ProxyStatus status, InboundPolicies inbound, RequestMetrics metrics, AccessLog accessLog)
     {
-        var builder = ListenerHost.CreateBuilder($"http://127.0.0.1:{options.OutboundPort}");
+        // CONNECT tunnels (gRPC clients behind HTTP_PROXY) are taken on the HTTP/1.1 port and joined to the right one.
+        var builder = ListenerHost.CreateBuilder(k => endpoints.Declare(k, options.OutboundPort, options.OutboundHttp2Port, http1 => http1.Use(next =>
+        {
+            var tunnel = http1.ApplicationServices.GetRequiredService<ConnectTunnel>();
+            return connection => tunnel.OnConnectionAsync(connection, next);
+        })));
+        builder.Services.AddSingleton(endpoints);
+        builder.Services.AddSingleton<ConnectTunnel>();
         builder.Services.AddSingleton(inbound);
         builder.Services.AddSingleton(metrics);
         builder.Services.AddSingleton(accessLog);

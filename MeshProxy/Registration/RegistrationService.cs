@@ -13,7 +13,10 @@ internal sealed class RegistrationService(ControlPlaneClient client, SidecarOpti
 {
     private const string RegisteredCondition = "registration";
     private const string AppCondition = "app";
-    private readonly HttpClient _probe = new() { Timeout = TimeSpan.FromSeconds(2) };
+    // An h2c app (a gRPC server) only understands HTTP/2 with prior knowledge; its probe must speak it too.
+    private readonly HttpClient _probe = options.AppProtocol == AppProtocols.H2c
+        ? new() { Timeout = TimeSpan.FromSeconds(2), DefaultRequestVersion = System.Net.HttpVersion.Version20, DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact }
+        : new() { Timeout = TimeSpan.FromSeconds(2) };
     private bool _registered;
 
     // Set before a registration is sent: if shutdown cancels it in flight, the control plane may still have taken it.
@@ -39,10 +42,10 @@ internal sealed class RegistrationService(ControlPlaneClient client, SidecarOpti
                 if (!_registered || !await client.HeartbeatAsync(options.InstanceId, new Heartbeat(healthy), stoppingToken).ConfigureAwait(false))
                 {
                     _mayBeRegistered = true;
-                    var lease = await client.RegisterAsync(options.InstanceId, new InstanceRegistration(options.Service, address.ToString().TrimEnd('/'), healthy), stoppingToken).ConfigureAwait(false);
+                    var lease = await client.RegisterAsync(options.InstanceId, new InstanceRegistration(options.Service, address.Http1.ToString().TrimEnd('/'), healthy) { Http2Address = address.Http2.ToString().TrimEnd('/') }, stoppingToken).ConfigureAwait(false);
                     interval = TimeSpan.FromSeconds(Math.Clamp(lease.HeartbeatIntervalSeconds, 0.05, 30));
                     _registered = true;
-                    MeshProxyLog.Registered(logger, options.InstanceId, options.Service, address.ToString());
+                    MeshProxyLog.Registered(logger, options.InstanceId, options.Service, address.Http1.ToString());
                 }
 
                 status.Unblock(RegisteredCondition);

@@ -39,7 +39,23 @@ internal static class SnapshotCompiler
             Transforms = RouteTransforms.From(route),
         }).ToList();
 
-        var clusters = snapshot.Clusters.Select(cluster => new ClusterConfig
+        var clusters = snapshot.Clusters.Select(cluster => Cluster(cluster, options)).ToList();
+
+        if (routes.Any(r => r.ClusterId == NoBackendCluster))
+        {
+            clusters.Add(new ClusterConfig { ClusterId = NoBackendCluster, Destinations = new Dictionary<string, DestinationConfig>() });
+        }
+
+        return (routes, clusters);
+    }
+
+    private static ClusterConfig Cluster(ClusterSnapshot cluster, ProxyEngineOptions options)
+    {
+        // HTTP/2 between proxies when every endpoint's sidecar offers it (h2c with prior knowledge): requests are
+        // multiplexed over few connections and gRPC's trailers pass. A cluster with an endpoint that cannot is called
+        // over HTTP/1.1 everywhere, so that a request never depends on which endpoint the balancer picked.
+        var http2 = cluster.Endpoints.Count > 0 && cluster.Endpoints.All(e => e.Http2Address is not null);
+        return new ClusterConfig
         {
             ClusterId = cluster.Name,
             // Power of two choices over peak latency unless a backend policy chooses another (Linkerd's default).
@@ -49,22 +65,15 @@ internal static class SnapshotCompiler
             HttpClient = cluster.Policy?.ConnectionLimits is { } limits ? new HttpClientConfig { MaxConnectionsPerServer = limits.MaxConnections } : null,
             Destinations = cluster.Endpoints.ToDictionary(
                 e => e.InstanceId,
-                e => new DestinationConfig { Address = e.Address },
+                e => new DestinationConfig { Address = http2 ? e.Http2Address! : e.Address },
                 StringComparer.OrdinalIgnoreCase),
             HttpRequest = new ForwarderRequestConfig
             {
                 ActivityTimeout = options.UpstreamTimeout,
-                Version = HttpVersion.Version11,
-                VersionPolicy = HttpVersionPolicy.RequestVersionOrLower,
+                Version = http2 ? HttpVersion.Version20 : HttpVersion.Version11,
+                VersionPolicy = http2 ? HttpVersionPolicy.RequestVersionExact : HttpVersionPolicy.RequestVersionOrLower,
             },
-        }).ToList();
-
-        if (routes.Any(r => r.ClusterId == NoBackendCluster))
-        {
-            clusters.Add(new ClusterConfig { ClusterId = NoBackendCluster, Destinations = new Dictionary<string, DestinationConfig>() });
-        }
-
-        return (routes, clusters);
+        };
     }
 
     private static Dictionary<string, string>? Metadata(BackendPolicy? policy)

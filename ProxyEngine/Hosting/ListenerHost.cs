@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -15,10 +16,22 @@ public static class ListenerHost
     /// <summary>Creates a builder for one listener bound to <paramref name="url"/>.</summary>
     public static WebApplicationBuilder CreateBuilder(string url)
     {
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        var builder = CreateBuilder(_ => { });
         builder.WebHost.UseUrls(url);
+        return builder;
+    }
+
+    /// <summary>
+    /// Creates a builder for a listener whose endpoints <paramref name="listen"/> declares (e.g. one HTTP/1.1 and one
+    /// HTTP/2-only port); their bound ports can be read from the <see cref="ListenOptions"/> once started.
+    /// </summary>
+    public static WebApplicationBuilder CreateBuilder(Action<KestrelServerOptions> listen)
+    {
+        ArgumentNullException.ThrowIfNull(listen);
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.WebHost.ConfigureKestrel(k =>
         {
+            listen(k);
             k.AddServerHeader = false;
             // A proxy hop streams bodies of any size; applications (or the gateway's own limits) decide what is too big.
             k.Limits.MaxRequestBodySize = null;

@@ -29,6 +29,7 @@ public static class ProxyEngineServiceCollectionExtensions
         services.TryAddSingleton(_ => new ControlPlaneClient(new HttpClient { BaseAddress = options.ControlPlane, Timeout = TimeSpan.FromMinutes(2) }));
         services.AddSingleton<SnapshotApplier>();
         services.AddSingleton<RouteTable>();
+        services.AddSingleton<RoutedHosts>();
         services.TryAddSingleton<Telemetry.RequestMetrics>();
         services.TryAddSingleton(new Telemetry.AccessLog());
         services.TryAddSingleton<InboundPolicies>();

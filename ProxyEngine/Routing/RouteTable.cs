@@ -10,7 +10,7 @@ namespace AspireMesh.ProxyEngine.Routing;
 /// The compiled policies of the routes being served, swapped with each snapshot. A rate limiter survives a snapshot
 /// that leaves its policy unchanged, so an unrelated change (an endpoint joining) does not refill every bucket.
 /// </summary>
-internal sealed class RouteTable
+internal sealed class RouteTable(RoutedHosts hosts)
 {
     private readonly Lock _gate = new();
     private FrozenDictionary<string, RoutePolicy> _routes = FrozenDictionary<string, RoutePolicy>.Empty;
@@ -52,6 +52,7 @@ internal sealed class RouteTable
             _limiters = limiters;
             Volatile.Write(ref _backends, snapshot.Clusters.Where(c => c.Policy is not null).ToFrozenDictionary(c => c.Name, c => c.Policy!, StringComparer.Ordinal));
             Volatile.Write(ref _routes, routes.ToFrozenDictionary(StringComparer.Ordinal));
+            hosts.Apply(snapshot.Routes);
         }
     }
 }

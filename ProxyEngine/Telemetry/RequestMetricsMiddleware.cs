@@ -41,7 +41,7 @@ internal sealed class RequestMetricsMiddleware(RequestDelegate next, RequestMetr
             if (accessLog.Enabled)
             {
                 ProxyEngineLog.Access(logger, options.Direction, context.Request.Method, context.Request.Host.Value ?? "", context.Request.Path.Value ?? "",
-                    context.Response.StatusCode, elapsed.TotalMilliseconds, source, destination, proxy?.ProxiedDestination?.DestinationId ?? "", route, meshError,
+                    context.Request.Protocol, context.Response.StatusCode, elapsed.TotalMilliseconds, source, destination, proxy?.ProxiedDestination?.DestinationId ?? "", route, meshError,
                     System.Diagnostics.Activity.Current?.TraceId.ToString() ?? "");
             }
         }

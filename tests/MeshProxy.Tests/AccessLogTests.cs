@@ -24,7 +24,7 @@ public sealed class AccessLogTests
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         }
 
-        await sidecar.Process.WaitForLineAsync(@"access inbound GET [^ ]+/items/1 200 [0-9.]+ms source=frontend destination=catalog", Deadline);
+        await sidecar.Process.WaitForLineAsync(@"access inbound GET [^ ]+/items/1 HTTP/1\.1 200 [0-9.]+ms source=frontend destination=catalog", Deadline);
 
         using (var off = await http.PutAsync(new Uri(sidecar.Admin, "access-log?enabled=false"), null, Cancel))
         {
@@ -44,7 +44,7 @@ public sealed class AccessLogTests
         }
 
         // Lines are written in order: once /loud's line is out, a line for /quiet would already be there.
-        await sidecar.Process.WaitForLineAsync(@"access inbound GET [^ ]+/loud 200", Deadline);
+        await sidecar.Process.WaitForLineAsync(@"access inbound GET [^ ]+/loud HTTP/1\.1 200", Deadline);
         Assert.DoesNotContain("/quiet", sidecar.Process.Output, StringComparison.Ordinal);
     }
 }

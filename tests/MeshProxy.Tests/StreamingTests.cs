@@ -35,11 +35,10 @@ public sealed class StreamingTests
         }
     }
 
-    [Fact]
-    public async Task Upload200MB_ThroughInbound_ArrivesWholeWhileSidecarMemoryStaysFlat()
+    /// <summary>An app that counts the bytes of each upload and answers with the count.</summary>
+    private static async Task<TestBackend> StartCountingAppAsync()
     {
-        long received = 0;
-        await using var app = await TestBackend.StartAsync("app");
+        var app = await TestBackend.StartAsync("app");
         app.Handler = async context =>
         {
             if (context.Request.Path == "/health")
@@ -47,6 +46,7 @@ public sealed class StreamingTests
                 return;
             }
 
+            long received = 0;
             var buffer = new byte[64 * 1024];
             int read;
             while ((read = await context.Request.Body.ReadAsync(buffer, context.RequestAborted)) > 0)
@@ -56,6 +56,38 @@ public sealed class StreamingTests
 
             await context.Response.WriteAsync($"{received}");
         };
+        return app;
+    }
+
+    [Fact]
+    public async Task Upload200MB_ThroughSidecarPairOverHttp2_ArrivesWholeWhileBothSidecarsStayFlat()
+    {
+        await using var callerApp = await TestBackend.StartAsync("caller-app");
+        await using var app = await StartCountingAppAsync();
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(StreamingTests).Assembly);
+        await using var caller = await SidecarProcess.StartAsync(controlPlane, "caller", "caller-1", callerApp.Url);
+        await using var files = await SidecarProcess.StartAsync(controlPlane, "files", "files-1", app.Url, "--access-log");
+        using var http = new HttpClient(new HttpClientHandler { Proxy = new WebProxy(caller.Outbound), UseProxy = true }) { Timeout = TimeSpan.FromMinutes(5) };
+        await Eventually.UntilAsync(async () =>
+        {
+            using var probe = await http.PostAsync("http://files/probe", new StringContent("x"), Cancel);
+            return probe.StatusCode == HttpStatusCode.OK;
+        }, TimeSpan.FromSeconds(30), "caller's sidecar to route to files");
+        var before = (Caller: PeakMemoryMiB(caller.Process.Id), Files: PeakMemoryMiB(files.Process.Id));
+
+        using var response = await http.PostAsync("http://files/upload", new PatternContent(Size), Cancel);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal($"{Size}", await response.Content.ReadAsStringAsync(Cancel));
+        await files.Process.WaitForLineAsync(@"access inbound POST [^ ]+/upload HTTP/2 200", TimeSpan.FromSeconds(30));
+        Assert.True(PeakMemoryMiB(caller.Process.Id) - before.Caller < 100, $"the caller's sidecar peak memory grew from {before.Caller} MiB to {PeakMemoryMiB(caller.Process.Id)} MiB");
+        Assert.True(PeakMemoryMiB(files.Process.Id) - before.Files < 100, $"the files sidecar's peak memory grew from {before.Files} MiB to {PeakMemoryMiB(files.Process.Id)} MiB");
+    }
+
+    [Fact]
+    public async Task Upload200MB_ThroughInbound_ArrivesWholeWhileSidecarMemoryStaysFlat()
+    {
+        await using var app = await StartCountingAppAsync();
         await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(StreamingTests).Assembly);
         await using var sidecar = await SidecarProcess.StartAsync(controlPlane, "files", "files-1", app.Url);
         using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(5) };

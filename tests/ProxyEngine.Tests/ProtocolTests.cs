@@ -4,6 +4,7 @@ using System.Text;
 using AspireMesh.Contracts.Config;
 using AspireMesh.Contracts.Snapshots;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 
 namespace AspireMesh.ProxyEngine.Tests;
 
@@ -12,14 +13,53 @@ public sealed class ProtocolTests
 {
     private static CancellationToken Cancel => TestContext.Current.CancellationToken;
 
-    private static ProxySnapshot AnyHost(Uri backend) =>
+    /// <summary>One route to one endpoint; with <paramref name="http2"/>, the endpoint offers HTTP/2 (h2c) as a peer sidecar does.</summary>
+    private static ProxySnapshot AnyHost(Uri backend, bool http2 = false) =>
         new(1, [new RouteSnapshot("r", null, null, "app") { Backends = [new BackendReference { Name = "app" }] }],
-            [new ClusterSnapshot("app", [new EndpointSnapshot("app-1", backend.ToString().TrimEnd('/'))])]);
+            [new ClusterSnapshot("app", [new EndpointSnapshot("app-1", http2 ? "http://127.0.0.1:9" : backend.ToString().TrimEnd('/'))
+            {
+                Http2Address = http2 ? backend.ToString().TrimEnd('/') : null,
+            }])]);
 
     [Fact]
-    public async Task WebSocket_Upgrade_MessagesFlowBothWays()
+    public async Task Http2Endpoint_Request_ForwardedOverHttp2WithPriorKnowledge()
     {
-        await using var backend = await TestBackend.StartAsync("ws");
+        await using var backend = await TestBackend.StartAsync("h2", HttpProtocols.Http2);
+        await using var engine = await EngineHost.StartAsync();
+        await engine.ApplyAsync(AnyHost(backend.Url, http2: true));
+
+        using var response = await engine.Client.GetAsync("/items", Cancel);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("HTTP/2", response.Headers.GetValues("x-backend-protocol").Single());
+    }
+
+    [Fact]
+    public async Task Http2Endpoint_ClusterWithAnEndpointWithoutHttp2_EveryEndpointCalledOverHttp11()
+    {
+        await using var h1 = await TestBackend.StartAsync("h1");
+        var snapshot = new ProxySnapshot(1, [new RouteSnapshot("r", null, null, "app") { Backends = [new BackendReference { Name = "app" }] }],
+            [new ClusterSnapshot("app", [
+                new EndpointSnapshot("a", h1.Url.ToString().TrimEnd('/')) { Http2Address = "http://127.0.0.1:9" },
+                new EndpointSnapshot("b", h1.Url.ToString().TrimEnd('/')),
+            ])]);
+        await using var engine = await EngineHost.StartAsync();
+        await engine.ApplyAsync(snapshot);
+
+        for (var i = 0; i < 4; i++)
+        {
+            using var response = await engine.Client.GetAsync("/items", Cancel);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Equal("HTTP/1.1", response.Headers.GetValues("x-backend-protocol").Single());
+        }
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task WebSocket_Upgrade_MessagesFlowBothWays(bool http2Endpoint)
+    {
+        await using var backend = await TestBackend.StartAsync("ws", http2Endpoint ? HttpProtocols.Http2 : HttpProtocols.Http1AndHttp2);
         backend.Handler = async context =>
         {
             using var socket = await context.WebSockets.AcceptWebSocketAsync();
@@ -37,7 +77,7 @@ public sealed class ProtocolTests
             }
         };
         await using var engine = await EngineHost.StartAsync();
-        await engine.ApplyAsync(AnyHost(backend.Url));
+        await engine.ApplyAsync(AnyHost(backend.Url, http2Endpoint));
         using var client = new ClientWebSocket();
 
         await client.ConnectAsync(new Uri($"ws://{engine.Url.Authority}/chat"), Cancel);

@@ -1,9 +1,11 @@
 using System.Collections.Concurrent;
+using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -44,13 +46,22 @@ public sealed class TestBackend : IAsyncDisposable
         return aborted.Task;
     }
 
-    /// <summary>Starts a backend named <paramref name="name"/>.</summary>
-    public static async Task<TestBackend> StartAsync(string name)
+    /// <summary>Starts a backend named <paramref name="name"/> speaking HTTP/1.1.</summary>
+    public static Task<TestBackend> StartAsync(string name) => StartAsync(name, HttpProtocols.Http1AndHttp2);
+
+    /// <summary>
+    /// Starts a backend named <paramref name="name"/> speaking <paramref name="protocols"/> (without TLS:
+    /// <see cref="HttpProtocols.Http2"/> is HTTP/2 with prior knowledge, like a gRPC server).
+    /// </summary>
+    public static async Task<TestBackend> StartAsync(string name, HttpProtocols protocols)
     {
         var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
         builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = null);
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Limits.MaxRequestBodySize = null;
+            k.Listen(IPAddress.Loopback, 0, o => o.Protocols = protocols);
+        });
         var app = builder.Build();
         var backend = new TestBackend(name, app);
         app.UseWebSockets();
@@ -64,6 +75,7 @@ public sealed class TestBackend : IAsyncDisposable
             }
 
             context.Response.Headers["x-backend"] = name;
+            context.Response.Headers["x-backend-protocol"] = context.Request.Protocol;
             await context.Response.WriteAsync($"{name} {context.Request.Method} {context.Request.Path}").ConfigureAwait(false);
         });
         await app.StartAsync().ConfigureAwait(false);
