@@ -56,13 +56,66 @@ public sealed class MeshErrorOptions
 /// <summary>Writes a mesh error response.</summary>
 public static class MeshErrorWriter
 {
-    /// <summary>Sets the status and <see cref="MeshHeaders.Error"/>, and writes "<c>reason: detail</c>" as the body.</summary>
+    /// <summary>
+    /// Sets the status and <see cref="MeshHeaders.Error"/>, and writes "<c>reason: detail</c>" as the body. A gRPC
+    /// request instead gets what gRPC clients understand: a trailers-only answer (200, <c>grpc-status</c> mapped from
+    /// the HTTP status as gRPC's HTTP-to-gRPC table does, <c>grpc-message</c> with the reason), with the same
+    /// <see cref="MeshHeaders.Error"/>.
+    /// </summary>
     public static Task WriteAsync(HttpContext context, int status, string reason, string detail)
     {
         ArgumentNullException.ThrowIfNull(context);
-        context.Response.StatusCode = status;
         context.Response.Headers[MeshHeaders.Error] = reason;
+        if (IsGrpc(context.Request))
+        {
+            context.Response.StatusCode = StatusCodes.Status200OK;
+            context.Response.ContentType = context.Request.ContentType;
+            context.Response.Headers["grpc-status"] = GrpcStatus(status, reason);
+            context.Response.Headers["grpc-message"] = PercentEncode($"{reason}: {detail}");
+            return Task.CompletedTask;
+        }
+
+        context.Response.StatusCode = status;
         context.Response.ContentType = "text/plain; charset=utf-8";
         return context.Response.WriteAsync($"{reason}: {detail}\n");
+    }
+
+    private static bool IsGrpc(HttpRequest request) =>
+        request.ContentType is { } type && type.StartsWith("application/grpc", StringComparison.OrdinalIgnoreCase)
+        && (type.Length == "application/grpc".Length || type["application/grpc".Length] is '+' or ';');
+
+    /// <summary>gRPC status codes (as text) for a mesh error.</summary>
+    private static string GrpcStatus(int status, string reason) => reason switch
+    {
+        MeshErrors.Timeout => "4", // DEADLINE_EXCEEDED
+        _ => status switch
+        {
+            StatusCodes.Status400BadRequest => "13", // INTERNAL
+            StatusCodes.Status401Unauthorized => "16", // UNAUTHENTICATED
+            StatusCodes.Status403Forbidden => "7", // PERMISSION_DENIED
+            StatusCodes.Status404NotFound or StatusCodes.Status501NotImplemented => "12", // UNIMPLEMENTED
+            StatusCodes.Status429TooManyRequests or StatusCodes.Status502BadGateway or StatusCodes.Status503ServiceUnavailable
+                or StatusCodes.Status504GatewayTimeout => "14", // UNAVAILABLE
+            _ => "2", // UNKNOWN
+        },
+    };
+
+    /// <summary>grpc-message encoding: printable ASCII except '%' as is, everything else as %XX of its UTF-8 bytes.</summary>
+    private static string PercentEncode(string message)
+    {
+        var builder = new System.Text.StringBuilder(message.Length);
+        foreach (var b in System.Text.Encoding.UTF8.GetBytes(message))
+        {
+            if (b is >= 0x20 and <= 0x7E && b != (byte)'%')
+            {
+                builder.Append((char)b);
+            }
+            else
+            {
+                builder.Append('%').Append(b.ToString("X2", System.Globalization.CultureInfo.InvariantCulture));
+            }
+        }
+
+        return builder.ToString();
     }
 }

@@ -15,8 +15,8 @@ internal static class RetryResponseTransform
             return ValueTask.CompletedTask;
         }
 
-        var appUnavailable = response.StatusCode == System.Net.HttpStatusCode.ServiceUnavailable
-            && response.Headers.TryGetValues(MeshHeaders.Error, out var reasons)
+        // A peer sidecar's answer to a gRPC request is 200 with grpc-status, so the reason header decides.
+        var appUnavailable = response.Headers.TryGetValues(MeshHeaders.Error, out var reasons)
             && reasons.Contains(MeshErrors.AppUnavailable, StringComparer.Ordinal);
         if (appUnavailable || retry.Codes.Contains((int)response.StatusCode))
         {

@@ -67,4 +67,41 @@ public sealed class MeshErrorTests
         Assert.StartsWith("HTTP/1.1 501", head, StringComparison.Ordinal);
         Assert.Contains($"{MeshHeaders.Error}: {MeshErrors.NotSupported}", head, StringComparison.OrdinalIgnoreCase);
     }
+
+    [Theory]
+    [InlineData("application/grpc")]
+    [InlineData("application/grpc+proto")]
+    public async Task GrpcRequest_NoRouteMatches_TrailersOnlyUnimplementedWithReason(string contentType)
+    {
+        await using var engine = await EngineHost.StartAsync();
+        await engine.ApplyAsync(new ProxySnapshot(1, [], []));
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/meshtest.Greeter/SayHello") { Content = new ByteArrayContent([0, 0, 0, 0, 0]) };
+        request.Headers.Host = "unknown";
+        request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue(contentType);
+
+        using var response = await engine.Client.SendAsync(request, Cancel);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("12", response.Headers.GetValues("grpc-status").Single());
+        Assert.Equal("no-route: nothing matched unknown /meshtest.Greeter/SayHello", response.Headers.GetValues("grpc-message").Single());
+        Assert.Equal(MeshErrors.NoRoute, response.Headers.GetValues(MeshHeaders.Error).Single());
+        Assert.Empty(await response.Content.ReadAsByteArrayAsync(Cancel));
+    }
+
+    [Fact]
+    public async Task GrpcRequest_UpstreamNeverAnswers_DeadlineExceeded()
+    {
+        await using var silent = await TestBackend.StartAsync("silent");
+        silent.Handler = TestBackend.HangUntilAborted;
+        await using var engine = await EngineHost.StartAsync(upstreamTimeout: TimeSpan.FromMilliseconds(300));
+        await engine.ApplyAsync(EngineHost.HostSnapshot(1, "catalog", silent.Url));
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/meshtest.Greeter/SayHello") { Content = new ByteArrayContent([0, 0, 0, 0, 0]) };
+        request.Headers.Host = "catalog";
+        request.Content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/grpc");
+
+        using var response = await engine.Client.SendAsync(request, Cancel);
+
+        Assert.Equal("4", response.Headers.GetValues("grpc-status").Single());
+        Assert.Equal(MeshErrors.Timeout, response.Headers.GetValues(MeshHeaders.Error).Single());
+    }
 }
