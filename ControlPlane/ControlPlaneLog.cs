@@ -29,4 +29,10 @@ internal static partial class ControlPlaneLog
 
     [LoggerMessage(1020, LogLevel.Warning, "Proxy {ProxyId} ({Kind} {Name}) refused snapshot version {Version}: {Reason}")]
     public static partial void SnapshotRefused(ILogger logger, string proxyId, string kind, string name, long version, string reason);
+
+    [LoggerMessage(1030, LogLevel.Debug, "No request statistics from proxy {ProxyId}: {Reason}")]
+    public static partial void StatsUnavailable(ILogger logger, string proxyId, string reason);
+
+    [LoggerMessage(1031, LogLevel.Debug, "Tap of proxy {ProxyId} ended: {Reason}")]
+    public static partial void TapEnded(ILogger logger, string proxyId, string reason);
 }

@@ -26,4 +26,7 @@ public sealed class ControlPlaneOptions
 
     /// <summary>How long a watch request waits for a change before answering 304.</summary>
     public TimeSpan WatchTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How often the proxies' request statistics are collected for the dashboard and the CLI.</summary>
+    public TimeSpan StatsInterval { get; set; } = TimeSpan.FromSeconds(2);
 }

@@ -40,6 +40,8 @@ builder.Services.AddSingleton<ConfigStore>();
 builder.Services.AddSingleton(new StateDirectory(options.StateDirectory ?? StateDirectory.DefaultPath));
 builder.Services.AddSingleton(sp => AdminToken.Resolve(Environment.GetEnvironmentVariable(AdminToken.EnvironmentVariable), sp.GetRequiredService<StateDirectory>(), Console.Out));
 builder.Services.AddHostedService<LeaseExpiryService>();
+builder.Services.AddSingleton<AspireMesh.ControlPlane.Telemetry.StatsCollector>();
+builder.Services.AddHostedService(sp => sp.GetRequiredService<AspireMesh.ControlPlane.Telemetry.StatsCollector>());
 builder.Services.AddHealthChecks();
 builder.Services.AddRateLimiter(limiter =>
 {
@@ -92,6 +94,7 @@ app.MapRegistryApi();
 app.MapWatchApi();
 app.MapConfigApi();
 app.MapProxiesApi();
+app.MapTelemetryApi();
 app.MapDashboard();
 
 try

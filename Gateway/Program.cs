@@ -31,16 +31,19 @@ publicBuilder.Services.AddMeshProxyEngine(new ProxyEngineOptions
     StateFile = Path.Combine(parsed.GetValue(stateDir) ?? Path.Combine(Path.GetTempPath(), "aspiremesh", "gateways", gatewayName), "snapshot.json"),
 }, status);
 publicBuilder.ConfigureOpenTelemetry();
-var metrics = new RequestMetrics();
+using var metrics = new RequestMetrics();
 var accessLog = new AccessLog(parsed.GetValue(accessLogOption));
+var tap = new TapHub($"{gatewayName}-{Environment.ProcessId}");
 publicBuilder.Services.AddSingleton(metrics);
 publicBuilder.Services.AddSingleton(accessLog);
+publicBuilder.Services.AddSingleton(tap);
 var gateway = publicBuilder.Build();
 gateway.UseMeshMetrics(new MetricsOptions { Direction = "ingress", Source = "external" });
 gateway.UseMeshErrors();
 gateway.MapMeshRoutes(context => $"no route of gateway '{gatewayName}' matched {context.Request.Method} {context.Request.Path}.");
 
 var admin = ListenerHost.CreateBuilder($"http://127.0.0.1:{parsed.GetValue(adminPort)}").Build();
-admin.MapProxyAdmin(status, metrics, accessLog);
+admin.MapProxyAdmin(status, metrics, accessLog, tap);
+admin.RecordAddressOnStart(status);
 
-return await ListenerHost.RunAllAsync([gateway, admin]);
+return await ListenerHost.RunAllAsync([admin, gateway]);

@@ -18,17 +18,19 @@ internal static class Sidecar
     {
         var status = new ProxyStatus();
         var policies = new InboundPolicies();
-        var metrics = new RequestMetrics();
+        using var metrics = new RequestMetrics();
+        var tap = new TapHub(options.InstanceId);
         var accessLog = new AccessLog(options.AccessLog);
         var inboundEndpoints = new ListenerEndpoints();
         var outboundEndpoints = new ListenerEndpoints();
-        var inbound = InboundListener.Build(options, inboundEndpoints, policies, metrics, accessLog);
-        var outbound = OutboundListener.Build(options, outboundEndpoints, status, policies, metrics, accessLog);
+        var inbound = InboundListener.Build(options, inboundEndpoints, policies, metrics, accessLog, tap);
+        var outbound = OutboundListener.Build(options, outboundEndpoints, status, policies, metrics, accessLog, tap);
         var adminBuilder = ListenerHost.CreateBuilder($"http://127.0.0.1:{options.AdminPort}");
         var admin = adminBuilder.Build();
-        admin.MapProxyAdmin(status, metrics, accessLog);
+        admin.MapProxyAdmin(status, metrics, accessLog, tap);
+        admin.RecordAddressOnStart(status);
 
-        var run = ListenerHost.RunAllAsync([inbound, outbound, admin]);
+        var run = ListenerHost.RunAllAsync([admin, inbound, outbound]);
         // Bound addresses are known once the listeners have started (ports may have been 0).
         await Task.WhenAny(run, Task.WhenAll(Started(inbound), Started(outbound), Started(admin))).ConfigureAwait(false);
         if (run.IsCompleted)

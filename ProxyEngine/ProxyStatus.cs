@@ -9,12 +9,20 @@ public sealed class ProxyStatus
     private readonly Lock _gate = new();
     private readonly Dictionary<string, string> _blockers = new(StringComparer.Ordinal);
     private long _appliedVersion;
+    private volatile string? _adminAddress;
 
     /// <summary>Creates a status that is not ready until a first snapshot is applied.</summary>
     public ProxyStatus() => Block(SnapshotCondition, "no snapshot from the control plane applied yet");
 
     /// <summary>Readiness condition name for the first snapshot.</summary>
     public const string SnapshotCondition = "snapshot";
+
+    /// <summary>Where the proxy's admin listener is (reported to the control plane, which reads <c>/stats</c> and <c>/tap</c> there).</summary>
+    public string? AdminAddress
+    {
+        get => _adminAddress;
+        set => _adminAddress = value;
+    }
 
     /// <summary>The version of the snapshot being served; 0 before the first.</summary>
     public long AppliedVersion => Interlocked.Read(ref _appliedVersion);

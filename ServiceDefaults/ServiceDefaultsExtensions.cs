@@ -105,7 +105,7 @@ public static class ServiceDefaultsExtensions
                 .AddOtlpExporter()
                 .Build();
             _meter = Sdk.CreateMeterProviderBuilder()
-                .AddMeter("Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel", "System.Net.Http", "System.Runtime")
+                .AddMeter("Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel", "System.Net.Http", "System.Runtime", "AspireMesh.Proxy")
                 .AddOtlpExporter()
                 .Build();
             return Task.CompletedTask;

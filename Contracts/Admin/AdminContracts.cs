@@ -41,7 +41,11 @@ public sealed record ChangeSet(IReadOnlyList<string> Added, IReadOnlyList<string
 /// <param name="AppliedVersion">The snapshot version it serves (0 if none).</param>
 /// <param name="RefusedVersion">The last snapshot version it refused, if any.</param>
 /// <param name="Refusal">Why it refused it.</param>
-public sealed record ProxyReport(string Kind, string Name, long AppliedVersion, long? RefusedVersion, string? Refusal);
+public sealed record ProxyReport(string Kind, string Name, long AppliedVersion, long? RefusedVersion, string? Refusal)
+{
+    /// <summary>The proxy's admin listener (<c>/stats</c>, <c>/tap</c>, <c>/metrics</c>), e.g. <c>http://127.0.0.1:5303</c>.</summary>
+    public string? AdminAddress { get; init; }
+}
 
 /// <summary>GET /v1/proxies.</summary>
 public sealed record ProxyList(long CurrentVersion, long ConfigVersion, IReadOnlyList<ProxyInfo> Proxies);
@@ -49,4 +53,44 @@ public sealed record ProxyList(long CurrentVersion, long ConfigVersion, IReadOnl
 /// <summary>One proxy as the control plane last heard of it.</summary>
 /// <param name="UpToDate">Whether it serves the control plane's current snapshot version.</param>
 public sealed record ProxyInfo(string Id, string Kind, string Name, long AppliedVersion, bool UpToDate, DateTimeOffset LastSeen,
-    long? RefusedVersion, string? LastRefusal, bool Watching);
+    long? RefusedVersion, string? LastRefusal, bool Watching)
+{
+    /// <summary>The proxy's admin listener, when it has reported one.</summary>
+    public string? AdminAddress { get; init; }
+}
+
+/// <summary>
+/// GET /stats on a proxy's admin listener: every request series, cumulative since the proxy started, so that rates and
+/// percentiles over any window are the difference of two snapshots.
+/// </summary>
+/// <param name="Buckets">Upper bounds (seconds) of the latency histogram buckets; <see cref="StatsSeries.Buckets"/> counts per bucket (not cumulative); requests slower than the last bound are the count minus their sum.</param>
+public sealed record ProxyStats(string ProxyId, DateTimeOffset At, IReadOnlyList<double> Buckets, IReadOnlyList<StatsSeries> Series,
+    IReadOnlyList<RetryStats> Retries, IReadOnlyList<EjectionStats> Ejections, long DownstreamConnections, long UpstreamConnections);
+
+/// <summary>Requests of one direction, source, destination, route, status class and mesh error.</summary>
+public sealed record StatsSeries(string Direction, string Source, string Destination, string Route, string Code, string MeshError,
+    long Count, IReadOnlyList<long> Buckets, double SumSeconds, long RequestBytes, long ResponseBytes);
+
+/// <summary>Retries by reason.</summary>
+public sealed record RetryStats(string Direction, string Source, string Destination, string Reason, long Count);
+
+/// <summary>Ejections of one endpoint.</summary>
+public sealed record EjectionStats(string Destination, string Endpoint, long Count);
+
+/// <summary>One request seen by a proxy, as streamed by <c>/tap</c> (a proxy's) and <c>/v1/tap</c> (the control plane's, merged).</summary>
+public sealed record TapEvent(DateTimeOffset At, string Proxy, string Direction, string Method, string Authority, string Path, int Status,
+    double LatencyMs, string Source, string Destination, string Endpoint, string Route, string MeshError, string TraceId);
+
+/// <summary>GET /v1/stats: golden metrics over a recent window, computed from the proxies' stats.</summary>
+/// <param name="WindowSeconds">The window the rates and percentiles cover.</param>
+public sealed record MeshStats(DateTimeOffset At, double WindowSeconds, IReadOnlyList<GoldenMetrics> Services, IReadOnlyList<GoldenMetrics> Edges,
+    IReadOnlyList<GoldenMetrics> Routes, IReadOnlyList<StatsPoint> History);
+
+/// <summary>Golden metrics of a service (requests it received), an edge (source -> destination, as the caller saw it) or a route.</summary>
+/// <param name="Name">The service, <c>source -> destination</c>, or the route name.</param>
+/// <param name="SuccessRate">Share of answers that were not 5xx nor a mesh error, 0-1; null without requests.</param>
+public sealed record GoldenMetrics(string Name, string Source, string Destination, double RequestsPerSecond, double? SuccessRate,
+    double? P50Ms, double? P95Ms, double? P99Ms, long Requests, double Retries);
+
+/// <summary>One point of a service's short history (for charts).</summary>
+public sealed record StatsPoint(DateTimeOffset At, string Service, double RequestsPerSecond, double? SuccessRate, double? P99Ms);

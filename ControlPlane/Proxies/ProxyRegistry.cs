@@ -29,6 +29,7 @@ internal sealed class ProxyRegistry(TimeProvider time)
             record.Kind = report.Kind;
             record.Name = report.Name;
             record.AppliedVersion = report.AppliedVersion;
+            record.AdminAddress = report.AdminAddress ?? record.AdminAddress;
             if (report.RefusedVersion is not null)
             {
                 record.RefusedVersion = report.RefusedVersion;
@@ -44,7 +45,10 @@ internal sealed class ProxyRegistry(TimeProvider time)
         {
             lock (r)
             {
-                return new ProxyInfo(r.Id, r.Kind, r.Name, r.AppliedVersion, r.AppliedVersion == currentVersion, r.LastSeen, r.RefusedVersion, r.Refusal, r.Watches > 0);
+                return new ProxyInfo(r.Id, r.Kind, r.Name, r.AppliedVersion, r.AppliedVersion == currentVersion, r.LastSeen, r.RefusedVersion, r.Refusal, r.Watches > 0)
+                {
+                    AdminAddress = r.AdminAddress,
+                };
             }
         }).OrderBy(p => p.Kind, StringComparer.Ordinal).ThenBy(p => p.Name, StringComparer.Ordinal).ThenBy(p => p.Id, StringComparer.Ordinal)];
 
@@ -63,6 +67,8 @@ internal sealed class ProxyRegistry(TimeProvider time)
         public string? Refusal { get; set; }
 
         public int Watches { get; set; }
+
+        public string? AdminAddress { get; set; }
 
         public DateTimeOffset LastSeen { get; set; }
     }

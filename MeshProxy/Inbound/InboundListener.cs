@@ -16,12 +16,13 @@ namespace AspireMesh.MeshProxy.Inbound;
 /// </summary>
 internal static class InboundListener
 {
-    public static WebApplication Build(SidecarOptions options, ListenerEndpoints endpoints, InboundPolicies policies, RequestMetrics metrics, AccessLog accessLog)
+    public static WebApplication Build(SidecarOptions options, ListenerEndpoints endpoints, InboundPolicies policies, RequestMetrics metrics, AccessLog accessLog, TapHub tap)
     {
         var builder = ListenerHost.CreateBuilder(k => endpoints.Declare(k, options.InboundPort, options.InboundHttp2Port));
         builder.Services.AddHttpForwarder();
         builder.Services.AddSingleton(metrics);
         builder.Services.AddSingleton(accessLog);
+        builder.Services.AddSingleton(tap);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<IForwarderHttpClientFactory>(new ForwarderHttpClientFactory());
         var app = builder.Build();

@@ -14,7 +14,7 @@ namespace AspireMesh.MeshProxy.Outbound;
 /// </summary>
 internal static class OutboundListener
 {
-    public static WebApplication Build(SidecarOptions options, ListenerEndpoints endpoints, ProxyStatus status, InboundPolicies inbound, RequestMetrics metrics, AccessLog accessLog)
+    public static WebApplication Build(SidecarOptions options, ListenerEndpoints endpoints, ProxyStatus status, InboundPolicies inbound, RequestMetrics metrics, AccessLog accessLog, TapHub tap)
     {
         // CONNECT tunnels (gRPC clients behind HTTP_PROXY) are taken on the HTTP/1.1 port and joined to the right one.
         var builder = ListenerHost.CreateBuilder(k => endpoints.Declare(k, options.OutboundPort, options.OutboundHttp2Port, http1 => http1.Use(next =>
@@ -27,6 +27,7 @@ internal static class OutboundListener
         builder.Services.AddSingleton(inbound);
         builder.Services.AddSingleton(metrics);
         builder.Services.AddSingleton(accessLog);
+        builder.Services.AddSingleton(tap);
         builder.Services.AddMeshProxyEngine(new ProxyEngineOptions
         {
             Kind = ProxyKinds.Sidecar,

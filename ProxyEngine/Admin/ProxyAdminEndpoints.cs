@@ -1,5 +1,9 @@
 using AspireMesh.Contracts;
+using AspireMesh.Contracts.Telemetry;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 
@@ -10,12 +14,18 @@ public static class ProxyAdminEndpoints
 {
     /// <summary>
     /// Maps <c>/ready</c> (200 when serving a snapshot and nothing blocks, else 503 with the reasons), <c>/live</c>,
-    /// <c>/metrics</c> (Prometheus text) and <c>/access-log</c> (GET the switch; PUT <c>?enabled=true|false</c> to flip it).
+    /// <c>/metrics</c> (Prometheus text), <c>/stats</c> (the same as JSON, for the control plane), <c>/tap</c> (a
+    /// server-sent event per request, filtered by the query, see <see cref="Telemetry.TapFilter"/>) and
+    /// <c>/access-log</c> (GET the switch; PUT <c>?enabled=true|false</c> to flip it).
     /// </summary>
-    public static IEndpointRouteBuilder MapProxyAdmin(this IEndpointRouteBuilder endpoints, ProxyStatus status, Telemetry.RequestMetrics metrics, Telemetry.AccessLog accessLog)
+    public static IEndpointRouteBuilder MapProxyAdmin(this IEndpointRouteBuilder endpoints, ProxyStatus status, Telemetry.RequestMetrics metrics, Telemetry.AccessLog accessLog,
+        Telemetry.TapHub tap)
     {
         ArgumentNullException.ThrowIfNull(metrics);
         ArgumentNullException.ThrowIfNull(accessLog);
+        ArgumentNullException.ThrowIfNull(tap);
+        endpoints.MapGet("/stats", () => Results.Json(metrics.Snapshot(tap.ProxyId), MeshJsonContext.Default.ProxyStats));
+        endpoints.MapGet("/tap", (HttpContext context) => TapStream.WriteAsync(context, tap.WatchAsync(Telemetry.TapFilter.From(context.Request.Query), context.RequestAborted)));
         endpoints.MapGet("/access-log", () => Results.Text(accessLog.Enabled ? "on\n" : "off\n"));
         endpoints.MapPut("/access-log", (bool enabled) =>
         {
@@ -31,5 +41,17 @@ public static class ProxyAdminEndpoints
         });
         endpoints.MapGet("/live", () => Results.Text("live\n"));
         return endpoints;
+    }
+
+    /// <summary>
+    /// Records the admin listener's bound address in <paramref name="status"/> once it has started, for the reports
+    /// to the control plane. Start the admin listener before the others so that the first report carries it.
+    /// </summary>
+    public static void RecordAddressOnStart(this WebApplication admin, ProxyStatus status)
+    {
+        ArgumentNullException.ThrowIfNull(admin);
+        ArgumentNullException.ThrowIfNull(status);
+        admin.Lifetime.ApplicationStarted.Register(() => status.AdminAddress = admin.Services.GetRequiredService<IServer>().Features
+            .Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault()?.TrimEnd('/'));
     }
 }

@@ -13,7 +13,7 @@ namespace AspireMesh.ProxyEngine.Health;
 /// ejected from load balancing for the base ejection time, doubled at each new ejection (capped at 5 minutes), and
 /// comes back on its own after that; never more than the configured share of a cluster is ejected at once.
 /// </summary>
-internal sealed class OutlierDetectionPolicy(IDestinationHealthUpdater health, ILogger<OutlierDetectionPolicy> logger) : IPassiveHealthCheckPolicy
+internal sealed class OutlierDetectionPolicy(IDestinationHealthUpdater health, Telemetry.RequestMetrics metrics, ILogger<OutlierDetectionPolicy> logger) : IPassiveHealthCheckPolicy
 {
     public const string PolicyName = "MeshOutlierDetection";
     public const string ConsecutiveFailuresMetadata = "mesh.outlier.consecutiveFailures";
@@ -59,6 +59,7 @@ internal sealed class OutlierDetectionPolicy(IDestinationHealthUpdater health, I
         var period = baseEjection * Math.Pow(2, ejections - 1);
         period = period > MaxEjection ? MaxEjection : period;
         ProxyEngineLog.Ejected(logger, destination.DestinationId, cluster.ClusterId, threshold, period.TotalSeconds);
+        metrics.RecordEjection(cluster.ClusterId, destination.DestinationId);
         health.SetPassive(cluster, destination, DestinationHealth.Unhealthy, period);
     }
 

@@ -31,6 +31,7 @@ public static class ProxyEngineServiceCollectionExtensions
         services.AddSingleton<RouteTable>();
         services.AddSingleton<RoutedHosts>();
         services.TryAddSingleton<Telemetry.RequestMetrics>();
+        services.TryAddSingleton(new Telemetry.TapHub(options.ProxyId));
         services.TryAddSingleton(new Telemetry.AccessLog());
         services.TryAddSingleton<InboundPolicies>();
         services.AddSingleton<RequestMirror>();

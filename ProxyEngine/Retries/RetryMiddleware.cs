@@ -1,3 +1,4 @@
+using AspireMesh.Contracts.Snapshots;
 using AspireMesh.ProxyEngine.Errors;
 using AspireMesh.ProxyEngine.Routing;
 using Microsoft.AspNetCore.Http;
@@ -18,8 +19,11 @@ namespace AspireMesh.ProxyEngine.Retries;
 /// load balancing.
 /// </summary>
 internal sealed class RetryMiddleware(RequestDelegate next, ProxyEngineOptions options, RouteTable routes, RetryBudgets budgets,
-    MeshRandom random, TimeProvider time, ILogger<RetryMiddleware> logger)
+    MeshRandom random, TimeProvider time, Telemetry.RequestMetrics metrics, ILogger<RetryMiddleware> logger)
 {
+    private readonly string _direction = options.Kind == ProxyKinds.Gateway ? "ingress" : "outbound";
+    private readonly string _source = options.Kind == ProxyKinds.Gateway ? $"gateway/{options.Name}" : options.Name;
+
     private const int MaxReplayableBody = 64 * 1024;
     // Without a route policy: what never reached an app, and broken connections of requests safe to send again.
     private static readonly IReadOnlyList<string> DefaultConditions = ["connect-failure", "reset"];
@@ -81,6 +85,7 @@ internal sealed class RetryMiddleware(RequestDelegate next, ProxyEngineOptions o
                 }
 
                 ProxyEngineLog.Retrying(logger, context.Request.Method, context.Request.Path, clusterId, proxy.ProxiedDestination?.DestinationId ?? "?", reason);
+                metrics.RecordRetry(_direction, _source, clusterId, reason);
                 context.Features.Set<IForwarderErrorFeature>(null);
                 context.Response.Clear();
                 if (context.Request.Body.CanSeek)

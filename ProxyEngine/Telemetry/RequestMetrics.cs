@@ -1,6 +1,9 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using System.Globalization;
 using System.Text;
+using AspireMesh.Contracts.Admin;
 
 namespace AspireMesh.ProxyEngine.Telemetry;
 
@@ -9,21 +12,92 @@ namespace AspireMesh.ProxyEngine.Telemetry;
 /// class and mesh error, written in the Prometheus text format for the admin /metrics endpoint. Recording is a
 /// dictionary lookup and a few interlocked adds, so it stays cheap on the data path.
 /// </summary>
-public sealed class RequestMetrics
+public sealed class RequestMetrics : IDisposable
 {
+    /// <summary>Name of the meter that mirrors these measurements for OpenTelemetry (OTLP) export.</summary>
+    public const string MeterName = "AspireMesh.Proxy";
+
     /// <summary>Upper bounds of the latency buckets, in seconds.</summary>
-    public static readonly double[] Buckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+    public static readonly double[] Buckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
     private static readonly string[] StatusClasses = ["0xx", "1xx", "2xx", "3xx", "4xx", "5xx"];
     private readonly ConcurrentDictionary<Labels, Series> _series = new();
+    private readonly ConcurrentDictionary<(string Direction, string Source, string Destination, string Reason), Counter> _retries = new();
+    private readonly ConcurrentDictionary<(string Destination, string Endpoint), Counter> _ejections = new();
+    private readonly Meter _meter = new(MeterName);
+    private readonly Counter<long> _requestsInstrument;
+    private readonly Histogram<double> _durationInstrument;
+    private readonly Counter<long> _requestBytesInstrument;
+    private readonly Counter<long> _responseBytesInstrument;
+    private readonly Counter<long> _retriesInstrument;
+    private readonly Counter<long> _ejectionsInstrument;
+    private readonly MeterListener _connections = new();
+    private long _downstreamConnections;
+    private long _upstreamConnections;
+
+    /// <summary>Creates the metrics, their OpenTelemetry instruments, and the listener that counts open connections.</summary>
+    public RequestMetrics()
+    {
+        _requestsInstrument = _meter.CreateCounter<long>("mesh.requests", "{request}", "Requests handled by this proxy.");
+        _durationInstrument = _meter.CreateHistogram<double>("mesh.request.duration", "s", "Time from request start to response end, as seen by this proxy.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = Buckets });
+        _requestBytesInstrument = _meter.CreateCounter<long>("mesh.request.body.size", "By", "Request body bytes received.");
+        _responseBytesInstrument = _meter.CreateCounter<long>("mesh.response.body.size", "By", "Response body bytes sent.");
+        _retriesInstrument = _meter.CreateCounter<long>("mesh.retries", "{retry}", "Attempts retried, by reason.");
+        _ejectionsInstrument = _meter.CreateCounter<long>("mesh.ejections", "{ejection}", "Endpoints ejected by outlier detection.");
+        _meter.CreateObservableUpDownCounter("mesh.connections.open", () => new[]
+        {
+            new Measurement<long>(Interlocked.Read(ref _downstreamConnections), new KeyValuePair<string, object?>("side", "downstream")),
+            new Measurement<long>(Interlocked.Read(ref _upstreamConnections), new KeyValuePair<string, object?>("side", "upstream")),
+        }, "{connection}", "Open connections: downstream (clients to this proxy) and upstream (this proxy to endpoints and its app).");
+
+        // Kestrel and HttpClient count their connections themselves; listen to those instruments instead of wrapping sockets.
+        _connections.InstrumentPublished = (instrument, listener) =>
+        {
+            if (instrument is { Meter.Name: "Microsoft.AspNetCore.Server.Kestrel", Name: "kestrel.active_connections" }
+                or { Meter.Name: "System.Net.Http", Name: "http.client.open_connections" })
+            {
+                listener.EnableMeasurementEvents(instrument);
+            }
+        };
+        _connections.SetMeasurementEventCallback<long>((instrument, delta, _, _) =>
+            Interlocked.Add(ref instrument.Name == "kestrel.active_connections" ? ref _downstreamConnections : ref _upstreamConnections, delta));
+        _connections.Start();
+    }
+
+    /// <summary>Open connections from clients to this proxy.</summary>
+    public long DownstreamConnections => Interlocked.Read(ref _downstreamConnections);
+
+    /// <summary>Open connections from this proxy to endpoints (and, for a sidecar, its app).</summary>
+    public long UpstreamConnections => Interlocked.Read(ref _upstreamConnections);
 
     /// <summary>Records one finished request.</summary>
-    public void Record(string direction, string source, string destination, string route, int status, string meshError, TimeSpan duration)
+    public void Record(string direction, string source, string destination, string route, int status, string meshError, TimeSpan duration) =>
+        Record(direction, source, destination, route, status, meshError, duration, 0, 0);
+
+    /// <summary>Records one finished request with its body sizes.</summary>
+    public void Record(string direction, string source, string destination, string route, int status, string meshError, TimeSpan duration,
+        long requestBytes, long responseBytes)
     {
         // No allocation on the data path once a series exists: the status class comes from a table.
         var statusClass = status is >= 0 and < 600 ? StatusClasses[status / 100] : $"{status / 100}xx";
         var series = _series.GetOrAdd(new Labels(direction, source, destination, route, statusClass, meshError), _ => new Series());
         Interlocked.Increment(ref series.Count);
+        Interlocked.Add(ref series.RequestBytes, requestBytes);
+        Interlocked.Add(ref series.ResponseBytes, responseBytes);
+        if (_requestsInstrument.Enabled || _durationInstrument.Enabled)
+        {
+            var tags = new TagList
+            {
+                { "mesh.direction", direction }, { "mesh.source", source }, { "mesh.destination", destination },
+                { "mesh.route", route }, { "http.response.status_class", statusClass }, { "mesh.error", meshError },
+            };
+            _requestsInstrument.Add(1, tags);
+            _durationInstrument.Record(duration.TotalSeconds, tags);
+            _requestBytesInstrument.Add(requestBytes, tags);
+            _responseBytesInstrument.Add(responseBytes, tags);
+        }
+
         var seconds = duration.TotalSeconds;
         for (var i = 0; i < Buckets.Length; i++)
         {
@@ -42,6 +116,37 @@ public sealed class RequestMetrics
             ticks = observed + duration.Ticks;
         }
         while (Interlocked.CompareExchange(ref series.SumTicks, ticks, observed) != observed);
+    }
+
+    /// <summary>Records an attempt retried by a proxy, with the reason of the failure that caused it.</summary>
+    public void RecordRetry(string direction, string source, string destination, string reason)
+    {
+        Interlocked.Increment(ref _retries.GetOrAdd((direction, source, destination, reason), _ => new Counter()).Value);
+        _retriesInstrument.Add(1, new TagList { { "mesh.direction", direction }, { "mesh.source", source }, { "mesh.destination", destination }, { "mesh.retry.reason", reason } });
+    }
+
+    /// <summary>Records an endpoint ejected by outlier detection.</summary>
+    public void RecordEjection(string destination, string endpoint)
+    {
+        Interlocked.Increment(ref _ejections.GetOrAdd((destination, endpoint), _ => new Counter()).Value);
+        _ejectionsInstrument.Add(1, new TagList { { "mesh.destination", destination }, { "mesh.endpoint", endpoint } });
+    }
+
+    /// <summary>Every request series, cumulative since the proxy started: what the control plane's dashboard and CLI compute rates from.</summary>
+    public ProxyStats Snapshot(string proxyId) => new(proxyId, DateTimeOffset.UtcNow, Buckets,
+        [.. _series.Select(s => new StatsSeries(s.Key.Direction, s.Key.Source, s.Key.Destination, s.Key.Route, s.Key.Code, s.Key.MeshError,
+            Interlocked.Read(ref s.Value.Count), [.. Enumerable.Range(0, Buckets.Length).Select(i => Interlocked.Read(ref s.Value.BucketCounts[i]))],
+            TimeSpan.FromTicks(Interlocked.Read(ref s.Value.SumTicks)).TotalSeconds,
+            Interlocked.Read(ref s.Value.RequestBytes), Interlocked.Read(ref s.Value.ResponseBytes)))],
+        [.. _retries.Select(r => new RetryStats(r.Key.Direction, r.Key.Source, r.Key.Destination, r.Key.Reason, Interlocked.Read(ref r.Value.Value)))],
+        [.. _ejections.Select(e => new EjectionStats(e.Key.Destination, e.Key.Endpoint, Interlocked.Read(ref e.Value.Value)))],
+        DownstreamConnections, UpstreamConnections);
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        _connections.Dispose();
+        _meter.Dispose();
     }
 
     /// <summary>Writes every series in the Prometheus text exposition format (version 0.0.4).</summary>
@@ -73,6 +178,36 @@ public sealed class RequestMetrics
             text.Append("mesh_request_duration_seconds_count{").Append(labels).Append("} ").Append(count.ToString(CultureInfo.InvariantCulture)).Append('\n');
         }
 
+        text.Append("# HELP mesh_request_bytes_total Request body bytes received.\n# TYPE mesh_request_bytes_total counter\n");
+        foreach (var (labels, series) in snapshot)
+        {
+            text.Append("mesh_request_bytes_total{").Append(labels).Append("} ").Append(Interlocked.Read(ref series.RequestBytes).ToString(CultureInfo.InvariantCulture)).Append('\n');
+        }
+
+        text.Append("# HELP mesh_response_bytes_total Response body bytes sent.\n# TYPE mesh_response_bytes_total counter\n");
+        foreach (var (labels, series) in snapshot)
+        {
+            text.Append("mesh_response_bytes_total{").Append(labels).Append("} ").Append(Interlocked.Read(ref series.ResponseBytes).ToString(CultureInfo.InvariantCulture)).Append('\n');
+        }
+
+        text.Append("# HELP mesh_retries_total Attempts retried, by the reason of the failure.\n# TYPE mesh_retries_total counter\n");
+        foreach (var ((direction, source, destination, reason), counter) in _retries.OrderBy(r => r.Key.ToString(), StringComparer.Ordinal))
+        {
+            text.Append("mesh_retries_total{direction=\"").Append(Labels.Escape(direction)).Append("\",source=\"").Append(Labels.Escape(source))
+                .Append("\",destination=\"").Append(Labels.Escape(destination)).Append("\",reason=\"").Append(Labels.Escape(reason)).Append("\"} ")
+                .Append(Interlocked.Read(ref counter.Value).ToString(CultureInfo.InvariantCulture)).Append('\n');
+        }
+
+        text.Append("# HELP mesh_ejections_total Endpoints ejected by outlier detection.\n# TYPE mesh_ejections_total counter\n");
+        foreach (var ((destination, endpoint), counter) in _ejections.OrderBy(e => e.Key.ToString(), StringComparer.Ordinal))
+        {
+            text.Append("mesh_ejections_total{destination=\"").Append(Labels.Escape(destination)).Append("\",endpoint=\"").Append(Labels.Escape(endpoint)).Append("\"} ")
+                .Append(Interlocked.Read(ref counter.Value).ToString(CultureInfo.InvariantCulture)).Append('\n');
+        }
+
+        text.Append("# HELP mesh_open_connections Open connections: downstream (clients to this proxy), upstream (this proxy to endpoints and its app).\n# TYPE mesh_open_connections gauge\n");
+        text.Append("mesh_open_connections{side=\"downstream\"} ").Append(DownstreamConnections.ToString(CultureInfo.InvariantCulture)).Append('\n');
+        text.Append("mesh_open_connections{side=\"upstream\"} ").Append(UpstreamConnections.ToString(CultureInfo.InvariantCulture)).Append('\n');
         return text.ToString();
     }
 
@@ -81,14 +216,21 @@ public sealed class RequestMetrics
         public override string ToString() =>
             $"direction=\"{Escape(Direction)}\",source=\"{Escape(Source)}\",destination=\"{Escape(Destination)}\",route=\"{Escape(Route)}\",code=\"{Code}\",mesh_error=\"{Escape(MeshError)}\"";
 
-        private static string Escape(string value) =>
+        public static string Escape(string value) =>
             value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);
+    }
+
+    private sealed class Counter
+    {
+        public long Value;
     }
 
     private sealed class Series
     {
         public long Count;
         public long SumTicks;
+        public long RequestBytes;
+        public long ResponseBytes;
         public readonly long[] BucketCounts = new long[Buckets.Length];
     }
 }

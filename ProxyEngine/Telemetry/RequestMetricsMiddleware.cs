@@ -5,7 +5,7 @@ using Yarp.ReverseProxy.Model;
 namespace AspireMesh.ProxyEngine.Telemetry;
 
 /// <summary>Measures every request a listener handles, whether forwarded or answered by the mesh itself.</summary>
-internal sealed class RequestMetricsMiddleware(RequestDelegate next, RequestMetrics metrics, AccessLog accessLog, TimeProvider time, MetricsOptions options,
+internal sealed class RequestMetricsMiddleware(RequestDelegate next, RequestMetrics metrics, AccessLog accessLog, TapHub tap, TimeProvider time, MetricsOptions options,
     ILogger<AccessLog> logger)
 {
     public async Task InvokeAsync(HttpContext context)
@@ -24,7 +24,16 @@ internal sealed class RequestMetricsMiddleware(RequestDelegate next, RequestMetr
             var route = proxy?.Route.Config.RouteId ?? "";
             var meshError = context.Response.Headers[MeshHeaders.Error].ToString();
             var elapsed = time.GetElapsedTime(started);
-            metrics.Record(options.Direction, source, destination, route, context.Response.StatusCode, meshError, elapsed);
+            // Body sizes as declared (Content-Length); streamed bodies of unknown length count as 0.
+            metrics.Record(options.Direction, source, destination, route, context.Response.StatusCode, meshError, elapsed,
+                context.Request.ContentLength ?? 0, context.Response.ContentLength ?? 0);
+            if (tap.Active)
+            {
+                tap.Publish(new Contracts.Admin.TapEvent(DateTimeOffset.UtcNow, tap.ProxyId, options.Direction, context.Request.Method, context.Request.Host.Value ?? "",
+                    context.Request.Path.Value ?? "", context.Response.StatusCode, elapsed.TotalMilliseconds, source, destination,
+                    proxy?.ProxiedDestination?.DestinationId ?? "", route, meshError, System.Diagnostics.Activity.Current?.TraceId.ToString() ?? ""));
+            }
+
             if (System.Diagnostics.Activity.Current is { IsAllDataRequested: true } span)
             {
                 // The request's server span (ASP.NET Core's) carries what the mesh did, for traces in any OTLP backend.

@@ -73,7 +73,7 @@ internal sealed class SnapshotWatcher(ControlPlaneClient client, SnapshotApplier
     }
 
     private Task ReportAsync(long? refusedVersion, string? refusal, CancellationToken cancellationToken) =>
-        client.ReportAsync(options.ProxyId, new ProxyReport(options.Kind, options.Name, status.AppliedVersion, refusedVersion, refusal), cancellationToken);
+        client.ReportAsync(options.ProxyId, new ProxyReport(options.Kind, options.Name, status.AppliedVersion, refusedVersion, refusal) { AdminAddress = status.AdminAddress }, cancellationToken);
 
     private async Task RestoreSavedAsync(CancellationToken cancellationToken)
     {

@@ -4,24 +4,93 @@ using System.Text;
 
 namespace AspireMesh.MeshProxy.Tests;
 
-/// <summary>Proxy spans, with what the mesh did as attributes, exported over OTLP as the OTEL_* variables say.</summary>
+/// <summary>Proxy spans and metrics, with what the mesh did as attributes, exported over OTLP as the OTEL_* variables say.</summary>
 public sealed class TracingTests
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
 
     private static CancellationToken Cancel => TestContext.Current.CancellationToken;
 
-    [Fact]
-    public async Task Spans_ExportedOverOtlpHttp_CarryMeshAttributes()
+    // OTLP bodies are protobuf; attribute keys and string values appear in them as UTF-8.
+    private static bool Has(byte[] body, string text) => body.AsSpan().IndexOf(Encoding.UTF8.GetBytes(text)) >= 0;
+
+    /// <summary>A real OTLP/HTTP endpoint (protobuf bodies kept as received).</summary>
+    private static async Task<(TestBackend Collector, ConcurrentQueue<(string Path, string? ContentType, byte[] Body)> Exports)> StartCollectorAsync()
     {
         var exports = new ConcurrentQueue<(string Path, string? ContentType, byte[] Body)>();
-        await using var collector = await TestBackend.StartAsync("otlp");
+        var collector = await TestBackend.StartAsync("otlp");
         collector.Handler = async context =>
         {
             using var body = new MemoryStream();
             await context.Request.Body.CopyToAsync(body, context.RequestAborted);
             exports.Enqueue((context.Request.Path, context.Request.ContentType, body.ToArray()));
         };
+        return (collector, exports);
+    }
+
+    [Fact]
+    public async Task Metrics_ExportedOverOtlp_CarryMeshRequestsPerSourceAndDestination()
+    {
+        var (collector, exports) = await StartCollectorAsync();
+        await using var _ = collector;
+        await using var app = await TestBackend.StartAsync("app");
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(TracingTests).Assembly);
+        await using var sidecar = await SidecarProcess.StartAsync(controlPlane.Url, "catalog", "catalog-1", app.Url, null, new Dictionary<string, string>
+        {
+            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector.Url.ToString().TrimEnd('/'),
+            ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
+            ["OTEL_METRIC_EXPORT_INTERVAL"] = "300",
+        });
+        using var http = new HttpClient();
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(sidecar.Inbound, "items"));
+        request.Headers.Add("x-mesh-source", "frontend");
+        using (var response = await http.SendAsync(request, Cancel))
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        await Eventually.UntilAsync(() => exports.Any(e => e.Path == "/v1/metrics" && Has(e.Body, "mesh.requests") && Has(e.Body, "frontend")),
+            Deadline, "the sidecar to export mesh.requests with mesh.source=frontend");
+        var metrics = exports.Last(e => e.Path == "/v1/metrics" && Has(e.Body, "mesh.requests"));
+        Assert.True(Has(metrics.Body, "mesh.request.duration") && Has(metrics.Body, "mesh.destination") && Has(metrics.Body, "mesh.connections.open"));
+    }
+
+    [Fact]
+    public async Task Sampling_TracesSamplerAlwaysOff_NoSpansWhileMetricsStillFlow()
+    {
+        var (collector, exports) = await StartCollectorAsync();
+        await using var _ = collector;
+        await using var app = await TestBackend.StartAsync("app");
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(TracingTests).Assembly);
+        await using var sidecar = await SidecarProcess.StartAsync(controlPlane.Url, "catalog", "catalog-1", app.Url, null, new Dictionary<string, string>
+        {
+            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector.Url.ToString().TrimEnd('/'),
+            ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
+            ["OTEL_TRACES_SAMPLER"] = "always_off",
+            // Spans (if any were sampled) would leave within 100 ms; metrics every 1.5 s, so a metrics export after the
+            // request comes well after any span would have.
+            ["OTEL_BSP_SCHEDULE_DELAY"] = "100",
+            ["OTEL_METRIC_EXPORT_INTERVAL"] = "1500",
+        });
+        using var http = new HttpClient();
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(sidecar.Inbound, "items"));
+        request.Headers.Add("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+        using (var response = await http.SendAsync(request, Cancel))
+        {
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        var after = exports.Count;
+        await Eventually.UntilAsync(() => exports.Skip(after).Any(e => e.Path == "/v1/metrics" && Has(e.Body, "mesh.requests"))
+            && exports.Skip(after).Count(e => e.Path == "/v1/metrics") >= 2, Deadline, "two metric exports after the request");
+        Assert.DoesNotContain(exports, e => e.Path == "/v1/traces" && Has(e.Body, "mesh.source"));
+    }
+
+    [Fact]
+    public async Task Spans_ExportedOverOtlpHttp_CarryMeshAttributes()
+    {
+        var (collector, exports) = await StartCollectorAsync();
+        await using var _ = collector;
         await using var app = await TestBackend.StartAsync("app");
         await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(TracingTests).Assembly);
         await using var sidecar = await SidecarProcess.StartAsync(controlPlane.Url, "catalog", "catalog-1", app.Url, null, new Dictionary<string, string>
@@ -39,8 +108,6 @@ public sealed class TracingTests
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         }
 
-        // OTLP bodies are protobuf; attribute keys and string values appear in them as UTF-8.
-        static bool Has(byte[] body, string text) => body.AsSpan().IndexOf(Encoding.UTF8.GetBytes(text)) >= 0;
         await Eventually.UntilAsync(() => exports.Any(e => e.Path == "/v1/traces" && Has(e.Body, "mesh.source") && Has(e.Body, "frontend")),
             Deadline, "the sidecar to export a span carrying mesh.source=frontend");
         var traces = exports.First(e => e.Path == "/v1/traces" && Has(e.Body, "mesh.source"));

@@ -1,0 +1,66 @@
+using System.Text.Json;
+using System.Threading.Channels;
+using AspireMesh.Contracts;
+using AspireMesh.Contracts.Admin;
+using AspireMesh.Contracts.Telemetry;
+using AspireMesh.ControlPlane.Proxies;
+using AspireMesh.ControlPlane.State;
+using AspireMesh.ControlPlane.Telemetry;
+
+namespace AspireMesh.ControlPlane.Api;
+
+/// <summary>
+/// GET /v1/stats (golden metrics over a recent window, from the proxies' statistics) and GET /v1/tap (the requests
+/// every proxy handles from now on, merged into one server-sent event stream, filtered by the query).
+/// </summary>
+internal static class TelemetryApi
+{
+    private static readonly TimeSpan DefaultWindow = TimeSpan.FromSeconds(10);
+
+    public static IEndpointRouteBuilder MapTelemetryApi(this IEndpointRouteBuilder endpoints)
+    {
+        endpoints.MapGet("/v1/stats", (string? window, StatsCollector collector) =>
+        {
+            var span = DefaultWindow;
+            if (window is not null && !Contracts.Config.MeshDuration.TryParse(window, out span))
+            {
+                return Problems.Invalid("Invalid query", [new Contracts.Config.ConfigError("window", $"'{window}' is not a duration (e.g. 10s, 1m).")]);
+            }
+
+            return Results.Json(GoldenMetricsCalculator.Compute(collector.Collections, span), MeshJsonContext.Default.MeshStats);
+        });
+
+        endpoints.MapGet("/v1/tap", async (HttpContext context, ProxyRegistry proxies, MeshStateStore state, ILogger<StatsCollector> logger) =>
+        {
+            var service = context.Request.Query["service"].ToString();
+            var query = context.Request.QueryString.Value ?? "";
+            var targets = proxies.List(state.Current.Version)
+                .Where(p => p is { Watching: true, AdminAddress: not null } && (service.Length == 0 || p.Name == service))
+                .ToList();
+            var merged = Channel.CreateBounded<TapEvent>(new BoundedChannelOptions(4096) { FullMode = BoundedChannelFullMode.DropOldest });
+            using var http = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
+            var readers = targets.Select(proxy => ReadAsync(http, proxy, query, merged.Writer, logger, context.RequestAborted)).ToList();
+            await TapStream.WriteAsync(context, merged.Reader.ReadAllAsync(context.RequestAborted)).ConfigureAwait(false);
+            await Task.WhenAll(readers).ConfigureAwait(false);
+        });
+
+        return endpoints;
+    }
+
+    private static async Task ReadAsync(HttpClient http, ProxyInfo proxy, string query, ChannelWriter<TapEvent> merged, ILogger logger, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var response = await http.GetAsync(new Uri(new Uri(proxy.AdminAddress!), "tap" + query), HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+            response.EnsureSuccessStatusCode();
+            await foreach (var tapEvent in TapStream.ReadAsync(await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false))
+            {
+                merged.TryWrite(tapEvent);
+            }
+        }
+        catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or IOException or JsonException)
+        {
+            ControlPlaneLog.TapEnded(logger, proxy.Id, ex.Message);
+        }
+    }
+}

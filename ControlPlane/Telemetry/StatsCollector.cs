@@ -1,0 +1,80 @@
+using System.Net.Http.Json;
+using AspireMesh.Contracts;
+using AspireMesh.Contracts.Admin;
+using AspireMesh.ControlPlane.Proxies;
+using AspireMesh.ControlPlane.State;
+using Microsoft.Extensions.Options;
+
+namespace AspireMesh.ControlPlane.Telemetry;
+
+/// <summary>
+/// Collects every live proxy's cumulative request statistics (<c>/stats</c> on its admin listener) at a steady interval
+/// and keeps two minutes of them, so golden metrics over any recent window are differences of two collections.
+/// </summary>
+internal sealed class StatsCollector(ProxyRegistry proxies, MeshStateStore state, IOptions<ControlPlaneOptions> options, TimeProvider time,
+    ILogger<StatsCollector> logger) : BackgroundService
+{
+    private const int Kept = 61;
+    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(1.5) };
+    private readonly Lock _gate = new();
+    private readonly List<Collection> _collections = [];
+
+    /// <summary>One round of collection: each proxy's cumulative stats at that time.</summary>
+    internal sealed record Collection(DateTimeOffset At, IReadOnlyDictionary<string, ProxyStats> Proxies);
+
+    /// <summary>The collections kept, oldest first.</summary>
+    public IReadOnlyList<Collection> Collections
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _collections];
+            }
+        }
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(options.Value.StatsInterval, time);
+        do
+        {
+            await CollectAsync(stoppingToken).ConfigureAwait(false);
+        }
+        while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false));
+    }
+
+    /// <summary>Collects once from every watching proxy that reported its admin address.</summary>
+    public async Task CollectAsync(CancellationToken cancellationToken)
+    {
+        var live = proxies.List(state.Current.Version).Where(p => p is { Watching: true, AdminAddress: not null }).ToList();
+        var results = await Task.WhenAll(live.Select(async proxy =>
+        {
+            try
+            {
+                return await _http.GetFromJsonAsync(new Uri(new Uri(proxy.AdminAddress!), "stats"), MeshJsonContext.Default.ProxyStats, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or System.Text.Json.JsonException && !cancellationToken.IsCancellationRequested)
+            {
+                ControlPlaneLog.StatsUnavailable(logger, proxy.Id, ex.Message);
+                return null;
+            }
+        })).ConfigureAwait(false);
+
+        var collection = new Collection(time.GetUtcNow(), results.Where(r => r is not null).ToDictionary(r => r!.ProxyId, r => r!, StringComparer.Ordinal));
+        lock (_gate)
+        {
+            _collections.Add(collection);
+            if (_collections.Count > Kept)
+            {
+                _collections.RemoveAt(0);
+            }
+        }
+    }
+
+    public override void Dispose()
+    {
+        _http.Dispose();
+        base.Dispose();
+    }
+}
