@@ -34,14 +34,33 @@ internal static class TelemetryApi
         {
             var service = context.Request.Query["service"].ToString();
             var query = context.Request.QueryString.Value ?? "";
-            var targets = proxies.List(state.Current.Version)
-                .Where(p => p is { Watching: true, AdminAddress: not null } && (service.Length == 0 || p.Name == service))
-                .ToList();
             var merged = Channel.CreateBounded<TapEvent>(new BoundedChannelOptions(4096) { FullMode = BoundedChannelFullMode.DropOldest });
             using var http = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
-            var readers = targets.Select(proxy => ReadAsync(http, proxy, query, merged.Writer, logger, context.RequestAborted)).ToList();
+            // Proxies that connect while the tap runs join it within a second.
+            var readers = new Dictionary<string, Task>(StringComparer.Ordinal);
+            var joining = Task.Run(async () =>
+            {
+                using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
+                do
+                {
+                    foreach (var proxy in proxies.List(state.Current.Version)
+                        .Where(p => p is { Watching: true, AdminAddress: not null } && (service.Length == 0 || p.Name == service) && !readers.ContainsKey(p.Id)))
+                    {
+                        readers[proxy.Id] = ReadAsync(http, proxy, query, merged.Writer, logger, context.RequestAborted);
+                    }
+                }
+                while (await timer.WaitForNextTickAsync(context.RequestAborted).ConfigureAwait(false));
+            });
             await TapStream.WriteAsync(context, merged.Reader.ReadAllAsync(context.RequestAborted)).ConfigureAwait(false);
-            await Task.WhenAll(readers).ConfigureAwait(false);
+            try
+            {
+                await joining.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+
+            await Task.WhenAll(readers.Values).ConfigureAwait(false);
         });
 
         return endpoints;

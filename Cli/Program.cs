@@ -1,0 +1,41 @@
+using System.CommandLine;
+using AspireMesh.Cli;
+using AspireMesh.ProxyEngine.Hosting;
+
+var controlPlane = CommandLineOptions.Url("--control-plane", "Control plane base URL (default: $ASPIREMESH_CONTROL_PLANE or http://localhost:8761/).",
+    new Uri(Environment.GetEnvironmentVariable("ASPIREMESH_CONTROL_PLANE") is { Length: > 0 } url ? url : "http://localhost:8761/"));
+controlPlane.Recursive = true;
+var window = new Option<string>("--window") { Description = "The recent window the rates cover (e.g. 10s, 1m).", DefaultValueFactory = _ => "10s" };
+var tapMax = new Option<int>("--max") { Description = "Stop after this many requests (0 = until Ctrl+C)." };
+var topDuration = new Option<string>("--duration") { Description = "How long to watch before printing the table.", DefaultValueFactory = _ => "5s" };
+var topOnce = new Option<bool>("--once") { Description = "Print one table and exit (default: a new table every --duration until Ctrl+C)." };
+var filters = TapFilters.Options();
+var token = new Option<string?>("--token") { Description = "Admin token (default: $ASPIREMESH_ADMIN_TOKEN)." };
+var file = new Option<FileInfo>("--file", "-f") { Description = "The mesh config (YAML or JSON).", Required = true };
+var ifMatch = new Option<long?>("--if-match") { Description = "Apply only if the current config version is this one." };
+var version = new Argument<long>("version") { Description = "The config version to roll back to." };
+
+var stat = new Command("stat", "Golden metrics per service, edge and route: requests/s, success rate, p50/p95/p99.") { window };
+stat.SetAction((r, ct) => Commands.StatAsync(r.GetRequiredValue(controlPlane), r.GetRequiredValue(window), Console.Out, ct));
+var tap = new Command("tap", "Stream the requests the proxies handle, as they happen.") { tapMax };
+var top = new Command("top", "The busiest paths: requests, success and latency, from the live tap.") { topDuration, topOnce };
+foreach (var option in filters)
+{
+    tap.Options.Add(option);
+    top.Options.Add(option);
+}
+
+tap.SetAction((r, ct) => Commands.TapAsync(r.GetRequiredValue(controlPlane), TapFilters.Query(r, filters), r.GetValue(tapMax), Console.Out, ct));
+top.SetAction((r, ct) => Commands.TopAsync(r.GetRequiredValue(controlPlane), TapFilters.Query(r, filters), r.GetRequiredValue(topDuration), r.GetValue(topOnce), Console.Out, ct));
+var check = new Command("check", "Is the mesh healthy? Control plane reachable, every proxy on the latest config, instances healthy, certificates valid.");
+check.SetAction((r, ct) => Commands.CheckAsync(r.GetRequiredValue(controlPlane), Console.Out, ct));
+var plan = new Command("plan", "What applying a config would change, per proxy.") { file, token };
+plan.SetAction((r, ct) => Commands.ConfigPlanAsync(r.GetRequiredValue(controlPlane), r.GetRequiredValue(file), r.GetValue(token), Console.Out, ct));
+var apply = new Command("apply", "Apply a config (refused whole, with every error, if invalid).") { file, token, ifMatch };
+apply.SetAction((r, ct) => Commands.ConfigApplyAsync(r.GetRequiredValue(controlPlane), r.GetRequiredValue(file), r.GetValue(token), r.GetValue(ifMatch), Console.Out, ct));
+var rollback = new Command("rollback", "Make an earlier config version current again.") { version, token };
+rollback.SetAction((r, ct) => Commands.ConfigRollbackAsync(r.GetRequiredValue(controlPlane), r.GetValue(version), r.GetValue(token), Console.Out, ct));
+var config = new Command("config", "Plan, apply or roll back the mesh config.") { plan, apply, rollback };
+
+var root = new RootCommand("aspiremesh: see and operate an AspireMesh from the terminal.") { controlPlane, stat, top, tap, check, config };
+return await root.Parse(args).InvokeAsync();

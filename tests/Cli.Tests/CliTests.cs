@@ -1,0 +1,151 @@
+using System.Net;
+using System.Text.RegularExpressions;
+
+namespace AspireMesh.Cli.Tests;
+
+/// <summary>The aspiremesh CLI, run as a real process against a real control plane and sidecars.</summary>
+public sealed class CliTests
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
+
+    private static CancellationToken Cancel => TestContext.Current.CancellationToken;
+
+    private static string Assembly(string project) => BuiltProjects.Assembly(typeof(CliTests).Assembly, project);
+
+    /// <summary>Runs the CLI to its end and returns its exit code and output.</summary>
+    private static async Task<(int Code, string Output)> RunAsync(params string[] args)
+    {
+        await using var cli = await TestProcess.StartDotnetAsync("aspiremesh", Assembly("Cli.csproj"), args);
+        var code = await cli.Exited.WaitAsync(Deadline, Cancel);
+        return (code, cli.Output);
+    }
+
+    private static async Task<TestProcess> StartSidecarAsync(ControlPlaneProcess controlPlane, string service, Uri app)
+    {
+        var state = Directory.CreateTempSubdirectory("aspiremesh-cli-proxy-").FullName;
+        var process = await TestProcess.StartDotnetAsync($"{service}-proxy", Assembly("MeshProxy.csproj"),
+            ["--service", service, "--instance-id", $"{service}-1", "--app-url", app.ToString(), "--control-plane", controlPlane.Url.ToString(), "--state-dir", state]);
+        return process;
+    }
+
+    private static async Task<Uri> OutboundOfAsync(TestProcess sidecar) =>
+        new((await sidecar.WaitForLineAsync(@"outbound (\S+),", Deadline)).Groups[1].Value.TrimEnd(','));
+
+    [Fact]
+    public async Task Check_HealthyMesh_ExitsZeroWithEveryProxyOnTheLatestConfig()
+    {
+        await using var app = await TestBackend.StartAsync("app");
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(CliTests).Assembly);
+        await using var sidecar = await StartSidecarAsync(controlPlane, "catalog", app.Url);
+
+        var (code, output) = (0, "");
+        await Eventually.UntilAsync(async () =>
+        {
+            (code, output) = await RunAsync("check", "--control-plane", controlPlane.Url.ToString());
+            return code == 0;
+        }, Deadline, "aspiremesh check to pass once the sidecar is registered and up to date");
+
+        Assert.Contains("ok   every connected proxy serves the latest config", output, StringComparison.Ordinal);
+        Assert.Contains("ok   service catalog: 1/1 instances healthy", output, StringComparison.Ordinal);
+        Assert.Contains("The mesh is healthy.", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Check_InstanceWhoseAppFails_Exit1NamingTheInstance()
+    {
+        await using var app = await TestBackend.StartAsync("app");
+        app.Handler = context =>
+        {
+            context.Response.StatusCode = 503;
+            return Task.CompletedTask;
+        };
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(CliTests).Assembly);
+        await using var sidecar = await StartSidecarAsync(controlPlane, "catalog", app.Url);
+        await Eventually.UntilAsync(async () => await controlPlane.HealthOfAsync("catalog-1") == "unhealthy", Deadline, "catalog-1 to register as unhealthy");
+
+        var (code, output) = await RunAsync("check", "--control-plane", controlPlane.Url.ToString());
+
+        Assert.Equal(1, code);
+        Assert.Contains("FAIL service catalog: 0/1 instances healthy (unhealthy: catalog-1)", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Check_ControlPlaneUnreachable_Exit2NamingTheAddress()
+    {
+        var closed = Ports.ClosedUrl();
+
+        var (code, output) = await RunAsync("check", "--control-plane", closed.ToString());
+
+        Assert.Equal(2, code);
+        Assert.Contains($"control plane {closed} unreachable", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task StatAndTap_Traffic_TableShowsTheEdgeAndTapPrintsTheRequest()
+    {
+        await using var frontendApp = await TestBackend.StartAsync("frontend-app");
+        await using var catalogApp = await TestBackend.StartAsync("catalog-app");
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(CliTests).Assembly, null, "--ControlPlane:StatsInterval=00:00:00.250");
+        await using var frontend = await StartSidecarAsync(controlPlane, "frontend", frontendApp.Url);
+        await using var catalog = await StartSidecarAsync(controlPlane, "catalog", catalogApp.Url);
+        using var http = new HttpClient(new HttpClientHandler { Proxy = new WebProxy(await OutboundOfAsync(frontend)), UseProxy = true });
+        await using var tap = await TestProcess.StartDotnetAsync("aspiremesh-tap", Assembly("Cli.csproj"),
+            ["tap", "--control-plane", controlPlane.Url.ToString(), "--path", "/items", "--direction", "inbound", "--max", "1"]);
+        await tap.WaitForLineAsync("^tapping ", Deadline);
+
+        var (code, output) = (0, "");
+        await Eventually.UntilAsync(async () =>
+        {
+            using var response = await http.GetAsync("http://catalog/items", Cancel);
+            (code, output) = await RunAsync("stat", "--control-plane", controlPlane.Url.ToString(), "--window", "30s");
+            return output.Contains("frontend -> catalog", StringComparison.Ordinal) && tap.Exited.IsCompleted;
+        }, Deadline, "aspiremesh stat to show the frontend -> catalog edge and tap to print a request");
+
+        Assert.Equal(0, code);
+        Assert.Matches(new Regex(@"frontend -> catalog\s+[0-9.]+\s+100\.00%\s+[0-9.]+ms"), output);
+        Assert.Equal(0, await tap.Exited);
+        Assert.Matches(new Regex(@"catalog-1 inbound GET \S*/items 200 [0-9.]+ms src=frontend dst=catalog"), tap.Output);
+    }
+
+    [Fact]
+    public async Task ConfigApply_InvalidThenValidThenRollback_RefusalListsPathsAndVersionsMove()
+    {
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(CliTests).Assembly);
+        var directory = Directory.CreateTempSubdirectory("aspiremesh-cli-config-");
+        try
+        {
+            var invalid = Path.Combine(directory.FullName, "bad.yaml");
+            await File.WriteAllTextAsync(invalid, "services:\n  - name: Catalog!\n", Cancel);
+            var valid = Path.Combine(directory.FullName, "good.yaml");
+            await File.WriteAllTextAsync(valid, "services:\n  - name: catalog\n", Cancel);
+            var second = Path.Combine(directory.FullName, "second.yaml");
+            await File.WriteAllTextAsync(second, "services:\n  - name: catalog\n  - name: inventory\n", Cancel);
+            var token = ControlPlaneProcess.AdminToken;
+
+            var refused = await RunAsync("config", "apply", "-f", invalid, "--token", token, "--control-plane", controlPlane.Url.ToString());
+            var planned = await RunAsync("config", "plan", "-f", valid, "--token", token, "--control-plane", controlPlane.Url.ToString());
+            var applied = await RunAsync("config", "apply", "-f", valid, "--token", token, "--control-plane", controlPlane.Url.ToString());
+            var appliedSecond = await RunAsync("config", "apply", "-f", second, "--if-match", "1", "--token", token, "--control-plane", controlPlane.Url.ToString());
+            var rolledBack = await RunAsync("config", "rollback", "1", "--token", token, "--control-plane", controlPlane.Url.ToString());
+            var unauthorized = await RunAsync("config", "rollback", "1", "--token", "wrong", "--control-plane", controlPlane.Url.ToString());
+
+            var all = $"{refused.Output}\n{planned.Output}\n{applied.Output}\n{rolledBack.Output}\n{unauthorized.Output}";
+            Assert.True(refused.Code == 1, all);
+            Assert.Matches(new Regex(@"refused \((400|422)\)"), refused.Output);
+            Assert.True(refused.Output.Contains("services[0].name", StringComparison.Ordinal), all);
+            Assert.Equal(0, planned.Code);
+            Assert.Contains("Plan against config version 0", planned.Output, StringComparison.Ordinal);
+            Assert.Equal(0, applied.Code);
+            Assert.Contains("applied: config version 1.", applied.Output, StringComparison.Ordinal);
+            Assert.Contains("applied: config version 2.", appliedSecond.Output, StringComparison.Ordinal);
+            Assert.Equal(0, rolledBack.Code);
+            Assert.Contains("rolled back: config version 1 is current again", rolledBack.Output, StringComparison.Ordinal);
+            Assert.Equal(1, unauthorized.Code);
+            Assert.Contains("refused (401)", unauthorized.Output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
+    }
+}
