@@ -28,6 +28,24 @@ public sealed class TracingTests
         return (collector, exports);
     }
 
+    /// <summary>A catalog sidecar exporting to <paramref name="collector"/> over OTLP/HTTP, with <paramref name="extra"/> OTEL_* settings.</summary>
+    private static Task<SidecarProcess> StartExportingSidecarAsync(ControlPlaneProcess controlPlane, TestBackend app, TestBackend collector, Dictionary<string, string> extra)
+    {
+        extra["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector.Url.ToString().TrimEnd('/');
+        extra["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf";
+        return SidecarProcess.StartAsync(controlPlane.Url, "catalog", "catalog-1", app.Url, null, extra);
+    }
+
+    /// <summary>Sends GET /items to the sidecar's inbound listener with one header, and checks it was answered.</summary>
+    private static async Task GetItemsAsync(SidecarProcess sidecar, string header, string value)
+    {
+        using var http = new HttpClient();
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(sidecar.Inbound, "items"));
+        request.Headers.Add(header, value);
+        using var response = await http.SendAsync(request, Cancel);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
     [Fact]
     public async Task Metrics_ExportedOverOtlp_CarryMeshRequestsPerSourceAndDestination()
     {
@@ -35,19 +53,11 @@ public sealed class TracingTests
         await using var _ = collector;
         await using var app = await TestBackend.StartAsync("app");
         await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(TracingTests).Assembly);
-        await using var sidecar = await SidecarProcess.StartAsync(controlPlane.Url, "catalog", "catalog-1", app.Url, null, new Dictionary<string, string>
+        await using var sidecar = await StartExportingSidecarAsync(controlPlane, app, collector, new Dictionary<string, string>
         {
-            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector.Url.ToString().TrimEnd('/'),
-            ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
             ["OTEL_METRIC_EXPORT_INTERVAL"] = "300",
         });
-        using var http = new HttpClient();
-        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(sidecar.Inbound, "items"));
-        request.Headers.Add("x-mesh-source", "frontend");
-        using (var response = await http.SendAsync(request, Cancel))
-        {
-            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        }
+        await GetItemsAsync(sidecar, "x-mesh-source", "frontend");
 
         await Eventually.UntilAsync(() => exports.Any(e => e.Path == "/v1/metrics" && Has(e.Body, "mesh.requests") && Has(e.Body, "frontend")),
             Deadline, "the sidecar to export mesh.requests with mesh.source=frontend");
@@ -62,23 +72,15 @@ public sealed class TracingTests
         await using var _ = collector;
         await using var app = await TestBackend.StartAsync("app");
         await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(TracingTests).Assembly);
-        await using var sidecar = await SidecarProcess.StartAsync(controlPlane.Url, "catalog", "catalog-1", app.Url, null, new Dictionary<string, string>
+        await using var sidecar = await StartExportingSidecarAsync(controlPlane, app, collector, new Dictionary<string, string>
         {
-            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector.Url.ToString().TrimEnd('/'),
-            ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
             ["OTEL_TRACES_SAMPLER"] = "always_off",
             // Spans (if any were sampled) would leave within 100 ms; metrics every 1.5 s, so a metrics export after the
             // request comes well after any span would have.
             ["OTEL_BSP_SCHEDULE_DELAY"] = "100",
             ["OTEL_METRIC_EXPORT_INTERVAL"] = "1500",
         });
-        using var http = new HttpClient();
-        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(sidecar.Inbound, "items"));
-        request.Headers.Add("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
-        using (var response = await http.SendAsync(request, Cancel))
-        {
-            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        }
+        await GetItemsAsync(sidecar, "traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
 
         var after = exports.Count;
         await Eventually.UntilAsync(() => exports.Skip(after).Any(e => e.Path == "/v1/metrics" && Has(e.Body, "mesh.requests"))
@@ -93,20 +95,12 @@ public sealed class TracingTests
         await using var _ = collector;
         await using var app = await TestBackend.StartAsync("app");
         await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(TracingTests).Assembly);
-        await using var sidecar = await SidecarProcess.StartAsync(controlPlane.Url, "catalog", "catalog-1", app.Url, null, new Dictionary<string, string>
+        await using var sidecar = await StartExportingSidecarAsync(controlPlane, app, collector, new Dictionary<string, string>
         {
-            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = collector.Url.ToString().TrimEnd('/'),
-            ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf",
             ["OTEL_SERVICE_NAME"] = "catalog-sidecar",
             ["OTEL_BSP_SCHEDULE_DELAY"] = "200",
         });
-        using var http = new HttpClient();
-        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(sidecar.Inbound, "items"));
-        request.Headers.Add("x-mesh-source", "frontend");
-        using (var response = await http.SendAsync(request, Cancel))
-        {
-            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-        }
+        await GetItemsAsync(sidecar, "x-mesh-source", "frontend");
 
         await Eventually.UntilAsync(() => exports.Any(e => e.Path == "/v1/traces" && Has(e.Body, "mesh.source") && Has(e.Body, "frontend")),
             Deadline, "the sidecar to export a span carrying mesh.source=frontend");
