@@ -204,7 +204,27 @@ internal static class Commands
                 + (unhealthy.Count > 0 ? $" (unhealthy: {string.Join(", ", unhealthy)})" : "")).ConfigureAwait(false);
         }
 
-        await output.WriteLineAsync("--   certificates: mTLS is not enabled in this mesh yet, so there are no workload certificates to check").ConfigureAwait(false);
+        // Workload certificates: every connected proxy holds one that is still valid (proxies renew at half-life, so
+        // one with less than a tenth of a day left, or already expired, means renewal is failing).
+        var now = DateTimeOffset.UtcNow;
+        foreach (var proxy in live)
+        {
+            if (proxy.CertificateNotAfter is not { } notAfter)
+            {
+                await Line(false, $"proxy {proxy.Id} ({proxy.Kind} {proxy.Name}) reports no workload certificate").ConfigureAwait(false);
+            }
+            else if (notAfter <= now)
+            {
+                await Line(false, $"proxy {proxy.Id} certificate {proxy.SpiffeId} expired at {notAfter:u}: its renewals are failing (see its log)").ConfigureAwait(false);
+            }
+        }
+
+        var certified = live.Where(p => p.CertificateNotAfter > now).ToList();
+        if (certified.Count > 0)
+        {
+            await Line(true, $"{certified.Count} workload certificates valid (earliest expiry {certified.Min(p => p.CertificateNotAfter)!.Value:u})").ConfigureAwait(false);
+        }
+
         await output.WriteLineAsync(problems == 0 ? "The mesh is healthy." : $"{problems} problem(s) found.").ConfigureAwait(false);
         return problems == 0 ? 0 : 1;
     }

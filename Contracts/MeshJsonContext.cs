@@ -3,6 +3,7 @@ using System.Text.Json.Serialization;
 using AspireMesh.Contracts.Admin;
 using AspireMesh.Contracts.Config;
 using AspireMesh.Contracts.Registry;
+using AspireMesh.Contracts.Security;
 using AspireMesh.Contracts.Snapshots;
 
 namespace AspireMesh.Contracts;
@@ -40,6 +41,11 @@ namespace AspireMesh.Contracts;
 [JsonSerializable(typeof(RateLimitPolicy))]
 [JsonSerializable(typeof(EgressPolicy))]
 [JsonSerializable(typeof(BackendPolicy))]
+[JsonSerializable(typeof(CertificateSigningRequest))]
+[JsonSerializable(typeof(IssuedCertificate))]
+[JsonSerializable(typeof(CertificateAuthorityInfo))]
+[JsonSerializable(typeof(BootstrapCredentialRequest))]
+[JsonSerializable(typeof(BootstrapCredentialGrant))]
 public sealed partial class MeshJsonContext : JsonSerializerContext;
 
 /// <summary>What a proxy's admin /ready answers.</summary>

@@ -7,4 +7,6 @@ namespace AspireMesh.ControlPlane;
 /// <summary>JSON metadata of what the control plane persists.</summary>
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web, WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(ConfigHistory))]
+[JsonSerializable(typeof(AspireMesh.ControlPlane.Security.CaState))]
+[JsonSerializable(typeof(List<AspireMesh.ControlPlane.Security.BootstrapUse>))]
 internal sealed partial class ControlPlaneJsonContext : JsonSerializerContext;

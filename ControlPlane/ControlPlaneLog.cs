@@ -35,4 +35,19 @@ internal static partial class ControlPlaneLog
 
     [LoggerMessage(1031, LogLevel.Debug, "Tap of proxy {ProxyId} ended: {Reason}")]
     public static partial void TapEnded(ILogger logger, string proxyId, string reason);
+
+    [LoggerMessage(1040, LogLevel.Information, "Certificate authority: trust domain {TrustDomain}, issuing root {Thumbprint} (expires {NotAfter:u}), from {Source}")]
+    public static partial void CertificateAuthorityReady(ILogger logger, string trustDomain, string thumbprint, DateTimeOffset notAfter, string source);
+
+    [LoggerMessage(1041, LogLevel.Information, "Issued {SpiffeId} to {Instance} ({How}), expires {NotAfter:u}")]
+    public static partial void CertificateIssued(ILogger logger, string spiffeId, string instance, string how, DateTimeOffset notAfter);
+
+    [LoggerMessage(1042, LogLevel.Warning, "Refused a certificate for {Kind} {Name} (instance {Instance}) from {Remote}: {Reason}")]
+    public static partial void CertificateRefused(ILogger logger, string kind, string name, string instance, string remote, string reason);
+
+    [LoggerMessage(1043, LogLevel.Warning, "Root rotation: new issuing root {Thumbprint}; the previous root {Previous} stays trusted until {RetiresAt:u}")]
+    public static partial void RootRotated(ILogger logger, string thumbprint, string previous, DateTimeOffset retiresAt);
+
+    [LoggerMessage(1044, LogLevel.Information, "Root {Thumbprint} retired: it left the trust bundle")]
+    public static partial void RootRetired(ILogger logger, string thumbprint);
 }

@@ -29,4 +29,25 @@ public sealed class ControlPlaneOptions
 
     /// <summary>How often the proxies' request statistics are collected for the dashboard and the CLI.</summary>
     public TimeSpan StatsInterval { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>The SPIFFE trust domain of workload identities (<c>spiffe://trust-domain/ns/namespace/sa/service</c>).</summary>
+    public string TrustDomain { get; set; } = AspireMesh.Contracts.Security.SpiffeId.DefaultTrustDomain;
+
+    /// <summary>Lifetime of workload certificates (24 h by default; proxies renew at half of it).</summary>
+    public TimeSpan CertificateLifetime { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>A root certificate (PEM) to issue from instead of generating one; needs <see cref="CaKey"/>.</summary>
+    public string? CaCertificate { get; set; }
+
+    /// <summary>The private key (PEM) of <see cref="CaCertificate"/>.</summary>
+    public string? CaKey { get; set; }
+
+    /// <summary>How long a rotated-out root stays trusted; default twice the certificate lifetime (every workload renews under the new root meanwhile).</summary>
+    public TimeSpan? RootOverlap { get; set; }
+
+    /// <summary>
+    /// Whether the admin API and the dashboard answer requests from this machine (loopback) without the admin token;
+    /// from anywhere else they always need it.
+    /// </summary>
+    public bool OpenOnLoopback { get; set; } = true;
 }

@@ -39,6 +39,9 @@ builder.Services.AddSingleton<ProxyRegistry>();
 builder.Services.AddSingleton<ConfigStore>();
 builder.Services.AddSingleton(new StateDirectory(options.StateDirectory ?? StateDirectory.DefaultPath));
 builder.Services.AddSingleton(sp => AdminToken.Resolve(Environment.GetEnvironmentVariable(AdminToken.EnvironmentVariable), sp.GetRequiredService<StateDirectory>(), Console.Out));
+builder.Services.AddSingleton<CertificateAuthority>();
+builder.Services.AddSingleton(sp => new BootstrapCredentials(sp.GetRequiredService<StateDirectory>(), sp.GetRequiredService<TimeProvider>(),
+    Environment.GetEnvironmentVariable(AspireMesh.Contracts.Security.BootstrapCredential.KeyEnvironmentVariable)));
 builder.Services.AddHostedService<LeaseExpiryService>();
 builder.Services.AddSingleton<AspireMesh.ControlPlane.Telemetry.StatsCollector>();
 builder.Services.AddHostedService(sp => sp.GetRequiredService<AspireMesh.ControlPlane.Telemetry.StatsCollector>());
@@ -65,6 +68,8 @@ var app = builder.Build();
 try
 {
     _ = app.Services.GetRequiredService<AdminToken>();
+    _ = app.Services.GetRequiredService<BootstrapCredentials>();
+    _ = app.Services.GetRequiredService<CertificateAuthority>();
     var store = app.Services.GetRequiredService<ConfigStore>();
     store.Load();
     if (!string.IsNullOrEmpty(options.ConfigPath))
@@ -81,13 +86,14 @@ try
         store.Apply(result.Config!, $"file:{path}", expectedVersion: null);
     }
 }
-catch (Exception ex) when (ex is IOException or InvalidDataException or UnauthorizedAccessException)
+catch (Exception ex) when (ex is IOException or InvalidDataException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException or CertificateRequestException)
 {
     await Console.Error.WriteLineAsync($"error: {ex.Message}");
     return 2;
 }
 
 app.UseExceptionHandler(errors => errors.Run(Problems.WriteExceptionAsync));
+app.UseMiddleware<RemoteAdminGuard>();
 app.UseRateLimiter();
 app.MapHealthChecks("/health");
 app.MapRegistryApi();
@@ -95,6 +101,7 @@ app.MapWatchApi();
 app.MapConfigApi();
 app.MapProxiesApi();
 app.MapTelemetryApi();
+app.MapCertificatesApi();
 app.MapDashboard();
 
 try

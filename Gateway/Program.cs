@@ -1,8 +1,11 @@
 using System.CommandLine;
+using AspireMesh.Contracts.Client;
+using AspireMesh.Contracts.Security;
 using AspireMesh.Contracts.Snapshots;
 using AspireMesh.ProxyEngine;
 using AspireMesh.ProxyEngine.Admin;
 using AspireMesh.ProxyEngine.Hosting;
+using AspireMesh.ProxyEngine.Security;
 using AspireMesh.ProxyEngine.Telemetry;
 
 var name = new Option<string>("--name") { Description = "The gateway's name; routes attach to it.", DefaultValueFactory = _ => "gateway" };
@@ -20,20 +23,40 @@ if (parsed.Errors.Count > 0 || parsed.Action is not null)
 }
 
 var gatewayName = parsed.GetRequiredValue(name);
+var proxyId = $"{gatewayName}-{Environment.ProcessId}";
+var stateDirectory = parsed.GetValue(stateDir) ?? Path.Combine(Path.GetTempPath(), "aspiremesh", "gateways", gatewayName);
+var controlPlaneUrl = parsed.GetRequiredValue(controlPlane);
 var status = new ProxyStatus();
+
+// The gateway calls sidecars over mTLS with its own mesh identity, obtained before it takes any request.
+using var loggers = LoggerFactory.Create(logging => logging.AddConsole());
+await using var identity = new WorkloadIdentity(ProxyKinds.Gateway, gatewayName, proxyId, stateDirectory,
+    new ControlPlaneClient(new HttpClient { BaseAddress = controlPlaneUrl, Timeout = TimeSpan.FromSeconds(30) }),
+    Environment.GetEnvironmentVariable(BootstrapCredential.EnvironmentVariable), loggers.CreateLogger("AspireMesh.Gateway.Identity"));
+try
+{
+    await identity.InitializeAsync(CancellationToken.None);
+}
+catch (IdentityException ex)
+{
+    await Console.Error.WriteLineAsync($"error: {ex.Message}");
+    return 2;
+}
+
 var publicBuilder = ListenerHost.CreateBuilder($"http://{parsed.GetRequiredValue(host)}:{parsed.GetValue(port)}");
 publicBuilder.Services.AddMeshProxyEngine(new ProxyEngineOptions
 {
     Kind = ProxyKinds.Gateway,
     Name = gatewayName,
-    ProxyId = $"{gatewayName}-{Environment.ProcessId}",
-    ControlPlane = parsed.GetRequiredValue(controlPlane),
-    StateFile = Path.Combine(parsed.GetValue(stateDir) ?? Path.Combine(Path.GetTempPath(), "aspiremesh", "gateways", gatewayName), "snapshot.json"),
+    ProxyId = proxyId,
+    ControlPlane = controlPlaneUrl,
+    StateFile = Path.Combine(stateDirectory, "snapshot.json"),
+    Identity = identity,
 }, status);
 publicBuilder.ConfigureOpenTelemetry();
 using var metrics = new RequestMetrics();
 var accessLog = new AccessLog(parsed.GetValue(accessLogOption));
-var tap = new TapHub($"{gatewayName}-{Environment.ProcessId}");
+var tap = new TapHub(proxyId);
 publicBuilder.Services.AddSingleton(metrics);
 publicBuilder.Services.AddSingleton(accessLog);
 publicBuilder.Services.AddSingleton(tap);

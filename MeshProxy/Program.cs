@@ -54,5 +54,6 @@ var options = new SidecarOptions
     ControlPlane = parsed.GetRequiredValue(controlPlane),
     AppCommand = appCommand,
     AccessLog = parsed.GetValue(accessLog),
+    BootstrapCredential = Environment.GetEnvironmentVariable(AspireMesh.Contracts.Security.BootstrapCredential.EnvironmentVariable),
 };
 return await Sidecar.RunAsync(options);

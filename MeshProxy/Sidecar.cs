@@ -1,3 +1,5 @@
+using AspireMesh.Contracts.Client;
+using AspireMesh.Contracts.Snapshots;
 using AspireMesh.Hosting.Processes;
 using AspireMesh.MeshProxy.Inbound;
 using AspireMesh.MeshProxy.Outbound;
@@ -6,6 +8,7 @@ using AspireMesh.ProxyEngine;
 using AspireMesh.ProxyEngine.Admin;
 using AspireMesh.ProxyEngine.Hosting;
 using AspireMesh.ProxyEngine.Routing;
+using AspireMesh.ProxyEngine.Security;
 using AspireMesh.ProxyEngine.Telemetry;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 
@@ -18,13 +21,29 @@ internal static class Sidecar
     {
         var status = new ProxyStatus();
         var policies = new InboundPolicies();
+        // The identity comes first: the inbound port takes mTLS from its first connection on.
+        using var loggers = LoggerFactory.Create(logging => logging.AddConsole());
+        await using var identity = new WorkloadIdentity(ProxyKinds.Sidecar, options.Service, options.InstanceId, options.StateDirectory,
+            new ControlPlaneClient(new HttpClient { BaseAddress = options.ControlPlane, Timeout = TimeSpan.FromSeconds(30) }), options.BootstrapCredential,
+            loggers.CreateLogger("AspireMesh.MeshProxy.Identity"));
+        try
+        {
+            await identity.InitializeAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (IdentityException ex)
+        {
+            await Console.Error.WriteLineAsync($"error: {ex.Message}").ConfigureAwait(false);
+            return 2;
+        }
+
+        var peers = new PeerAuthentication(identity);
         using var metrics = new RequestMetrics();
         var tap = new TapHub(options.InstanceId);
         var accessLog = new AccessLog(options.AccessLog);
         var inboundEndpoints = new ListenerEndpoints();
         var outboundEndpoints = new ListenerEndpoints();
-        var inbound = InboundListener.Build(options, inboundEndpoints, policies, metrics, accessLog, tap);
-        var outbound = OutboundListener.Build(options, outboundEndpoints, status, policies, metrics, accessLog, tap);
+        var inbound = InboundListener.Build(options, inboundEndpoints, policies, peers, metrics, accessLog, tap, loggers.CreateLogger("AspireMesh.MeshProxy.Tls"));
+        var outbound = OutboundListener.Build(options, outboundEndpoints, status, policies, peers, metrics, accessLog, tap);
         var adminBuilder = ListenerHost.CreateBuilder($"http://127.0.0.1:{options.AdminPort}");
         var admin = adminBuilder.Build();
         admin.MapProxyAdmin(status, metrics, accessLog, tap);

@@ -42,6 +42,9 @@ public sealed record SidecarOptions
     /// <summary>Whether to write an access log line per request from the start.</summary>
     public bool AccessLog { get; init; }
 
+    /// <summary>The credential for the first workload certificate (<c>ASPIREMESH_BOOTSTRAP_TOKEN</c>); null when one is kept already.</summary>
+    public string? BootstrapCredential { get; init; }
+
     /// <summary>A command to start as the application (everything after <c>--</c>), or empty when the app runs on its own.</summary>
     public IReadOnlyList<string> AppCommand { get; init; } = [];
 }

@@ -52,6 +52,9 @@ public static class MeshErrors
     /// <summary>A CONNECT tunnel asked for a host that no route of this proxy serves (403).</summary>
     public const string EgressDenied = "egress-denied";
 
+    /// <summary>A plaintext request reached a sidecar whose service takes mTLS callers only (403).</summary>
+    public const string MtlsRequired = "mtls-required";
+
     /// <summary>The request uses a feature the proxy does not offer (501).</summary>
     public const string NotSupported = "not-supported";
 }

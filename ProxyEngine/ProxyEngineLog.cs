@@ -41,4 +41,16 @@ internal static partial class ProxyEngineLog
     [LoggerMessage(2100, LogLevel.Information, "access {Direction} {Method} {Host}{Path} {Protocol} {Status} {DurationMs:0.0}ms source={Source} destination={Destination} endpoint={Endpoint} route={Route} mesh_error={MeshError} trace={TraceId}")]
     public static partial void Access(ILogger logger, string direction, string method, string host, string path, string protocol, int status, double durationMs,
         string source, string destination, string endpoint, string route, string meshError, string traceId);
+
+    [LoggerMessage(2200, LogLevel.Information, "Workload certificate {SpiffeId} (serial {Serial}) valid until {NotAfter:u}; renewal at {RenewAt:u} ({How})")]
+    public static partial void CertificateLoaded(ILogger logger, string spiffeId, string serial, DateTimeOffset notAfter, DateTimeOffset renewAt, string how);
+
+    [LoggerMessage(2201, LogLevel.Warning, "Could not get a workload certificate (attempt {Attempt}, next in {DelaySeconds} s): {Reason}")]
+    public static partial void CertificateRequestFailed(ILogger logger, int attempt, double delaySeconds, string reason);
+
+    [LoggerMessage(2202, LogLevel.Warning, "Refused a {Direction} TLS peer: {Reason}")]
+    public static partial void PeerRefused(ILogger logger, string direction, string reason);
+
+    [LoggerMessage(2203, LogLevel.Information, "Trust bundle updated: {Count} root(s)")]
+    public static partial void TrustBundleUpdated(ILogger logger, int count);
 }

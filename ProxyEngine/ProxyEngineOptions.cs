@@ -26,6 +26,12 @@ public sealed class ProxyEngineOptions
     /// <summary>Where the last applied snapshot is kept, so a restart can serve it before the control plane answers; null keeps none.</summary>
     public string? StateFile { get; init; }
 
+    /// <summary>
+    /// The proxy's mesh identity; with it, endpoints that take mTLS are called over mTLS (their identity checked), and
+    /// without it every call is plaintext (in-process test hosts).
+    /// </summary>
+    public Security.WorkloadIdentity? Identity { get; init; }
+
     /// <summary>Attempts per request, the first included, when an endpoint fails before the request reached an app.</summary>
     public int MaxAttempts { get; init; } = 3;
 }

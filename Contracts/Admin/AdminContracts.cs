@@ -45,6 +45,12 @@ public sealed record ProxyReport(string Kind, string Name, long AppliedVersion, 
 {
     /// <summary>The proxy's admin listener (<c>/stats</c>, <c>/tap</c>, <c>/metrics</c>), e.g. <c>http://127.0.0.1:5303</c>.</summary>
     public string? AdminAddress { get; init; }
+
+    /// <summary>The proxy's SPIFFE ID, when it holds a mesh certificate.</summary>
+    public string? SpiffeId { get; init; }
+
+    /// <summary>When its current certificate expires.</summary>
+    public DateTimeOffset? CertificateNotAfter { get; init; }
 }
 
 /// <summary>GET /v1/proxies.</summary>
@@ -57,6 +63,12 @@ public sealed record ProxyInfo(string Id, string Kind, string Name, long Applied
 {
     /// <summary>The proxy's admin listener, when it has reported one.</summary>
     public string? AdminAddress { get; init; }
+
+    /// <summary>The proxy's SPIFFE ID, when it holds a mesh certificate.</summary>
+    public string? SpiffeId { get; init; }
+
+    /// <summary>When its current certificate expires (renewed at about half of its life).</summary>
+    public DateTimeOffset? CertificateNotAfter { get; init; }
 }
 
 /// <summary>

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Http.Json;
 using AspireMesh.Contracts.Admin;
 using AspireMesh.Contracts.Registry;
+using AspireMesh.Contracts.Security;
 using AspireMesh.Contracts.Snapshots;
 
 namespace AspireMesh.Contracts.Client;
@@ -65,6 +66,35 @@ public sealed class ControlPlaneClient(HttpClient http)
     {
         using var response = await http.PostAsJsonAsync($"v1/proxies/{Uri.EscapeDataString(proxyId)}/report", report, MeshJsonContext.Default.ProxyReport, cancellationToken).ConfigureAwait(false);
         await EnsureSuccessAsync(response, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Asks the mesh CA for a workload certificate: with a bootstrap credential the first time, with the current
+    /// certificate and a proof (in <paramref name="request"/>) to renew.
+    /// </summary>
+    public async Task<IssuedCertificate> RequestCertificateAsync(CertificateSigningRequest request, string? bootstrapCredential, CancellationToken cancellationToken)
+    {
+        using var message = new HttpRequestMessage(HttpMethod.Post, "v1/certificates")
+        {
+            Content = JsonContent.Create(request, MeshJsonContext.Default.CertificateSigningRequest),
+        };
+        if (bootstrapCredential is not null)
+        {
+            message.Headers.TryAddWithoutValidation("Authorization", $"Bootstrap {bootstrapCredential}");
+        }
+
+        using var response = await http.SendAsync(message, cancellationToken).ConfigureAwait(false);
+        await EnsureSuccessAsync(response, cancellationToken).ConfigureAwait(false);
+        return await response.Content.ReadFromJsonAsync(MeshJsonContext.Default.IssuedCertificate, cancellationToken).ConfigureAwait(false)
+            ?? throw new InvalidOperationException("The control plane answered the certificate request with an empty body.");
+    }
+
+    /// <summary>The mesh's trusted roots, PEM.</summary>
+    public async Task<string> GetTrustBundleAsync(CancellationToken cancellationToken)
+    {
+        using var response = await http.GetAsync("v1/ca/bundle.pem", cancellationToken).ConfigureAwait(false);
+        await EnsureSuccessAsync(response, cancellationToken).ConfigureAwait(false);
+        return await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Lists the registry.</summary>

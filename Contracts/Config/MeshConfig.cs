@@ -25,4 +25,20 @@ public sealed record ServiceConfig
 
     /// <summary>Names of the services this one calls; its sidecar receives routes and endpoints for these only.</summary>
     public IReadOnlyList<string> References { get; set; } = [];
+
+    /// <summary>
+    /// <see cref="MtlsModes.Strict"/> (default: callers must prove their identity with a mesh certificate) or
+    /// <see cref="MtlsModes.Permissive"/> (plaintext callers are also taken, while a service migrates into the mesh).
+    /// </summary>
+    public string Mtls { get; set; } = MtlsModes.Strict;
+}
+
+/// <summary>How a service's sidecar treats callers without a mesh certificate.</summary>
+public static class MtlsModes
+{
+    /// <summary>Only callers that prove a mesh identity with mTLS are served; plaintext requests get 403 <c>mtls-required</c>.</summary>
+    public const string Strict = "Strict";
+
+    /// <summary>mTLS callers and plaintext callers are both served.</summary>
+    public const string Permissive = "Permissive";
 }

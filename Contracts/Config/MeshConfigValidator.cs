@@ -40,6 +40,11 @@ public static partial class MeshConfigValidator
                 context.Add($"{path}.name", $"service '{service.Name}' is declared more than once.");
             }
 
+            if (service.Mtls is not (MtlsModes.Strict or MtlsModes.Permissive))
+            {
+                context.Add($"{path}.mtls", $"'{service.Mtls}' is not an mTLS mode: use {MtlsModes.Strict} or {MtlsModes.Permissive}.");
+            }
+
             for (var r = 0; r < service.References.Count; r++)
             {
                 if (!context.Services.Contains(service.References[r]))

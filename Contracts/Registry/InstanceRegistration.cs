@@ -11,6 +11,12 @@ public sealed record InstanceRegistration(string Service, string Address, bool H
     /// has one: peers that can speak HTTP/2 call it there and multiplex their requests on few connections.
     /// </summary>
     public string? Http2Address { get; init; }
+
+    /// <summary>
+    /// Whether the sidecar holds a mesh certificate and takes mTLS (TLS with ALPN h2/http1.1) on <see cref="Address"/>'s
+    /// port: peers with certificates then call it over mTLS, expecting the service's SPIFFE ID.
+    /// </summary>
+    public bool Mtls { get; init; }
 }
 
 /// <summary>A lease renewal (POST /v1/instances/{id}/heartbeat), carrying the latest health of the application.</summary>
@@ -32,6 +38,9 @@ public sealed record InstanceStatus(string Id, string Address, string Health, Da
 {
     /// <summary>The instance's HTTP/2 (h2c) inbound address, if it has one.</summary>
     public string? Http2Address { get; init; }
+
+    /// <summary>The SPIFFE ID peers expect when they call the instance over mTLS; null when it takes plaintext only.</summary>
+    public string? Identity { get; init; }
 }
 
 /// <summary>Well-known values of <see cref="InstanceStatus.Health"/>.</summary>

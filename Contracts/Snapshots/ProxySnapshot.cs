@@ -18,6 +18,9 @@ public sealed record ProxySnapshot(long Version, IReadOnlyList<RouteSnapshot> Ro
 
     /// <summary>Hosts outside the mesh this proxy's app may call.</summary>
     public IReadOnlyList<EgressPolicy> Egress { get; init; } = [];
+
+    /// <summary>The mesh's trusted roots, PEM (more than one while a root rotation overlaps); empty when unknown.</summary>
+    public IReadOnlyList<string> TrustBundle { get; init; } = [];
 }
 
 /// <summary>A compiled route: which requests it takes, what it does to them, and where they go.</summary>
@@ -82,6 +85,12 @@ public sealed record EndpointSnapshot(string InstanceId, string Address)
 {
     /// <summary>Its HTTP/2 (h2c, prior knowledge) inbound address, when its sidecar has one.</summary>
     public string? Http2Address { get; init; }
+
+    /// <summary>
+    /// The SPIFFE ID the endpoint's certificate carries, when it takes mTLS on <see cref="Address"/>'s port; callers that
+    /// hold a certificate then use mTLS and refuse a peer that proves another identity.
+    /// </summary>
+    public string? Identity { get; init; }
 }
 
 /// <summary>Policies applied to requests a sidecar receives for its service.</summary>
@@ -92,6 +101,9 @@ public sealed record InboundPolicySnapshot
 
     /// <summary>Rate limits targeting the service.</summary>
     public IReadOnlyList<RateLimitPolicy> RateLimits { get; init; } = [];
+
+    /// <summary><see cref="MtlsModes.Strict"/> (callers must prove their identity) or <see cref="MtlsModes.Permissive"/>.</summary>
+    public string Mtls { get; init; } = MtlsModes.Strict;
 }
 
 /// <summary>The kinds of proxy the control plane generates snapshots for.</summary>

@@ -1,3 +1,5 @@
+using AspireMesh.Contracts.Snapshots;
+using AspireMesh.Contracts.Security;
 using AspireMesh.Contracts;
 using AspireMesh.Contracts.Config;
 using AspireMesh.Contracts.Registry;
@@ -39,7 +41,11 @@ internal static class RegistryApi
                 .Order(StringComparer.Ordinal)
                 .Select(name => new ServiceStatus(name, [.. instances[name]
                     .OrderBy(i => i.Id, StringComparer.Ordinal)
-                    .Select(i => new InstanceStatus(i.Id, i.Address, i.Healthy ? InstanceHealth.Healthy : InstanceHealth.Unhealthy, i.RegisteredAt, i.LastHeartbeat) { Http2Address = i.Http2Address })]))
+                    .Select(i => new InstanceStatus(i.Id, i.Address, i.Healthy ? InstanceHealth.Healthy : InstanceHealth.Unhealthy, i.RegisteredAt, i.LastHeartbeat) 
+                    {
+                        Http2Address = i.Http2Address,
+                        Identity = i.Mtls ? SpiffeId.For(state.Trust.TrustDomain, ProxyKinds.Sidecar, i.Service).ToString() : null,
+                    })]))
                 .ToList();
             return Results.Json(new ServiceList(state.Version, services), MeshJsonContext.Default.ServiceList);
         });

@@ -30,6 +30,8 @@ internal sealed class ProxyRegistry(TimeProvider time)
             record.Name = report.Name;
             record.AppliedVersion = report.AppliedVersion;
             record.AdminAddress = report.AdminAddress ?? record.AdminAddress;
+            record.SpiffeId = report.SpiffeId ?? record.SpiffeId;
+            record.CertificateNotAfter = report.CertificateNotAfter ?? record.CertificateNotAfter;
             if (report.RefusedVersion is not null)
             {
                 record.RefusedVersion = report.RefusedVersion;
@@ -48,6 +50,8 @@ internal sealed class ProxyRegistry(TimeProvider time)
                 return new ProxyInfo(r.Id, r.Kind, r.Name, r.AppliedVersion, r.AppliedVersion == currentVersion, r.LastSeen, r.RefusedVersion, r.Refusal, r.Watches > 0)
                 {
                     AdminAddress = r.AdminAddress,
+                    SpiffeId = r.SpiffeId,
+                    CertificateNotAfter = r.CertificateNotAfter,
                 };
             }
         }).OrderBy(p => p.Kind, StringComparer.Ordinal).ThenBy(p => p.Name, StringComparer.Ordinal).ThenBy(p => p.Id, StringComparer.Ordinal)];
@@ -69,6 +73,10 @@ internal sealed class ProxyRegistry(TimeProvider time)
         public int Watches { get; set; }
 
         public string? AdminAddress { get; set; }
+
+        public string? SpiffeId { get; set; }
+
+        public DateTimeOffset? CertificateNotAfter { get; set; }
 
         public DateTimeOffset LastSeen { get; set; }
     }

@@ -23,9 +23,10 @@ internal sealed class InstanceRegistry(MeshStateStore store, TimeProvider time, 
             var updated = new RegisteredInstance(instanceId, registration.Service, registration.Address, registration.Healthy, registeredAt, now, now + lease)
             {
                 Http2Address = registration.Http2Address,
+                Mtls = registration.Mtls,
             };
             var visible = existing is null || existing.Service != updated.Service || existing.Address != updated.Address
-                || existing.Http2Address != updated.Http2Address || existing.Healthy != updated.Healthy;
+                || existing.Http2Address != updated.Http2Address || existing.Mtls != updated.Mtls || existing.Healthy != updated.Healthy;
             _instances[instanceId] = updated;
             if (visible)
             {

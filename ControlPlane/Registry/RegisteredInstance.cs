@@ -12,4 +12,7 @@ internal sealed record RegisteredInstance(
 {
     /// <summary>The sidecar's HTTP/2 (h2c) inbound address, if it has one.</summary>
     public string? Http2Address { get; init; }
+
+    /// <summary>Whether the sidecar takes mTLS on its inbound address.</summary>
+    public bool Mtls { get; init; }
 }

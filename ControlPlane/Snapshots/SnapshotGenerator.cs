@@ -1,4 +1,5 @@
 using AspireMesh.Contracts.Config;
+using AspireMesh.Contracts.Security;
 using AspireMesh.Contracts.Snapshots;
 using AspireMesh.ControlPlane.State;
 
@@ -36,6 +37,7 @@ internal static class SnapshotGenerator
             {
                 Authorization = [.. state.Config.Policies.Authorization.Where(p => p.TargetRef.Name == service)],
                 RateLimits = [.. state.Config.Policies.RateLimits.Where(p => p.TargetRef.Kind == "Service" && p.TargetRef.Name == service)],
+                Mtls = declared?.Mtls ?? MtlsModes.Strict,
             },
             Egress = [.. state.Config.Policies.Egress.Where(p => p.FromServices.Count == 0 || p.FromServices.Contains(service))],
         };
@@ -58,12 +60,18 @@ internal static class SnapshotGenerator
     {
         var ordered = routes.OrderBy(r => r.Rank).Select((r, i) => r.Route with { Order = i }).ToList();
         return new ProxySnapshot(state.Version, ordered, [.. clusters.Select(name => new ClusterSnapshot(name,
-            [.. state.InstancesOf(name).Where(i => i.Healthy).Select(i => new EndpointSnapshot(i.Id, i.Address) { Http2Address = i.Http2Address })])
+            [.. state.InstancesOf(name).Where(i => i.Healthy).Select(i => new EndpointSnapshot(i.Id, i.Address)
+            {
+                Http2Address = i.Http2Address,
+                // Secure naming: the identity a caller must see is the control plane's to say, never the instance's.
+                Identity = i.Mtls ? SpiffeId.For(state.Trust.TrustDomain, ProxyKinds.Sidecar, name).ToString() : null,
+            })])
         {
             Policy = state.BackendPolicies.GetValueOrDefault(name),
         })])
         {
             ConfigVersion = state.ConfigVersion,
+            TrustBundle = state.Trust.Bundle,
         };
     }
 

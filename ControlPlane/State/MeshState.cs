@@ -28,6 +28,9 @@ internal sealed class MeshState
         BackendPolicies = config.Policies.Backends.DistinctBy(p => p.TargetRef.Name).ToFrozenDictionary(p => p.TargetRef.Name, StringComparer.Ordinal);
     }
 
+    /// <summary>The trust domain and trust bundle of the mesh's certificate authority.</summary>
+    public MeshTrust Trust { get; init; } = MeshTrust.None;
+
     /// <summary>Declared services by name.</summary>
     public FrozenDictionary<string, ServiceConfig> DeclaredServices { get; }
 
@@ -57,4 +60,11 @@ internal sealed class MeshState
 
     public IReadOnlyList<RegisteredInstance> InstancesOf(string service) =>
         InstancesByService.TryGetValue(service, out var instances) ? instances : [];
+}
+
+/// <summary>What proxies trust: the SPIFFE trust domain and the root certificates (PEM).</summary>
+internal sealed record MeshTrust(string TrustDomain, IReadOnlyList<string> Bundle)
+{
+    /// <summary>Before the CA has started (tests that build states directly).</summary>
+    public static readonly MeshTrust None = new(AspireMesh.Contracts.Security.SpiffeId.DefaultTrustDomain, []);
 }

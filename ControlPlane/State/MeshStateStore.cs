@@ -33,10 +33,14 @@ internal sealed class MeshStateStore
     public MeshState Current => Volatile.Read(ref _current);
 
     public void SetConfig(MeshConfig config, long configVersion) =>
-        Swap(state => new MeshState(state.Version + 1, config, state.Instances, configVersion));
+        Swap(state => new MeshState(state.Version + 1, config, state.Instances, configVersion) { Trust = state.Trust });
 
     public void PublishInstances(IReadOnlyList<RegisteredInstance> instances) =>
-        Swap(state => new MeshState(state.Version + 1, state.Config, instances, state.ConfigVersion));
+        Swap(state => new MeshState(state.Version + 1, state.Config, instances, state.ConfigVersion) { Trust = state.Trust });
+
+    /// <summary>The trust domain and the roots proxies must trust (a rotation changes them, and every proxy is told).</summary>
+    public void SetTrust(string trustDomain, IReadOnlyList<string> bundle) =>
+        Swap(state => new MeshState(state.Version + 1, state.Config, state.Instances, state.ConfigVersion) { Trust = new MeshTrust(trustDomain, bundle) });
 
     /// <summary>
     /// Returns the state once its version differs from <paramref name="knownVersion"/> (at once if it already does);

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net.Http.Json;
 using System.Text.Json;
 using AspireMesh.Contracts;
+using AspireMesh.Contracts.Security;
 using AspireMesh.Hosting.Model;
 using AspireMesh.Hosting.Processes;
 
@@ -22,6 +23,8 @@ internal sealed class MeshRunner(MeshApplication app, MeshConsole console) : IAs
     private readonly string _adminToken = Environment.GetEnvironmentVariable("ASPIREMESH_ADMIN_TOKEN") is { Length: > 0 } token
         ? token
         : Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16)).ToLowerInvariant();
+    // Signs the bootstrap credentials this run hands its proxies; the control plane checks them with it.
+    private readonly string _bootstrapKey = BootstrapCredential.NewKey();
     private string? _runDirectory;
 
     public async Task<int> RunAsync(CancellationToken stopping)
@@ -161,7 +164,11 @@ internal sealed class MeshRunner(MeshApplication app, MeshConsole console) : IAs
         {
             new(MeshApplication.ControlPlaneName, ResourceKind.ControlPlane,
                 Dotnet(controlPlaneDll, ["--urls", $"http://localhost:{controlPlanePort}", "--config", configPath, "--state-dir", Path.Combine(_runDirectory, "controlplane")],
-                    new Dictionary<string, string>(Common(MeshApplication.ControlPlaneName)) { ["ASPIREMESH_ADMIN_TOKEN"] = _adminToken }),
+                    new Dictionary<string, string>(Common(MeshApplication.ControlPlaneName))
+                    {
+                        ["ASPIREMESH_ADMIN_TOKEN"] = _adminToken,
+                        [BootstrapCredential.KeyEnvironmentVariable] = _bootstrapKey,
+                    }),
                 new Uri($"{controlPlaneInternal}/health")),
         };
 
@@ -197,6 +204,8 @@ internal sealed class MeshRunner(MeshApplication app, MeshConsole console) : IAs
                 var sidecarName = $"{instance}-proxy";
                 var sidecarEnv = Common(sidecarName);
                 sidecarEnv["ASPIREMESH_INSTANCE_ID"] = instance;
+                // Its first certificate: good for this instance, once (a restarted sidecar keeps its certificate).
+                sidecarEnv[BootstrapCredential.EnvironmentVariable] = BootstrapCredential.Mint(_bootstrapKey, "sidecar", project.Name, instance, TimeSpan.FromDays(1));
                 // A sidecar's spans belong to its service, as in Istio; the instance id tells the proxy from the app.
                 sidecarEnv["OTEL_SERVICE_NAME"] = project.Name;
                 sidecarEnv["OTEL_RESOURCE_ATTRIBUTES"] = $"service.instance.id={sidecarName},mesh.proxy=sidecar";
@@ -216,7 +225,12 @@ internal sealed class MeshRunner(MeshApplication app, MeshConsole console) : IAs
             plan.Add(new(gateway.Name, ResourceKind.Gateway, Dotnet(gatewayDll,
                 ["--name", gateway.Name, "--port", $"{gatewayPorts[i]}", "--admin-port", $"{admin}", "--control-plane", controlPlaneInternal,
                  "--state-dir", Path.Combine(_runDirectory, "gateways", gateway.Name)],
-                new Dictionary<string, string>(Common(gateway.Name)) { ["OTEL_SERVICE_NAME"] = gateway.Name, ["OTEL_RESOURCE_ATTRIBUTES"] = "mesh.proxy=gateway" }), new Uri($"http://127.0.0.1:{admin}/ready"), new Uri($"http://127.0.0.1:{admin}/")));
+                new Dictionary<string, string>(Common(gateway.Name))
+                {
+                    ["OTEL_SERVICE_NAME"] = gateway.Name,
+                    ["OTEL_RESOURCE_ATTRIBUTES"] = "mesh.proxy=gateway",
+                    [BootstrapCredential.EnvironmentVariable] = BootstrapCredential.Mint(_bootstrapKey, "gateway", gateway.Name, instance: null, TimeSpan.FromDays(1)),
+                }), new Uri($"http://127.0.0.1:{admin}/ready"), new Uri($"http://127.0.0.1:{admin}/")));
         }
 
         return plan;

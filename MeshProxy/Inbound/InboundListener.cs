@@ -3,6 +3,7 @@ using AspireMesh.ProxyEngine;
 using AspireMesh.ProxyEngine.Errors;
 using AspireMesh.ProxyEngine.Hosting;
 using AspireMesh.ProxyEngine.Routing;
+using AspireMesh.ProxyEngine.Security;
 using AspireMesh.ProxyEngine.Telemetry;
 using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Transforms;
@@ -16,9 +17,13 @@ namespace AspireMesh.MeshProxy.Inbound;
 /// </summary>
 internal static class InboundListener
 {
-    public static WebApplication Build(SidecarOptions options, ListenerEndpoints endpoints, InboundPolicies policies, RequestMetrics metrics, AccessLog accessLog, TapHub tap)
+    public static WebApplication Build(SidecarOptions options, ListenerEndpoints endpoints, InboundPolicies policies, PeerAuthentication peers, RequestMetrics metrics,
+        AccessLog accessLog, TapHub tap, ILogger tlsLogger)
     {
-        var builder = ListenerHost.CreateBuilder(k => endpoints.Declare(k, options.InboundPort, options.InboundHttp2Port));
+        // Peers' sidecars and gateways call the HTTP/1.1 port with mTLS (ALPN picks HTTP/2); plaintext callers reach the
+        // same port and, in strict mode, are told that mTLS is required.
+        var builder = ListenerHost.CreateBuilder(k => endpoints.Declare(k, options.InboundPort, options.InboundHttp2Port,
+            http1 => http1.UseMeshTls(peers, tlsLogger)));
         builder.Services.AddHttpForwarder();
         builder.Services.AddSingleton(metrics);
         builder.Services.AddSingleton(accessLog);
@@ -32,10 +37,11 @@ internal static class InboundListener
             ConnectFailureReason = MeshErrors.AppUnavailable,
             UpstreamName = $"the application of instance '{options.InstanceId}'",
         });
-        // The service's own inbound policies (rate limits) come before anything reaches the app.
+        // Who is calling (proved by mTLS, or refused in strict mode), then the service's own inbound policies (rate
+        // limits), before anything reaches the app.
         app.Use(async (context, next) =>
         {
-            if (await policies.AdmitAsync(context).ConfigureAwait(false))
+            if (await peers.AuthenticateAsync(context).ConfigureAwait(false) && await policies.AdmitAsync(context).ConfigureAwait(false))
             {
                 await next(context).ConfigureAwait(false);
             }

@@ -3,6 +3,7 @@ using AspireMesh.MeshProxy.Registration;
 using AspireMesh.ProxyEngine;
 using AspireMesh.ProxyEngine.Hosting;
 using AspireMesh.ProxyEngine.Routing;
+using AspireMesh.ProxyEngine.Security;
 using AspireMesh.ProxyEngine.Telemetry;
 
 namespace AspireMesh.MeshProxy.Outbound;
@@ -14,7 +15,7 @@ namespace AspireMesh.MeshProxy.Outbound;
 /// </summary>
 internal static class OutboundListener
 {
-    public static WebApplication Build(SidecarOptions options, ListenerEndpoints endpoints, ProxyStatus status, InboundPolicies inbound, RequestMetrics metrics, AccessLog accessLog, TapHub tap)
+    public static WebApplication Build(SidecarOptions options, ListenerEndpoints endpoints, ProxyStatus status, InboundPolicies inbound, PeerAuthentication peers, RequestMetrics metrics, AccessLog accessLog, TapHub tap)
     {
         // CONNECT tunnels (gRPC clients behind HTTP_PROXY) are taken on the HTTP/1.1 port and joined to the right one.
         var builder = ListenerHost.CreateBuilder(k => endpoints.Declare(k, options.OutboundPort, options.OutboundHttp2Port, http1 => http1.Use(next =>
@@ -25,6 +26,7 @@ internal static class OutboundListener
         builder.Services.AddSingleton(endpoints);
         builder.Services.AddSingleton<ConnectTunnel>();
         builder.Services.AddSingleton(inbound);
+        builder.Services.AddSingleton(peers);
         builder.Services.AddSingleton(metrics);
         builder.Services.AddSingleton(accessLog);
         builder.Services.AddSingleton(tap);
@@ -35,6 +37,7 @@ internal static class OutboundListener
             ProxyId = options.InstanceId,
             ControlPlane = options.ControlPlane,
             StateFile = Path.Combine(options.StateDirectory, "snapshot.json"),
+            Identity = peers.Identity,
         }, status);
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton<InboundAddress>();

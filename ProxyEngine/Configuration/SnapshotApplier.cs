@@ -13,7 +13,7 @@ namespace AspireMesh.ProxyEngine.Configuration;
 /// Validates a snapshot whole, then swaps it in atomically. A snapshot with any error is refused and the current one
 /// keeps serving; requests in flight finish on the config they started with.
 /// </summary>
-internal sealed class SnapshotApplier(InMemoryConfigProvider provider, IConfigValidator validator, IProxyStateLookup state, RouteTable routeTable, InboundPolicies inbound, ProxyStatus status, ProxyEngineOptions options, ILogger<SnapshotApplier> logger)
+internal sealed class SnapshotApplier(InMemoryConfigProvider provider, IConfigValidator validator, IProxyStateLookup state, RouteTable routeTable, InboundPolicies inbound, Security.PeerAuthentication peers, ProxyStatus status, ProxyEngineOptions options, ILogger<SnapshotApplier> logger)
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
 
@@ -55,6 +55,7 @@ internal sealed class SnapshotApplier(InMemoryConfigProvider provider, IConfigVa
             // Policies first: a request routed by the new config must find its route's policy.
             routeTable.Apply(snapshot);
             inbound.Apply(snapshot.Inbound);
+            peers.Apply(snapshot);
             provider.Update(routes, clusters);
             await WaitUntilServedAsync(routes, clusters, cancellationToken).ConfigureAwait(false);
             var first = status.AppliedVersion == 0;

@@ -55,30 +55,41 @@ internal static class SnapshotCompiler
         // multiplexed over few connections and gRPC's trailers pass. A cluster with an endpoint that cannot is called
         // over HTTP/1.1 everywhere, so that a request never depends on which endpoint the balancer picked.
         var http2 = cluster.Endpoints.Count > 0 && cluster.Endpoints.All(e => e.Http2Address is not null);
+        // mTLS when this proxy has an identity and every endpoint takes mTLS as the same identity: on each endpoint's own
+        // port (TLS and plaintext share it), with ALPN choosing HTTP/2.
+        var identity = options.Identity is not null && cluster.Endpoints.Count > 0 && cluster.Endpoints.All(e => e.Identity is not null)
+            && cluster.Endpoints.Select(e => e.Identity).Distinct(StringComparer.Ordinal).Count() == 1 ? cluster.Endpoints[0].Identity : null;
         return new ClusterConfig
         {
             ClusterId = cluster.Name,
             // Power of two choices over peak latency unless a backend policy chooses another (Linkerd's default).
             LoadBalancingPolicy = cluster.Policy?.LoadBalancer is { } lb && SnapshotSupport.LoadBalancers.TryGetValue(lb.Type, out var policy) ? policy : MeshLoadBalancingPolicies.PeakEwma,
-            Metadata = Metadata(cluster.Policy),
+            Metadata = Metadata(cluster.Policy, identity),
             HealthCheck = HealthChecks(cluster.Policy),
             HttpClient = cluster.Policy?.ConnectionLimits is { } limits ? new HttpClientConfig { MaxConnectionsPerServer = limits.MaxConnections } : null,
             Destinations = cluster.Endpoints.ToDictionary(
                 e => e.InstanceId,
-                e => new DestinationConfig { Address = http2 ? e.Http2Address! : e.Address },
+                e => new DestinationConfig { Address = identity is not null ? Secure(e.Address) : http2 ? e.Http2Address! : e.Address },
                 StringComparer.OrdinalIgnoreCase),
             HttpRequest = new ForwarderRequestConfig
             {
                 ActivityTimeout = options.UpstreamTimeout,
-                Version = http2 ? HttpVersion.Version20 : HttpVersion.Version11,
-                VersionPolicy = http2 ? HttpVersionPolicy.RequestVersionExact : HttpVersionPolicy.RequestVersionOrLower,
+                Version = http2 || identity is not null ? HttpVersion.Version20 : HttpVersion.Version11,
+                VersionPolicy = http2 && identity is null ? HttpVersionPolicy.RequestVersionExact : HttpVersionPolicy.RequestVersionOrLower,
             },
         };
     }
 
-    private static Dictionary<string, string>? Metadata(BackendPolicy? policy)
+    private static string Secure(string address) => new UriBuilder(address) { Scheme = Uri.UriSchemeHttps }.Uri.ToString().TrimEnd('/');
+
+    private static Dictionary<string, string>? Metadata(BackendPolicy? policy, string? identity)
     {
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (identity is not null)
+        {
+            metadata[Hosting.MeshForwarderHttpClientFactory.IdentityMetadata] = identity;
+        }
+
         if (policy?.LoadBalancer is { Type: "ConsistentHash" } hash)
         {
             metadata[hash.HashHeader is null ? MeshLoadBalancingPolicies.HashCookieMetadata : MeshLoadBalancingPolicies.HashHeaderMetadata] = hash.HashHeader ?? hash.HashCookie!;

@@ -34,6 +34,7 @@ public static class ProxyEngineServiceCollectionExtensions
         services.TryAddSingleton(new Telemetry.TapHub(options.ProxyId));
         services.TryAddSingleton(new Telemetry.AccessLog());
         services.TryAddSingleton<InboundPolicies>();
+        services.TryAddSingleton(new Security.PeerAuthentication(options.Identity));
         services.AddSingleton<RequestMirror>();
         services.AddSingleton<RetryBudgets>();
         services.AddSingleton<Microsoft.AspNetCore.Routing.MatcherPolicy, RegexMatcherPolicy>();
@@ -43,7 +44,7 @@ public static class ProxyEngineServiceCollectionExtensions
         services.AddSingleton<ILoadBalancingPolicy, ConsistentHashPolicy>();
         services.TryAddSingleton<MeshRandom>();
         services.AddHostedService<SnapshotWatcher>();
-        services.AddSingleton<IForwarderHttpClientFactory>(new MeshForwarderHttpClientFactory(options.ConnectTimeout));
+        services.AddSingleton<IForwarderHttpClientFactory>(new MeshForwarderHttpClientFactory(options.ConnectTimeout, options.Identity));
         services.AddReverseProxy()
             .LoadFromMemory([], []) // also registers InMemoryConfigProvider itself, which SnapshotApplier updates
             .AddTransforms(context =>
@@ -56,12 +57,26 @@ public static class ProxyEngineServiceCollectionExtensions
     }
 }
 
-/// <summary>YARP's client factory, with a bounded connect time so an unreachable endpoint fails fast and is retried.</summary>
-internal sealed class MeshForwarderHttpClientFactory(TimeSpan connectTimeout) : ForwarderHttpClientFactory
+/// <summary>
+/// YARP's client factory, with a bounded connect time so an unreachable endpoint fails fast and is retried, and with
+/// the proxy's workload certificate for mTLS: the peer must prove the identity the snapshot names for the cluster.
+/// </summary>
+internal sealed class MeshForwarderHttpClientFactory(TimeSpan connectTimeout, Security.WorkloadIdentity? identity) : ForwarderHttpClientFactory
 {
+    /// <summary>Cluster metadata: the SPIFFE ID every endpoint of the cluster must prove.</summary>
+    public const string IdentityMetadata = "AspireMesh.Identity";
+
     protected override void ConfigureHandler(ForwarderHttpClientContext context, SocketsHttpHandler handler)
     {
         base.ConfigureHandler(context, handler);
         handler.ConnectTimeout = connectTimeout;
+        if (identity is not null)
+        {
+            identity.ConfigureClient(handler.SslOptions, context.NewMetadata?.GetValueOrDefault(IdentityMetadata));
+        }
     }
+
+    // A cluster that starts or stops requiring an identity needs a client configured for it.
+    protected override bool CanReuseOldClient(ForwarderHttpClientContext context) =>
+        base.CanReuseOldClient(context) && context.OldMetadata?.GetValueOrDefault(IdentityMetadata) == context.NewMetadata?.GetValueOrDefault(IdentityMetadata);
 }

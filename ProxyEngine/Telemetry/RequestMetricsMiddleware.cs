@@ -1,3 +1,4 @@
+using AspireMesh.ProxyEngine.Security;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Yarp.ReverseProxy.Model;
@@ -11,14 +12,14 @@ internal sealed class RequestMetricsMiddleware(RequestDelegate next, RequestMetr
     public async Task InvokeAsync(HttpContext context)
     {
         var started = time.GetTimestamp();
-        // The caller as its proxy named it; read before forwarding, where this proxy sets its own name.
-        var source = options.Direction == "inbound" && context.Request.Headers[MeshHeaders.Source].ToString() is { Length: > 0 } caller ? caller : options.Source;
         try
         {
             await next(context).ConfigureAwait(false);
         }
         finally
         {
+            // The caller: proved by its certificate, or as its proxy named it when it came in plaintext.
+            var source = options.Direction == "inbound" && MeshPeerIdentity.Of(context) is { } peer && !ReferenceEquals(peer, MeshPeer.Unknown) ? peer.Service : options.Source;
             var proxy = context.Features.Get<IReverseProxyFeature>();
             var destination = proxy?.Cluster?.Config.ClusterId ?? options.Destination;
             var route = proxy?.Route.Config.RouteId ?? "";

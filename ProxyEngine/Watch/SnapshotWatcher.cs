@@ -23,6 +23,12 @@ internal sealed class SnapshotWatcher(ControlPlaneClient client, SnapshotApplier
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         await RestoreSavedAsync(stoppingToken).ConfigureAwait(false);
+        if (options.Identity is { } identity)
+        {
+            // The control plane shows each proxy's certificate expiry; a renewal is news.
+            identity.Renewed += () => _ = ReportQuietlyAsync(stoppingToken);
+        }
+
         var backoff = TimeSpan.FromMilliseconds(200);
         var failing = false;
         long received = status.AppliedVersion;
@@ -72,8 +78,32 @@ internal sealed class SnapshotWatcher(ControlPlaneClient client, SnapshotApplier
         }
     }
 
-    private Task ReportAsync(long? refusedVersion, string? refusal, CancellationToken cancellationToken) =>
-        client.ReportAsync(options.ProxyId, new ProxyReport(options.Kind, options.Name, status.AppliedVersion, refusedVersion, refusal) { AdminAddress = status.AdminAddress }, cancellationToken);
+    private long? _refusedVersion;
+    private string? _refusal;
+
+    private Task ReportAsync(long? refusedVersion, string? refusal, CancellationToken cancellationToken)
+    {
+        _refusedVersion = refusedVersion;
+        _refusal = refusal;
+        return client.ReportAsync(options.ProxyId, new ProxyReport(options.Kind, options.Name, status.AppliedVersion, refusedVersion, refusal)
+        {
+            AdminAddress = status.AdminAddress,
+            SpiffeId = options.Identity?.Id.ToString(),
+            CertificateNotAfter = options.Identity?.NotAfter,
+        }, cancellationToken);
+    }
+
+    private async Task ReportQuietlyAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await ReportAsync(_refusedVersion, _refusal, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or ControlPlaneException or OperationCanceledException)
+        {
+            // The next snapshot's report carries it.
+        }
+    }
 
     private async Task RestoreSavedAsync(CancellationToken cancellationToken)
     {

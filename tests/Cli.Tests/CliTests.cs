@@ -1,5 +1,8 @@
 using System.Net;
+using System.Net.Http.Json;
 using System.Text.RegularExpressions;
+using AspireMesh.Contracts;
+using AspireMesh.Contracts.Admin;
 
 namespace AspireMesh.Cli.Tests;
 
@@ -24,7 +27,8 @@ public sealed class CliTests
     {
         var state = Directory.CreateTempSubdirectory("aspiremesh-cli-proxy-").FullName;
         var process = await TestProcess.StartDotnetAsync($"{service}-proxy", Assembly("MeshProxy.csproj"),
-            ["--service", service, "--instance-id", $"{service}-1", "--app-url", app.ToString(), "--control-plane", controlPlane.Url.ToString(), "--state-dir", state]);
+            ["--service", service, "--instance-id", $"{service}-1", "--app-url", app.ToString(), "--control-plane", controlPlane.Url.ToString(), "--state-dir", state],
+            ControlPlaneProcess.SidecarEnvironment(service, $"{service}-1"));
         return process;
     }
 
@@ -47,7 +51,45 @@ public sealed class CliTests
 
         Assert.Contains("ok   every connected proxy serves the latest config", output, StringComparison.Ordinal);
         Assert.Contains("ok   service catalog: 1/1 instances healthy", output, StringComparison.Ordinal);
+        Assert.Contains("ok   1 workload certificates valid (earliest expiry", output, StringComparison.Ordinal);
         Assert.Contains("The mesh is healthy.", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Check_ProxyWhoseCertificateExpired_Exit1NamingIt()
+    {
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(CliTests).Assembly);
+        // A proxy that reports a certificate that ran out (as one whose renewals keep failing would) and keeps watching.
+        using var report = await controlPlane.Http.PostAsJsonAsync("v1/proxies/catalog-9/report",
+            new ProxyReport("sidecar", "catalog", 0, null, null) { SpiffeId = "spiffe://cluster.local/ns/default/sa/catalog", CertificateNotAfter = DateTimeOffset.UtcNow.AddMinutes(-1) },
+            MeshJsonContext.Default.ProxyReport, Cancel);
+        using var watch = new CancellationTokenSource();
+        var version = (await controlPlane.GetServicesAsync()).Version;
+        var watching = controlPlane.Http.GetAsync($"v1/watch/sidecar/catalog?proxy=catalog-9&version={version}", watch.Token);
+        try
+        {
+            var (code, output) = (0, "");
+            await Eventually.UntilAsync(async () =>
+            {
+                (code, output) = await RunAsync("check", "--control-plane", controlPlane.Url.ToString());
+                return output.Contains("certificate spiffe://cluster.local/ns/default/sa/catalog expired at", StringComparison.Ordinal);
+            }, Deadline, "aspiremesh check to name the expired certificate");
+
+            Assert.Equal(1, code);
+            Assert.Contains("FAIL proxy catalog-9 certificate", output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            await watch.CancelAsync();
+            try
+            {
+                (await watching).Dispose();
+            }
+            catch (OperationCanceledException)
+            {
+                // The long poll was still open: the proxy counted as connected throughout.
+            }
+        }
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using System.Net;
 using System.Net.Sockets;
 using AspireMesh.Hosting.Processes;
@@ -69,10 +70,18 @@ public sealed class AppHostTests
         }, Deadline, "catalog-2 to crash, be restarted and serve again");
         Assert.Empty(failures);
 
-        // One more catalog instance, started by hand with the documented command: it receives traffic without restarts.
+        // One more catalog instance, started by hand with the documented commands (a bootstrap credential from the
+        // control plane's admin API, then the sidecar): it receives traffic without restarts.
+        using var admin = new HttpClient { BaseAddress = mesh.ControlPlane };
+        admin.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", mesh.AdminToken);
+        using var minted = await admin.PostAsJsonAsync("v1/bootstrap-credentials", new { kind = "sidecar", name = "catalog", instance = "catalog-manual" }, Cancel);
+        Assert.True(minted.IsSuccessStatusCode, await minted.Content.ReadAsStringAsync(Cancel));
+        var credential = (await minted.Content.ReadFromJsonAsync<System.Text.Json.JsonElement>(Cancel)).GetProperty("credential").GetString()!;
+        var manualState = Directory.CreateTempSubdirectory("aspiremesh-manual-").FullName;
         await using (var manual = await TestProcess.StartDotnetAsync("catalog-manual", BuiltProjects.Assembly(typeof(AppHostTests).Assembly, "MeshProxy.csproj"),
-            ["--service", "catalog", "--instance-id", "catalog-manual", "--control-plane", mesh.ControlPlane.ToString(),
-             "--", "dotnet", BuiltProjects.Assembly(typeof(AppHostTests).Assembly, "Catalog.csproj")]))
+            ["--service", "catalog", "--instance-id", "catalog-manual", "--control-plane", mesh.ControlPlane.ToString(), "--state-dir", manualState,
+             "--", "dotnet", BuiltProjects.Assembly(typeof(AppHostTests).Assembly, "Catalog.csproj")],
+            new Dictionary<string, string> { ["ASPIREMESH_BOOTSTRAP_TOKEN"] = credential }))
         {
             await Eventually.UntilAsync(async () =>
             {
@@ -87,6 +96,8 @@ public sealed class AppHostTests
             Assert.Empty(failures);
             Assert.Equal(0, await manual.StopAsync(TimeSpan.FromSeconds(20)));
         }
+
+        Directory.Delete(manualState, recursive: true);
 
         // Ctrl+C / SIGTERM stops every child gracefully and leaves nothing behind.
         Assert.True(ProcessSignals.TryTerminate(mesh.Process.Id));

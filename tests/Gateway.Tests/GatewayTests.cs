@@ -35,7 +35,8 @@ public sealed class GatewayTests : IAsyncLifetime
         var admin = Ports.Free();
         _stateDirectory = Directory.CreateTempSubdirectory("aspiremesh-gw-").FullName;
         _gateway = await TestProcess.StartDotnetAsync("gateway", BuiltProjects.Assembly(typeof(GatewayTests).Assembly, "Gateway.csproj"),
-            ["--name", "edge", "--host", "127.0.0.1", "--port", $"{port}", "--admin-port", $"{admin}", "--control-plane", _controlPlane.Url.ToString(), "--state-dir", _stateDirectory]);
+            ["--name", "edge", "--host", "127.0.0.1", "--port", $"{port}", "--admin-port", $"{admin}", "--control-plane", _controlPlane.Url.ToString(), "--state-dir", _stateDirectory],
+            ControlPlaneProcess.GatewayEnvironment("edge"));
         _client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/"), Timeout = Deadline };
         _admin = new Uri($"http://127.0.0.1:{admin}/");
         await Eventually.UntilAsync(async () => (await _client.GetAsync(new Uri(_admin, "ready"))).IsSuccessStatusCode, Deadline, "the gateway to be ready");
@@ -129,10 +130,19 @@ public sealed class GatewayTests : IAsyncLifetime
         squatter.Start();
         var port = ((IPEndPoint)squatter.LocalEndpoint).Port;
 
-        await using var gateway = await TestProcess.StartDotnetAsync("gateway-2", BuiltProjects.Assembly(typeof(GatewayTests).Assembly, "Gateway.csproj"),
-            ["--name", "edge", "--host", "127.0.0.1", "--port", $"{port}", "--admin-port", "0", "--control-plane", _controlPlane.Url.ToString()]);
+        var state = Directory.CreateTempSubdirectory("aspiremesh-gw-").FullName;
+        try
+        {
+            await using var gateway = await TestProcess.StartDotnetAsync("gateway-2", BuiltProjects.Assembly(typeof(GatewayTests).Assembly, "Gateway.csproj"),
+                ["--name", "edge", "--host", "127.0.0.1", "--port", $"{port}", "--admin-port", "0", "--control-plane", _controlPlane.Url.ToString(), "--state-dir", state],
+                ControlPlaneProcess.GatewayEnvironment("edge"));
 
-        Assert.Equal(3, await gateway.Exited.WaitAsync(Deadline, Cancel));
-        Assert.Contains($"error: cannot listen: Failed to bind to address http://127.0.0.1:{port}: address already in use.", gateway.Output, StringComparison.Ordinal);
+            Assert.Equal(3, await gateway.Exited.WaitAsync(Deadline, Cancel));
+            Assert.Contains($"error: cannot listen: Failed to bind to address http://127.0.0.1:{port}: address already in use.", gateway.Output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(state, recursive: true);
+        }
     }
 }

@@ -16,10 +16,13 @@ public sealed class AccessLogTests
         await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(AccessLogTests).Assembly);
         await using var sidecar = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-1", app.Url, "--access-log");
         using var http = new HttpClient();
-        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(sidecar.Inbound, "items/1"));
-        request.Headers.Add("x-mesh-source", "frontend");
+        // Called as the frontend's sidecar calls it: mTLS with a frontend certificate, which names the source.
+        using var frontend = await MeshIdentity.IssueAsync(controlPlane, "sidecar", "frontend");
+        using var peer = frontend.Client();
+        var inbound = MeshIdentity.Secure(sidecar.Inbound);
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(inbound, "items/1"));
 
-        using (var response = await http.SendAsync(request, Cancel))
+        using (var response = await peer.SendAsync(request, Cancel))
         {
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         }
@@ -31,7 +34,7 @@ public sealed class AccessLogTests
             Assert.Equal("off\n", await off.Content.ReadAsStringAsync(Cancel));
         }
 
-        using (await http.GetAsync(new Uri(sidecar.Inbound, "quiet"), Cancel))
+        using (await peer.GetAsync(new Uri(inbound, "quiet"), Cancel))
         {
         }
 
@@ -39,7 +42,7 @@ public sealed class AccessLogTests
         {
         }
 
-        using (await http.GetAsync(new Uri(sidecar.Inbound, "loud"), Cancel))
+        using (await peer.GetAsync(new Uri(inbound, "loud"), Cancel))
         {
         }
 

@@ -48,7 +48,13 @@ internal sealed class SidecarProcess : IAsyncDisposable
         }
 
         args.AddRange(extra);
-        var process = await TestProcess.StartDotnetAsync(instanceId, Assembly, args, environment);
+        var env = ControlPlaneProcess.SidecarEnvironment(service, instanceId);
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+        {
+            env[key] = value;
+        }
+
+        var process = await TestProcess.StartDotnetAsync(instanceId, Assembly, args, env);
         var line = await process.WaitForLineAsync(@"listening: inbound (\S+), outbound (\S+), admin (\S+)$", TimeSpan.FromSeconds(60));
         return new SidecarProcess(process, new Uri(line.Groups[1].Value.TrimEnd(',')), new Uri(line.Groups[2].Value.TrimEnd(',')), new Uri(line.Groups[3].Value), stateDirectory, owns);
     }

@@ -35,9 +35,10 @@ public sealed class SidecarTests
         await using var app = await TestBackend.StartAsync("app");
         await using var controlPlane = await StartControlPlaneAsync();
         await using var sidecar = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-7", app.Url);
-        using var http = new HttpClient();
+        using var peer = await MeshIdentity.IssueAsync(controlPlane, "sidecar", "frontend");
+        using var http = peer.Client();
 
-        using var response = await http.GetAsync(new Uri(sidecar.Inbound, "items?page=2"), Cancel);
+        using var response = await http.GetAsync(new Uri(MeshIdentity.Secure(sidecar.Inbound), "items?page=2"), Cancel);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("app GET /items", await response.Content.ReadAsStringAsync(Cancel));
@@ -50,9 +51,10 @@ public sealed class SidecarTests
     {
         await using var controlPlane = await StartControlPlaneAsync();
         await using var sidecar = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-7", new Uri($"http://127.0.0.1:{Ports.Free()}"));
-        using var http = new HttpClient();
+        using var peer = await MeshIdentity.IssueAsync(controlPlane, "sidecar", "frontend");
+        using var http = peer.Client();
 
-        using var response = await http.GetAsync(new Uri(sidecar.Inbound, "items"), Cancel);
+        using var response = await http.GetAsync(new Uri(MeshIdentity.Secure(sidecar.Inbound), "items"), Cancel);
 
         Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
         Assert.Equal(MeshErrors.AppUnavailable, response.Headers.GetValues(MeshHeaders.Error).Single());

@@ -36,11 +36,15 @@ public sealed class TracingTests
         return SidecarProcess.StartAsync(controlPlane.Url, "catalog", "catalog-1", app.Url, null, extra);
     }
 
-    /// <summary>Sends GET /items to the sidecar's inbound listener with one header, and checks it was answered.</summary>
-    private static async Task GetItemsAsync(SidecarProcess sidecar, string header, string value)
+    /// <summary>
+    /// Sends GET /items to the sidecar's inbound listener as the frontend's sidecar would (mTLS with a frontend
+    /// certificate from the control plane), with one header, and checks it was answered.
+    /// </summary>
+    private static async Task GetItemsAsync(ControlPlaneProcess controlPlane, SidecarProcess sidecar, string header, string value)
     {
-        using var http = new HttpClient();
-        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(sidecar.Inbound, "items"));
+        using var frontend = await MeshIdentity.IssueAsync(controlPlane, "sidecar", "frontend");
+        using var http = frontend.Client();
+        using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(MeshIdentity.Secure(sidecar.Inbound), "items"));
         request.Headers.Add(header, value);
         using var response = await http.SendAsync(request, Cancel);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
@@ -57,7 +61,7 @@ public sealed class TracingTests
         {
             ["OTEL_METRIC_EXPORT_INTERVAL"] = "300",
         });
-        await GetItemsAsync(sidecar, "x-mesh-source", "frontend");
+        await GetItemsAsync(controlPlane, sidecar, "x-mesh-source", "frontend");
 
         await Eventually.UntilAsync(() => exports.Any(e => e.Path == "/v1/metrics" && Has(e.Body, "mesh.requests") && Has(e.Body, "frontend")),
             Deadline, "the sidecar to export mesh.requests with mesh.source=frontend");
@@ -80,7 +84,7 @@ public sealed class TracingTests
             ["OTEL_BSP_SCHEDULE_DELAY"] = "100",
             ["OTEL_METRIC_EXPORT_INTERVAL"] = "1500",
         });
-        await GetItemsAsync(sidecar, "traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+        await GetItemsAsync(controlPlane, sidecar, "traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
 
         var after = exports.Count;
         await Eventually.UntilAsync(() => exports.Skip(after).Any(e => e.Path == "/v1/metrics" && Has(e.Body, "mesh.requests"))
@@ -100,7 +104,7 @@ public sealed class TracingTests
             ["OTEL_SERVICE_NAME"] = "catalog-sidecar",
             ["OTEL_BSP_SCHEDULE_DELAY"] = "200",
         });
-        await GetItemsAsync(sidecar, "x-mesh-source", "frontend");
+        await GetItemsAsync(controlPlane, sidecar, "x-mesh-source", "frontend");
 
         await Eventually.UntilAsync(() => exports.Any(e => e.Path == "/v1/traces" && Has(e.Body, "mesh.source") && Has(e.Body, "frontend")),
             Deadline, "the sidecar to export a span carrying mesh.source=frontend");

@@ -14,6 +14,21 @@ public sealed class ControlPlaneProcess : IAsyncDisposable
     /// <summary>The admin token every test control plane is started with.</summary>
     public const string AdminToken = "test-admin-token";
 
+    /// <summary>The bootstrap key every test control plane is started with, so tests can mint proxies' credentials.</summary>
+    public const string BootstrapKey = "dGVzdC1ib290c3RyYXAta2V5LW9mLWFzcGlyZW1lc2gtdGVzdHM=";
+
+    /// <summary>A fresh bootstrap credential for one proxy (instance null: any one instance of the workload).</summary>
+    public static string Credential(string kind, string name, string? instance) =>
+        AspireMesh.Contracts.Security.BootstrapCredential.Mint(BootstrapKey, kind, name, instance, TimeSpan.FromHours(1));
+
+    /// <summary>The environment a sidecar needs to get its first certificate from a test control plane.</summary>
+    public static Dictionary<string, string> SidecarEnvironment(string service, string instance) =>
+        new() { [AspireMesh.Contracts.Security.BootstrapCredential.EnvironmentVariable] = Credential("sidecar", service, instance) };
+
+    /// <summary>The environment a gateway needs to get its first certificate from a test control plane.</summary>
+    public static Dictionary<string, string> GatewayEnvironment(string name) =>
+        new() { [AspireMesh.Contracts.Security.BootstrapCredential.EnvironmentVariable] = Credential("gateway", name, null) };
+
     private readonly string? _configPath;
     private readonly bool _ownsStateDirectory;
     private int _disposed;
@@ -81,7 +96,11 @@ public sealed class ControlPlaneProcess : IAsyncDisposable
             var attemptArgs = new List<string>(args) { "--urls", url.ToString().TrimEnd('/'), "--state-dir", stateDirectory };
             attemptArgs.AddRange(arguments);
             var process = await TestProcess.StartDotnetAsync("controlplane", BuiltProjects.Assembly(testAssembly, "ControlPlane.csproj"), attemptArgs,
-                new Dictionary<string, string> { ["ASPIREMESH_ADMIN_TOKEN"] = AdminToken }).ConfigureAwait(false);
+                new Dictionary<string, string>
+                {
+                    ["ASPIREMESH_ADMIN_TOKEN"] = AdminToken,
+                    [AspireMesh.Contracts.Security.BootstrapCredential.KeyEnvironmentVariable] = BootstrapKey,
+                }).ConfigureAwait(false);
             try
             {
                 await process.WaitForLineAsync($"Now listening on: {System.Text.RegularExpressions.Regex.Escape(url.ToString().TrimEnd('/'))}$", TimeSpan.FromSeconds(60)).ConfigureAwait(false);
