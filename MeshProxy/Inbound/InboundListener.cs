@@ -3,6 +3,7 @@ using AspireMesh.ProxyEngine;
 using AspireMesh.ProxyEngine.Errors;
 using AspireMesh.ProxyEngine.Hosting;
 using AspireMesh.ProxyEngine.Routing;
+using AspireMesh.ProxyEngine.Security;
 using AspireMesh.ProxyEngine.Telemetry;
 using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.Transforms;
@@ -32,7 +33,9 @@ internal static class InboundListener
             ConnectFailureReason = MeshErrors.AppUnavailable,
             UpstreamName = $"the application of instance '{options.InstanceId}'",
         });
-        // The service's own inbound policies (rate limits) come before anything reaches the app.
+        // The service's own inbound policies come before anything reaches the app: who may call it, then how often
+        // (a denied request spends no token).
+        app.UseMeshAuthorization(policies, new AuthorizationOptions { Service = options.Service });
         app.Use(async (context, next) =>
         {
             if (await policies.AdmitAsync(context).ConfigureAwait(false))

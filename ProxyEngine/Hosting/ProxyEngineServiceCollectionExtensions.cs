@@ -34,6 +34,8 @@ public static class ProxyEngineServiceCollectionExtensions
         services.TryAddSingleton(new Telemetry.TapHub(options.ProxyId));
         services.TryAddSingleton(new Telemetry.AccessLog());
         services.TryAddSingleton<InboundPolicies>();
+        services.AddSingleton<Egress.EgressTable>();
+        services.AddSingleton<Egress.EgressForwarder>();
         services.AddSingleton<RequestMirror>();
         services.AddSingleton<RetryBudgets>();
         services.AddSingleton<Microsoft.AspNetCore.Routing.MatcherPolicy, RegexMatcherPolicy>();
