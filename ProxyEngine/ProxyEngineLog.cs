@@ -38,10 +38,10 @@ internal static partial class ProxyEngineLog
     [LoggerMessage(2021, LogLevel.Debug, "Mirrored request to {Mirror} failed: {Reason}")]
     public static partial void MirrorFailed(ILogger logger, string mirror, string reason);
 
-    [LoggerMessage(2030, LogLevel.Debug, "Denied {Method} {Path} from {Source} {Principal} to {Destination}: authorization policy {Policy}")]
+    [LoggerMessage(2030, LogLevel.Debug, "Denied {Method} {Path} from {Source} [{Principal}] to {Destination}: authorization policy {Policy}")]
     public static partial void AuthorizationDenied(ILogger logger, string method, string path, string source, string principal, string destination, string policy);
 
-    [LoggerMessage(2031, LogLevel.Information, "Audit: authorization policy {Policy} would deny {Method} {Path} from {Source} {Principal} to {Destination}; let through")]
+    [LoggerMessage(2031, LogLevel.Information, "Audit: authorization policy {Policy} would deny {Method} {Path} from {Source} [{Principal}] to {Destination}; let through")]
     public static partial void AuthorizationAuditDenied(ILogger logger, string method, string path, string source, string principal, string destination, string policy);
 
     [LoggerMessage(2040, LogLevel.Debug, "Egress {Method} {Host}{Path} allowed by policy {Policy}: forwarding to {Destination}")]

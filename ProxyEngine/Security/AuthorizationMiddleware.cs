@@ -27,11 +27,11 @@ internal sealed class AuthorizationMiddleware(RequestDelegate next, InboundPolic
         switch (decision.Outcome)
         {
             case AuthorizationOutcome.Denied:
-                ProxyEngineLog.AuthorizationDenied(logger, context.Request.Method, context.Request.Path.Value ?? "/", peer.Service, peer.Principal ?? "", options.Service, decision.Policies);
+                ProxyEngineLog.AuthorizationDenied(logger, context.Request.Method, context.Request.Path.Value ?? "/", peer.Service, peer.Principal ?? "no proved identity", options.Service, decision.Policies);
                 context.Response.Headers[MeshHeaders.DeniedBy] = decision.Policies;
                 return MeshErrorWriter.WriteAsync(context, StatusCodes.Status403Forbidden, MeshErrors.Denied, Describe(context, peer, decision));
             case AuthorizationOutcome.AuditDenied:
-                ProxyEngineLog.AuthorizationAuditDenied(logger, context.Request.Method, context.Request.Path.Value ?? "/", peer.Service, peer.Principal ?? "", options.Service, decision.Policies);
+                ProxyEngineLog.AuthorizationAuditDenied(logger, context.Request.Method, context.Request.Path.Value ?? "/", peer.Service, peer.Principal ?? "no proved identity", options.Service, decision.Policies);
                 metrics.RecordAuditDenial(peer.Service, options.Service, decision.Policies);
                 return next(context);
             default:
