@@ -21,6 +21,9 @@ internal static partial class MeshProxyLog
     [LoggerMessage(3012, LogLevel.Information, "HTTP/2 with prior knowledge (h2c): inbound {Inbound}, outbound {Outbound}; the app speaks {AppProtocol}")]
     public static partial void ListeningHttp2(ILogger logger, string inbound, string outbound, string appProtocol);
 
-    [LoggerMessage(3013, LogLevel.Warning, "Refused a CONNECT tunnel to {Authority}: no route serves that host (egress-denied)")]
+    [LoggerMessage(3013, LogLevel.Warning, "Refused a CONNECT tunnel to {Authority}: no route serves that host and no egress policy allows it (egress-denied)")]
     public static partial void TunnelRefused(ILogger logger, string authority);
+
+    [LoggerMessage(3014, LogLevel.Debug, "Opened a CONNECT tunnel to {Authority} outside the mesh, allowed by egress policy {Policy}")]
+    public static partial void EgressTunnel(ILogger logger, string authority, string policy);
 }

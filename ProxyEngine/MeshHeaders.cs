@@ -14,6 +14,12 @@ public static class MeshHeaders
 
     /// <summary>On every response that an application produced: the instance that served it.</summary>
     public const string Instance = "x-mesh-instance";
+
+    /// <summary>
+    /// On a <see cref="MeshErrors.Denied"/> answer: the authorization policy that denied the request, or, when no Allow
+    /// policy matched it, the names of the service's Allow policies (comma-separated).
+    /// </summary>
+    public const string DeniedBy = "x-mesh-denied-by";
 }
 
 /// <summary>Well-known values of <see cref="MeshHeaders.Error"/>, so mesh errors are told apart from the app's.</summary>
@@ -49,7 +55,10 @@ public static class MeshErrors
     /// <summary>A fault-injection filter aborted the request on purpose.</summary>
     public const string FaultInjected = "fault-injected";
 
-    /// <summary>A CONNECT tunnel asked for a host that no route of this proxy serves (403).</summary>
+    /// <summary>An authorization policy of the called service refused the caller (403, with <see cref="MeshHeaders.DeniedBy"/>).</summary>
+    public const string Denied = "denied";
+
+    /// <summary>An app called a host outside the mesh (plain HTTP or a CONNECT tunnel) that no egress policy allows it (403).</summary>
     public const string EgressDenied = "egress-denied";
 
     /// <summary>A plaintext request reached a sidecar whose service takes mTLS callers only (403).</summary>

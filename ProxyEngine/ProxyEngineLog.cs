@@ -38,6 +38,18 @@ internal static partial class ProxyEngineLog
     [LoggerMessage(2021, LogLevel.Debug, "Mirrored request to {Mirror} failed: {Reason}")]
     public static partial void MirrorFailed(ILogger logger, string mirror, string reason);
 
+    [LoggerMessage(2030, LogLevel.Debug, "Denied {Method} {Path} from {Source} [{Principal}] to {Destination}: authorization policy {Policy}")]
+    public static partial void AuthorizationDenied(ILogger logger, string method, string path, string source, string principal, string destination, string policy);
+
+    [LoggerMessage(2031, LogLevel.Information, "Audit: authorization policy {Policy} would deny {Method} {Path} from {Source} [{Principal}] to {Destination}; let through")]
+    public static partial void AuthorizationAuditDenied(ILogger logger, string method, string path, string source, string principal, string destination, string policy);
+
+    [LoggerMessage(2040, LogLevel.Debug, "Egress {Method} {Host}{Path} allowed by policy {Policy}: forwarding to {Destination}")]
+    public static partial void EgressForwarding(ILogger logger, string method, string host, string path, string policy, string destination);
+
+    [LoggerMessage(2041, LogLevel.Warning, "Refused egress {Method} {Host}{Path}: {Reason}")]
+    public static partial void EgressRefused(ILogger logger, string method, string host, string path, string reason);
+
     [LoggerMessage(2100, LogLevel.Information, "access {Direction} {Method} {Host}{Path} {Protocol} {Status} {DurationMs:0.0}ms source={Source} destination={Destination} endpoint={Endpoint} route={Route} mesh_error={MeshError} trace={TraceId}")]
     public static partial void Access(ILogger logger, string direction, string method, string host, string path, string protocol, int status, double durationMs,
         string source, string destination, string endpoint, string route, string meshError, string traceId);

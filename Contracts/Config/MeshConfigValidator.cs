@@ -539,6 +539,10 @@ public static partial class MeshConfigValidator
             {
                 context.Add($"{path}.action", $"'{policy.Action}' is not Allow or Deny.");
             }
+            else if (policy.Action == "Deny" && policy.Rules.Count == 0)
+            {
+                context.Add($"{path}.rules", "a Deny policy without rules matches no request, so it would deny nothing; add a rule ({} matches every request).");
+            }
 
             if (policy.Mode is not ("Enforce" or "Audit"))
             {
@@ -547,38 +551,7 @@ public static partial class MeshConfigValidator
 
             for (var r = 0; r < policy.Rules.Count; r++)
             {
-                var rule = policy.Rules[r];
-                var rulePath = $"{path}.rules[{r}]";
-                for (var s = 0; s < rule.FromServices.Count; s++)
-                {
-                    context.RequireService(rule.FromServices[s], $"{rulePath}.fromServices[{s}]");
-                }
-
-                for (var s = 0; s < rule.FromPrincipals.Count; s++)
-                {
-                    if (!rule.FromPrincipals[s].StartsWith("spiffe://", StringComparison.Ordinal))
-                    {
-                        context.Add($"{rulePath}.fromPrincipals[{s}]", $"'{rule.FromPrincipals[s]}' is not a SPIFFE ID (spiffe://trust-domain/ns/namespace/sa/service).");
-                    }
-                }
-
-                for (var s = 0; s < rule.Paths.Count; s++)
-                {
-                    if (!rule.Paths[s].StartsWith('/'))
-                    {
-                        context.Add($"{rulePath}.paths[{s}]", $"'{rule.Paths[s]}' must start with '/'.");
-                    }
-                }
-
-                for (var s = 0; s < rule.Methods.Count; s++)
-                {
-                    if (!Methods.Contains(rule.Methods[s]))
-                    {
-                        context.Add($"{rulePath}.methods[{s}]", $"'{rule.Methods[s]}' is not an HTTP method.");
-                    }
-                }
-
-                ValidateValueMatches(rule.Headers, $"{rulePath}.headers", "header", context);
+                ValidateAuthorizationRule(policy.Rules[r], $"{path}.rules[{r}]", context);
             }
         });
 
@@ -602,7 +575,7 @@ public static partial class MeshConfigValidator
                 context.Add($"{path}.port", $"{policy.Port} is not a port (1-65535).");
             }
 
-            if (policy.Tls is not ("Originate" or "None"))
+            if (!EgressPolicy.TlsModes.Contains(policy.Tls))
             {
                 context.Add($"{path}.tls", $"'{policy.Tls}' is not Originate or None.");
             }
@@ -611,7 +584,81 @@ public static partial class MeshConfigValidator
             {
                 context.RequireService(policy.FromServices[s], $"{path}.fromServices[{s}]");
             }
+
+            if (policy.CaCertificate is { } ca)
+            {
+                if (policy.Tls != "Originate")
+                {
+                    context.Add($"{path}.caCertificate", $"a CA certificate is used to check the hosts' certificates when the mesh originates TLS; it needs tls: Originate, not {policy.Tls}.");
+                }
+                else if (CaCertificates.IsPem(ca))
+                {
+                    if (CaCertificates.Parse(ca, out var error) is null)
+                    {
+                        context.Add($"{path}.caCertificate", $"the PEM text holds no usable certificate: {error}");
+                    }
+                }
+                else if (!Path.IsPathFullyQualified(ca))
+                {
+                    context.Add($"{path}.caCertificate", $"'{ca}' is neither PEM text (-----BEGIN CERTIFICATE-----) nor an absolute path to a PEM file.");
+                }
+            }
         });
+    }
+
+    private static void ValidateAuthorizationRule(AuthorizationRule rule, string path, Context context)
+    {
+        for (var s = 0; s < rule.FromServices.Count; s++)
+        {
+            var service = rule.FromServices[s];
+            if (service.StartsWith("gateway/", StringComparison.Ordinal))
+            {
+                if (!IsDnsLabel(service["gateway/".Length..]))
+                {
+                    context.Add($"{path}.fromServices[{s}]", $"'{service}' is not gateway/<name> with a valid gateway name.");
+                }
+            }
+            else
+            {
+                context.RequireService(service, $"{path}.fromServices[{s}]");
+            }
+        }
+
+        for (var s = 0; s < rule.FromPrincipals.Count; s++)
+        {
+            var principal = rule.FromPrincipals[s];
+            if (!principal.StartsWith("spiffe://", StringComparison.Ordinal) || principal.Length == "spiffe://".Length)
+            {
+                context.Add($"{path}.fromPrincipals[{s}]", $"'{principal}' is not a SPIFFE ID (spiffe://trust-domain/ns/namespace/sa/service).");
+            }
+            else if (principal.IndexOf('*', StringComparison.Ordinal) is var star and >= 0 && star != principal.Length - 1)
+            {
+                context.Add($"{path}.fromPrincipals[{s}]", $"'{principal}' has a '*' before its end; only a trailing '*' (any suffix) is supported.");
+            }
+        }
+
+        for (var s = 0; s < rule.Paths.Count; s++)
+        {
+            var value = rule.Paths[s];
+            if (!value.StartsWith('/'))
+            {
+                context.Add($"{path}.paths[{s}]", $"'{value}' must start with '/'.");
+            }
+            else if (value.IndexOf('*', StringComparison.Ordinal) is var star and >= 0 && star != value.Length - 1)
+            {
+                context.Add($"{path}.paths[{s}]", $"'{value}' has a '*' before its end; write an exact path or a prefix ending in '*'.");
+            }
+        }
+
+        for (var s = 0; s < rule.Methods.Count; s++)
+        {
+            if (!Methods.Contains(rule.Methods[s]))
+            {
+                context.Add($"{path}.methods[{s}]", $"'{rule.Methods[s]}' is not an HTTP method; use one of {string.Join(", ", Methods)} (upper case).");
+            }
+        }
+
+        ValidateValueMatches(rule.Headers, $"{path}.headers", "header", context);
     }
 
     private static void Named<T>(IReadOnlyList<T> items, Func<T, string> name, string path, Context context, Action<T, string> validate)

@@ -156,17 +156,20 @@ public sealed record AuthorizationPolicy
     /// <summary><c>Enforce</c> (default) or <c>Audit</c> (log what would be denied).</summary>
     public string Mode { get; set; } = "Enforce";
 
-    /// <summary>The requests the action applies to (any rule).</summary>
+    /// <summary>
+    /// The requests the action applies to (any rule). A policy without rules matches no request: an <c>Allow</c>
+    /// policy without rules therefore allows nothing, which makes its service deny every caller no other Allow policy names.
+    /// </summary>
     public IReadOnlyList<AuthorizationRule> Rules { get; set; } = [];
 }
 
-/// <summary>One authorization rule; every part given must hold.</summary>
+/// <summary>One authorization rule; every part given must hold (any of its values), and a rule with no parts matches every request.</summary>
 public sealed record AuthorizationRule
 {
-    /// <summary>Calling services (by name).</summary>
+    /// <summary>Calling services (by name), or <c>gateway/name</c> for a gateway.</summary>
     public IReadOnlyList<string> FromServices { get; set; } = [];
 
-    /// <summary>Calling identities (SPIFFE IDs).</summary>
+    /// <summary>Calling identities (SPIFFE IDs, exact or ending in <c>*</c>); only a proved identity matches.</summary>
     public IReadOnlyList<string> FromPrincipals { get; set; } = [];
 
     /// <summary>Paths (exact, or prefix ending in <c>*</c>).</summary>
@@ -196,4 +199,13 @@ public sealed record EgressPolicy
 
     /// <summary>Services allowed; empty means all.</summary>
     public IReadOnlyList<string> FromServices { get; set; } = [];
+
+    /// <summary>
+    /// With <c>tls: Originate</c>, certificate authorities trusted for these hosts besides the system's: PEM text
+    /// (one or more <c>-----BEGIN CERTIFICATE-----</c> blocks) or the absolute path of a PEM file, read by the proxy.
+    /// </summary>
+    public string? CaCertificate { get; set; }
+
+    /// <summary>The <see cref="Tls"/> modes.</summary>
+    public static readonly IReadOnlyList<string> TlsModes = ["Originate", "None"];
 }

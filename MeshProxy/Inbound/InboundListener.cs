@@ -37,11 +37,19 @@ internal static class InboundListener
             ConnectFailureReason = MeshErrors.AppUnavailable,
             UpstreamName = $"the application of instance '{options.InstanceId}'",
         });
-        // Who is calling (proved by mTLS, or refused in strict mode), then the service's own inbound policies (rate
-        // limits), before anything reaches the app.
+        // Who is calling (proved by mTLS, or refused in strict mode); then the service's own inbound policies, before
+        // anything reaches the app: who may call it, then how often (a denied request spends no token).
         app.Use(async (context, next) =>
         {
-            if (await peers.AuthenticateAsync(context).ConfigureAwait(false) && await policies.AdmitAsync(context).ConfigureAwait(false))
+            if (await peers.AuthenticateAsync(context).ConfigureAwait(false))
+            {
+                await next(context).ConfigureAwait(false);
+            }
+        });
+        app.UseMeshAuthorization(policies, new AuthorizationOptions { Service = options.Service });
+        app.Use(async (context, next) =>
+        {
+            if (await policies.AdmitAsync(context).ConfigureAwait(false))
             {
                 await next(context).ConfigureAwait(false);
             }

@@ -4,7 +4,9 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using AspireMesh.ProxyEngine;
+using AspireMesh.ProxyEngine.Egress;
 using AspireMesh.ProxyEngine.Routing;
+using AspireMesh.ProxyEngine.Telemetry;
 using Microsoft.AspNetCore.Connections;
 
 namespace AspireMesh.MeshProxy.Outbound;
@@ -12,14 +14,21 @@ namespace AspireMesh.MeshProxy.Outbound;
 /// <summary>
 /// HTTP CONNECT on the outbound (HTTP_PROXY) port, which Kestrel does not serve. gRPC clients and other HTTP/2
 /// clients that honour <c>http_proxy</c> open a tunnel to <c>service:port</c> and speak HTTP/2 inside it; the sidecar
-/// accepts tunnels only to hosts its routes serve and joins each to its own outbound listener for that protocol
+/// accepts tunnels to hosts its routes serve and joins each to its own outbound listener for that protocol
 /// (the HTTP/2-only one when the client starts with the HTTP/2 preface), where the request is routed like any other.
-/// A tunnel to any other host is refused with 403 <c>egress-denied</c>.
+/// A tunnel to a host:port outside the mesh that an egress policy allows is joined to that host (raw TCP: the app
+/// speaks TLS to it itself) and measured as one request; any other tunnel is refused with 403 <c>egress-denied</c>.
 /// </summary>
 /// <remarks>A connection middleware: it looks at the first bytes of each connection and hands anything else to Kestrel untouched.</remarks>
-internal sealed class ConnectTunnel(RoutedHosts hosts, ListenerEndpoints ports, ILogger<ConnectTunnel> logger)
+internal sealed class ConnectTunnel(RoutedHosts hosts, EgressTable egress, ListenerEndpoints ports, RequestMetrics metrics, SidecarOptions options, TimeProvider time,
+    ILogger<ConnectTunnel> logger)
 {
     private const int MaxHeadBytes = 8 * 1024;
+
+    /// <summary>Tunnels are measured with the app's other calls.</summary>
+    private const string Direction = "outbound";
+
+    private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(5);
 
     private static ReadOnlySpan<byte> HeadEnd => "\r\n\r\n"u8;
 
@@ -83,30 +92,63 @@ internal sealed class ConnectTunnel(RoutedHosts hosts, ListenerEndpoints ports, 
         }
 
         input.AdvanceTo(headEnd.Value);
-        var host = HostOf(authority);
+        var (host, port) = HostOf(authority);
         if (host is null)
         {
             await RefuseAsync(connection, 400, "Bad Request", MeshErrors.NotSupported, $"CONNECT needs host:port, got '{authority}'.").ConfigureAwait(false);
             return;
         }
 
-        if (!hosts.Accepts(host))
+        if (hosts.Accepts(host))
         {
-            MeshProxyLog.TunnelRefused(logger, authority);
-            await RefuseAsync(connection, 403, "Forbidden", MeshErrors.EgressDenied,
-                $"no service named '{host}' is known to the mesh or referenced by this service; calls outside the mesh need an egress policy.").ConfigureAwait(false);
+            await connection.Transport.Output.WriteAsync("HTTP/1.1 200 Connection Established\r\n\r\n"u8.ToArray(), connection.ConnectionClosed).ConfigureAwait(false);
+            await RelayAsync(connection).ConfigureAwait(false);
             return;
         }
 
+        var started = time.GetTimestamp();
+        var destination = host.ToLowerInvariant();
+        if (egress.FindTunnel(host, port) is not { } allowed)
+        {
+            MeshProxyLog.TunnelRefused(logger, authority);
+            await RefuseAsync(connection, 403, "Forbidden", MeshErrors.EgressDenied,
+                $"no service named '{host}' is known to the mesh or referenced by '{options.Service}', and no egress policy allows it to call {authority}; add one to policies.egress.").ConfigureAwait(false);
+            metrics.Record(Direction, options.Service, destination, "", 403, MeshErrors.EgressDenied, time.GetElapsedTime(started));
+            return;
+        }
+
+        var route = $"egress/{allowed.Policy}";
+        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(connection.ConnectionClosed);
+            timeout.CancelAfter(ConnectTimeout);
+            await socket.ConnectAsync(host, port, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is SocketException or OperationCanceledException && !connection.ConnectionClosed.IsCancellationRequested)
+        {
+            await RefuseAsync(connection, 502, "Bad Gateway", MeshErrors.UpstreamUnavailable, $"could not connect to {authority}: {ex.Message}").ConfigureAwait(false);
+            metrics.Record(Direction, options.Service, destination, route, 502, MeshErrors.UpstreamUnavailable, time.GetElapsedTime(started));
+            return;
+        }
+
+        MeshProxyLog.EgressTunnel(logger, authority, allowed.Policy);
         await connection.Transport.Output.WriteAsync("HTTP/1.1 200 Connection Established\r\n\r\n"u8.ToArray(), connection.ConnectionClosed).ConfigureAwait(false);
-        await RelayAsync(connection).ConfigureAwait(false);
+        try
+        {
+            await JoinAsync(connection, socket).ConfigureAwait(false);
+        }
+        finally
+        {
+            // A tunnel is one request to the external host, lasting as long as the tunnel.
+            metrics.Record(Direction, options.Service, destination, route, 200, "", time.GetElapsedTime(started));
+        }
     }
 
     /// <summary>Joins the tunnel to the outbound listener for the protocol the client speaks in it.</summary>
     private async Task RelayAsync(ConnectionContext connection)
     {
         var input = connection.Transport.Input;
-        var output = connection.Transport.Output;
         var result = await input.ReadAsync(connection.ConnectionClosed).ConfigureAwait(false);
         while (result.Buffer.Length < Http2Preface.Length && StartsLike(result.Buffer, Http2Preface) && !result.IsCompleted)
         {
@@ -118,15 +160,26 @@ internal sealed class ConnectTunnel(RoutedHosts hosts, ListenerEndpoints ports, 
         var http2 = buffer.Length >= Http2Preface.Length && StartsLike(buffer, Http2Preface);
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         await socket.ConnectAsync(IPAddress.Loopback, (http2 ? ports.Http2Url : ports.Http1Url).Port, connection.ConnectionClosed).ConfigureAwait(false);
+        foreach (var segment in buffer)
+        {
+            for (var rest = segment; !rest.IsEmpty;)
+            {
+                rest = rest[await socket.SendAsync(rest, connection.ConnectionClosed).ConfigureAwait(false)..];
+            }
+        }
+
+        input.AdvanceTo(buffer.End);
+        await JoinAsync(connection, socket).ConfigureAwait(false);
+    }
+
+    /// <summary>Copies bytes both ways between the tunnel and <paramref name="socket"/> until either side ends.</summary>
+    private static async Task JoinAsync(ConnectionContext connection, Socket socket)
+    {
+        var input = connection.Transport.Input;
+        var output = connection.Transport.Output;
         var stream = new NetworkStream(socket, ownsSocket: false);
         await using (stream.ConfigureAwait(false))
         {
-            foreach (var segment in buffer)
-            {
-                await stream.WriteAsync(segment, connection.ConnectionClosed).ConfigureAwait(false);
-            }
-
-            input.AdvanceTo(buffer.End);
             var up = Task.Run(async () =>
             {
                 try
@@ -177,13 +230,13 @@ internal sealed class ConnectTunnel(RoutedHosts hosts, ListenerEndpoints ports, 
         return start[..length].SequenceEqual(prefix[..length]);
     }
 
-    /// <summary>The host of a CONNECT authority (<c>host:port</c> or <c>[v6]:port</c>), or null when it is not one.</summary>
-    private static string? HostOf(string authority)
+    /// <summary>The host and port of a CONNECT authority (<c>host:port</c> or <c>[v6]:port</c>); a null host when it is not one.</summary>
+    private static (string? Host, int Port) HostOf(string authority)
     {
         var colon = authority.LastIndexOf(':');
         if (colon <= 0 || !int.TryParse(authority.AsSpan(colon + 1), out var port) || port is < 1 or > 65535)
         {
-            return null;
+            return (null, 0);
         }
 
         var host = authority[..colon];
@@ -192,6 +245,6 @@ internal sealed class ConnectTunnel(RoutedHosts hosts, ListenerEndpoints ports, 
             host = host[1..^1];
         }
 
-        return host.Length == 0 ? null : host;
+        return (host.Length == 0 ? null : host, port);
     }
 }

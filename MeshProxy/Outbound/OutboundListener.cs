@@ -10,7 +10,8 @@ namespace AspireMesh.MeshProxy.Outbound;
 
 /// <summary>
 /// The outbound side: the application's HTTP proxy. A call to <c>http://catalog/...</c> is matched on its Host to the
-/// catalog cluster from the latest snapshot and balanced over its healthy instances' inbound listeners.
+/// catalog cluster from the latest snapshot and balanced over its healthy instances' inbound listeners; a call to a
+/// host outside the mesh leaves only as an egress policy allows.
 /// Also owns the instance's registration with the control plane.
 /// </summary>
 internal static class OutboundListener
@@ -48,8 +49,10 @@ internal static class OutboundListener
         var app = builder.Build();
         app.UseMeshMetrics(new MetricsOptions { Direction = "outbound", Source = options.Service });
         app.UseMeshErrors();
+        // Hosts outside the mesh are called only as an egress policy allows.
         app.MapMeshRoutes(context =>
-            $"no service named '{context.Request.Host.Host}' is known to the mesh or referenced by '{options.Service}' (request {context.Request.Method} {context.Request.Host}{context.Request.Path}).");
+            $"no service named '{context.Request.Host.Host}' is known to the mesh or referenced by '{options.Service}' (request {context.Request.Method} {context.Request.Host}{context.Request.Path}).",
+            egress: true);
         return app;
     }
 }

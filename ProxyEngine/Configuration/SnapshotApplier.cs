@@ -13,7 +13,7 @@ namespace AspireMesh.ProxyEngine.Configuration;
 /// Validates a snapshot whole, then swaps it in atomically. A snapshot with any error is refused and the current one
 /// keeps serving; requests in flight finish on the config they started with.
 /// </summary>
-internal sealed class SnapshotApplier(InMemoryConfigProvider provider, IConfigValidator validator, IProxyStateLookup state, RouteTable routeTable, InboundPolicies inbound, Security.PeerAuthentication peers, ProxyStatus status, ProxyEngineOptions options, ILogger<SnapshotApplier> logger)
+internal sealed class SnapshotApplier(InMemoryConfigProvider provider, IConfigValidator validator, IProxyStateLookup state, RouteTable routeTable, InboundPolicies inbound, Security.PeerAuthentication peers, Egress.EgressTable egress, ProxyStatus status, ProxyEngineOptions options, ILogger<SnapshotApplier> logger)
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
 
@@ -45,6 +45,8 @@ internal sealed class SnapshotApplier(InMemoryConfigProvider provider, IConfigVa
 
             var clusterIds = clusters.Select(c => c.ClusterId).ToHashSet(StringComparer.OrdinalIgnoreCase);
             errors.AddRange(routes.Where(r => !clusterIds.Contains(r.ClusterId!)).Select(r => $"route '{r.RouteId}': cluster '{r.ClusterId}' is not in the snapshot"));
+            var authorization = Security.AuthorizationTable.Compile(snapshot.Inbound.Authorization, errors);
+            var egressPolicies = egress.Compile(snapshot.Egress, errors);
 
             if (errors.Count > 0)
             {
@@ -54,7 +56,8 @@ internal sealed class SnapshotApplier(InMemoryConfigProvider provider, IConfigVa
 
             // Policies first: a request routed by the new config must find its route's policy.
             routeTable.Apply(snapshot);
-            inbound.Apply(snapshot.Inbound);
+            inbound.Apply(snapshot.Inbound, authorization);
+            egress.Apply(egressPolicies);
             peers.Apply(snapshot);
             provider.Update(routes, clusters);
             await WaitUntilServedAsync(routes, clusters, cancellationToken).ConfigureAwait(false);

@@ -45,8 +45,6 @@ internal static class SnapshotSupport
             }
         }
 
-        missing.AddRange(snapshot.Inbound.Authorization.Select(p => $"authorization policy '{p.Name}'"));
-        missing.AddRange(snapshot.Egress.Select(p => $"egress policy '{p.Name}'"));
         return missing;
     }
 }

@@ -25,7 +25,8 @@ internal sealed class MeshErrorMiddleware(RequestDelegate next, MeshErrorOptions
             return;
         }
 
-        var target = context.Features.Get<IReverseProxyFeature>()?.Cluster.Config.ClusterId ?? options.UpstreamName;
+        var target = context.Features.Get<IReverseProxyFeature>()?.Cluster.Config.ClusterId
+            ?? (context.Features.Get<Egress.EgressRequestFeature>() is { } egress ? $"'{egress.Host}'" : options.UpstreamName);
         var (status, reason, detail) = error.Error switch
         {
             ForwarderError.NoAvailableDestinations => (StatusCodes.Status503ServiceUnavailable, MeshErrors.NoHealthyEndpoint,

@@ -5,6 +5,7 @@ using AspireMesh.ProxyEngine.Routing;
 using AspireMesh.ProxyEngine.Telemetry;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace AspireMesh.ProxyEngine.Hosting;
 
@@ -20,10 +21,24 @@ public static class ProxyEngineApplicationExtensions
         app.UseMiddleware<MeshErrorMiddleware>(options ?? new MeshErrorOptions());
 
     /// <summary>
+    /// Enforces the authorization policies of the service this listener fronts (a sidecar's inbound side): put it
+    /// after <see cref="UseMeshMetrics"/> and <see cref="UseMeshErrors"/>, before anything that reaches the app.
+    /// </summary>
+    public static IApplicationBuilder UseMeshAuthorization(this IApplicationBuilder app, InboundPolicies policies, Security.AuthorizationOptions options) =>
+        app.UseMiddleware<Security.AuthorizationMiddleware>(policies, options);
+
+    /// <summary>
     /// Maps the snapshot-driven routes (with retries before load balancing) and a fallback that answers 404
     /// <see cref="MeshErrors.NoRoute"/> for requests no route matched.
     /// </summary>
-    public static WebApplication MapMeshRoutes(this WebApplication app, Func<HttpContext, string> describeNoRoute)
+    public static WebApplication MapMeshRoutes(this WebApplication app, Func<HttpContext, string> describeNoRoute) => MapMeshRoutes(app, describeNoRoute, egress: false);
+
+    /// <summary>
+    /// As <see cref="MapMeshRoutes(WebApplication, Func{HttpContext, string})"/>; with <paramref name="egress"/> (a
+    /// sidecar's outbound side), requests for hosts outside the mesh are sent out when an egress policy allows them and
+    /// refused with 403 <see cref="MeshErrors.EgressDenied"/> otherwise.
+    /// </summary>
+    public static WebApplication MapMeshRoutes(this WebApplication app, Func<HttpContext, string> describeNoRoute, bool egress)
     {
         ArgumentNullException.ThrowIfNull(app);
         app.MapReverseProxy(pipeline =>
@@ -36,7 +51,15 @@ public static class ProxyEngineApplicationExtensions
             pipeline.UsePassiveHealthChecks();
         });
         // The default fallback pattern skips file-like paths (/index.html); every unmatched request gets the mesh error.
-        app.MapFallback("/{**mesh-path}", context => MeshErrorWriter.WriteAsync(context, StatusCodes.Status404NotFound, MeshErrors.NoRoute, describeNoRoute(context)));
+        if (egress)
+        {
+            var forwarder = app.Services.GetRequiredService<Egress.EgressForwarder>();
+            app.MapFallback("/{**mesh-path}", context => forwarder.HandleAsync(context, describeNoRoute));
+        }
+        else
+        {
+            app.MapFallback("/{**mesh-path}", context => MeshErrorWriter.WriteAsync(context, StatusCodes.Status404NotFound, MeshErrors.NoRoute, describeNoRoute(context)));
+        }
         return app;
     }
 }

@@ -35,6 +35,8 @@ public static class ProxyEngineServiceCollectionExtensions
         services.TryAddSingleton(new Telemetry.AccessLog());
         services.TryAddSingleton<InboundPolicies>();
         services.TryAddSingleton(new Security.PeerAuthentication(options.Identity));
+        services.AddSingleton<Egress.EgressTable>();
+        services.AddSingleton<Egress.EgressForwarder>();
         services.AddSingleton<RequestMirror>();
         services.AddSingleton<RetryBudgets>();
         services.AddSingleton<Microsoft.AspNetCore.Routing.MatcherPolicy, RegexMatcherPolicy>();

@@ -4,25 +4,31 @@ using System.Threading.RateLimiting;
 using AspireMesh.Contracts;
 using AspireMesh.Contracts.Snapshots;
 using AspireMesh.ProxyEngine.Errors;
+using AspireMesh.ProxyEngine.Security;
 using Microsoft.AspNetCore.Http;
 
 namespace AspireMesh.ProxyEngine.Routing;
 
 /// <summary>
-/// The policies a sidecar enforces on requests to its own service, from the latest snapshot: rate limits, one bucket
-/// for the service or one per calling service (the <see cref="MeshHeaders.Source"/> that callers' proxies set).
-/// Shared between the sidecar's outbound side (where snapshots arrive) and its inbound listener.
+/// The policies a sidecar enforces on requests to its own service, from the latest snapshot: authorization, and rate
+/// limits, one bucket for the service or one per calling service (the <see cref="MeshHeaders.Source"/> that callers'
+/// proxies set). Shared between the sidecar's outbound side (where snapshots arrive) and its inbound listener.
 /// </summary>
 public sealed class InboundPolicies
 {
     private readonly Lock _gate = new();
     private IReadOnlyList<RouteLimiter> _limiters = [];
     private Dictionary<string, RouteLimiter> _byKey = new(StringComparer.Ordinal);
+    private AuthorizationTable _authorization = AuthorizationTable.Empty;
 
-    internal void Apply(InboundPolicySnapshot inbound)
+    /// <summary>The compiled authorization policies of the latest snapshot.</summary>
+    internal AuthorizationTable Authorization => Volatile.Read(ref _authorization);
+
+    internal void Apply(InboundPolicySnapshot inbound, AuthorizationTable authorization)
     {
         lock (_gate)
         {
+            Volatile.Write(ref _authorization, authorization);
             var next = new Dictionary<string, RouteLimiter>(StringComparer.Ordinal);
             foreach (var policy in inbound.RateLimits)
             {

@@ -24,6 +24,7 @@ public sealed class RequestMetrics : IDisposable
     private readonly ConcurrentDictionary<Labels, Series> _series = new();
     private readonly ConcurrentDictionary<(string Direction, string Source, string Destination, string Reason), Counter> _retries = new();
     private readonly ConcurrentDictionary<(string Destination, string Endpoint), Counter> _ejections = new();
+    private readonly ConcurrentDictionary<(string Source, string Destination, string Policy), Counter> _auditDenials = new();
     private readonly Meter _meter = new(MeterName);
     private readonly Counter<long> _requestsInstrument;
     private readonly Histogram<double> _durationInstrument;
@@ -31,6 +32,7 @@ public sealed class RequestMetrics : IDisposable
     private readonly Counter<long> _responseBytesInstrument;
     private readonly Counter<long> _retriesInstrument;
     private readonly Counter<long> _ejectionsInstrument;
+    private readonly Counter<long> _auditDenialsInstrument;
     private readonly MeterListener _connections = new();
     private long _downstreamConnections;
     private long _upstreamConnections;
@@ -45,6 +47,7 @@ public sealed class RequestMetrics : IDisposable
         _responseBytesInstrument = _meter.CreateCounter<long>("mesh.response.body.size", "By", "Response body bytes sent.");
         _retriesInstrument = _meter.CreateCounter<long>("mesh.retries", "{retry}", "Attempts retried, by reason.");
         _ejectionsInstrument = _meter.CreateCounter<long>("mesh.ejections", "{ejection}", "Endpoints ejected by outlier detection.");
+        _auditDenialsInstrument = _meter.CreateCounter<long>("mesh.authz.audit_denials", "{request}", "Requests an authorization policy in Audit mode would have denied (they were let through).");
         _meter.CreateObservableUpDownCounter("mesh.connections.open", () => new[]
         {
             new Measurement<long>(Interlocked.Read(ref _downstreamConnections), new KeyValuePair<string, object?>("side", "downstream")),
@@ -132,6 +135,13 @@ public sealed class RequestMetrics : IDisposable
         _ejectionsInstrument.Add(1, new TagList { { "mesh.destination", destination }, { "mesh.endpoint", endpoint } });
     }
 
+    /// <summary>Records a request that an audited authorization policy would have denied, and that was let through.</summary>
+    public void RecordAuditDenial(string source, string destination, string policy)
+    {
+        Interlocked.Increment(ref _auditDenials.GetOrAdd((source, destination, policy), _ => new Counter()).Value);
+        _auditDenialsInstrument.Add(1, new TagList { { "mesh.source", source }, { "mesh.destination", destination }, { "mesh.authz.policy", policy } });
+    }
+
     /// <summary>Every request series, cumulative since the proxy started: what the control plane's dashboard and CLI compute rates from.</summary>
     public ProxyStats Snapshot(string proxyId) => new(proxyId, DateTimeOffset.UtcNow, Buckets,
         [.. _series.Select(s => new StatsSeries(s.Key.Direction, s.Key.Source, s.Key.Destination, s.Key.Route, s.Key.Code, s.Key.MeshError,
@@ -203,6 +213,13 @@ public sealed class RequestMetrics : IDisposable
         {
             text.Append("mesh_ejections_total{destination=\"").Append(Labels.Escape(destination)).Append("\",endpoint=\"").Append(Labels.Escape(endpoint)).Append("\"} ")
                 .Append(Interlocked.Read(ref counter.Value).ToString(CultureInfo.InvariantCulture)).Append('\n');
+        }
+
+        text.Append("# HELP mesh_authz_audit_denials_total Requests an authorization policy in Audit mode would have denied (they were let through).\n# TYPE mesh_authz_audit_denials_total counter\n");
+        foreach (var ((source, destination, policy), counter) in _auditDenials.OrderBy(e => e.Key.ToString(), StringComparer.Ordinal))
+        {
+            text.Append("mesh_authz_audit_denials_total{source=\"").Append(Labels.Escape(source)).Append("\",destination=\"").Append(Labels.Escape(destination))
+                .Append("\",policy=\"").Append(Labels.Escape(policy)).Append("\"} ").Append(Interlocked.Read(ref counter.Value).ToString(CultureInfo.InvariantCulture)).Append('\n');
         }
 
         text.Append("# HELP mesh_open_connections Open connections: downstream (clients to this proxy), upstream (this proxy to endpoints and its app).\n# TYPE mesh_open_connections gauge\n");

@@ -21,8 +21,10 @@ internal sealed class RequestMetricsMiddleware(RequestDelegate next, RequestMetr
             // The caller: proved by its certificate, or as its proxy named it when it came in plaintext.
             var source = options.Direction == "inbound" && MeshPeerIdentity.Of(context) is { } peer && !ReferenceEquals(peer, MeshPeer.Unknown) ? peer.Service : options.Source;
             var proxy = context.Features.Get<IReverseProxyFeature>();
-            var destination = proxy?.Cluster?.Config.ClusterId ?? options.Destination;
-            var route = proxy?.Route.Config.RouteId ?? "";
+            // Requests to hosts outside the mesh are measured with the host as destination and the egress policy as route.
+            var egress = proxy is null ? context.Features.Get<Egress.EgressRequestFeature>() : null;
+            var destination = proxy?.Cluster?.Config.ClusterId ?? egress?.Host ?? options.Destination;
+            var route = proxy?.Route.Config.RouteId ?? egress?.Route ?? "";
             var meshError = context.Response.Headers[MeshHeaders.Error].ToString();
             var elapsed = time.GetElapsedTime(started);
             // Body sizes as declared (Content-Length); streamed bodies of unknown length count as 0.

@@ -112,15 +112,16 @@ public sealed class DistributionTests
               - name: catalog
               - name: catalog-v2
             policies:
-              authorization:
-                - name: frontend-callers
-                  targetRef: { name: frontend }
-                  rules: [{ fromServices: [catalog] }]
+              backends:
+                - name: catalog-backend
+                  targetRef: { name: catalog }
+                  loadBalancer: { type: RoundRobin }
+                  slowStart: 30s
             """);
 
         await Eventually.UntilAsync(async () => await ProxyAsync(controlPlane, "frontend-1") is { LastRefusal: not null }, Deadline, "frontend-1 to report a refusal");
         var proxy = (await ProxyAsync(controlPlane, "frontend-1"))!;
-        Assert.Contains("authorization policy 'frontend-callers'", proxy.LastRefusal, StringComparison.Ordinal);
+        Assert.Contains("backend policy 'catalog-backend': slow start with the RoundRobin load balancer", proxy.LastRefusal, StringComparison.Ordinal);
         Assert.False(proxy.UpToDate);
         Assert.Equal("catalog-1", await CatalogServedByAsync(client));
         Assert.Contains("Refused snapshot version", frontend.Process.Output, StringComparison.Ordinal);

@@ -192,4 +192,78 @@ public sealed class MeshConfigValidatorRuleTests
             "policies.egress[0].port: 0 is not a port (1-65535).",
         ], Errors(ToCatalog(), policies));
     }
+
+    [Fact]
+    public void Validate_AuthorizationRuleProblems_EachReportedWithItsPath()
+    {
+        var policies = new PoliciesConfig
+        {
+            Authorization =
+            [
+                new()
+                {
+                    Name = "rules", TargetRef = new() { Name = "catalog" }, Mode = "DryRun",
+                    Rules =
+                    [
+                        new()
+                        {
+                            FromServices = ["gateway/Bad", "gateway/edge"],
+                            FromPrincipals = ["spiffe://mesh/ns/*/sa/frontend", "spiffe://mesh/ns/default/sa/*"],
+                            Paths = ["/api/*/items", "/api/*"],
+                            Methods = ["get"],
+                            Headers = [new() { Name = "x-user", Type = "RegularExpression", Value = "(" }],
+                        },
+                    ],
+                },
+                new() { Name = "deny-nothing", TargetRef = new() { Name = "catalog" }, Action = "Deny" },
+                new() { Name = "allow-nothing", TargetRef = new() { Name = "catalog" }, Action = "Allow" },
+            ],
+        };
+
+        var errors = Errors(ToCatalog(), policies);
+
+        Assert.Equal(
+        [
+            "policies.authorization[0].mode: 'DryRun' is not Enforce or Audit.",
+            "policies.authorization[0].rules[0].fromServices[0]: 'gateway/Bad' is not gateway/<name> with a valid gateway name.",
+            "policies.authorization[0].rules[0].fromPrincipals[0]: 'spiffe://mesh/ns/*/sa/frontend' has a '*' before its end; only a trailing '*' (any suffix) is supported.",
+            "policies.authorization[0].rules[0].paths[0]: '/api/*/items' has a '*' before its end; write an exact path or a prefix ending in '*'.",
+            "policies.authorization[0].rules[0].methods[0]: 'get' is not an HTTP method; use one of GET, HEAD, POST, PUT, DELETE, OPTIONS, TRACE, PATCH (upper case).",
+            "policies.authorization[1].rules: a Deny policy without rules matches no request, so it would deny nothing; add a rule ({} matches every request).",
+        ], errors.Where(e => !e.Contains("headers[0].value", StringComparison.Ordinal)));
+        Assert.Contains(errors, e => e.StartsWith("policies.authorization[0].rules[0].headers[0].value: '(' is not a valid regular expression", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Validate_EgressCaCertificateProblems_EachReportedWithItsPath()
+    {
+        var policies = new PoliciesConfig
+        {
+            Egress =
+            [
+                new() { Name = "garbled", Hosts = ["api.example.com"], CaCertificate = "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----" },
+                new() { Name = "relative", Hosts = ["api.example.com"], CaCertificate = "certs/ca.pem" },
+                new() { Name = "plain", Hosts = ["api.example.com"], Tls = "None", Port = 80, CaCertificate = "/etc/ssl/ca.pem" },
+                new() { Name = "fine", Hosts = ["*.example.com"], CaCertificate = "/etc/ssl/ca.pem" },
+            ],
+        };
+
+        var errors = Errors(ToCatalog(), policies);
+
+        Assert.Equal(3, errors.Count);
+        Assert.StartsWith("policies.egress[0].caCertificate: the PEM text holds no usable certificate: ", errors[0], StringComparison.Ordinal);
+        Assert.Equal("policies.egress[1].caCertificate: 'certs/ca.pem' is neither PEM text (-----BEGIN CERTIFICATE-----) nor an absolute path to a PEM file.", errors[1]);
+        Assert.Equal("policies.egress[2].caCertificate: a CA certificate is used to check the hosts' certificates when the mesh originates TLS; it needs tls: Originate, not None.", errors[2]);
+    }
+
+    [Fact]
+    public void Validate_EgressCaCertificateValidPem_NoErrors()
+    {
+        using var key = System.Security.Cryptography.ECDsa.Create();
+        using var certificate = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=test-ca", key, System.Security.Cryptography.HashAlgorithmName.SHA256)
+            .CreateSelfSigned(DateTimeOffset.UtcNow, DateTimeOffset.UtcNow.AddDays(1));
+        var policies = new PoliciesConfig { Egress = [new() { Name = "pem", Hosts = ["api.example.com"], CaCertificate = certificate.ExportCertificatePem() }] };
+
+        Assert.Empty(Errors(ToCatalog(), policies));
+    }
 }
