@@ -21,9 +21,11 @@ internal static class DashboardPage
     public static IEndpointRouteBuilder MapDashboard(this IEndpointRouteBuilder endpoints)
     {
         endpoints.MapGet("/", () => Results.Redirect("/dashboard/"));
-        endpoints.MapGet("/dashboard", () => Results.Redirect("/dashboard/"));
-        endpoints.MapGet("/dashboard/", (HttpContext context) => Serve(context, "index.html"));
-        endpoints.MapGet("/dashboard/{file}", (HttpContext context, string file) => Serve(context, file));
+        // Routing ignores a trailing slash, but the page's relative links need it: /dashboard is sent to /dashboard/.
+        endpoints.MapMethods("/dashboard/{file?}", [HttpMethods.Get, HttpMethods.Head], (HttpContext context, string? file) =>
+            file is null && !context.Request.Path.Value!.EndsWith('/')
+                ? Results.Redirect("/dashboard/")
+                : Serve(context, file ?? "index.html"));
         return endpoints;
     }
 

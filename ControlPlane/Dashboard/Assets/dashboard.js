@@ -151,8 +151,8 @@
       columns.get(column).push(node);
     }
     const used = [...columns.keys()].sort((a, b) => a - b);
-    used.forEach((column, x) => columns.get(column).forEach((node, y) => { node.x = 30 + x * 270; node.y = 30 + y * 100; }));
-    return { width: 30 + used.length * 270, height: 40 + Math.max(1, ...[...columns.values()].map((c) => c.length)) * 100 };
+    used.forEach((column, x) => columns.get(column).forEach((node, y) => { node.x = 30 + x * 340; node.y = 30 + y * 100; }));
+    return { width: 30 + used.length * 340, height: 40 + Math.max(1, ...[...columns.values()].map((c) => c.length)) * 100 };
   }
 
   function renderTopology(stats, services) {
@@ -215,11 +215,16 @@
         lx = (x1 + x2) / 2; ly = (y1 + y2) / 2 - 6;
       }
       const label = live ? `${num(m.requestsPerSecond)} rps · ${pct(m.successRate)} · p99 ${ms(m.p99Ms)}` : 'no traffic';
+      // Two short lines above the middle of the edge, so the label fits between the columns.
+      const text = live
+        ? svg('text', { x: lx, y: ly - 12, 'text-anchor': 'middle' }, svg('tspan', { x: lx, dy: 0 }, `${num(m.requestsPerSecond)} rps`),
+          svg('tspan', { x: lx, dy: 13 }, `${pct(m.successRate)} · p99 ${ms(m.p99Ms)}`))
+        : svg('text', { x: lx, y: ly, 'text-anchor': 'middle' }, label);
       chart.append(svg('g', {
         class: 'edge', 'data-edge': edge.key, 'data-api-edge': edge.apiName || null, 'data-live': live,
         'data-rps': live ? m.requestsPerSecond.toFixed(3) : 0, 'data-success-rate': live && m.successRate !== null ? m.successRate.toFixed(4) : null,
         'data-p99-ms': live && m.p99Ms !== null ? m.p99Ms.toFixed(2) : null, 'data-failing': live && m.successRate !== null && m.successRate < 0.95,
-      }, svg('path', { d, 'marker-end': 'url(#arrow)' }), svg('text', { x: lx, y: ly, 'text-anchor': 'middle' }, label), svg('title', {}, `${edge.key}: ${label}`)));
+      }, svg('path', { d, 'marker-end': 'url(#arrow)' }), text, svg('title', {}, `${edge.key}: ${label}`)));
     }
 
     for (const node of [...nodes.values()].sort((x, y) => x.name.localeCompare(y.name))) {
