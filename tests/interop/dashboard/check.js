@@ -74,7 +74,7 @@ async function main() {
       const edge = [...document.querySelectorAll('#topology-view g.edge')].find((g) => g.getAttribute('data-edge') === name);
       return edge && Number(edge.getAttribute('data-rps')) > 0;
     }), args.edges, { timeout: deadline, polling: 500 });
-    const edges = await page.$$eval('#topology-view g.edge', (gs) => gs.map((g) => ({ edge: g.getAttribute('data-edge'), rps: g.getAttribute('data-rps'), label: g.querySelector('text').textContent })));
+    const edges = await page.$$eval('#topology-view g.edge', (gs) => gs.map((g) => ({ edge: g.getAttribute('data-edge'), rps: g.getAttribute('data-rps'), label: g.querySelector('title').textContent })));
     for (const edge of edges) log(`edge ${edge.edge}: ${edge.label}`);
 
     step = 'the tap to show requests';
