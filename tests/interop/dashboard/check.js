@@ -75,7 +75,7 @@ async function main() {
       return edge && Number(edge.getAttribute('data-rps')) > 0;
     }), args.edges, { timeout: deadline, polling: 500 });
     const edges = await page.$$eval('#topology-view g.edge', (gs) => gs.map((g) => ({ edge: g.getAttribute('data-edge'), rps: g.getAttribute('data-rps'), label: g.querySelector('title').textContent })));
-    for (const edge of edges) log(`edge ${edge.edge}: ${edge.label}`);
+    for (const edge of edges) log(`edge ${edge.label}`);
 
     step = 'the tap to show requests';
     await page.waitForSelector('#tap-rows tr[data-status]', { timeout: deadline });
