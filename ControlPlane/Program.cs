@@ -37,6 +37,7 @@ builder.Services.AddSingleton(sp => new MeshStateStore(sp.GetRequiredService<IOp
 builder.Services.AddSingleton<InstanceRegistry>();
 builder.Services.AddSingleton<ProxyRegistry>();
 builder.Services.AddSingleton<ConfigStore>();
+builder.Services.AddSingleton<AspireMesh.ControlPlane.Resources.ResourceStore>();
 builder.Services.AddSingleton(new StateDirectory(options.StateDirectory ?? StateDirectory.DefaultPath));
 builder.Services.AddSingleton(sp => AdminToken.Resolve(Environment.GetEnvironmentVariable(AdminToken.EnvironmentVariable), sp.GetRequiredService<StateDirectory>(), Console.Out));
 builder.Services.AddSingleton<CertificateAuthority>();
@@ -102,6 +103,7 @@ app.MapConfigApi();
 app.MapProxiesApi();
 app.MapTelemetryApi();
 app.MapCertificatesApi();
+app.MapResourcesApi();
 app.MapDashboard();
 
 try

@@ -1,60 +1,82 @@
-using System.Net;
-using System.Text;
-using AspireMesh.ControlPlane.Registry;
-using AspireMesh.ControlPlane.State;
+using System.Collections.Frozen;
+using System.Security.Cryptography;
+using Microsoft.Net.Http.Headers;
 
 namespace AspireMesh.ControlPlane.Dashboard;
 
 /// <summary>
-/// The mesh dashboard's first page: services and their instances, refreshed every few seconds. The full dashboard
-/// (topology, golden metrics, tap) builds on the same API.
+/// The mesh dashboard: static HTML, CSS and JavaScript embedded in this assembly (nothing from the internet), served
+/// under <c>/dashboard/</c>. The page polls the JSON API every two seconds and streams <c>/v1/tap</c>.
 /// </summary>
 internal static class DashboardPage
 {
+    private const string Prefix = "AspireMesh.ControlPlane.Dashboard.Assets.";
+
+    // Only what this page loads itself, so injected markup could neither run script nor reach another origin.
+    private const string ContentSecurityPolicy =
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+    private static readonly FrozenDictionary<string, Asset> Assets = Load();
+
     public static IEndpointRouteBuilder MapDashboard(this IEndpointRouteBuilder endpoints)
     {
         endpoints.MapGet("/", () => Results.Redirect("/dashboard/"));
-        endpoints.MapGet("/dashboard/", (MeshStateStore store, InstanceRegistry registry) =>
-            Results.Content(Render(store.Current, registry.List()), "text/html; charset=utf-8"));
+        // Routing ignores a trailing slash, but the page's relative links need it: /dashboard is sent to /dashboard/.
+        endpoints.MapMethods("/dashboard/{file?}", [HttpMethods.Get, HttpMethods.Head], (HttpContext context, string? file) =>
+            file is null && !context.Request.Path.Value!.EndsWith('/')
+                ? Results.Redirect("/dashboard/")
+                : Serve(context, file ?? "index.html"));
         return endpoints;
     }
 
-    private static string Render(MeshState state, IReadOnlyList<RegisteredInstance> instances)
+    private static IResult Serve(HttpContext context, string file)
     {
-        var html = new StringBuilder();
-        html.Append("""
-            <!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="3">
-            <title>AspireMesh dashboard</title>
-            <style>body{font-family:system-ui,sans-serif;margin:2rem;color:#222}table{border-collapse:collapse}
-            td,th{border:1px solid #ccc;padding:.3rem .7rem;text-align:left}.healthy{color:#080}.unhealthy{color:#b00}</style>
-            </head><body><h1>AspireMesh</h1>
-            """);
-        html.Append("<p>Mesh state version <b>").Append(state.Version).Append("</b>. Services and instances, as the registry sees them (refreshes every 3 s).</p>");
-        html.Append("<table><thead><tr><th>Service</th><th>Instance</th><th>Address</th><th>Health</th><th>Last heartbeat</th></tr></thead><tbody>");
-        var byService = instances.ToLookup(i => i.Service, StringComparer.Ordinal);
-        foreach (var service in state.ServiceNames)
+        if (!Assets.TryGetValue(file, out var asset))
         {
-            var list = byService[service].OrderBy(i => i.Id, StringComparer.Ordinal).ToList();
-            if (list.Count == 0)
-            {
-                html.Append("<tr><td>").Append(Encode(service)).Append("</td><td colspan=\"4\" class=\"unhealthy\">no instances</td></tr>");
-            }
-
-            foreach (var instance in list)
-            {
-                var health = instance.Healthy ? "healthy" : "unhealthy";
-                html.Append("<tr><td>").Append(Encode(service))
-                    .Append("</td><td>").Append(Encode(instance.Id))
-                    .Append("</td><td>").Append(Encode(instance.Address))
-                    .Append("</td><td class=\"").Append(health).Append("\">").Append(health)
-                    .Append("</td><td>").Append(instance.LastHeartbeat.ToString("u", System.Globalization.CultureInfo.InvariantCulture))
-                    .Append("</td></tr>");
-            }
+            return Api.Problems.NotFound($"the dashboard has no file '{file}'.");
         }
 
-        html.Append("</tbody></table><p>API: <a href=\"/v1/services\">/v1/services</a></p></body></html>");
-        return html.ToString();
+        var headers = context.Response.Headers;
+        headers.ETag = asset.ETag;
+        // Revalidate every time: the files are small, and a control plane upgrade must never leave a stale script behind.
+        headers.CacheControl = "no-cache";
+        headers.XContentTypeOptions = "nosniff";
+        headers.ContentSecurityPolicy = ContentSecurityPolicy;
+        headers["Referrer-Policy"] = "no-referrer";
+        var ifNoneMatch = context.Request.Headers.IfNoneMatch.ToString();
+        if (ifNoneMatch.Length > 0 && EntityTagHeaderValue.TryParseList([ifNoneMatch], out var tags)
+            && tags.Any(t => t.Tag.Equals(asset.ETag, StringComparison.Ordinal) || t.Equals(EntityTagHeaderValue.Any)))
+        {
+            return Results.StatusCode(StatusCodes.Status304NotModified);
+        }
+
+        return Results.Bytes(asset.Content, asset.ContentType);
     }
 
-    private static string Encode(string value) => WebUtility.HtmlEncode(value);
+    private static FrozenDictionary<string, Asset> Load()
+    {
+        var assembly = typeof(DashboardPage).Assembly;
+        var assets = new Dictionary<string, Asset>(StringComparer.Ordinal);
+        foreach (var resource in assembly.GetManifestResourceNames().Where(n => n.StartsWith(Prefix, StringComparison.Ordinal)))
+        {
+            using var stream = assembly.GetManifestResourceStream(resource)!;
+            using var buffer = new MemoryStream();
+            stream.CopyTo(buffer);
+            var content = buffer.ToArray();
+            var name = resource[Prefix.Length..];
+            var contentType = Path.GetExtension(name) switch
+            {
+                ".html" => "text/html; charset=utf-8",
+                ".css" => "text/css; charset=utf-8",
+                ".js" => "text/javascript; charset=utf-8",
+                ".svg" => "image/svg+xml",
+                _ => "application/octet-stream",
+            };
+            assets[name] = new Asset(content, contentType, $"\"{Convert.ToHexStringLower(SHA256.HashData(content))[..16]}\"");
+        }
+
+        return assets.ToFrozenDictionary(StringComparer.Ordinal);
+    }
+
+    private sealed record Asset(byte[] Content, string ContentType, string ETag);
 }

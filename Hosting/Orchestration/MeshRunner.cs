@@ -26,6 +26,7 @@ internal sealed class MeshRunner(MeshApplication app, MeshConsole console) : IAs
     // Signs the bootstrap credentials this run hands its proxies; the control plane checks them with it.
     private readonly string _bootstrapKey = BootstrapCredential.NewKey();
     private string? _runDirectory;
+    private ResourcePublisher? _publisher;
 
     public async Task<int> RunAsync(CancellationToken stopping)
     {
@@ -37,6 +38,9 @@ internal sealed class MeshRunner(MeshApplication app, MeshConsole console) : IAs
         }
 
         using var stopRequested = stopping.Register(BeginStopAll);
+        // The dashboard's view of the resources; sent to the control plane as soon as it answers, retried while it does not.
+        _publisher = new ResourcePublisher(new Uri($"http://127.0.0.1:{urls.ControlPlane.Port}/"), _adminToken, message => console.Warn($"warning: {message}"));
+        _publisher.Start();
         console.Reserve(plan.Select(r => r.Name));
         console.Info($"AspireMesh: starting {plan.Count} resources (run {_runId}): {string.Join(", ", plan.Select(r => r.Name))}");
         try
@@ -80,6 +84,11 @@ internal sealed class MeshRunner(MeshApplication app, MeshConsole console) : IAs
     public async ValueTask DisposeAsync()
     {
         await StopAllAsync().ConfigureAwait(false);
+        if (_publisher is not null)
+        {
+            await _publisher.DisposeAsync().ConfigureAwait(false);
+        }
+
         _probe.Dispose();
         if (_runDirectory is not null)
         {
@@ -169,7 +178,7 @@ internal sealed class MeshRunner(MeshApplication app, MeshConsole console) : IAs
                         ["ASPIREMESH_ADMIN_TOKEN"] = _adminToken,
                         [BootstrapCredential.KeyEnvironmentVariable] = _bootstrapKey,
                     }),
-                new Uri($"{controlPlaneInternal}/health")),
+                new Uri($"{controlPlaneInternal}/health")) { Urls = [urls.ControlPlane] },
         };
 
         foreach (var project in app.Projects)
@@ -199,7 +208,7 @@ internal sealed class MeshRunner(MeshApplication app, MeshConsole console) : IAs
                     appEnv[key] = value;
                 }
 
-                plan.Add(new(instance, ResourceKind.App, Dotnet(dll, [], appEnv), new Uri($"http://127.0.0.1:{appPort}/health")));
+                plan.Add(new(instance, ResourceKind.App, Dotnet(dll, [], appEnv), new Uri($"http://127.0.0.1:{appPort}/health")) { Urls = [new Uri($"http://127.0.0.1:{appPort}/")] });
 
                 var sidecarName = $"{instance}-proxy";
                 var sidecarEnv = Common(sidecarName);
@@ -214,7 +223,10 @@ internal sealed class MeshRunner(MeshApplication app, MeshConsole console) : IAs
                      "--inbound-port", $"{inbound}", "--outbound-port", $"{outbound}", "--admin-port", $"{admin}",
                      "--inbound-h2-port", $"{inboundHttp2}", "--outbound-h2-port", $"{outboundHttp2}", "--control-plane", controlPlaneInternal,
                      "--state-dir", Path.Combine(_runDirectory, "proxies", instance)],
-                    sidecarEnv), new Uri($"http://127.0.0.1:{admin}/ready"), new Uri($"http://127.0.0.1:{admin}/")));
+                    sidecarEnv), new Uri($"http://127.0.0.1:{admin}/ready"), new Uri($"http://127.0.0.1:{admin}/"))
+                {
+                    Urls = [new Uri($"http://127.0.0.1:{inbound}/"), new Uri($"http://127.0.0.1:{outbound}/"), new Uri($"http://127.0.0.1:{admin}/")],
+                });
             }
         }
 
@@ -230,7 +242,10 @@ internal sealed class MeshRunner(MeshApplication app, MeshConsole console) : IAs
                     ["OTEL_SERVICE_NAME"] = gateway.Name,
                     ["OTEL_RESOURCE_ATTRIBUTES"] = "mesh.proxy=gateway",
                     [BootstrapCredential.EnvironmentVariable] = BootstrapCredential.Mint(_bootstrapKey, "gateway", gateway.Name, instance: null, TimeSpan.FromDays(1)),
-                }), new Uri($"http://127.0.0.1:{admin}/ready"), new Uri($"http://127.0.0.1:{admin}/")));
+                }), new Uri($"http://127.0.0.1:{admin}/ready"), new Uri($"http://127.0.0.1:{admin}/"))
+            {
+                Urls = [urls.Gateways[i].Url, new Uri($"http://127.0.0.1:{admin}/")],
+            });
         }
 
         return plan;
@@ -257,7 +272,7 @@ internal sealed class MeshRunner(MeshApplication app, MeshConsole console) : IAs
     {
         foreach (var resource in resources)
         {
-            var supervisor = new ResourceSupervisor(resource, console);
+            var supervisor = new ResourceSupervisor(resource, console, _publisher);
             lock (_supervisors)
             {
                 _supervisors.Add(supervisor);
