@@ -12,7 +12,8 @@ var adminPort = new Option<int>("--admin-port") { Description = "Port of /ready 
 var controlPlane = CommandLineOptions.Url("--control-plane", "Control plane base URL.", new Uri("http://localhost:8761/"));
 var accessLogOption = new Option<bool>("--access-log") { Description = "Write one structured line per request (switchable later: PUT /access-log?enabled=false on the admin port)." };
 var stateDir = new Option<string?>("--state-dir") { Description = "Where the last applied snapshot is kept (default: a folder per gateway under the temp directory)." };
-var root = new RootCommand("AspireMesh gateway: routes requests from outside the mesh to its services.") { name, port, host, adminPort, controlPlane, stateDir, accessLogOption };
+var telemetryOption = CommandLineOptions.Telemetry();
+var root = new RootCommand("AspireMesh gateway: routes requests from outside the mesh to its services.") { name, port, host, adminPort, controlPlane, stateDir, accessLogOption, telemetryOption };
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0 || parsed.Action is not null)
 {
@@ -20,6 +21,7 @@ if (parsed.Errors.Count > 0 || parsed.Action is not null)
 }
 
 var gatewayName = parsed.GetRequiredValue(name);
+var telemetry = parsed.GetValue(telemetryOption) != "off";
 var status = new ProxyStatus();
 var publicBuilder = ListenerHost.CreateBuilder($"http://{parsed.GetRequiredValue(host)}:{parsed.GetValue(port)}");
 publicBuilder.Services.AddMeshProxyEngine(new ProxyEngineOptions
@@ -30,15 +32,19 @@ publicBuilder.Services.AddMeshProxyEngine(new ProxyEngineOptions
     ControlPlane = parsed.GetRequiredValue(controlPlane),
     StateFile = Path.Combine(parsed.GetValue(stateDir) ?? Path.Combine(Path.GetTempPath(), "aspiremesh", "gateways", gatewayName), "snapshot.json"),
 }, status);
-publicBuilder.ConfigureOpenTelemetry();
+if (telemetry)
+{
+    publicBuilder.ConfigureOpenTelemetry();
+}
+
 using var metrics = new RequestMetrics();
-var accessLog = new AccessLog(parsed.GetValue(accessLogOption));
+var accessLog = new AccessLog(telemetry && parsed.GetValue(accessLogOption));
 var tap = new TapHub($"{gatewayName}-{Environment.ProcessId}");
 publicBuilder.Services.AddSingleton(metrics);
 publicBuilder.Services.AddSingleton(accessLog);
 publicBuilder.Services.AddSingleton(tap);
 var gateway = publicBuilder.Build();
-gateway.UseMeshMetrics(new MetricsOptions { Direction = "ingress", Source = "external" });
+gateway.UseMeshMetrics(new MetricsOptions { Direction = "ingress", Source = "external", Enabled = telemetry });
 gateway.UseMeshErrors();
 gateway.MapMeshRoutes(context => $"no route of gateway '{gatewayName}' matched {context.Request.Method} {context.Request.Path}.");
 
