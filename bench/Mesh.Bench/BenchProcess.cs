@@ -135,5 +135,14 @@ internal sealed class BenchProcess : IAsyncDisposable
         }
     }
 
-    public async ValueTask DisposeAsync() => await _process.DisposeAsync().ConfigureAwait(false);
+    private int _disposed;
+
+    /// <summary>Stops the process (SIGTERM, then kill); safe to call more than once.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            await _process.DisposeAsync().ConfigureAwait(false);
+        }
+    }
 }

@@ -13,6 +13,9 @@ internal sealed record LoadTarget(Uri Url, string? Host, Version Version)
 /// <summary>What one constant-rate run measured.</summary>
 internal sealed record LoadResult(Histogram Latency, double TargetRate, long Scheduled, long Succeeded, long Failed, TimeSpan Duration)
 {
+    /// <summary>How late the pacer thread fired each send relative to its intended time (the generator's own lag).</summary>
+    public Histogram SendLag { get; init; } = new();
+
     public double AchievedRate => Succeeded / Duration.TotalSeconds;
 }
 
@@ -21,7 +24,7 @@ internal sealed record LoadResult(Histogram Latency, double TargetRate, long Sch
 /// latency is counted from that intended send time, not from when it was actually sent. A stall in the proxy (or in
 /// this generator) therefore shows in the latency of every request that should have been sent during it, instead of
 /// silently lowering the rate (coordinated omission). Sends are paced by an absolute-time <c>clock_nanosleep</c> on a
-/// dedicated thread with a 1 µs timer slack; the requests themselves run on SocketsHttpHandler over many connections
+/// dedicated thread with a 1 µs timer slack, which hands each send to the thread pool; the requests run on SocketsHttpHandler over many connections
 /// (HTTP/1.1) or multiplexed streams (HTTP/2 with prior knowledge).
 /// </summary>
 internal static class OpenLoopGenerator
@@ -48,6 +51,7 @@ internal static class OpenLoopGenerator
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(rate);
         var histogram = new Histogram();
+        var sendLag = new Histogram();
         var gate = new Lock();
         long succeeded = 0, failed = 0, inFlight = 1;
         var allDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -107,8 +111,10 @@ internal static class OpenLoopGenerator
             {
                 var intended = start + (long)(i * intervalTicks);
                 Pacer.SleepUntil(intended);
+                sendLag.Record(TicksToNanoseconds(Stopwatch.GetTimestamp() - intended));
                 Interlocked.Increment(ref inFlight);
-                _ = SendAsync(intended);
+                // The pacer only schedules; the send itself runs on the thread pool so a slow send cannot delay the next ones.
+                ThreadPool.UnsafeQueueUserWorkItem(static state => _ = state.Send(state.Intended), (Send: (Func<long, Task>)SendAsync, Intended: intended), preferLocal: false);
             }
 
             Finished();
@@ -124,7 +130,7 @@ internal static class OpenLoopGenerator
         }
 
         scheduler.Join();
-        return new LoadResult(histogram, rate, total, succeeded, failed, duration);
+        return new LoadResult(histogram, rate, total, succeeded, failed, duration) { SendLag = sendLag };
     }
 
     private static long TicksToNanoseconds(long ticks) => (long)(ticks * (1_000_000_000.0 / Stopwatch.Frequency));

@@ -17,6 +17,7 @@ if (args.Contains("--help") || args.Contains("-h"))
           --protocols h1,h2         protocols (default both)
           --runs N --duration S --warmup S   measured runs per level, seconds per run, seconds of warm-up (default 3, 5, 3)
           --connections N           connections (HTTP/1.1) or streams (HTTP/2) of the closed-loop maximum runs (default 64)
+          --max-rate R              cap of the open-loop levels (default 10000/s: the generator shares the cores)
           --proxy-env K=V           environment for the Gateway and sidecars (repeatable; e.g. DOTNET_GCgen0size=0x400000)
           --output DIR              where benchmarks.md's results and benchmarks.svg go (default docs/ of the repository; none with --quick)
         scenarios:
@@ -33,6 +34,7 @@ var options = new BenchOptions
     Duration = TimeSpan.FromSeconds(double.Parse(Value("--duration") ?? (quick ? "2" : "5"), CultureInfo.InvariantCulture)),
     Warmup = TimeSpan.FromSeconds(double.Parse(Value("--warmup") ?? (quick ? "1" : "3"), CultureInfo.InvariantCulture)),
     Connections = int.Parse(Value("--connections") ?? "64", CultureInfo.InvariantCulture),
+    MaxRate = double.Parse(Value("--max-rate") ?? "10000", CultureInfo.InvariantCulture),
     Only = Value("--only")?.Split(',', StringSplitOptions.RemoveEmptyEntries) ?? [],
     Protocols = Value("--protocols")?.Split(',', StringSplitOptions.RemoveEmptyEntries) ?? ["h1", "h2"],
     ProxyEnvironment = args.Select((a, i) => (a, i)).Where(x => x.a == "--proxy-env" && x.i + 1 < args.Length)

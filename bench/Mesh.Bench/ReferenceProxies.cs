@@ -42,7 +42,7 @@ internal static class ReferenceProxies
                 }
             }
             """).ConfigureAwait(false);
-        var nginx = await BenchProcess.StartAsync("nginx", Tools.Nginx, ["-p", dir, "-c", config, "-e", Path.Combine(dir, "error.log")]).ConfigureAwait(false);
+        var nginx = t.Track(await BenchProcess.StartAsync("nginx", Tools.Nginx, ["-p", dir, "-c", config, "-e", Path.Combine(dir, "error.log")]).ConfigureAwait(false));
         return await ReadyAsync(nginx, http1, http2).ConfigureAwait(false);
     }
 
@@ -54,7 +54,7 @@ internal static class ReferenceProxies
         // HAProxy uses one thread per core by default; connections to the upstream are kept and shared.
         await File.WriteAllTextAsync(config, $"""
             global
-                maxconn 20000
+                maxconn 4000
             defaults
                 mode http
                 timeout connect 5s
@@ -71,7 +71,7 @@ internal static class ReferenceProxies
             backend app
                 server upstream 127.0.0.1:{t.UpstreamHttp1Port}
             """ + "\n").ConfigureAwait(false);
-        var haproxy = await BenchProcess.StartAsync("haproxy", Tools.Haproxy, ["-db", "-f", config]).ConfigureAwait(false);
+        var haproxy = t.Track(await BenchProcess.StartAsync("haproxy", Tools.Haproxy, ["-db", "-f", config]).ConfigureAwait(false));
         return await ReadyAsync(haproxy, http1, http2).ConfigureAwait(false);
     }
 

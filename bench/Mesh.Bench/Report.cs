@@ -19,8 +19,8 @@ internal static class Report
         md.Append(CultureInfo.InvariantCulture, $"![maximum throughput and added p99 latency per scenario]({chartFile})\n\n");
 
         md.Append("### Latency at 1000 requests/s (open loop, from the intended send time)\n\n");
-        md.Append("| scenario | protocol | p50 ms | p90 ms | p99 ms | p99.9 ms | added p50 | added p90 | added p99 | added p99.9 | achieved req/s | failed |\n");
-        md.Append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        md.Append("| scenario | protocol | p50 ms | p90 ms | p99 ms | p99.9 ms | added p50 | added p90 | added p99 | added p99.9 | achieved req/s | failed | generator send lag p99 ms |\n");
+        md.Append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         foreach (var result in results.Where(r => r.At(Runner.Fixed) is not null))
         {
             var at = result.At(Runner.Fixed)!;
@@ -36,7 +36,7 @@ internal static class Report
                 md.Append(direct is null || result.Scenario.Id == "direct" ? "| " : $"| +{Runner.Ms(at.Latency.ValueAtPercentile(p) - direct.Latency.ValueAtPercentile(p))} ");
             }
 
-            md.Append(CultureInfo.InvariantCulture, $"| {F(at.AchievedRate)} | {at.Failed} |\n");
+            md.Append(CultureInfo.InvariantCulture, $"| {F(at.AchievedRate)} | {at.Failed} | {Runner.Ms(at.SendLag.ValueAtPercentile(99))} |\n");
         }
 
         md.Append("\n### Throughput and cost\n\n");
@@ -50,7 +50,7 @@ internal static class Report
             var half = result.At("50% of max");
             var threeQuarters = result.At("75% of max");
             var head = $"| {result.Scenario.Title} | {Protocol(result.Protocol)} | {F(result.MaxRps)} | {(nginx is null ? "" : F(result.MaxRps / nginx.MaxRps, "0.00") + "x")} | "
-                + $"{(half is null ? "" : Runner.Ms(half.Latency.ValueAtPercentile(99)))} | {(threeQuarters is null ? "" : Runner.Ms(threeQuarters.Latency.ValueAtPercentile(99)))} ";
+                + $"{LevelP99(half)} | {LevelP99(threeQuarters)} ";
             if (costs.Count == 0)
             {
                 var peak = result.PeakCosts;
@@ -80,6 +80,9 @@ internal static class Report
         md.Append(End).Append('\n');
         return md.ToString();
     }
+
+    /// <summary>The p99 at a level, with the rate it ran at (levels are capped at --max-rate).</summary>
+    private static string LevelP99(RateResult? level) => level is null ? "" : $"{Runner.Ms(level.Latency.ValueAtPercentile(99))} @{F(level.TargetRate)}/s";
 
     private static string Protocol(string protocol) => protocol == "h2" ? "HTTP/2" : "HTTP/1.1";
 

@@ -15,6 +15,9 @@ internal sealed record BenchOptions
 
     public int Connections { get; init; } = 64;
 
+    /// <summary>Highest constant rate the open-loop generator is asked for (it shares the cores with what it measures).</summary>
+    public double MaxRate { get; init; } = 10_000;
+
     public bool Quick { get; init; }
 
     public IReadOnlyList<string> Only { get; init; } = [];
@@ -31,7 +34,11 @@ internal sealed record BenchOptions
 internal sealed record ProcessCost(string Name, double CpuSecondsPer1000, double SteadyRssMb, double PeakRssMb, double? AllocatedBytesPerRequest, int Gen0, int Gen1, int Gen2);
 
 /// <summary>One constant-rate level of a scenario: merged latency over the runs and what the processes spent.</summary>
-internal sealed record RateResult(string Label, double TargetRate, double AchievedRate, long Failed, Histogram Latency, IReadOnlyList<ProcessCost> Costs);
+internal sealed record RateResult(string Label, double TargetRate, double AchievedRate, long Failed, Histogram Latency, IReadOnlyList<ProcessCost> Costs)
+{
+    /// <summary>How late the generator's pacer fired sends (its own saturation; included in <see cref="Latency"/>).</summary>
+    public Histogram SendLag { get; init; } = new();
+}
 
 /// <summary>All a scenario measured over one protocol.</summary>
 internal sealed record ScenarioResult(Scenario Scenario, string Protocol, double MaxRps, long MaxFailed, IReadOnlyList<RateResult> Rates, IReadOnlyList<ProcessCost> PeakCosts)
@@ -59,7 +66,13 @@ internal sealed class Runner(Topology topology, BenchOptions options)
             await using var running = await scenario.StartAsync(topology).ConfigureAwait(false);
             foreach (var protocol in options.Protocols)
             {
-                results.Add(await RunProtocolAsync(scenario, running, protocol == "h2" ? running.Http2 : running.Http1).ConfigureAwait(false));
+                if ((protocol == "h2" ? running.Http2 : running.Http1) is not { } target)
+                {
+                    Progress($"{scenario.Id} {protocol}: not offered by the entry proxy (h2c), skipped");
+                    continue;
+                }
+
+                results.Add(await RunProtocolAsync(scenario, running, target).ConfigureAwait(false));
             }
         }
 
@@ -85,7 +98,8 @@ internal sealed class Runner(Topology topology, BenchOptions options)
         {
             foreach (var (label, rate) in new[] { (Fixed, 1000.0), ("50% of max", max * 0.5), ("75% of max", max * 0.75) })
             {
-                rates.Add(await RunRateAsync(scenario, running, target, label, Math.Max(100, rate)).ConfigureAwait(false));
+                // Above MaxRate the in-process generator itself saturates on a small machine; the level is then capped (and marked).
+                rates.Add(await RunRateAsync(scenario, running, target, label, Math.Clamp(rate, 100, options.MaxRate)).ConfigureAwait(false));
             }
         }
 
@@ -99,6 +113,7 @@ internal sealed class Runner(Topology topology, BenchOptions options)
         var drain = TimeSpan.FromSeconds(5);
         await OpenLoopGenerator.RunAsync(client, target, rate, options.Warmup, drain).ConfigureAwait(false);
         var merged = new Histogram();
+        var sendLag = new Histogram();
         long succeeded = 0, failedTotal = 0;
         var elapsed = TimeSpan.Zero;
         var processes = running.Proxies;
@@ -124,7 +139,8 @@ internal sealed class Runner(Topology topology, BenchOptions options)
             succeeded += result.Succeeded;
             failedTotal += result.Failed;
             elapsed += result.Duration;
-            Progress($"{scenario.Id} {target.Protocol}: {label} ({rate:0}/s) run {run + 1}/{options.Runs}: p50 {Ms(result.Latency.ValueAtPercentile(50))} p99 {Ms(result.Latency.ValueAtPercentile(99))} ms, {result.AchievedRate:0}/s, {result.Failed} failed");
+            sendLag.Merge(result.SendLag);
+            Progress($"{scenario.Id} {target.Protocol}: {label} ({rate:0}/s) run {run + 1}/{options.Runs}: p50 {Ms(result.Latency.ValueAtPercentile(50))} p99 {Ms(result.Latency.ValueAtPercentile(99))} ms, {result.AchievedRate:0}/s, {result.Failed} failed, generator send lag p99 {Ms(result.SendLag.ValueAtPercentile(99))} ms");
         }
 
         await sampling.CancelAsync().ConfigureAwait(false);
@@ -144,7 +160,7 @@ internal sealed class Runner(Topology topology, BenchOptions options)
             return new ProcessCost(p.Name, cpu / Math.Max(1, succeeded) * 1000, rss[i].Count == 0 ? 0 : rss[i].Average() / 1048576.0, ProcessStats.PeakRssBytes(p.Pid) / 1048576.0, allocated,
                 (runtimeAfter[i]?.Gen0 ?? 0) - (runtimeBefore[i]?.Gen0 ?? 0), (runtimeAfter[i]?.Gen1 ?? 0) - (runtimeBefore[i]?.Gen1 ?? 0), (runtimeAfter[i]?.Gen2 ?? 0) - (runtimeBefore[i]?.Gen2 ?? 0));
         }).ToList();
-        return new RateResult(label, rate, succeeded / elapsed.TotalSeconds, failedTotal, merged, costs);
+        return new RateResult(label, rate, succeeded / elapsed.TotalSeconds, failedTotal, merged, costs) { SendLag = sendLag };
     }
 
     private sealed record Runtime(long Allocated, int Gen0, int Gen1, int Gen2);

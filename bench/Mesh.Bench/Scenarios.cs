@@ -21,11 +21,12 @@ internal sealed record Scenario(string Id, string Title, string Path, Func<Topol
 }
 
 /// <summary>A started scenario: its HTTP/1.1 and HTTP/2 entry points and the processes whose cost is measured.</summary>
-internal sealed class RunningScenario(LoadTarget http1, LoadTarget http2, IReadOnlyList<BenchProcess> proxies) : IAsyncDisposable
+internal sealed class RunningScenario(LoadTarget http1, LoadTarget? http2, IReadOnlyList<BenchProcess> proxies) : IAsyncDisposable
 {
     public LoadTarget Http1 { get; } = http1;
 
-    public LoadTarget Http2 { get; } = http2;
+    /// <summary>The HTTP/2 (prior knowledge) entry point, or null when the entry proxy has none.</summary>
+    public LoadTarget? Http2 { get; } = http2;
 
     public IReadOnlyList<BenchProcess> Proxies { get; } = proxies;
 
@@ -72,16 +73,15 @@ internal static class Scenarios
         var adminUrl = new Uri($"http://127.0.0.1:{admin}/");
         string[] args = ["--port", $"{port}", "--host", "127.0.0.1", "--admin-port", $"{admin}", "--control-plane", t.ControlPlane.ToString(),
             "--state-dir", Directory.CreateTempSubdirectory("gateway-").FullName, "--telemetry", telemetry ? "on" : "off"];
-        var gateway = await BenchProcess.StartProjectAsync("gateway", "Gateway.csproj", args, t.Options.ProxyEnvironment, adminUrl).ConfigureAwait(false);
+        var gateway = t.Track(await BenchProcess.StartProjectAsync("gateway", "Gateway.csproj", args, t.Options.ProxyEnvironment, adminUrl).ConfigureAwait(false));
         return gateway.WithPort(port);
     }
 
     private static async Task<RunningScenario> GatewayAsync(Topology t, string path, bool telemetry)
     {
         var gateway = await StartGatewayAsync(t, telemetry).ConfigureAwait(false);
-        var scenario = new RunningScenario(
-            new LoadTarget(new Uri($"http://127.0.0.1:{gateway.Port}{path}"), null, HttpVersion.Version11),
-            new LoadTarget(new Uri($"http://127.0.0.1:{gateway.Port}{path}"), null, HttpVersion.Version20), [gateway]);
+        // The Gateway's public listener offers HTTP/2 only through TLS (ALPN), not as h2c: its scenarios are HTTP/1.1.
+        var scenario = new RunningScenario(new LoadTarget(new Uri($"http://127.0.0.1:{gateway.Port}{path}"), null, HttpVersion.Version11), null, [gateway]);
         await Routed(scenario, gateway).ConfigureAwait(false);
         return scenario;
     }
@@ -96,8 +96,7 @@ internal static class Scenarios
             "--inbound-port", $"{inbound}", "--inbound-h2-port", $"{inbound2}", "--outbound-port", $"{outbound}", "--outbound-h2-port", $"{outbound2}",
             "--admin-port", $"{admin}", "--control-plane", t.ControlPlane.ToString(), "--state-dir", Directory.CreateTempSubdirectory($"{service}-").FullName,
             "--telemetry", telemetry ? "on" : "off"];
-        var process = await BenchProcess.StartProjectAsync($"{service} sidecar", "MeshProxy.csproj", args, t.Options.ProxyEnvironment, new Uri($"http://127.0.0.1:{admin}/"))
-            .ConfigureAwait(false);
+        var process = t.Track(await BenchProcess.StartProjectAsync($"{service} sidecar", "MeshProxy.csproj", args, t.Options.ProxyEnvironment, new Uri($"http://127.0.0.1:{admin}/")).ConfigureAwait(false));
         await process.WaitForLineAsync("listening: inbound", TimeSpan.FromSeconds(60)).ConfigureAwait(false);
         return new Sidecar(process, inbound, inbound2, outbound, outbound2);
     }
@@ -124,9 +123,8 @@ internal static class Scenarios
             Http2Address = $"http://127.0.0.1:{edge.OutboundHttp2}",
         }).ConfigureAwait(false);
         var gateway = await StartGatewayAsync(t, telemetry: true).ConfigureAwait(false);
-        var scenario = new RunningScenario(
-            new LoadTarget(new Uri($"http://127.0.0.1:{gateway.Port}/full"), null, HttpVersion.Version11),
-            new LoadTarget(new Uri($"http://127.0.0.1:{gateway.Port}/full"), null, HttpVersion.Version20), [gateway, edge.Process, server.Process]);
+        var scenario = new RunningScenario(new LoadTarget(new Uri($"http://127.0.0.1:{gateway.Port}/full"), null, HttpVersion.Version11), null,
+            [gateway, edge.Process, server.Process]);
         scenario.Cleanup.Add(() => t.DeregisterAsync("edge-outbound"));
         await Routed(scenario, gateway).ConfigureAwait(false);
         return scenario;
@@ -135,7 +133,7 @@ internal static class Scenarios
     /// <summary>Waits until both entry points answer 200 with the upstream's body.</summary>
     public static async Task Routed(RunningScenario scenario, BenchProcess entry)
     {
-        foreach (var target in new[] { scenario.Http1, scenario.Http2 })
+        foreach (var target in new[] { scenario.Http1, scenario.Http2 }.OfType<LoadTarget>())
         {
             using var client = OpenLoopGenerator.CreateClient(target.Version, 1);
             await Topology.UntilAsync(async () =>

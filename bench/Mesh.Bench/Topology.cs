@@ -88,6 +88,14 @@ internal sealed class Topology : IAsyncDisposable
     /// <summary>The Gateway's routes: <c>/plain</c> straight to the upstream, <c>/full</c> through the edge sidecar (service <c>edge-out</c>, its outbound listener) to <c>backend</c>.</summary>
     private static MeshConfig Config() => new()
     {
+        Services =
+        [
+            new ServiceConfig { Name = "plain" },
+            new ServiceConfig { Name = "backend" },
+            new ServiceConfig { Name = "client", References = ["backend"] },
+            new ServiceConfig { Name = "edge", References = ["backend"] },
+            new ServiceConfig { Name = "edge-out" },
+        ],
         Routes =
         [
             new HttpRouteConfig
