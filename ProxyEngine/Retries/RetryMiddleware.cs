@@ -42,7 +42,9 @@ internal sealed class RetryMiddleware(RequestDelegate next, ProxyEngineOptions o
         var replayable = Replayable(context, retry?.AllowNonIdempotent ?? false);
         var safeToResend = HttpMethods.IsGet(context.Request.Method) || HttpMethods.IsHead(context.Request.Method) || HttpMethods.IsOptions(context.Request.Method)
             || HttpMethods.IsPut(context.Request.Method) || HttpMethods.IsDelete(context.Request.Method) || (retry?.AllowNonIdempotent ?? false);
-        // Copied only when an attempt fails: most requests need no retry, so the copy is kept off their path.
+        // Load balancing narrows AvailableDestinations to the chosen one, so keep the full list; it is copied only
+        // when an attempt fails: most requests need no retry, so the copy is kept off their path.
+        var available = proxy.AvailableDestinations;
         List<DestinationState>? remaining = null;
         var feature = new RetryFeature { Codes = retry?.Codes ?? [] };
         context.Features.Set(feature);
@@ -85,7 +87,7 @@ internal sealed class RetryMiddleware(RequestDelegate next, ProxyEngineOptions o
                     return;
                 }
 
-                remaining ??= [.. proxy.AvailableDestinations];
+                remaining ??= [.. available];
                 if (proxy.ProxiedDestination is { } failed && remaining.Count > 1)
                 {
                     remaining.Remove(failed);
