@@ -15,7 +15,8 @@ var adminPort = new Option<int>("--admin-port") { Description = "Port of /ready 
 var controlPlane = CommandLineOptions.Url("--control-plane", "Control plane base URL.", new Uri("http://localhost:8761/"));
 var accessLogOption = new Option<bool>("--access-log") { Description = "Write one structured line per request (switchable later: PUT /access-log?enabled=false on the admin port)." };
 var stateDir = new Option<string?>("--state-dir") { Description = "Where the last applied snapshot is kept (default: a folder per gateway under the temp directory)." };
-var root = new RootCommand("AspireMesh gateway: routes requests from outside the mesh to its services.") { name, port, host, adminPort, controlPlane, stateDir, accessLogOption };
+var telemetryOption = CommandLineOptions.Telemetry();
+var root = new RootCommand("AspireMesh gateway: routes requests from outside the mesh to its services.") { name, port, host, adminPort, controlPlane, stateDir, accessLogOption, telemetryOption };
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0 || parsed.Action is not null)
 {
@@ -26,6 +27,7 @@ var gatewayName = parsed.GetRequiredValue(name);
 var proxyId = $"{gatewayName}-{Environment.ProcessId}";
 var stateDirectory = parsed.GetValue(stateDir) ?? Path.Combine(Path.GetTempPath(), "aspiremesh", "gateways", gatewayName);
 var controlPlaneUrl = parsed.GetRequiredValue(controlPlane);
+var telemetry = parsed.GetValue(telemetryOption) != "off";
 var status = new ProxyStatus();
 
 // The gateway calls sidecars over mTLS with its own mesh identity, obtained before it takes any request.
@@ -53,15 +55,19 @@ publicBuilder.Services.AddMeshProxyEngine(new ProxyEngineOptions
     StateFile = Path.Combine(stateDirectory, "snapshot.json"),
     Identity = identity,
 }, status);
-publicBuilder.ConfigureOpenTelemetry();
+if (telemetry)
+{
+    publicBuilder.ConfigureOpenTelemetry();
+}
+
 using var metrics = new RequestMetrics();
-var accessLog = new AccessLog(parsed.GetValue(accessLogOption));
+var accessLog = new AccessLog(telemetry && parsed.GetValue(accessLogOption));
 var tap = new TapHub(proxyId);
 publicBuilder.Services.AddSingleton(metrics);
 publicBuilder.Services.AddSingleton(accessLog);
 publicBuilder.Services.AddSingleton(tap);
 var gateway = publicBuilder.Build();
-gateway.UseMeshMetrics(new MetricsOptions { Direction = "ingress", Source = "external" });
+gateway.UseMeshMetrics(new MetricsOptions { Direction = "ingress", Source = "external", Enabled = telemetry });
 gateway.UseMeshErrors();
 gateway.MapMeshRoutes(context => $"no route of gateway '{gatewayName}' matched {context.Request.Method} {context.Request.Path}.");
 

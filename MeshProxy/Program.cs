@@ -16,11 +16,12 @@ var adminPort = new Option<int>("--admin-port") { Description = "Port of /ready 
 var controlPlane = CommandLineOptions.Url("--control-plane", "Control plane base URL.", new Uri("http://localhost:8761/"));
 var accessLog = new Option<bool>("--access-log") { Description = "Write one structured line per request (switchable later: PUT /access-log?enabled=false on the admin port)." };
 var stateDir = new Option<string?>("--state-dir") { Description = "Where the last applied snapshot is kept (default: a folder per instance under the temp directory)." };
+var telemetry = CommandLineOptions.Telemetry();
 var command = new Argument<string[]>("command") { Arity = ArgumentArity.ZeroOrMore, Description = "After --: the application to start beside the sidecar (e.g. -- dotnet run --project samples/Storefront/Catalog)." };
 
 var root = new RootCommand("AspireMesh sidecar: inbound, outbound and admin listeners beside one service instance.")
 {
-    service, instanceId, appUrl, appHealth, appProtocol, inboundPort, outboundPort, inboundHttp2Port, outboundHttp2Port, adminPort, controlPlane, stateDir, accessLog, command,
+    service, instanceId, appUrl, appHealth, appProtocol, inboundPort, outboundPort, inboundHttp2Port, outboundHttp2Port, adminPort, controlPlane, stateDir, accessLog, telemetry, command,
 };
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0 || parsed.Action is not null)
@@ -53,7 +54,8 @@ var options = new SidecarOptions
     AdminPort = parsed.GetValue(adminPort),
     ControlPlane = parsed.GetRequiredValue(controlPlane),
     AppCommand = appCommand,
-    AccessLog = parsed.GetValue(accessLog),
+    Telemetry = parsed.GetValue(telemetry) != "off",
+    AccessLog = parsed.GetValue(telemetry) != "off" && parsed.GetValue(accessLog),
     BootstrapCredential = Environment.GetEnvironmentVariable(AspireMesh.Contracts.Security.BootstrapCredential.EnvironmentVariable),
 };
 return await Sidecar.RunAsync(options);

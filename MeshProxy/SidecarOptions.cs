@@ -39,6 +39,9 @@ public sealed record SidecarOptions
     /// <summary>Base URL of the control plane.</summary>
     public required Uri ControlPlane { get; init; }
 
+    /// <summary>Whether requests are measured (metrics, tap, access log, traces); off only to measure what that costs.</summary>
+    public bool Telemetry { get; init; } = true;
+
     /// <summary>Whether to write an access log line per request from the start.</summary>
     public bool AccessLog { get; init; }
 

@@ -31,7 +31,7 @@ internal static class InboundListener
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<IForwarderHttpClientFactory>(new ForwarderHttpClientFactory());
         var app = builder.Build();
-        app.UseMeshMetrics(new MetricsOptions { Direction = "inbound", Source = "unknown", Destination = options.Service });
+        app.UseMeshMetrics(new MetricsOptions { Direction = "inbound", Source = "unknown", Destination = options.Service, Enabled = options.Telemetry });
         app.UseMeshErrors(new MeshErrorOptions
         {
             ConnectFailureReason = MeshErrors.AppUnavailable,

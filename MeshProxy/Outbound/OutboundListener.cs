@@ -45,9 +45,13 @@ internal static class OutboundListener
         builder.Services.AddHostedService<RegistrationService>();
         // Traces and metrics over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set. Activity listeners are process-wide,
         // so this one host's providers cover the inbound listener too.
-        builder.ConfigureOpenTelemetry();
+        if (options.Telemetry)
+        {
+            builder.ConfigureOpenTelemetry();
+        }
+
         var app = builder.Build();
-        app.UseMeshMetrics(new MetricsOptions { Direction = "outbound", Source = options.Service });
+        app.UseMeshMetrics(new MetricsOptions { Direction = "outbound", Source = options.Service, Enabled = options.Telemetry });
         app.UseMeshErrors();
         // Hosts outside the mesh are called only as an egress policy allows.
         app.MapMeshRoutes(context =>

@@ -1,3 +1,4 @@
+using System.Globalization;
 using AspireMesh.Contracts;
 using AspireMesh.Contracts.Telemetry;
 using Microsoft.AspNetCore.Builder;
@@ -16,7 +17,8 @@ public static class ProxyAdminEndpoints
     /// Maps <c>/ready</c> (200 when serving a snapshot and nothing blocks, else 503 with the reasons), <c>/live</c>,
     /// <c>/metrics</c> (Prometheus text), <c>/stats</c> (the same as JSON, for the control plane), <c>/tap</c> (a
     /// server-sent event per request, filtered by the query, see <see cref="Telemetry.TapFilter"/>) and
-    /// <c>/access-log</c> (GET the switch; PUT <c>?enabled=true|false</c> to flip it).
+    /// <c>/access-log</c> (GET the switch; PUT <c>?enabled=true|false</c> to flip it) and <c>/debug/runtime</c> (the
+    /// process's allocated bytes, GC counts and memory, which the benchmarks read before and after a run).
     /// </summary>
     public static IEndpointRouteBuilder MapProxyAdmin(this IEndpointRouteBuilder endpoints, ProxyStatus status, Telemetry.RequestMetrics metrics, Telemetry.AccessLog accessLog,
         Telemetry.TapHub tap)
@@ -40,7 +42,20 @@ public static class ProxyAdminEndpoints
                 statusCode: reasons.Count == 0 ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
         });
         endpoints.MapGet("/live", () => Results.Text("live\n"));
+        endpoints.MapGet("/debug/runtime", () => Results.Text(RuntimeText(), "application/json"));
         return endpoints;
+    }
+
+    /// <summary>
+    /// Counters of the runtime, cheap to read: bytes allocated since start (all threads, precise), collections per
+    /// generation, GC heap size, working set and peak working set.
+    /// </summary>
+    private static string RuntimeText()
+    {
+        using var process = System.Diagnostics.Process.GetCurrentProcess();
+        var allocated = GC.GetTotalAllocatedBytes(precise: true);
+        return string.Create(CultureInfo.InvariantCulture,
+            $"{{\"allocatedBytes\":{allocated},\"gen0\":{GC.CollectionCount(0)},\"gen1\":{GC.CollectionCount(1)},\"gen2\":{GC.CollectionCount(2)},\"heapBytes\":{GC.GetTotalMemory(false)},\"workingSet\":{process.WorkingSet64},\"peakWorkingSet\":{process.PeakWorkingSet64},\"serverGc\":{(System.Runtime.GCSettings.IsServerGC ? "true" : "false")}}}\n");
     }
 
     /// <summary>

@@ -31,4 +31,19 @@ public static class CommandLineOptions
 
         return option;
     }
+
+    /// <summary>
+    /// <c>--telemetry on|off</c>: whether the proxy measures requests (metrics, tap, access log, traces). Off exists to
+    /// measure what telemetry costs; a mesh runs with it on.
+    /// </summary>
+    public static Option<string> Telemetry()
+    {
+        var option = new Option<string>("--telemetry")
+        {
+            Description = "on (default): metrics, tap, access log and traces; off: none of them (to measure their cost).",
+            DefaultValueFactory = _ => "on",
+        };
+        option.AcceptOnlyFromAmong("on", "off");
+        return option;
+    }
 }

@@ -12,9 +12,15 @@ namespace AspireMesh.ProxyEngine.Hosting;
 /// <summary>Request-pipeline entry points of the proxy engine.</summary>
 public static class ProxyEngineApplicationExtensions
 {
-    /// <summary>Measures every request (put it first, so that mesh errors and redirects are counted too).</summary>
-    public static IApplicationBuilder UseMeshMetrics(this IApplicationBuilder app, MetricsOptions options) =>
-        app.UseMiddleware<Telemetry.RequestMetricsMiddleware>(options);
+    /// <summary>
+    /// Measures every request (put it first, so that mesh errors and redirects are counted too); adds nothing when
+    /// <see cref="MetricsOptions.Enabled"/> is false.
+    /// </summary>
+    public static IApplicationBuilder UseMeshMetrics(this IApplicationBuilder app, MetricsOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return options.Enabled ? app.UseMiddleware<Telemetry.RequestMetricsMiddleware>(options) : app;
+    }
 
     /// <summary>Turns failures the proxy produces into mesh errors (status, <see cref="MeshHeaders.Error"/>, body).</summary>
     public static IApplicationBuilder UseMeshErrors(this IApplicationBuilder app, MeshErrorOptions? options = null) =>

@@ -82,6 +82,12 @@ internal sealed class RetryBudgets(TimeProvider time)
     {
         var percent = config?.Percent ?? 20;
         var floor = config?.MinRetriesPerSecond ?? 10;
+        // Called on every request: the lookup must not allocate (AddOrUpdate's closures would) nor write.
+        if (_budgets.TryGetValue(cluster, out var current) && current.Percent == percent && current.MinRetriesPerSecond == floor)
+        {
+            return current;
+        }
+
         return _budgets.AddOrUpdate(cluster,
             _ => new RetryBudget(percent, floor, time),
             (_, existing) => existing.Percent == percent && existing.MinRetriesPerSecond == floor ? existing : new RetryBudget(percent, floor, time));

@@ -42,7 +42,10 @@ internal sealed class RetryMiddleware(RequestDelegate next, ProxyEngineOptions o
         var replayable = Replayable(context, retry?.AllowNonIdempotent ?? false);
         var safeToResend = HttpMethods.IsGet(context.Request.Method) || HttpMethods.IsHead(context.Request.Method) || HttpMethods.IsOptions(context.Request.Method)
             || HttpMethods.IsPut(context.Request.Method) || HttpMethods.IsDelete(context.Request.Method) || (retry?.AllowNonIdempotent ?? false);
-        var remaining = proxy.AvailableDestinations.ToList();
+        // Load balancing narrows AvailableDestinations to the chosen one, so keep the full list; it is copied only
+        // when an attempt fails: most requests need no retry, so the copy is kept off their path.
+        var available = proxy.AvailableDestinations;
+        List<DestinationState>? remaining = null;
         var feature = new RetryFeature { Codes = retry?.Codes ?? [] };
         context.Features.Set(feature);
 
@@ -54,10 +57,15 @@ internal sealed class RetryMiddleware(RequestDelegate next, ProxyEngineOptions o
             {
                 feature.Requested = false;
                 feature.CanRetry = replayable && attempt < attempts && budget.CanRetry();
-                proxy.AvailableDestinations = remaining;
+                if (remaining is not null)
+                {
+                    proxy.AvailableDestinations = remaining;
+                }
+
                 using var perTry = policy?.TryTimeout is { } tryTimeout ? new CancellationTokenSource(tryTimeout, time) : null;
-                using var linked = CancellationTokenSource.CreateLinkedTokenSource(clientAborted, whole?.Token ?? default, perTry?.Token ?? default);
-                context.RequestAborted = linked.Token;
+                // Without timeouts the client's own token is the only one: no linked source to allocate.
+                using var linked = whole is null && perTry is null ? null : CancellationTokenSource.CreateLinkedTokenSource(clientAborted, whole?.Token ?? default, perTry?.Token ?? default);
+                context.RequestAborted = linked?.Token ?? clientAborted;
                 await next(context).ConfigureAwait(false);
                 context.RequestAborted = clientAborted;
 
@@ -79,6 +87,7 @@ internal sealed class RetryMiddleware(RequestDelegate next, ProxyEngineOptions o
                     return;
                 }
 
+                remaining ??= [.. available];
                 if (proxy.ProxiedDestination is { } failed && remaining.Count > 1)
                 {
                     remaining.Remove(failed);

@@ -87,4 +87,10 @@ public sealed class MetricsOptions
 
     /// <summary>Destination label when no cluster was chosen (an inbound sidecar's own service, or none).</summary>
     public string Destination { get; init; } = "";
+
+    /// <summary>
+    /// Whether requests are measured at all. Off (<c>--telemetry off</c>) leaves the middleware out of the pipeline:
+    /// no metrics, tap events, access log lines or span tags; meant for measuring what telemetry costs.
+    /// </summary>
+    public bool Enabled { get; init; } = true;
 }

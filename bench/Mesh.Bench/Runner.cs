@@ -1,0 +1,188 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+
+namespace AspireMesh.Mesh.Bench;
+
+/// <summary>How long and how hard to measure, and which scenarios.</summary>
+internal sealed record BenchOptions
+{
+    public TimeSpan Warmup { get; init; } = TimeSpan.FromSeconds(3);
+
+    public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(5);
+
+    public int Runs { get; init; } = 3;
+
+    public int Connections { get; init; } = 64;
+
+    /// <summary>Highest constant rate the open-loop generator is asked for (it shares the cores with what it measures).</summary>
+    public double MaxRate { get; init; } = 10_000;
+
+    public bool Quick { get; init; }
+
+    public IReadOnlyList<string> Only { get; init; } = [];
+
+    public IReadOnlyList<string> Protocols { get; init; } = ["h1", "h2"];
+
+    /// <summary>Extra environment for our proxies (GC settings to try, e.g. DOTNET_GCgen0size).</summary>
+    public IReadOnlyDictionary<string, string> ProxyEnvironment { get; init; } = new Dictionary<string, string>();
+
+    public string? Output { get; init; }
+}
+
+/// <summary>Cost of one process over the measured runs at one rate.</summary>
+internal sealed record ProcessCost(string Name, double CpuSecondsPer1000, double SteadyRssMb, double PeakRssMb, double? AllocatedBytesPerRequest, int Gen0, int Gen1, int Gen2);
+
+/// <summary>One constant-rate level of a scenario: merged latency over the runs and what the processes spent.</summary>
+internal sealed record RateResult(string Label, double TargetRate, double AchievedRate, long Failed, Histogram Latency, IReadOnlyList<ProcessCost> Costs)
+{
+    /// <summary>How late the generator's pacer fired sends (its own saturation; included in <see cref="Latency"/>).</summary>
+    public Histogram SendLag { get; init; } = new();
+}
+
+/// <summary>All a scenario measured over one protocol.</summary>
+internal sealed record ScenarioResult(Scenario Scenario, string Protocol, double MaxRps, long MaxFailed, IReadOnlyList<RateResult> Rates, IReadOnlyList<ProcessCost> PeakCosts)
+{
+    public RateResult? At(string label) => Rates.FirstOrDefault(r => r.Label == label);
+}
+
+/// <summary>Runs every scenario over every protocol: maximum throughput first, then the constant rates derived from it.</summary>
+internal sealed class Runner(Topology topology, BenchOptions options)
+{
+    public const string Fixed = "1000 rps";
+
+    public async Task<List<ScenarioResult>> RunAsync(IEnumerable<Scenario> scenarios)
+    {
+        var results = new List<ScenarioResult>();
+        foreach (var scenario in scenarios)
+        {
+            if (scenario.Pending is not null)
+            {
+                Progress($"{scenario.Id}: skipped ({scenario.Pending})");
+                continue;
+            }
+
+            Progress($"{scenario.Id}: starting ({scenario.Path})");
+            await using var running = await scenario.StartAsync(topology).ConfigureAwait(false);
+            foreach (var protocol in options.Protocols)
+            {
+                if ((protocol == "h2" ? running.Http2 : running.Http1) is not { } target)
+                {
+                    Progress($"{scenario.Id} {protocol}: not offered by the entry proxy (h2c), skipped");
+                    continue;
+                }
+
+                results.Add(await RunProtocolAsync(scenario, running, target).ConfigureAwait(false));
+            }
+        }
+
+        return results;
+    }
+
+    private async Task<ScenarioResult> RunProtocolAsync(Scenario scenario, RunningScenario running, LoadTarget target)
+    {
+        var seconds = (int)Math.Max(1, options.Duration.TotalSeconds);
+        await Tools.MaxThroughputAsync(target, (int)Math.Max(1, options.Warmup.TotalSeconds), options.Connections).ConfigureAwait(false);
+        double requests = 0, failed = 0;
+        for (var run = 0; run < options.Runs; run++)
+        {
+            var (rps, total, errors) = await Tools.MaxThroughputAsync(target, seconds, options.Connections).ConfigureAwait(false);
+            requests += rps * seconds;
+            failed += errors;
+            Progress($"{scenario.Id} {target.Protocol}: max run {run + 1}/{options.Runs}: {rps:0} req/s ({errors} failed of {total})");
+        }
+
+        var max = requests / (seconds * options.Runs);
+        var rates = new List<RateResult>();
+        if (!scenario.ThroughputOnly)
+        {
+            foreach (var (label, rate) in new[] { (Fixed, 1000.0), ("50% of max", max * 0.5), ("75% of max", max * 0.75) })
+            {
+                // Above MaxRate the in-process generator itself saturates on a small machine; the level is then capped (and marked).
+                rates.Add(await RunRateAsync(scenario, running, target, label, Math.Clamp(rate, 100, options.MaxRate)).ConfigureAwait(false));
+            }
+        }
+
+        var peak = running.Proxies.Select(p => new ProcessCost(p.Name, 0, 0, ProcessStats.PeakRssBytes(p.Pid) / 1048576.0, null, 0, 0, 0)).ToList();
+        return new ScenarioResult(scenario, target.Protocol, max, (long)failed, rates, peak);
+    }
+
+    private async Task<RateResult> RunRateAsync(Scenario scenario, RunningScenario running, LoadTarget target, string label, double rate)
+    {
+        using var client = OpenLoopGenerator.CreateClient(target.Version, 1024);
+        var drain = TimeSpan.FromSeconds(5);
+        await OpenLoopGenerator.RunAsync(client, target, rate, options.Warmup, drain).ConfigureAwait(false);
+        var merged = new Histogram();
+        var sendLag = new Histogram();
+        long succeeded = 0, failedTotal = 0;
+        var elapsed = TimeSpan.Zero;
+        var processes = running.Proxies;
+        var cpuBefore = processes.Select(p => ProcessStats.CpuSeconds(p.Pid)).ToArray();
+        var runtimeBefore = await Task.WhenAll(processes.Select(RuntimeAsync)).ConfigureAwait(false);
+        var rss = processes.Select(_ => new List<long>()).ToArray();
+        using var sampling = new CancellationTokenSource();
+        var sampler = Task.Run(async () =>
+        {
+            using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(250));
+            while (await timer.WaitForNextTickAsync(sampling.Token).ConfigureAwait(false))
+            {
+                for (var i = 0; i < processes.Count; i++)
+                {
+                    rss[i].Add(ProcessStats.RssBytes(processes[i].Pid));
+                }
+            }
+        });
+        for (var run = 0; run < options.Runs; run++)
+        {
+            var result = await OpenLoopGenerator.RunAsync(client, target, rate, options.Duration, drain).ConfigureAwait(false);
+            merged.Merge(result.Latency);
+            succeeded += result.Succeeded;
+            failedTotal += result.Failed;
+            elapsed += result.Duration;
+            sendLag.Merge(result.SendLag);
+            Progress($"{scenario.Id} {target.Protocol}: {label} ({rate:0}/s) run {run + 1}/{options.Runs}: p50 {Ms(result.Latency.ValueAtPercentile(50))} p99 {Ms(result.Latency.ValueAtPercentile(99))} ms, {result.AchievedRate:0}/s, {result.Failed} failed, generator send lag p99 {Ms(result.SendLag.ValueAtPercentile(99))} ms");
+        }
+
+        await sampling.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await sampler.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        var runtimeAfter = await Task.WhenAll(processes.Select(RuntimeAsync)).ConfigureAwait(false);
+        var costs = processes.Select((p, i) =>
+        {
+            var cpu = ProcessStats.CpuSeconds(p.Pid) - cpuBefore[i];
+            double? allocated = runtimeBefore[i] is { } before && runtimeAfter[i] is { } after ? (after.Allocated - before.Allocated) / (double)Math.Max(1, succeeded) : null;
+            return new ProcessCost(p.Name, cpu / Math.Max(1, succeeded) * 1000, rss[i].Count == 0 ? 0 : rss[i].Average() / 1048576.0, ProcessStats.PeakRssBytes(p.Pid) / 1048576.0, allocated,
+                (runtimeAfter[i]?.Gen0 ?? 0) - (runtimeBefore[i]?.Gen0 ?? 0), (runtimeAfter[i]?.Gen1 ?? 0) - (runtimeBefore[i]?.Gen1 ?? 0), (runtimeAfter[i]?.Gen2 ?? 0) - (runtimeBefore[i]?.Gen2 ?? 0));
+        }).ToList();
+        return new RateResult(label, rate, succeeded / elapsed.TotalSeconds, failedTotal, merged, costs) { SendLag = sendLag };
+    }
+
+    private sealed record Runtime(long Allocated, int Gen0, int Gen1, int Gen2);
+
+    private static readonly HttpClient AdminClient = new() { Timeout = TimeSpan.FromSeconds(10) };
+
+    /// <summary>Our proxies' runtime counters (<c>/debug/runtime</c> on their admin listener); null for other processes.</summary>
+    private static async Task<Runtime?> RuntimeAsync(BenchProcess process)
+    {
+        if (process.Admin is null)
+        {
+            return null;
+        }
+
+        using var document = JsonDocument.Parse(await AdminClient.GetStringAsync(new Uri(process.Admin, "debug/runtime")).ConfigureAwait(false));
+        var root = document.RootElement;
+        return new Runtime(root.GetProperty("allocatedBytes").GetInt64(), root.GetProperty("gen0").GetInt32(), root.GetProperty("gen1").GetInt32(), root.GetProperty("gen2").GetInt32());
+    }
+
+    public static string Ms(long nanoseconds) => (nanoseconds / 1e6).ToString("0.000", CultureInfo.InvariantCulture);
+
+    public static void Progress(string line) => Console.WriteLine($"[{DateTime.Now:HH:mm:ss}] {line}");
+
+    public static Stopwatch Clock { get; } = Stopwatch.StartNew();
+}

@@ -1,0 +1,152 @@
+using System.Net;
+using AspireMesh.Contracts.Registry;
+using AspireMesh.Hosting.Processes;
+
+namespace AspireMesh.Mesh.Bench;
+
+/// <summary>
+/// One way of reaching the upstream. <see cref="StartAsync"/> starts the scenario's own processes (proxies) and
+/// returns where to send load; <see cref="Pending"/> scenarios are listed in the report but not run yet.
+/// </summary>
+internal sealed record Scenario(string Id, string Title, string Path, Func<Topology, Task<RunningScenario>> StartAsync)
+{
+    /// <summary>Why the scenario is not run yet, or null when it runs.</summary>
+    public string? Pending { get; init; }
+
+    /// <summary>Measured only for maximum throughput (telemetry-off variants).</summary>
+    public bool ThroughputOnly { get; init; }
+
+    /// <summary>Whether the scenario's proxies are ours (allocations per request come from their /debug/runtime).</summary>
+    public bool OurProxies { get; init; }
+}
+
+/// <summary>A started scenario: its HTTP/1.1 and HTTP/2 entry points and the processes whose cost is measured.</summary>
+internal sealed class RunningScenario(LoadTarget http1, LoadTarget? http2, IReadOnlyList<BenchProcess> proxies) : IAsyncDisposable
+{
+    public LoadTarget Http1 { get; } = http1;
+
+    /// <summary>The HTTP/2 (prior knowledge) entry point, or null when the entry proxy has none.</summary>
+    public LoadTarget? Http2 { get; } = http2;
+
+    public IReadOnlyList<BenchProcess> Proxies { get; } = proxies;
+
+    public List<Func<Task>> Cleanup { get; } = [];
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var cleanup in Cleanup)
+        {
+            await cleanup().ConfigureAwait(false);
+        }
+
+        foreach (var proxy in Proxies.Reverse())
+        {
+            await proxy.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+}
+
+/// <summary>The scenarios, in the order they run. A new one (e.g. the sidecar pair with mTLS) is one more entry.</summary>
+internal static class Scenarios
+{
+    public static IReadOnlyList<Scenario> All { get; } =
+    [
+        new("direct", "direct", "load -> upstream", t => Task.FromResult(new RunningScenario(
+            new LoadTarget(new Uri($"http://127.0.0.1:{t.UpstreamHttp1Port}/plain"), null, HttpVersion.Version11),
+            new LoadTarget(new Uri($"http://127.0.0.1:{t.UpstreamHttp2Port}/plain"), null, HttpVersion.Version20), []))),
+        new("gateway", "Gateway", "load -> Gateway -> upstream", t => GatewayAsync(t, "/plain", telemetry: true)) { OurProxies = true },
+        new("sidecars", "sidecar pair (h2c between them)", "load -> client sidecar (outbound) -> server sidecar (inbound) -> upstream",
+            t => SidecarPairAsync(t, telemetry: true)) { OurProxies = true },
+        new("sidecars-mtls", "sidecar pair, mTLS", "load -> client sidecar -> (mTLS) -> server sidecar -> upstream",
+            t => throw new NotSupportedException("mTLS between sidecars is not merged yet")) { Pending = "pending mTLS", OurProxies = true },
+        new("full", "Gateway -> sidecar -> sidecar", "load -> Gateway -> edge sidecar (outbound) -> server sidecar (inbound) -> upstream",
+            FullPathAsync) { OurProxies = true },
+        new("nginx", "nginx", "load -> nginx (worker_processes auto) -> upstream", ReferenceProxies.NginxAsync),
+        new("haproxy", "HAProxy", "load -> HAProxy (all threads) -> upstream", ReferenceProxies.HaproxyAsync),
+        new("gateway-notelemetry", "Gateway, --telemetry off", "as Gateway", t => GatewayAsync(t, "/plain", telemetry: false)) { ThroughputOnly = true, OurProxies = true },
+        new("sidecars-notelemetry", "sidecar pair, --telemetry off", "as sidecar pair", t => SidecarPairAsync(t, telemetry: false)) { ThroughputOnly = true, OurProxies = true },
+    ];
+
+    private static async Task<BenchProcess> StartGatewayAsync(Topology t, bool telemetry)
+    {
+        int port = PortAllocator.FreePort(), admin = PortAllocator.FreePort();
+        var adminUrl = new Uri($"http://127.0.0.1:{admin}/");
+        string[] args = ["--port", $"{port}", "--host", "127.0.0.1", "--admin-port", $"{admin}", "--control-plane", t.ControlPlane.ToString(),
+            "--state-dir", Directory.CreateTempSubdirectory("gateway-").FullName, "--telemetry", telemetry ? "on" : "off"];
+        var gateway = t.Track(await BenchProcess.StartProjectAsync("gateway", "Gateway.csproj", args, t.Options.ProxyEnvironment, adminUrl).ConfigureAwait(false));
+        return gateway.WithPort(port);
+    }
+
+    private static async Task<RunningScenario> GatewayAsync(Topology t, string path, bool telemetry)
+    {
+        var gateway = await StartGatewayAsync(t, telemetry).ConfigureAwait(false);
+        // The Gateway's public listener offers HTTP/2 only through TLS (ALPN), not as h2c: its scenarios are HTTP/1.1.
+        var scenario = new RunningScenario(new LoadTarget(new Uri($"http://127.0.0.1:{gateway.Port}{path}"), null, HttpVersion.Version11), null, [gateway]);
+        await Routed(scenario, gateway).ConfigureAwait(false);
+        return scenario;
+    }
+
+    private sealed record Sidecar(BenchProcess Process, int Inbound, int InboundHttp2, int Outbound, int OutboundHttp2);
+
+    private static async Task<Sidecar> StartSidecarAsync(Topology t, string service, bool telemetry)
+    {
+        int inbound = PortAllocator.FreePort(), inbound2 = PortAllocator.FreePort(), outbound = PortAllocator.FreePort(), outbound2 = PortAllocator.FreePort(),
+            admin = PortAllocator.FreePort();
+        string[] args = ["--service", service, "--instance-id", $"{service}-1", "--app-url", $"http://127.0.0.1:{t.UpstreamHttp1Port}",
+            "--inbound-port", $"{inbound}", "--inbound-h2-port", $"{inbound2}", "--outbound-port", $"{outbound}", "--outbound-h2-port", $"{outbound2}",
+            "--admin-port", $"{admin}", "--control-plane", t.ControlPlane.ToString(), "--state-dir", Directory.CreateTempSubdirectory($"{service}-").FullName,
+            "--telemetry", telemetry ? "on" : "off"];
+        var process = t.Track(await BenchProcess.StartProjectAsync($"{service} sidecar", "MeshProxy.csproj", args, t.Options.ProxyEnvironment, new Uri($"http://127.0.0.1:{admin}/")).ConfigureAwait(false));
+        await process.WaitForLineAsync("listening: inbound", TimeSpan.FromSeconds(60)).ConfigureAwait(false);
+        return new Sidecar(process, inbound, inbound2, outbound, outbound2);
+    }
+
+    private static async Task<RunningScenario> SidecarPairAsync(Topology t, bool telemetry)
+    {
+        var server = await StartSidecarAsync(t, "backend", telemetry).ConfigureAwait(false);
+        var client = await StartSidecarAsync(t, "client", telemetry).ConfigureAwait(false);
+        var scenario = new RunningScenario(
+            new LoadTarget(new Uri($"http://127.0.0.1:{client.Outbound}/plain"), "backend", HttpVersion.Version11),
+            new LoadTarget(new Uri($"http://127.0.0.1:{client.OutboundHttp2}/plain"), "backend", HttpVersion.Version20), [client.Process, server.Process]);
+        await Routed(scenario, client.Process).ConfigureAwait(false);
+        return scenario;
+    }
+
+    private static async Task<RunningScenario> FullPathAsync(Topology t)
+    {
+        var server = await StartSidecarAsync(t, "backend", telemetry: true).ConfigureAwait(false);
+        var edge = await StartSidecarAsync(t, "edge", telemetry: true).ConfigureAwait(false);
+        // The edge sidecar registers itself as an instance of "edge" at its inbound listener; the Gateway must reach
+        // its outbound listener instead, so the bench registers that under another id of the same service.
+        await t.RegisterAsync("edge-outbound", new InstanceRegistration("edge-out", $"http://127.0.0.1:{edge.Outbound}", Healthy: true)
+        {
+            Http2Address = $"http://127.0.0.1:{edge.OutboundHttp2}",
+        }).ConfigureAwait(false);
+        var gateway = await StartGatewayAsync(t, telemetry: true).ConfigureAwait(false);
+        var scenario = new RunningScenario(new LoadTarget(new Uri($"http://127.0.0.1:{gateway.Port}/full"), null, HttpVersion.Version11), null,
+            [gateway, edge.Process, server.Process]);
+        scenario.Cleanup.Add(() => t.DeregisterAsync("edge-outbound"));
+        await Routed(scenario, gateway).ConfigureAwait(false);
+        return scenario;
+    }
+
+    /// <summary>Waits until both entry points answer 200 with the upstream's body.</summary>
+    public static async Task Routed(RunningScenario scenario, BenchProcess entry)
+    {
+        foreach (var target in new[] { scenario.Http1, scenario.Http2 }.OfType<LoadTarget>())
+        {
+            using var client = OpenLoopGenerator.CreateClient(target.Version, 1);
+            await Topology.UntilAsync(async () =>
+            {
+                using var request = new HttpRequestMessage(HttpMethod.Get, target.Url) { Version = target.Version, VersionPolicy = HttpVersionPolicy.RequestVersionExact };
+                if (target.Host is not null)
+                {
+                    request.Headers.Host = target.Host;
+                }
+
+                using var response = await client.SendAsync(request, CancellationToken.None).ConfigureAwait(false);
+                return response.IsSuccessStatusCode && (await response.Content.ReadAsByteArrayAsync().ConfigureAwait(false)).Length == Upstream.BodySize;
+            }, entry, $"{target.Url} ({target.Protocol}) to answer with the upstream's body").ConfigureAwait(false);
+        }
+    }
+}

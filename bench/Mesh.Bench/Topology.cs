@@ -1,0 +1,250 @@
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using AspireMesh.Contracts;
+using AspireMesh.Contracts.Config;
+using AspireMesh.Contracts.Registry;
+using AspireMesh.Hosting.Processes;
+
+namespace AspireMesh.Mesh.Bench;
+
+/// <summary>
+/// What every scenario shares: the upstream, the control plane with the bench's routes, and instances the bench
+/// registers itself (with heartbeats): <c>plain</c> (the upstream, called by the Gateway directly) and <c>edge</c>
+/// (a client sidecar's outbound listener, so the Gateway's requests cross two sidecars).
+/// </summary>
+internal sealed class Topology : IAsyncDisposable
+{
+    public const string AdminToken = "bench-admin-token";
+    private readonly List<BenchProcess> _processes = [];
+    private readonly Dictionary<string, InstanceRegistration> _registered = [];
+    private readonly Lock _gate = new();
+    private readonly CancellationTokenSource _stop = new();
+    private Task _heartbeats = Task.CompletedTask;
+
+    private Topology(string work, BenchOptions options)
+    {
+        Work = work;
+        Options = options;
+    }
+
+    public string Work { get; }
+
+    public BenchOptions Options { get; }
+
+    public int UpstreamHttp1Port { get; private set; }
+
+    public int UpstreamHttp2Port { get; private set; }
+
+    public BenchProcess Upstream { get; private set; } = null!;
+
+    public Uri ControlPlane { get; private set; } = null!;
+
+    public HttpClient Admin { get; } = new() { Timeout = TimeSpan.FromSeconds(30) };
+
+    public static async Task<Topology> StartAsync(BenchOptions options)
+    {
+        var topology = new Topology(Directory.CreateTempSubdirectory("aspiremesh-bench-").FullName, options);
+        try
+        {
+            await topology.StartSharedAsync().ConfigureAwait(false);
+            return topology;
+        }
+        catch
+        {
+            await topology.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private async Task StartSharedAsync()
+    {
+        UpstreamHttp1Port = PortAllocator.FreePort();
+        UpstreamHttp2Port = PortAllocator.FreePort();
+        Upstream = Track(await BenchProcess.StartAsync("upstream", "dotnet",
+            [typeof(Topology).Assembly.Location, "upstream", $"{UpstreamHttp1Port}", $"{UpstreamHttp2Port}"]).ConfigureAwait(false));
+        await Upstream.WaitForLineAsync("upstream listening", TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+
+        var port = PortAllocator.FreePort();
+        ControlPlane = new Uri($"http://127.0.0.1:{port}/");
+        var controlPlane = Track(await BenchProcess.StartProjectAsync("control-plane", "ControlPlane.csproj",
+            ["--urls", $"http://127.0.0.1:{port}", "--state-dir", Directory.CreateDirectory(Path.Combine(Work, "control-plane")).FullName],
+            new Dictionary<string, string> { ["ASPIREMESH_ADMIN_TOKEN"] = AdminToken, ["Logging__LogLevel__Default"] = "Warning" }).ConfigureAwait(false));
+        Admin.BaseAddress = ControlPlane;
+        Admin.DefaultRequestHeaders.Authorization = new("Bearer", AdminToken);
+        await UntilAsync(async () => (await Admin.GetAsync("health").ConfigureAwait(false)).IsSuccessStatusCode, controlPlane, "the control plane to answer /health").ConfigureAwait(false);
+
+        using var put = await Admin.PutAsync("v1/config", new StringContent(JsonSerializer.Serialize(Config(), MeshJsonContext.Default.MeshConfig), Encoding.UTF8, "application/json"))
+            .ConfigureAwait(false);
+        if (!put.IsSuccessStatusCode)
+        {
+            throw new InvalidOperationException($"the control plane refused the bench's config: {(int)put.StatusCode} {await put.Content.ReadAsStringAsync().ConfigureAwait(false)}");
+        }
+
+        await RegisterAsync("plain-1", new InstanceRegistration("plain", $"http://127.0.0.1:{UpstreamHttp1Port}", Healthy: true)).ConfigureAwait(false);
+        _heartbeats = HeartbeatAsync(_stop.Token);
+    }
+
+    /// <summary>The Gateway's routes: <c>/plain</c> straight to the upstream, <c>/full</c> through the edge sidecar (service <c>edge-out</c>, its outbound listener) to <c>backend</c>.</summary>
+    private static MeshConfig Config() => new()
+    {
+        Services =
+        [
+            new ServiceConfig { Name = "plain" },
+            new ServiceConfig { Name = "backend" },
+            new ServiceConfig { Name = "client", References = ["backend"] },
+            new ServiceConfig { Name = "edge", References = ["backend"] },
+            new ServiceConfig { Name = "edge-out" },
+        ],
+        Routes =
+        [
+            new HttpRouteConfig
+            {
+                Name = "plain",
+                ParentRefs = [new() { Name = "gateway" }],
+                Rules = [new() { Matches = [new() { Path = new() { Value = "/plain" } }], BackendRefs = [new() { Name = "plain" }] }],
+            },
+            new HttpRouteConfig
+            {
+                Name = "full",
+                ParentRefs = [new() { Name = "gateway" }],
+                Rules =
+                [
+                    new()
+                    {
+                        Matches = [new() { Path = new() { Value = "/full" } }],
+                        // The edge sidecar routes on the Host, as it does for its own app's calls.
+                        Filters = [new() { Type = FilterTypes.UrlRewrite, UrlRewrite = new() { Hostname = "backend" } }],
+                        BackendRefs = [new() { Name = "edge-out" }],
+                    },
+                ],
+            },
+        ],
+    };
+
+    /// <summary>Registers an instance the bench stands for, kept alive by the heartbeat loop until removed.</summary>
+    public async Task RegisterAsync(string instanceId, InstanceRegistration registration)
+    {
+        using var response = await Admin.PutAsJsonAsync($"v1/instances/{instanceId}", registration, MeshJsonContext.Default.InstanceRegistration).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new InvalidOperationException($"registering {instanceId} failed: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync().ConfigureAwait(false)}");
+        }
+
+        lock (_gate)
+        {
+            _registered[instanceId] = registration;
+        }
+    }
+
+    public async Task DeregisterAsync(string instanceId)
+    {
+        lock (_gate)
+        {
+            _registered.Remove(instanceId);
+        }
+
+        using var _ = await Admin.DeleteAsync($"v1/instances/{instanceId}").ConfigureAwait(false);
+    }
+
+    private async Task HeartbeatAsync(CancellationToken cancellationToken)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
+        while (await timer.WaitForNextTickAsync(cancellationToken).ConfigureAwait(false))
+        {
+            KeyValuePair<string, InstanceRegistration>[] instances;
+            lock (_gate)
+            {
+                instances = [.. _registered];
+            }
+
+            foreach (var (id, registration) in instances)
+            {
+                try
+                {
+                    using var response = await Admin.PostAsJsonAsync($"v1/instances/{id}/heartbeat", new Heartbeat(true), MeshJsonContext.Default.Heartbeat, cancellationToken).ConfigureAwait(false);
+                    if (response.StatusCode == System.Net.HttpStatusCode.NotFound)
+                    {
+                        await RegisterAsync(id, registration).ConfigureAwait(false);
+                    }
+                }
+                catch (HttpRequestException)
+                {
+                    // The control plane is busy or stopping; the next beat tries again.
+                }
+            }
+        }
+    }
+
+    public BenchProcess Track(BenchProcess process)
+    {
+        lock (_gate)
+        {
+            _processes.Add(process);
+        }
+
+        return process;
+    }
+
+    /// <summary>Polls <paramref name="condition"/> every 100 ms until it holds, failing with <paramref name="process"/>'s output after 60 s.</summary>
+    public static async Task UntilAsync(Func<Task<bool>> condition, BenchProcess process, string what)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (true)
+        {
+            try
+            {
+                if (await condition().ConfigureAwait(false))
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+            catch (TaskCanceledException)
+            {
+            }
+
+            if (process.Exited.IsCompleted || DateTime.UtcNow > deadline)
+            {
+                throw new InvalidOperationException($"gave up waiting for {what} ({process.Name} {(process.Exited.IsCompleted ? "exited" : "still running")}). Its output:\n{process.Output}");
+            }
+
+            await Task.Delay(100).ConfigureAwait(false);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await _heartbeats.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        List<BenchProcess> processes;
+        lock (_gate)
+        {
+            processes = [.. _processes];
+        }
+
+        foreach (var process in Enumerable.Reverse(processes))
+        {
+            await process.DisposeAsync().ConfigureAwait(false);
+        }
+
+        Admin.Dispose();
+        _stop.Dispose();
+        try
+        {
+            Directory.Delete(Work, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
