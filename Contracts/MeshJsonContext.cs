@@ -38,6 +38,7 @@ namespace AspireMesh.Contracts;
 [JsonSerializable(typeof(MeshStats))]
 [JsonSerializable(typeof(AuthorizationPolicy))]
 [JsonSerializable(typeof(RateLimitPolicy))]
+[JsonSerializable(typeof(AuthenticationPolicy))]
 [JsonSerializable(typeof(EgressPolicy))]
 [JsonSerializable(typeof(BackendPolicy))]
 public sealed partial class MeshJsonContext : JsonSerializerContext;

@@ -1,10 +1,12 @@
 using System.CommandLine;
 using AspireMesh.Contracts.Snapshots;
 using AspireMesh.Gateway;
+using AspireMesh.Gateway.Authentication;
 using AspireMesh.Gateway.Ingress;
 using AspireMesh.Gateway.Tls;
 using AspireMesh.ProxyEngine;
 using AspireMesh.ProxyEngine.Admin;
+using AspireMesh.ProxyEngine.Configuration;
 using AspireMesh.ProxyEngine.Hosting;
 using AspireMesh.ProxyEngine.Telemetry;
 
@@ -130,10 +132,13 @@ var tap = new TapHub($"{gatewayName}-{Environment.ProcessId}");
 publicBuilder.Services.AddSingleton(metrics);
 publicBuilder.Services.AddSingleton(accessLog);
 publicBuilder.Services.AddSingleton(tap);
+publicBuilder.Services.AddSingleton<AuthenticationPolicies>();
+publicBuilder.Services.AddSingleton<ISnapshotConsumer>(services => services.GetRequiredService<AuthenticationPolicies>());
 var gateway = publicBuilder.Build();
 gateway.UseMeshMetrics(new MetricsOptions { Direction = "ingress", Source = "external" });
 gateway.UseMeshErrors();
 gateway.UseIngressProtection(ingress);
+gateway.UseMiddleware<AuthenticationMiddleware>();
 gateway.MapMeshRoutes(context => $"no route of gateway '{gatewayName}' matched {context.Request.Method} {context.Request.Path}.");
 
 var admin = ListenerHost.CreateBuilder($"http://127.0.0.1:{parsed.GetValue(adminPort)}").Build();
