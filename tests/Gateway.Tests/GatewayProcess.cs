@@ -11,8 +11,9 @@ public sealed class GatewayProcess : IAsyncDisposable
 {
     public static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
 
-    private GatewayProcess(ControlPlaneProcess controlPlane, TestProcess process, int port, int? httpsPort, string stateDirectory)
+    private GatewayProcess(ControlPlaneProcess controlPlane, TestProcess process, int port, int? httpsPort, string stateDirectory, int adminPort)
     {
+        AdminUrl = new Uri($"http://127.0.0.1:{adminPort}/");
         ControlPlane = controlPlane;
         Process = process;
         Port = port;
@@ -22,7 +23,13 @@ public sealed class GatewayProcess : IAsyncDisposable
         Client = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false }) { BaseAddress = Url, Timeout = Deadline };
     }
 
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly List<Task> _heartbeats = [];
+
     public ControlPlaneProcess ControlPlane { get; }
+
+    /// <summary>The admin listener (/ready, /metrics).</summary>
+    public Uri AdminUrl { get; }
 
     public TestProcess Process { get; }
 
@@ -57,7 +64,7 @@ public sealed class GatewayProcess : IAsyncDisposable
 
         args.AddRange(arguments ?? []);
         var process = await TestProcess.StartDotnetAsync("gateway", BuiltProjects.Assembly(typeof(GatewayProcess).Assembly, "Gateway.csproj"), args, environment);
-        var gateway = new GatewayProcess(controlPlane, process, port, httpsPort, stateDirectory);
+        var gateway = new GatewayProcess(controlPlane, process, port, httpsPort, stateDirectory, admin);
         try
         {
             using var probe = new HttpClient { Timeout = Deadline };
@@ -79,10 +86,16 @@ public sealed class GatewayProcess : IAsyncDisposable
         return gateway;
     }
 
-    /// <summary>Registers <paramref name="backend"/> as an instance of <paramref name="service"/> and waits until the gateway routes <paramref name="probePath"/> to it.</summary>
+    /// <summary>
+    /// Registers <paramref name="backend"/> as an instance of <paramref name="service"/>, keeps it registered with a
+    /// heartbeat every second (as its sidecar would) until disposed, and waits until the gateway routes
+    /// <paramref name="probePath"/> to it.
+    /// </summary>
     public async Task RegisterAsync(string service, TestBackend backend, string probePath, HttpClient? client = null)
     {
-        await ControlPlane.Client.RegisterAsync($"{service}-1", new InstanceRegistration(service, backend.Url.ToString().TrimEnd('/'), true), TestContext.Current.CancellationToken);
+        var id = $"{service}-1";
+        await ControlPlane.Client.RegisterAsync(id, new InstanceRegistration(service, backend.Url.ToString().TrimEnd('/'), true), TestContext.Current.CancellationToken);
+        _heartbeats.Add(HeartbeatAsync(id));
         await Eventually.UntilAsync(async () =>
         {
             using var response = await (client ?? Client).GetAsync(probePath);
@@ -90,8 +103,33 @@ public sealed class GatewayProcess : IAsyncDisposable
         }, Deadline, $"{probePath} to reach {backend.Name}");
     }
 
+    private async Task HeartbeatAsync(string id)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stopping.Token))
+            {
+                try
+                {
+                    await ControlPlane.Client.HeartbeatAsync(id, new Heartbeat(true), _stopping.Token);
+                }
+                catch (HttpRequestException)
+                {
+                    // The next tick tries again.
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
+        await _stopping.CancelAsync();
+        await Task.WhenAll(_heartbeats);
+        _stopping.Dispose();
         Client.Dispose();
         await Process.DisposeAsync();
         await ControlPlane.DisposeAsync();

@@ -61,8 +61,8 @@ public sealed class HostileInputTests(HostileInputTests.Mesh mesh) : IClassFixtu
                 await context.Response.WriteAsync($"public-app {context.Request.Path}", context.RequestAborted);
             };
             Gateway = await GatewayProcess.StartAsync(Config, arguments: ["--max-request-body-bytes", $"{MaxBody}"]);
-            await Gateway.ControlPlane.Client.RegisterAsync("admin-1", new Contracts.Registry.InstanceRegistration("admin", Admin.Url.ToString().TrimEnd('/'), true), Cancel);
             await Gateway.RegisterAsync("public", Public, "/public/ready");
+            await Gateway.ControlPlane.Client.RegisterAsync("admin-1", new Contracts.Registry.InstanceRegistration("admin", Admin.Url.ToString().TrimEnd('/'), true), Cancel);
         }
 
         public async ValueTask DisposeAsync()
