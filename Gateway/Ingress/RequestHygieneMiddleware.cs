@@ -22,7 +22,7 @@ internal sealed class RequestHygieneMiddleware(RequestDelegate next, IngressOpti
         if (request.Headers.ContainsKey(HeaderNames.TransferEncoding)
             && (request.Headers.ContainsKey(HeaderNames.ContentLength) || request.Headers.ContainsKey(KestrelMovedContentLength)))
         {
-            context.Response.Headers.Connection = "close";
+            RequestLimitsMiddleware.CloseAfter(context);
             return MeshErrorWriter.WriteAsync(context, StatusCodes.Status400BadRequest, MeshErrors.BadRequest,
                 "the request has both Content-Length and Transfer-Encoding; send one.");
         }

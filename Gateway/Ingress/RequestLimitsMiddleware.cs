@@ -41,7 +41,7 @@ internal sealed class RequestLimitsMiddleware(RequestDelegate next, IngressOptio
         if (context.Request.ContentLength is { } declared && declared > maxBody)
         {
             // The client may still be sending the body: answer, then close the connection rather than drain it.
-            context.Response.Headers.Connection = "close";
+            CloseAfter(context);
             await MeshErrorWriter.WriteAsync(context, StatusCodes.Status413PayloadTooLarge, MeshErrors.RequestTooLarge,
                 $"the request body is {declared.ToString(CultureInfo.InvariantCulture)} bytes; this gateway accepts at most {maxBody.ToString(CultureInfo.InvariantCulture)}.").ConfigureAwait(false);
             return;
@@ -56,9 +56,18 @@ internal sealed class RequestLimitsMiddleware(RequestDelegate next, IngressOptio
         if (!context.Response.HasStarted && context.Features.Get<IForwarderErrorFeature>() is { } error && IsBodyTooLarge(error.Exception))
         {
             context.Response.Clear();
-            context.Response.Headers.Connection = "close";
+            CloseAfter(context);
             await MeshErrorWriter.WriteAsync(context, StatusCodes.Status413PayloadTooLarge, MeshErrors.RequestTooLarge,
                 $"the request body passed {maxBody.ToString(CultureInfo.InvariantCulture)} bytes, the most this gateway accepts; it was not delivered.").ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Asks for the connection to be closed after the response (HTTP/1.x; HTTP/2 resets the stream instead).</summary>
+    internal static void CloseAfter(HttpContext context)
+    {
+        if (HttpProtocol.IsHttp11(context.Request.Protocol) || HttpProtocol.IsHttp10(context.Request.Protocol))
+        {
+            context.Response.Headers.Connection = "close";
         }
     }
 
