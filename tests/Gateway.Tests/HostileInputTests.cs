@@ -60,7 +60,7 @@ public sealed class HostileInputTests(HostileInputTests.Mesh mesh) : IClassFixtu
                 context.Response.Headers["x-backend"] = "public-app";
                 await context.Response.WriteAsync($"public-app {context.Request.Path}", context.RequestAborted);
             };
-            Gateway = await GatewayProcess.StartAsync(Config, arguments: ["--max-request-body-bytes", $"{MaxBody}"]);
+            Gateway = await GatewayProcess.StartAsync(Config, arguments: ["--max-request-body-bytes", $"{MaxBody}", "--strip-header", "x-internal-user"]);
             await Gateway.RegisterAsync("public", Public, "/public/ready");
             await Gateway.ControlPlane.Client.RegisterAsync("admin-1", new Contracts.Registry.InstanceRegistration("admin", Admin.Url.ToString().TrimEnd('/'), true), Cancel);
         }
@@ -258,6 +258,8 @@ public sealed class HostileInputTests(HostileInputTests.Mesh mesh) : IClassFixtu
         request.Headers.Add("X-Forwarded-Host", "admin.internal");
         request.Headers.Add("Forwarded", "for=203.0.113.7;host=admin.internal");
         request.Headers.Add("x-real-ip", "203.0.113.7");
+        request.Headers.Add("X-Internal-User", "root");
+        request.Headers.Add("x-app-header", "kept");
 
         using var response = await mesh.Gateway.Client.SendAsync(request, Cancel);
 
@@ -267,7 +269,8 @@ public sealed class HostileInputTests(HostileInputTests.Mesh mesh) : IClassFixtu
         Assert.Equal("gateway/edge", seen.GetValueOrDefault(MeshHeaders.Source));
         Assert.Equal("127.0.0.1", seen.GetValueOrDefault("x-forwarded-for"));
         Assert.Equal($"127.0.0.1:{mesh.Gateway.Port}", seen.GetValueOrDefault("x-forwarded-host"));
-        foreach (var name in new[] { "x-forwarded-client-cert", "x-mesh-jwt-sub", "x-spiffe-id", "forwarded", "x-real-ip" })
+        Assert.Equal("kept", seen.GetValueOrDefault("x-app-header"));
+        foreach (var name in new[] { "x-forwarded-client-cert", "x-mesh-jwt-sub", "x-spiffe-id", "forwarded", "x-real-ip", "x-internal-user" })
         {
             Assert.False(seen.ContainsKey(name), $"the app saw {name}:{Environment.NewLine}{shown}");
         }
