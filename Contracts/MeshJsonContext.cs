@@ -43,6 +43,7 @@ namespace AspireMesh.Contracts;
 [JsonSerializable(typeof(ResourceLogs))]
 [JsonSerializable(typeof(AuthorizationPolicy))]
 [JsonSerializable(typeof(RateLimitPolicy))]
+[JsonSerializable(typeof(AuthenticationPolicy))]
 [JsonSerializable(typeof(EgressPolicy))]
 [JsonSerializable(typeof(BackendPolicy))]
 [JsonSerializable(typeof(CertificateSigningRequest))]

@@ -2,21 +2,78 @@ using System.CommandLine;
 using AspireMesh.Contracts.Client;
 using AspireMesh.Contracts.Security;
 using AspireMesh.Contracts.Snapshots;
+using AspireMesh.Gateway;
+using AspireMesh.Gateway.Authentication;
+using AspireMesh.Gateway.Ingress;
+using AspireMesh.Gateway.Tls;
 using AspireMesh.ProxyEngine;
 using AspireMesh.ProxyEngine.Admin;
+using AspireMesh.ProxyEngine.Configuration;
 using AspireMesh.ProxyEngine.Hosting;
 using AspireMesh.ProxyEngine.Security;
 using AspireMesh.ProxyEngine.Telemetry;
 
 var name = new Option<string>("--name") { Description = "The gateway's name; routes attach to it.", DefaultValueFactory = _ => "gateway" };
-var port = new Option<int>("--port") { Description = "Public port.", DefaultValueFactory = _ => 8080 };
+var port = new Option<int>("--port") { Description = "Public plain-HTTP port.", DefaultValueFactory = _ => 8080 };
 var host = new Option<string>("--host") { Description = "Public host to bind.", DefaultValueFactory = _ => "localhost" };
 var adminPort = new Option<int>("--admin-port") { Description = "Port of /ready and /live on 127.0.0.1 (0 = any free port)." };
 var controlPlane = CommandLineOptions.Url("--control-plane", "Control plane base URL.", new Uri("http://localhost:8761/"));
 var accessLogOption = new Option<bool>("--access-log") { Description = "Write one structured line per request (switchable later: PUT /access-log?enabled=false on the admin port)." };
-var stateDir = new Option<string?>("--state-dir") { Description = "Where the last applied snapshot is kept (default: a folder per gateway under the temp directory)." };
+var stateDir = new Option<string?>("--state-dir") { Description = "Where the last applied snapshot (and the development certificate) is kept (default: a folder per gateway under the temp directory)." };
+var httpsPort = new Option<int?>("--https-port") { Description = "Public HTTPS port (HTTP/1.1 and HTTP/2); off when not given." };
+var certificate = new Option<string?>("--certificate") { Description = "Certificate for HTTPS: a PEM file (key in it or in --certificate-key) or a .pfx/.p12. Without it a development certificate for localhost is generated in the state directory." };
+var certificateKey = new Option<string?>("--certificate-key") { Description = "PEM private key of --certificate." };
+var certificatePassword = new Option<string?>("--certificate-password") { Description = "Password of a .pfx or encrypted PEM key (or set ASPIREMESH_CERTIFICATE_PASSWORD)." };
+var redirectHttp = new Option<bool>("--redirect-http") { Description = "Answer plain-HTTP requests with 308 to the HTTPS port." };
+var serverNames = new Option<string[]>("--server-names") { Description = "Host names HTTPS answers for; a TLS handshake naming another (SNI) is refused. Default: any.", AllowMultipleArgumentsPerToken = true };
+var maxHeaders = new Option<int>("--max-request-headers-bytes") { Description = "Largest total size of request headers (431 above).", DefaultValueFactory = _ => IngressOptions.DefaultMaxHeaderBytes };
+var maxUrl = new Option<int>("--max-url-length") { Description = "Longest request target, path and query (414 above).", DefaultValueFactory = _ => IngressOptions.DefaultMaxUrlLength };
+var maxBody = new Option<long>("--max-request-body-bytes") { Description = "Largest request body (413 above); 0 = no limit.", DefaultValueFactory = _ => IngressOptions.DefaultMaxBodyBytes };
+var allowEncodedSlashes = new Option<bool>("--allow-encoded-slashes") { Description = "Accept %2F in paths (refused with 400 by default: backends that decode it could reach paths no route exposes)." };
+var stripHeaders = new Option<string[]>("--strip-header") { Description = "More request headers to remove from client requests (x-mesh-*, x-spiffe-*, x-forwarded-* and forwarded always are).", AllowMultipleArgumentsPerToken = true };
 var telemetryOption = CommandLineOptions.Telemetry();
-var root = new RootCommand("AspireMesh gateway: routes requests from outside the mesh to its services.") { name, port, host, adminPort, controlPlane, stateDir, accessLogOption, telemetryOption };
+var root = new RootCommand("AspireMesh gateway: routes requests from outside the mesh to its services.")
+{
+    name, port, host, adminPort, controlPlane, stateDir, accessLogOption, httpsPort, certificate, certificateKey, certificatePassword, redirectHttp, serverNames,
+    maxHeaders, maxUrl, maxBody, allowEncodedSlashes, stripHeaders, telemetryOption,
+};
+maxHeaders.Validators.Add(result => AtLeast(result, 1024));
+maxUrl.Validators.Add(result => AtLeast(result, 64));
+maxBody.Validators.Add(result =>
+{
+    if (result.GetValueOrDefault<long>() < 0)
+    {
+        result.AddError($"--max-request-body-bytes: {result.GetValueOrDefault<long>()} is negative (0 means no limit).");
+    }
+});
+serverNames.Validators.Add(result =>
+{
+    foreach (var serverName in result.GetValueOrDefault<string[]>() ?? [])
+    {
+        if (Uri.CheckHostName(serverName.StartsWith("*.", StringComparison.Ordinal) ? serverName[2..] : serverName) != UriHostNameType.Dns)
+        {
+            result.AddError($"--server-names: '{serverName}' is not a host name (a leading '*.' is allowed).");
+        }
+    }
+});
+root.Validators.Add(result =>
+{
+    if (result.GetResult(httpsPort) is null or { Implicit: true })
+    {
+        foreach (var option in new Option[] { certificate, certificateKey, certificatePassword, redirectHttp, serverNames })
+        {
+            if (result.GetResult(option) is { Implicit: false })
+            {
+                result.AddError($"{option.Name} needs --https-port.");
+            }
+        }
+    }
+
+    if (result.GetResult(certificate) is null or { Implicit: true } && result.GetResult(certificateKey) is { Implicit: false })
+    {
+        result.AddError("--certificate-key needs --certificate.");
+    }
+});
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0 || parsed.Action is not null)
 {
@@ -24,8 +81,44 @@ if (parsed.Errors.Count > 0 || parsed.Action is not null)
 }
 
 var gatewayName = parsed.GetRequiredValue(name);
-var proxyId = $"{gatewayName}-{Environment.ProcessId}";
 var stateDirectory = parsed.GetValue(stateDir) ?? Path.Combine(Path.GetTempPath(), "aspiremesh", "gateways", gatewayName);
+var httpsPortValue = parsed.GetValue(httpsPort);
+var ingress = new IngressOptions
+{
+    MaxHeaderBytes = parsed.GetValue(maxHeaders),
+    MaxUrlLength = parsed.GetValue(maxUrl),
+    MaxBodyBytes = parsed.GetValue(maxBody) is > 0 and var limit ? limit : null,
+    AllowEncodedSlashes = parsed.GetValue(allowEncodedSlashes),
+    StripHeaders = parsed.GetValue(stripHeaders) ?? [],
+    RedirectToHttpsPort = parsed.GetValue(redirectHttp) ? httpsPortValue : null,
+};
+
+System.Security.Cryptography.X509Certificates.X509Certificate2? serverCertificate = null;
+if (httpsPortValue is not null)
+{
+    try
+    {
+        if (parsed.GetValue(certificate) is { } certificatePath)
+        {
+            serverCertificate = ServerCertificate.Load(certificatePath, parsed.GetValue(certificateKey),
+                parsed.GetValue(certificatePassword) ?? Environment.GetEnvironmentVariable("ASPIREMESH_CERTIFICATE_PASSWORD"));
+            Console.WriteLine($"HTTPS certificate: {serverCertificate.Subject}, thumbprint {serverCertificate.Thumbprint}, expires {serverCertificate.NotAfter.ToUniversalTime():yyyy-MM-dd HH:mm} UTC");
+        }
+        else
+        {
+            var (development, crtPath, created) = DevelopmentCertificate.LoadOrCreate(stateDirectory, TimeProvider.System);
+            serverCertificate = development;
+            Console.WriteLine($"HTTPS development certificate ({(created ? "created" : "reused")}): {crtPath}, thumbprint {development.Thumbprint}, expires {development.NotAfter.ToUniversalTime():yyyy-MM-dd HH:mm} UTC (trust it, e.g. curl --cacert {crtPath})");
+        }
+    }
+    catch (Exception ex) when (ex is InvalidOperationException or IOException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException)
+    {
+        await Console.Error.WriteLineAsync($"error: {ex.Message}");
+        return 1;
+    }
+}
+
+var proxyId = $"{gatewayName}-{Environment.ProcessId}";
 var controlPlaneUrl = parsed.GetRequiredValue(controlPlane);
 var telemetry = parsed.GetValue(telemetryOption) != "off";
 var status = new ProxyStatus();
@@ -45,7 +138,8 @@ catch (IdentityException ex)
     return 2;
 }
 
-var publicBuilder = ListenerHost.CreateBuilder($"http://{parsed.GetRequiredValue(host)}:{parsed.GetValue(port)}");
+var publicBuilder = PublicListener.CreateBuilder(new PublicListenerOptions(parsed.GetRequiredValue(host), parsed.GetValue(port), httpsPortValue, serverCertificate,
+    new ServerNames(parsed.GetValue(serverNames) ?? []), ingress));
 publicBuilder.Services.AddMeshProxyEngine(new ProxyEngineOptions
 {
     Kind = ProxyKinds.Gateway,
@@ -66,9 +160,13 @@ var tap = new TapHub(proxyId);
 publicBuilder.Services.AddSingleton(metrics);
 publicBuilder.Services.AddSingleton(accessLog);
 publicBuilder.Services.AddSingleton(tap);
+publicBuilder.Services.AddSingleton<AuthenticationPolicies>();
+publicBuilder.Services.AddSingleton<ISnapshotConsumer>(services => services.GetRequiredService<AuthenticationPolicies>());
 var gateway = publicBuilder.Build();
 gateway.UseMeshMetrics(new MetricsOptions { Direction = "ingress", Source = "external", Enabled = telemetry });
 gateway.UseMeshErrors();
+gateway.UseIngressProtection(ingress);
+gateway.UseMiddleware<AuthenticationMiddleware>();
 gateway.MapMeshRoutes(context => $"no route of gateway '{gatewayName}' matched {context.Request.Method} {context.Request.Path}.");
 
 var admin = ListenerHost.CreateBuilder($"http://127.0.0.1:{parsed.GetValue(adminPort)}").Build();
@@ -76,3 +174,12 @@ admin.MapProxyAdmin(status, metrics, accessLog, tap);
 admin.RecordAddressOnStart(status);
 
 return await ListenerHost.RunAllAsync([admin, gateway]);
+
+static void AtLeast(System.CommandLine.Parsing.OptionResult result, int minimum)
+{
+    var value = result.GetValueOrDefault<int>();
+    if (value < minimum)
+    {
+        result.AddError($"{result.Option.Name}: {value} is less than {minimum}.");
+    }
+}

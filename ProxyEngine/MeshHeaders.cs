@@ -66,4 +66,19 @@ public static class MeshErrors
 
     /// <summary>The request uses a feature the proxy does not offer (501).</summary>
     public const string NotSupported = "not-supported";
+
+    /// <summary>The request is malformed or ambiguous in a way a proxy must not pass on (400).</summary>
+    public const string BadRequest = "bad-request";
+
+    /// <summary>The request's headers are larger than the listener allows (431).</summary>
+    public const string HeadersTooLarge = "headers-too-large";
+
+    /// <summary>The request's target (path and query) is longer than the listener allows (414).</summary>
+    public const string UriTooLong = "uri-too-long";
+
+    /// <summary>The request's body is larger than the listener allows (413).</summary>
+    public const string RequestTooLarge = "request-too-large";
+
+    /// <summary>The request carries no credential, or one that is not valid, for a route that requires one (401).</summary>
+    public const string Unauthenticated = "unauthenticated";
 }

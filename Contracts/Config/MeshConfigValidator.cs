@@ -604,6 +604,190 @@ public static partial class MeshConfigValidator
                 }
             }
         });
+
+        ValidateAuthentication(policies.Authentication, context);
+    }
+
+    private static void ValidateAuthentication(IReadOnlyList<AuthenticationPolicy> policies, Context context)
+    {
+        var targets = new Dictionary<string, string>(StringComparer.Ordinal);
+        Named(policies, p => p.Name, "policies.authentication", context, (policy, path) =>
+        {
+            var target = policy.TargetRef;
+            if (target.Kind == ParentKinds.Gateway)
+            {
+                if (!context.Gateways.Contains(target.Name))
+                {
+                    context.Add($"{path}.targetRef.name", $"no route attaches to gateway '{target.Name}'.");
+                }
+            }
+            else if (target.Kind == "Route")
+            {
+                if (!context.Routes.Contains(target.Name))
+                {
+                    context.Add($"{path}.targetRef.name", $"'{target.Name}' is not a declared route.");
+                }
+                else if (!context.GatewayRoutes.Contains(target.Name))
+                {
+                    context.Add($"{path}.targetRef.name", $"route '{target.Name}' attaches to no gateway; authentication is enforced by gateways.");
+                }
+            }
+            else
+            {
+                context.Add($"{path}.targetRef.kind", $"'{target.Kind}' cannot be targeted here; use Gateway or Route.");
+            }
+
+            if (targets.TryGetValue($"{target.Kind}/{target.Name}", out var other))
+            {
+                context.Add($"{path}.targetRef", $"{target.Kind} '{target.Name}' already has authentication policy '{other}'.");
+            }
+            else
+            {
+                targets[$"{target.Kind}/{target.Name}"] = policy.Name;
+            }
+
+            switch (policy.Type)
+            {
+                case AuthenticationTypes.Jwt:
+                    if (policy.Jwt is not { } jwt)
+                    {
+                        context.Add($"{path}.jwt", "a Jwt policy needs jwt settings (keys or jwksUri).");
+                    }
+                    else
+                    {
+                        ValidateJwt(jwt, $"{path}.jwt", context);
+                    }
+
+                    if (policy.ApiKey is not null)
+                    {
+                        context.Add($"{path}.apiKey", "a Jwt policy takes no apiKey settings.");
+                    }
+
+                    break;
+                case AuthenticationTypes.ApiKey:
+                    if (policy.ApiKey is not { } apiKey)
+                    {
+                        context.Add($"{path}.apiKey", "an ApiKey policy needs apiKey settings (keys or environmentVariable).");
+                    }
+                    else
+                    {
+                        ValidateApiKey(apiKey, $"{path}.apiKey", context);
+                    }
+
+                    if (policy.Jwt is not null)
+                    {
+                        context.Add($"{path}.jwt", "an ApiKey policy takes no jwt settings.");
+                    }
+
+                    break;
+                default:
+                    context.Add($"{path}.type", $"'{policy.Type}' is not Jwt or ApiKey.");
+                    break;
+            }
+        });
+    }
+
+    private static void ValidateJwt(JwtAuthentication jwt, string path, Context context)
+    {
+        if (jwt.Keys.Count == 0 && jwt.JwksUri is null)
+        {
+            context.Add(path, "give signing keys (keys) or where to fetch them (jwksUri).");
+        }
+
+        if (jwt.JwksUri is { } uri && !(Uri.TryCreate(uri, UriKind.Absolute, out var parsed) && parsed.Scheme is "http" or "https"))
+        {
+            context.Add($"{path}.jwksUri", $"'{uri}' is not an absolute http(s) URL.");
+        }
+
+        for (var k = 0; k < jwt.Keys.Count; k++)
+        {
+            var key = jwt.Keys[k];
+            var read = Security.SigningKeyReader.TryRead(key.Field, out var error);
+            read?.Rsa?.Dispose();
+            read?.EC?.Dispose();
+            if (error is not null)
+            {
+                context.Add($"{path}.keys[{k}]", error);
+            }
+
+            if (key.Alg is { } alg && !JwtAuthentication.SupportedAlgorithms.Contains(alg))
+            {
+                context.Add($"{path}.keys[{k}].alg", $"'{alg}' is not a supported algorithm ({string.Join(", ", JwtAuthentication.SupportedAlgorithms)}).");
+            }
+        }
+
+        for (var a = 0; a < jwt.Algorithms.Count; a++)
+        {
+            if (!JwtAuthentication.SupportedAlgorithms.Contains(jwt.Algorithms[a]))
+            {
+                context.Add($"{path}.algorithms[{a}]", $"'{jwt.Algorithms[a]}' is not a supported algorithm ({string.Join(", ", JwtAuthentication.SupportedAlgorithms)}).");
+            }
+        }
+
+        for (var a = 0; a < jwt.Audiences.Count; a++)
+        {
+            if (string.IsNullOrEmpty(jwt.Audiences[a]))
+            {
+                context.Add($"{path}.audiences[{a}]", "an audience cannot be empty.");
+            }
+        }
+
+        if (jwt.Issuer is "")
+        {
+            context.Add($"{path}.issuer", "the issuer cannot be empty; leave it out to accept any.");
+        }
+
+        context.Duration(jwt.ClockSkew, $"{path}.clockSkew", optional: false);
+        for (var c = 0; c < jwt.ClaimsToHeaders.Count; c++)
+        {
+            var mapping = jwt.ClaimsToHeaders[c];
+            if (string.IsNullOrEmpty(mapping.Claim))
+            {
+                context.Add($"{path}.claimsToHeaders[{c}].claim", "a claim name is needed.");
+            }
+
+            if (!IsToken(mapping.Header))
+            {
+                context.Add($"{path}.claimsToHeaders[{c}].header", $"'{mapping.Header}' is not a header name.");
+            }
+        }
+    }
+
+    private static void ValidateApiKey(ApiKeyAuthentication apiKey, string path, Context context)
+    {
+        if (!IsToken(apiKey.Header))
+        {
+            context.Add($"{path}.header", $"'{apiKey.Header}' is not a header name.");
+        }
+
+        if (apiKey.Keys.Count == 0 && apiKey.EnvironmentVariable is null)
+        {
+            context.Add(path, "give valid keys (keys, as SHA-256 hashes) or an environmentVariable holding them.");
+        }
+
+        if (apiKey.EnvironmentVariable is "")
+        {
+            context.Add($"{path}.environmentVariable", "the variable name cannot be empty.");
+        }
+
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        for (var k = 0; k < apiKey.Keys.Count; k++)
+        {
+            var key = apiKey.Keys[k];
+            if (string.IsNullOrEmpty(key.Name) || !IsToken(key.Name))
+            {
+                context.Add($"{path}.keys[{k}].name", $"'{key.Name}' is not a key name (letters, digits and -._~ etc., no spaces).");
+            }
+            else if (!names.Add(key.Name))
+            {
+                context.Add($"{path}.keys[{k}].name", $"key '{key.Name}' is declared more than once.");
+            }
+
+            if (key.Sha256.Length != 64 || !key.Sha256.All(char.IsAsciiHexDigit))
+            {
+                context.Add($"{path}.keys[{k}].sha256", "not a SHA-256 hash: give 64 hex digits (printf %s \"$KEY\" | sha256sum), never the key itself.");
+            }
+        }
     }
 
     private static void ValidateAuthorizationRule(AuthorizationRule rule, string path, Context context)
@@ -702,6 +886,10 @@ public static partial class MeshConfigValidator
         public HashSet<string> Services { get; } = config.Services.Select(s => s.Name).ToHashSet(StringComparer.Ordinal);
 
         public HashSet<string> Routes { get; } = config.Routes.Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
+
+        public HashSet<string> Gateways { get; } = config.Routes.SelectMany(r => r.ParentRefs).Where(p => p.Kind == ParentKinds.Gateway).Select(p => p.Name).ToHashSet(StringComparer.Ordinal);
+
+        public HashSet<string> GatewayRoutes { get; } = config.Routes.Where(r => r.ParentRefs.Any(p => p.Kind == ParentKinds.Gateway)).Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
 
         public void Add(string path, string message) => Errors.Add(new ConfigError(path, message));
 

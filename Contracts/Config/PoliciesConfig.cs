@@ -14,12 +14,15 @@ public sealed record PoliciesConfig
 
     /// <summary>Which hosts outside the mesh may be called.</summary>
     public IReadOnlyList<EgressPolicy> Egress { get; set; } = [];
+
+    /// <summary>Credentials gateways require of clients (JWT or API key), per gateway or per route.</summary>
+    public IReadOnlyList<AuthenticationPolicy> Authentication { get; set; } = [];
 }
 
 /// <summary>What a policy applies to.</summary>
 public sealed record PolicyTarget
 {
-    /// <summary><c>Service</c> (default) or <c>Route</c>.</summary>
+    /// <summary><c>Service</c> (default), <c>Route</c> or (for authentication) <c>Gateway</c>.</summary>
     public string Kind { get; set; } = "Service";
 
     /// <summary>Service or route name.</summary>

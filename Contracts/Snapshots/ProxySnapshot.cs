@@ -54,6 +54,9 @@ public sealed record RouteSnapshot(string Name, IReadOnlyList<string>? Hosts, Pa
 
     /// <summary>A rate limit targeting the route.</summary>
     public RateLimitPolicy? RateLimit { get; init; }
+
+    /// <summary>On a gateway: the credential clients must present (the route's own policy, else its gateway's).</summary>
+    public AuthenticationPolicy? Authentication { get; init; }
 }
 
 /// <summary>A path match in Gateway API terms.</summary>

@@ -43,14 +43,20 @@ internal static class SnapshotGenerator
         };
     }
 
-    /// <summary>A gateway: the routes attached to it, by Gateway API precedence, and the clusters they use.</summary>
+    /// <summary>
+    /// A gateway: the routes attached to it, by Gateway API precedence, each with its authentication policy (the route's
+    /// own, else the gateway's), and the clusters they use.
+    /// </summary>
     public static ProxySnapshot ForGateway(MeshState state, string gateway)
     {
         var routes = new List<(RouteSnapshot Route, Rank Rank)>();
         var clusters = new SortedSet<string>(StringComparer.Ordinal);
+        var authentication = state.Config.Policies.Authentication;
+        var gatewayAuthentication = authentication.FirstOrDefault(p => p.TargetRef.Kind == ParentKinds.Gateway && p.TargetRef.Name == gateway);
         foreach (var route in state.RoutesOf(ParentKinds.Gateway, gateway))
         {
-            routes.AddRange(Expand(state, route, route.Hostnames, clusters));
+            var policy = authentication.FirstOrDefault(p => p.TargetRef.Kind == "Route" && p.TargetRef.Name == route.Name) ?? gatewayAuthentication;
+            routes.AddRange(Expand(state, route, route.Hostnames, clusters).Select(r => (r.Item1 with { Authentication = policy }, r.Item2)));
         }
 
         return Build(state, routes, clusters);

@@ -13,7 +13,8 @@ namespace AspireMesh.ProxyEngine.Configuration;
 /// Validates a snapshot whole, then swaps it in atomically. A snapshot with any error is refused and the current one
 /// keeps serving; requests in flight finish on the config they started with.
 /// </summary>
-internal sealed class SnapshotApplier(InMemoryConfigProvider provider, IConfigValidator validator, IProxyStateLookup state, RouteTable routeTable, InboundPolicies inbound, Security.PeerAuthentication peers, Egress.EgressTable egress, ProxyStatus status, ProxyEngineOptions options, ILogger<SnapshotApplier> logger)
+internal sealed class SnapshotApplier(InMemoryConfigProvider provider, IConfigValidator validator, IProxyStateLookup state, RouteTable routeTable, InboundPolicies inbound, Security.PeerAuthentication peers, Egress.EgressTable egress, ProxyStatus status, ProxyEngineOptions options, ILogger<SnapshotApplier> logger,
+    IEnumerable<ISnapshotConsumer> consumers)
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
 
@@ -43,6 +44,11 @@ internal sealed class SnapshotApplier(InMemoryConfigProvider provider, IConfigVa
                 errors.AddRange((await validator.ValidateClusterAsync(cluster).ConfigureAwait(false)).Select(e => $"cluster '{cluster.ClusterId}': {e.Message}"));
             }
 
+            foreach (var consumer in consumers)
+            {
+                errors.AddRange(consumer.Validate(snapshot));
+            }
+
             var clusterIds = clusters.Select(c => c.ClusterId).ToHashSet(StringComparer.OrdinalIgnoreCase);
             errors.AddRange(routes.Where(r => !clusterIds.Contains(r.ClusterId!)).Select(r => $"route '{r.RouteId}': cluster '{r.ClusterId}' is not in the snapshot"));
             var authorization = Security.AuthorizationTable.Compile(snapshot.Inbound.Authorization, errors);
@@ -59,6 +65,11 @@ internal sealed class SnapshotApplier(InMemoryConfigProvider provider, IConfigVa
             inbound.Apply(snapshot.Inbound, authorization);
             egress.Apply(egressPolicies);
             peers.Apply(snapshot);
+            foreach (var consumer in consumers)
+            {
+                consumer.Apply(snapshot);
+            }
+
             provider.Update(routes, clusters);
             await WaitUntilServedAsync(routes, clusters, cancellationToken).ConfigureAwait(false);
             var first = status.AppliedVersion == 0;

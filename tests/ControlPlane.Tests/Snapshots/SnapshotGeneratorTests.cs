@@ -88,6 +88,24 @@ public sealed class SnapshotGeneratorTests
     }
 
     [Fact]
+    public void ForGateway_Authentication_RoutePolicyReplacesTheGatewayPolicyAndSidecarsGetNone()
+    {
+        var gatewayPolicy = new AuthenticationPolicy { Name = "edge-jwt", TargetRef = new() { Kind = "Gateway", Name = "gateway" }, Jwt = new() { JwksUri = "https://id.example/jwks" } };
+        var routePolicy = new AuthenticationPolicy { Name = "api-keys", TargetRef = new() { Kind = "Route", Name = "api" }, Type = "ApiKey", ApiKey = new() { EnvironmentVariable = "KEYS" } };
+        var otherGateway = new AuthenticationPolicy { Name = "internal-jwt", TargetRef = new() { Kind = "Gateway", Name = "internal" }, Jwt = new() { JwksUri = "https://id.example/jwks" } };
+        var config = Config with { Policies = Config.Policies with { Authentication = [gatewayPolicy, routePolicy, otherGateway] } };
+        var state = new MeshState(7, config, [], configVersion: 4);
+
+        var snapshot = SnapshotGenerator.ForGateway(state, "gateway");
+
+        Assert.Contains(snapshot.Routes, r => r.Name.StartsWith("api/", StringComparison.Ordinal));
+        Assert.All(snapshot.Routes.Where(r => r.Name.StartsWith("api/", StringComparison.Ordinal)), r => Assert.Equal("api-keys", r.Authentication?.Name));
+        Assert.All(snapshot.Routes.Where(r => !r.Name.StartsWith("api/", StringComparison.Ordinal)), r => Assert.Equal("edge-jwt", r.Authentication?.Name));
+        Assert.All(SnapshotGenerator.ForGateway(state, "internal").Routes, r => Assert.Equal("internal-jwt", r.Authentication?.Name));
+        Assert.All(SnapshotGenerator.ForSidecar(state, "frontend").Routes, r => Assert.Null(r.Authentication));
+    }
+
+    [Fact]
     public void ForGateway_UnknownGateway_HasNoRoutes()
     {
         var snapshot = SnapshotGenerator.ForGateway(State(), "nobody");

@@ -1,0 +1,46 @@
+using AspireMesh.ProxyEngine;
+using AspireMesh.ProxyEngine.Errors;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using Yarp.ReverseProxy.Model;
+
+namespace AspireMesh.Gateway.Authentication;
+
+/// <summary>
+/// Requires the credential of the matched route's authentication policy: without a valid one the request is answered
+/// 401 with <c>WWW-Authenticate</c> and <see cref="MeshErrors.Unauthenticated"/>, and never forwarded. With one, the
+/// headers naming the client (claims, API key name) are set, replacing anything the client sent under those names.
+/// Runs after routing, before the route's policies.
+/// </summary>
+internal sealed class AuthenticationMiddleware(RequestDelegate next, AuthenticationPolicies policies, ILogger<AuthenticationMiddleware> logger)
+{
+    public async Task InvokeAsync(HttpContext context)
+    {
+        if (context.GetEndpoint()?.Metadata.GetMetadata<RouteModel>() is not { } route || policies.Find(route.Config.RouteId) is not { } authenticator)
+        {
+            await next(context).ConfigureAwait(false);
+            return;
+        }
+
+        foreach (var header in authenticator.IdentityHeaders)
+        {
+            context.Request.Headers.Remove(header);
+        }
+
+        var outcome = await authenticator.AuthenticateAsync(context).ConfigureAwait(false);
+        if (!outcome.Succeeded)
+        {
+            GatewayLog.Unauthenticated(logger, context.Request.Method, context.Request.Path.Value ?? "", route.Config.RouteId, outcome.Reason!);
+            context.Response.Headers.WWWAuthenticate = outcome.Challenge;
+            await MeshErrorWriter.WriteAsync(context, StatusCodes.Status401Unauthorized, MeshErrors.Unauthenticated, outcome.Reason!).ConfigureAwait(false);
+            return;
+        }
+
+        foreach (var (name, value) in outcome.Identity)
+        {
+            context.Request.Headers[name] = value;
+        }
+
+        await next(context).ConfigureAwait(false);
+    }
+}

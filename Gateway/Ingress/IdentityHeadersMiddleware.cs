@@ -1,0 +1,54 @@
+using AspireMesh.ProxyEngine;
+using Microsoft.AspNetCore.Http;
+
+namespace AspireMesh.Gateway.Ingress;
+
+/// <summary>
+/// Removes, from every client request, the headers that carry identity inside the mesh, so a client cannot claim to be
+/// a service, a certificate or a verified user: <c>x-mesh-*</c> (the mesh's own, e.g. <see cref="MeshHeaders.Source"/>
+/// and the claims the gateway passes on after authentication), <c>x-spiffe-*</c>, <c>x-forwarded-*</c> (including
+/// <c>x-forwarded-client-cert</c>; the forwarder sets X-Forwarded-For/Proto/Host/Prefix itself), <c>forwarded</c>,
+/// <c>x-real-ip</c>, <c>x-client-cert</c>/<c>ssl-client-cert</c>, and any names the gateway was started with.
+/// </summary>
+internal sealed class IdentityHeadersMiddleware(RequestDelegate next, IngressOptions options)
+{
+    private static readonly string[] Prefixes = ["x-mesh-", "x-spiffe-", "x-forwarded-"];
+
+    private readonly HashSet<string> _exact = new(["forwarded", "x-real-ip", "x-client-cert", "ssl-client-cert", "x-ssl-client-cert", .. options.StripHeaders],
+        StringComparer.OrdinalIgnoreCase);
+
+    public Task InvokeAsync(HttpContext context)
+    {
+        List<string>? remove = null;
+        foreach (var name in context.Request.Headers.Keys)
+        {
+            if (IsIdentityHeader(name))
+            {
+                (remove ??= []).Add(name);
+            }
+        }
+
+        if (remove is not null)
+        {
+            foreach (var name in remove)
+            {
+                context.Request.Headers.Remove(name);
+            }
+        }
+
+        return next(context);
+    }
+
+    private bool IsIdentityHeader(string name)
+    {
+        foreach (var prefix in Prefixes)
+        {
+            if (name.StartsWith(prefix, StringComparison.OrdinalIgnoreCase))
+            {
+                return true;
+            }
+        }
+
+        return _exact.Contains(name);
+    }
+}

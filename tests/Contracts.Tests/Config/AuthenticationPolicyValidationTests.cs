@@ -1,0 +1,105 @@
+using System.Buffers.Text;
+using System.Security.Cryptography;
+using AspireMesh.Contracts.Config;
+
+namespace AspireMesh.Contracts.Tests.Config;
+
+/// <summary>Validation of <c>policies.authentication</c>: every mistake reported with its path.</summary>
+public sealed class AuthenticationPolicyValidationTests
+{
+    private static MeshConfig With(params AuthenticationPolicy[] policies) => new()
+    {
+        Services = [new() { Name = "api" }],
+        Routes =
+        [
+            new() { Name = "public", ParentRefs = [new() { Name = "edge" }], Rules = [new() { BackendRefs = [new() { Name = "api" }] }] },
+            new() { Name = "internal", ParentRefs = [new() { Kind = "Service", Name = "api" }], Rules = [new() { BackendRefs = [new() { Name = "api" }] }] },
+        ],
+        Policies = new() { Authentication = policies },
+    };
+
+    private static string Rsa()
+    {
+        using var rsa = RSA.Create(2048);
+        return rsa.ExportSubjectPublicKeyInfoPem();
+    }
+
+    [Fact]
+    public void Validate_JwtAndApiKeyPolicies_NoErrors()
+    {
+        using var ec = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var q = ec.ExportParameters(false).Q;
+        var config = With(
+            new() { Name = "edge-jwt", TargetRef = new() { Kind = "Gateway", Name = "edge" }, Type = "Jwt", Jwt = new() { Issuer = "https://id.example", Audiences = ["api"], Keys = [new() { Pem = Rsa() }, new() { Kty = "EC", Crv = "P-256", X = Base64Url.EncodeToString(q.X), Y = Base64Url.EncodeToString(q.Y), Kid = "ec" }] } },
+            new() { Name = "public-keys", TargetRef = new() { Kind = "Route", Name = "public" }, Type = "ApiKey", ApiKey = new() { Keys = [new() { Name = "partner", Sha256 = new string('a', 64) }] } },
+            new() { Name = "jwks", TargetRef = new() { Kind = "Gateway", Name = "edge" }, Type = "Jwt", Jwt = new() { JwksUri = "https://id.example/.well-known/jwks.json" } });
+
+        var errors = MeshConfigValidator.Validate(config).Select(e => e.ToString()).ToList();
+
+        Assert.Equal(["policies.authentication[2].targetRef: Gateway 'edge' already has authentication policy 'edge-jwt'."], errors);
+    }
+
+    [Fact]
+    public void Validate_AuthenticationMistakes_EachReportedWithItsPath()
+    {
+        var config = With(
+            new() { Name = "no-gateway", TargetRef = new() { Kind = "Gateway", Name = "nowhere" }, Type = "Jwt", Jwt = new() { JwksUri = "ftp://keys" } },
+            new() { Name = "east-west", TargetRef = new() { Kind = "Route", Name = "internal" }, Type = "ApiKey", ApiKey = new() { Header = "bad header", Keys = [new() { Name = "a", Sha256 = "secret-in-clear" }] } },
+            new() { Name = "service", TargetRef = new() { Name = "api" }, Type = "Basic" },
+            new() { Name = "broken-keys", TargetRef = new() { Kind = "Route", Name = "public" }, Type = "Jwt",
+                Jwt = new() { Keys = [new() { Kty = "RSA", N = "AQAB", E = "AQAB" }, new() { Pem = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----" }, new() { Kty = "oct", K = "c2hvcnQ" }], Algorithms = ["none"], ClockSkew = "soon", ClaimsToHeaders = [new() { Claim = "", Header = "x y" }] } },
+            new() { Name = "empty", TargetRef = new() { Kind = "Route", Name = "missing" }, Type = "Jwt" });
+
+        var errors = MeshConfigValidator.Validate(config).Select(e => e.ToString()).ToList();
+
+        Assert.Equal(
+        [
+            "policies.authentication[0].targetRef.name: no route attaches to gateway 'nowhere'.",
+            "policies.authentication[0].jwt.jwksUri: 'ftp://keys' is not an absolute http(s) URL.",
+            "policies.authentication[1].targetRef.name: route 'internal' attaches to no gateway; authentication is enforced by gateways.",
+            "policies.authentication[1].apiKey.header: 'bad header' is not a header name.",
+            "policies.authentication[1].apiKey.keys[0].sha256: not a SHA-256 hash: give 64 hex digits (printf %s \"$KEY\" | sha256sum), never the key itself.",
+            "policies.authentication[2].targetRef.kind: 'Service' cannot be targeted here; use Gateway or Route.",
+            "policies.authentication[2].type: 'Basic' is not Jwt or ApiKey.",
+            "policies.authentication[3].jwt.keys[0]: an RSA key needs n (at least 1024 bits) and e, base64url-encoded.",
+            errors[8],
+            "policies.authentication[3].jwt.keys[2]: an oct key needs k, base64url-encoded, of at least 256 bits.",
+            "policies.authentication[3].jwt.algorithms[0]: 'none' is not a supported algorithm (RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, HS256, HS384, HS512).",
+            "policies.authentication[3].jwt.clockSkew: 'soon' is not a duration such as 10s, 250ms or 1m30s.",
+            "policies.authentication[3].jwt.claimsToHeaders[0].claim: a claim name is needed.",
+            "policies.authentication[3].jwt.claimsToHeaders[0].header: 'x y' is not a header name.",
+            "policies.authentication[4].targetRef.name: 'missing' is not a declared route.",
+            "policies.authentication[4].jwt: a Jwt policy needs jwt settings (keys or jwksUri).",
+        ], errors);
+        Assert.StartsWith("policies.authentication[3].jwt.keys[1]: pem is not an RSA or EC public key", errors[8], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Parse_YamlAuthenticationPolicy_ReadIntoTheModel()
+    {
+        var yaml = """
+            services: [{ name: api }]
+            routes:
+              - name: public
+                parentRefs: [{ name: edge }]
+                rules: [{ backendRefs: [{ name: api }] }]
+            policies:
+              authentication:
+                - name: partners
+                  targetRef: { kind: Route, name: public }
+                  type: ApiKey
+                  apiKey:
+                    header: x-partner-key
+                    keys: [{ name: acme, sha256: 2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae }]
+                    environmentVariable: PARTNER_KEYS
+            """;
+
+        var result = MeshConfigParser.Parse(yaml, ConfigFormat.Yaml);
+
+        Assert.True(result.IsValid, string.Join("; ", result.Errors));
+        var policy = Assert.Single(result.Config!.Policies.Authentication);
+        Assert.Equal("x-partner-key", policy.ApiKey!.Header);
+        Assert.Equal("acme", Assert.Single(policy.ApiKey.Keys).Name);
+        Assert.Equal("PARTNER_KEYS", policy.ApiKey.EnvironmentVariable);
+    }
+}

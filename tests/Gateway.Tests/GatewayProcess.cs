@@ -1,0 +1,145 @@
+using AspireMesh.Contracts.Config;
+using AspireMesh.Contracts.Registry;
+
+namespace AspireMesh.Gateway.Tests;
+
+/// <summary>
+/// A real gateway process named <c>edge</c> on free loopback ports, with its own control plane serving
+/// <paramref name="config"/>, ready once its admin /ready answers. Stops both on dispose.
+/// </summary>
+public sealed class GatewayProcess : IAsyncDisposable
+{
+    public static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
+
+    private GatewayProcess(ControlPlaneProcess controlPlane, TestProcess process, int port, int? httpsPort, string stateDirectory, int adminPort)
+    {
+        AdminUrl = new Uri($"http://127.0.0.1:{adminPort}/");
+        ControlPlane = controlPlane;
+        Process = process;
+        Port = port;
+        HttpsPort = httpsPort;
+        StateDirectory = stateDirectory;
+        Url = new Uri($"http://127.0.0.1:{port}/");
+        Client = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false }) { BaseAddress = Url, Timeout = Deadline };
+    }
+
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly List<Task> _heartbeats = [];
+
+    public ControlPlaneProcess ControlPlane { get; }
+
+    /// <summary>The admin listener (/ready, /metrics).</summary>
+    public Uri AdminUrl { get; }
+
+    public TestProcess Process { get; }
+
+    public int Port { get; }
+
+    public int? HttpsPort { get; }
+
+    public string StateDirectory { get; }
+
+    public Uri Url { get; }
+
+    /// <summary>A plain-HTTP client that does not follow redirects.</summary>
+    public HttpClient Client { get; }
+
+    /// <summary>
+    /// Starts the gateway with <paramref name="arguments"/> added to its name, ports, control plane and state directory;
+    /// <paramref name="https"/> adds <c>--https-port</c> on a free port.
+    /// </summary>
+    public static async Task<GatewayProcess> StartAsync(MeshConfig config, bool https = false, IReadOnlyList<string>? arguments = null, string? stateDirectory = null,
+        IReadOnlyDictionary<string, string>? environment = null)
+    {
+        var controlPlane = await ControlPlaneProcess.StartAsync(typeof(GatewayProcess).Assembly, config);
+        stateDirectory ??= Directory.CreateTempSubdirectory("aspiremesh-gw-").FullName;
+        var port = Ports.Free();
+        var admin = Ports.Free();
+        int? httpsPort = https ? Ports.Free() : null;
+        List<string> args = ["--name", "edge", "--host", "127.0.0.1", "--port", $"{port}", "--admin-port", $"{admin}", "--control-plane", controlPlane.Url.ToString(), "--state-dir", stateDirectory];
+        if (httpsPort is { } p)
+        {
+            args.AddRange(["--https-port", $"{p}"]);
+        }
+
+        args.AddRange(arguments ?? []);
+        // Its first mesh certificate needs a bootstrap credential, as every proxy's does.
+        var env = ControlPlaneProcess.GatewayEnvironment("edge");
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+        {
+            env[key] = value;
+        }
+
+        var process = await TestProcess.StartDotnetAsync("gateway", BuiltProjects.Assembly(typeof(GatewayProcess).Assembly, "Gateway.csproj"), args, env);
+        var gateway = new GatewayProcess(controlPlane, process, port, httpsPort, stateDirectory, admin);
+        try
+        {
+            using var probe = new HttpClient { Timeout = Deadline };
+            await Eventually.UntilAsync(async () => !process.Exited.IsCompleted && (await probe.GetAsync(new Uri($"http://127.0.0.1:{admin}/ready"))).IsSuccessStatusCode,
+                Deadline, "the gateway to be ready");
+        }
+        catch (TimeoutException ex)
+        {
+            var output = process.Output;
+            await gateway.DisposeAsync();
+            throw new TimeoutException($"{ex.Message} Gateway output:{Environment.NewLine}{output}", ex);
+        }
+        catch
+        {
+            await gateway.DisposeAsync();
+            throw;
+        }
+
+        return gateway;
+    }
+
+    /// <summary>
+    /// Registers <paramref name="backend"/> as an instance of <paramref name="service"/>, keeps it registered with a
+    /// heartbeat every second (as its sidecar would) until disposed, and waits until the gateway routes
+    /// <paramref name="probePath"/> to it.
+    /// </summary>
+    public async Task RegisterAsync(string service, TestBackend backend, string probePath, HttpClient? client = null)
+    {
+        var id = $"{service}-1";
+        await ControlPlane.Client.RegisterAsync(id, new InstanceRegistration(service, backend.Url.ToString().TrimEnd('/'), true), TestContext.Current.CancellationToken);
+        _heartbeats.Add(HeartbeatAsync(id));
+        await Eventually.UntilAsync(async () =>
+        {
+            using var response = await (client ?? Client).GetAsync(probePath);
+            return response.Headers.TryGetValues("x-backend", out var served) && served.Single() == backend.Name;
+        }, Deadline, $"{probePath} to reach {backend.Name}");
+    }
+
+    private async Task HeartbeatAsync(string id)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stopping.Token))
+            {
+                try
+                {
+                    await ControlPlane.Client.HeartbeatAsync(id, new Heartbeat(true), _stopping.Token);
+                }
+                catch (HttpRequestException)
+                {
+                    // The next tick tries again.
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stopping.CancelAsync();
+        await Task.WhenAll(_heartbeats);
+        _stopping.Dispose();
+        Client.Dispose();
+        await Process.DisposeAsync();
+        await ControlPlane.DisposeAsync();
+        Directory.Delete(StateDirectory, recursive: true);
+    }
+}
