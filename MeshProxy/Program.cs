@@ -17,11 +17,17 @@ var controlPlane = CommandLineOptions.Url("--control-plane", "Control plane base
 var accessLog = new Option<bool>("--access-log") { Description = "Write one structured line per request (switchable later: PUT /access-log?enabled=false on the admin port)." };
 var stateDir = new Option<string?>("--state-dir") { Description = "Where the last applied snapshot is kept (default: a folder per instance under the temp directory)." };
 var telemetry = CommandLineOptions.Telemetry();
+var inboundMtls = new Option<string>("--inbound-mtls")
+{
+    Description = "on (default): peers call this instance with mTLS. off: the inbound port takes plaintext only and every caller is served (Istio's DISABLE; to measure mTLS's cost, or to debug).",
+    DefaultValueFactory = _ => "on",
+};
+inboundMtls.AcceptOnlyFromAmong("on", "off");
 var command = new Argument<string[]>("command") { Arity = ArgumentArity.ZeroOrMore, Description = "After --: the application to start beside the sidecar (e.g. -- dotnet run --project samples/Storefront/Catalog)." };
 
 var root = new RootCommand("AspireMesh sidecar: inbound, outbound and admin listeners beside one service instance.")
 {
-    service, instanceId, appUrl, appHealth, appProtocol, inboundPort, outboundPort, inboundHttp2Port, outboundHttp2Port, adminPort, controlPlane, stateDir, accessLog, telemetry, command,
+    service, instanceId, appUrl, appHealth, appProtocol, inboundPort, outboundPort, inboundHttp2Port, outboundHttp2Port, adminPort, controlPlane, stateDir, accessLog, telemetry, inboundMtls, command,
 };
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0 || parsed.Action is not null)
@@ -55,6 +61,7 @@ var options = new SidecarOptions
     ControlPlane = parsed.GetRequiredValue(controlPlane),
     AppCommand = appCommand,
     Telemetry = parsed.GetValue(telemetry) != "off",
+    InboundMtls = parsed.GetValue(inboundMtls) != "off",
     AccessLog = parsed.GetValue(telemetry) != "off" && parsed.GetValue(accessLog),
     BootstrapCredential = Environment.GetEnvironmentVariable(AspireMesh.Contracts.Security.BootstrapCredential.EnvironmentVariable),
 };

@@ -42,7 +42,8 @@ internal static class Sidecar
         var accessLog = new AccessLog(options.AccessLog);
         var inboundEndpoints = new ListenerEndpoints();
         var outboundEndpoints = new ListenerEndpoints();
-        var inbound = InboundListener.Build(options, inboundEndpoints, policies, peers, metrics, accessLog, tap, loggers.CreateLogger("AspireMesh.MeshProxy.Tls"));
+        // Without inbound mTLS the inbound side has no identity to check callers against, so it serves them all.
+        var inbound = InboundListener.Build(options, inboundEndpoints, policies, options.InboundMtls ? peers : new PeerAuthentication(null), metrics, accessLog, tap, loggers.CreateLogger("AspireMesh.MeshProxy.Tls"));
         var outbound = OutboundListener.Build(options, outboundEndpoints, status, policies, peers, metrics, accessLog, tap);
         var adminBuilder = ListenerHost.CreateBuilder($"http://127.0.0.1:{options.AdminPort}");
         var admin = adminBuilder.Build();

@@ -42,6 +42,12 @@ public sealed record SidecarOptions
     /// <summary>Whether requests are measured (metrics, tap, access log, traces); off only to measure what that costs.</summary>
     public bool Telemetry { get; init; } = true;
 
+    /// <summary>
+    /// Whether peers call this instance with mTLS (the default). Off: the inbound port takes plaintext only, serves every
+    /// caller whatever the service's mode, and the instance registers without an identity, so callers use plaintext.
+    /// </summary>
+    public bool InboundMtls { get; init; } = true;
+
     /// <summary>Whether to write an access log line per request from the start.</summary>
     public bool AccessLog { get; init; }
 

@@ -26,7 +26,7 @@ internal sealed class BootstrapCredentials
         Key = Resolve(keyFromEnvironment, directory);
         var path = directory.PathOf(UsedFile);
         _used = File.Exists(path)
-            ? (JsonSerializer.Deserialize(File.ReadAllBytes(path), ControlPlaneJsonContext.Default.ListBootstrapUse) ?? []).ToDictionary(u => UseKey(u.Id, u.Instance), StringComparer.Ordinal)
+            ? (JsonSerializer.Deserialize(File.ReadAllBytes(path), ControlPlaneJsonContext.Default.ListBootstrapUse) ?? []).ToDictionary(u => u.Key, StringComparer.Ordinal)
             : new Dictionary<string, BootstrapUse>(StringComparer.Ordinal);
     }
 
@@ -70,7 +70,7 @@ internal sealed class BootstrapCredentials
                 return false;
             }
 
-            _used[key] = new BootstrapUse(claims.Id, claims.Instance is null ? request.Instance : "", _time.GetUtcNow(), DateTimeOffset.FromUnixTimeSeconds(claims.Expires));
+            _used[key] = new BootstrapUse(claims.Id, request.Instance, _time.GetUtcNow(), DateTimeOffset.FromUnixTimeSeconds(claims.Expires)) { Key = key };
             // Forget uses of credentials that have expired anyway: they are refused on their expiry alone.
             foreach (var stale in _used.Where(u => u.Value.Expires < _time.GetUtcNow()).Select(u => u.Key).ToList())
             {
@@ -117,4 +117,8 @@ internal sealed class BootstrapCredentials
 }
 
 /// <summary>One redeemed credential: which instance used it and when it would have expired.</summary>
-internal sealed record BootstrapUse(string Id, string Instance, DateTimeOffset UsedAt, DateTimeOffset Expires);
+internal sealed record BootstrapUse(string Id, string Instance, DateTimeOffset UsedAt, DateTimeOffset Expires)
+{
+    /// <summary>What makes a use unique: the credential, and for a service-wide one the instance.</summary>
+    public string Key { get; init; } = "";
+}

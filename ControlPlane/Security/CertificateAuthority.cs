@@ -112,7 +112,9 @@ internal sealed class CertificateAuthority : IDisposable
         names.AddUri(new Uri(identity.ToString()));
         leaf.CertificateExtensions.Add(names.Build(critical: true));
         leaf.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(key, false));
-        leaf.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(issuing.Certificate, includeKeyIdentifier: true, includeIssuerAndSerial: false));
+        // A supplied root may lack a subject key identifier; then the issuer is named by its name and serial.
+        var rootHasKeyId = issuing.Certificate.Extensions.OfType<X509SubjectKeyIdentifierExtension>().Any();
+        leaf.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(issuing.Certificate, includeKeyIdentifier: rootHasKeyId, includeIssuerAndSerial: !rootHasKeyId));
 
         var now = _time.GetUtcNow();
         var notAfter = now + Lifetime;

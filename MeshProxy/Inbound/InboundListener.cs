@@ -23,7 +23,13 @@ internal static class InboundListener
         // Peers' sidecars and gateways call the HTTP/1.1 port with mTLS (ALPN picks HTTP/2); plaintext callers reach the
         // same port and, in strict mode, are told that mTLS is required.
         var builder = ListenerHost.CreateBuilder(k => endpoints.Declare(k, options.InboundPort, options.InboundHttp2Port,
-            http1 => http1.UseMeshTls(peers, tlsLogger)));
+            http1 =>
+            {
+                if (peers.Identity is not null)
+                {
+                    http1.UseMeshTls(peers, tlsLogger);
+                }
+            }));
         builder.Services.AddHttpForwarder();
         builder.Services.AddSingleton(metrics);
         builder.Services.AddSingleton(accessLog);

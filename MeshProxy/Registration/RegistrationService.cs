@@ -42,7 +42,7 @@ internal sealed class RegistrationService(ControlPlaneClient client, SidecarOpti
                 if (!_registered || !await client.HeartbeatAsync(options.InstanceId, new Heartbeat(healthy), stoppingToken).ConfigureAwait(false))
                 {
                     _mayBeRegistered = true;
-                    var lease = await client.RegisterAsync(options.InstanceId, new InstanceRegistration(options.Service, address.Http1.ToString().TrimEnd('/'), healthy) { Http2Address = address.Http2.ToString().TrimEnd('/'), Mtls = true }, stoppingToken).ConfigureAwait(false);
+                    var lease = await client.RegisterAsync(options.InstanceId, new InstanceRegistration(options.Service, address.Http1.ToString().TrimEnd('/'), healthy) { Http2Address = address.Http2.ToString().TrimEnd('/'), Mtls = options.InboundMtls }, stoppingToken).ConfigureAwait(false);
                     interval = TimeSpan.FromSeconds(Math.Clamp(lease.HeartbeatIntervalSeconds, 0.05, 30));
                     _registered = true;
                     MeshProxyLog.Registered(logger, options.InstanceId, options.Service, address.Http1.ToString());

@@ -55,10 +55,10 @@ internal static class Scenarios
             new LoadTarget(new Uri($"http://127.0.0.1:{t.UpstreamHttp1Port}/plain"), null, HttpVersion.Version11),
             new LoadTarget(new Uri($"http://127.0.0.1:{t.UpstreamHttp2Port}/plain"), null, HttpVersion.Version20), []))),
         new("gateway", "Gateway", "load -> Gateway -> upstream", t => GatewayAsync(t, "/plain", telemetry: true)) { OurProxies = true },
-        new("sidecars", "sidecar pair (h2c between them)", "load -> client sidecar (outbound) -> server sidecar (inbound) -> upstream",
+        new("sidecars", "sidecar pair (mTLS, HTTP/2 by ALPN between them)", "load -> client sidecar (outbound) -> (mTLS) -> server sidecar (inbound) -> upstream",
             t => SidecarPairAsync(t, telemetry: true)) { OurProxies = true },
-        new("sidecars-mtls", "sidecar pair, mTLS", "load -> client sidecar -> (mTLS) -> server sidecar -> upstream",
-            t => throw new NotSupportedException("mTLS between sidecars is not merged yet")) { Pending = "pending mTLS", OurProxies = true },
+        new("sidecars-plaintext", "sidecar pair, plaintext (h2c between them)", "as sidecar pair, server sidecar with --inbound-mtls off: the cost of mTLS by difference",
+            t => SidecarPairAsync(t, telemetry: true, mtls: false)) { OurProxies = true },
         new("full", "Gateway -> sidecar -> sidecar", "load -> Gateway -> edge sidecar (outbound) -> server sidecar (inbound) -> upstream",
             FullPathAsync) { OurProxies = true },
         new("nginx", "nginx", "load -> nginx (worker_processes auto) -> upstream", ReferenceProxies.NginxAsync),
@@ -73,7 +73,7 @@ internal static class Scenarios
         var adminUrl = new Uri($"http://127.0.0.1:{admin}/");
         string[] args = ["--port", $"{port}", "--host", "127.0.0.1", "--admin-port", $"{admin}", "--control-plane", t.ControlPlane.ToString(),
             "--state-dir", Directory.CreateTempSubdirectory("gateway-").FullName, "--telemetry", telemetry ? "on" : "off"];
-        var gateway = t.Track(await BenchProcess.StartProjectAsync("gateway", "Gateway.csproj", args, t.Options.ProxyEnvironment, adminUrl).ConfigureAwait(false));
+        var gateway = t.Track(await BenchProcess.StartProjectAsync("gateway", "Gateway.csproj", args, t.ProxyEnvironment("gateway", "gateway", null), adminUrl).ConfigureAwait(false));
         return gateway.WithPort(port);
     }
 
@@ -88,22 +88,23 @@ internal static class Scenarios
 
     private sealed record Sidecar(BenchProcess Process, int Inbound, int InboundHttp2, int Outbound, int OutboundHttp2);
 
-    private static async Task<Sidecar> StartSidecarAsync(Topology t, string service, bool telemetry)
+    private static async Task<Sidecar> StartSidecarAsync(Topology t, string service, bool telemetry, bool mtls = true)
     {
         int inbound = PortAllocator.FreePort(), inbound2 = PortAllocator.FreePort(), outbound = PortAllocator.FreePort(), outbound2 = PortAllocator.FreePort(),
             admin = PortAllocator.FreePort();
         string[] args = ["--service", service, "--instance-id", $"{service}-1", "--app-url", $"http://127.0.0.1:{t.UpstreamHttp1Port}",
             "--inbound-port", $"{inbound}", "--inbound-h2-port", $"{inbound2}", "--outbound-port", $"{outbound}", "--outbound-h2-port", $"{outbound2}",
             "--admin-port", $"{admin}", "--control-plane", t.ControlPlane.ToString(), "--state-dir", Directory.CreateTempSubdirectory($"{service}-").FullName,
-            "--telemetry", telemetry ? "on" : "off"];
-        var process = t.Track(await BenchProcess.StartProjectAsync($"{service} sidecar", "MeshProxy.csproj", args, t.Options.ProxyEnvironment, new Uri($"http://127.0.0.1:{admin}/")).ConfigureAwait(false));
+            "--telemetry", telemetry ? "on" : "off", "--inbound-mtls", mtls ? "on" : "off"];
+        var process = t.Track(await BenchProcess.StartProjectAsync($"{service} sidecar", "MeshProxy.csproj", args, t.ProxyEnvironment("sidecar", service, $"{service}-1"),
+            new Uri($"http://127.0.0.1:{admin}/")).ConfigureAwait(false));
         await process.WaitForLineAsync("listening: inbound", TimeSpan.FromSeconds(60)).ConfigureAwait(false);
         return new Sidecar(process, inbound, inbound2, outbound, outbound2);
     }
 
-    private static async Task<RunningScenario> SidecarPairAsync(Topology t, bool telemetry)
+    private static async Task<RunningScenario> SidecarPairAsync(Topology t, bool telemetry, bool mtls = true)
     {
-        var server = await StartSidecarAsync(t, "backend", telemetry).ConfigureAwait(false);
+        var server = await StartSidecarAsync(t, "backend", telemetry, mtls).ConfigureAwait(false);
         var client = await StartSidecarAsync(t, "client", telemetry).ConfigureAwait(false);
         var scenario = new RunningScenario(
             new LoadTarget(new Uri($"http://127.0.0.1:{client.Outbound}/plain"), "backend", HttpVersion.Version11),

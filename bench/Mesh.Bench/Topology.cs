@@ -16,6 +16,20 @@ namespace AspireMesh.Mesh.Bench;
 internal sealed class Topology : IAsyncDisposable
 {
     public const string AdminToken = "bench-admin-token";
+
+    /// <summary>Signs the bootstrap credentials the bench hands its proxies (as the AppHost does).</summary>
+    public string BootstrapKey { get; } = AspireMesh.Contracts.Security.BootstrapCredential.NewKey();
+
+    /// <summary>The environment of one proxy: the options' extra variables and a fresh bootstrap credential for it.</summary>
+    public IReadOnlyDictionary<string, string> ProxyEnvironment(string kind, string name, string? instance)
+    {
+        var env = new Dictionary<string, string>(Options.ProxyEnvironment)
+        {
+            [AspireMesh.Contracts.Security.BootstrapCredential.EnvironmentVariable] =
+                AspireMesh.Contracts.Security.BootstrapCredential.Mint(BootstrapKey, kind, name, instance, TimeSpan.FromHours(6)),
+        };
+        return env;
+    }
     private readonly List<BenchProcess> _processes = [];
     private readonly Dictionary<string, InstanceRegistration> _registered = [];
     private readonly Lock _gate = new();
@@ -69,7 +83,12 @@ internal sealed class Topology : IAsyncDisposable
         ControlPlane = new Uri($"http://127.0.0.1:{port}/");
         var controlPlane = Track(await BenchProcess.StartProjectAsync("control-plane", "ControlPlane.csproj",
             ["--urls", $"http://127.0.0.1:{port}", "--state-dir", Directory.CreateDirectory(Path.Combine(Work, "control-plane")).FullName],
-            new Dictionary<string, string> { ["ASPIREMESH_ADMIN_TOKEN"] = AdminToken, ["Logging__LogLevel__Default"] = "Warning" }).ConfigureAwait(false));
+            new Dictionary<string, string>
+            {
+                ["ASPIREMESH_ADMIN_TOKEN"] = AdminToken,
+                [AspireMesh.Contracts.Security.BootstrapCredential.KeyEnvironmentVariable] = BootstrapKey,
+                ["Logging__LogLevel__Default"] = "Warning",
+            }).ConfigureAwait(false));
         Admin.BaseAddress = ControlPlane;
         Admin.DefaultRequestHeaders.Authorization = new("Bearer", AdminToken);
         await UntilAsync(async () => (await Admin.GetAsync("health").ConfigureAwait(false)).IsSuccessStatusCode, controlPlane, "the control plane to answer /health").ConfigureAwait(false);

@@ -52,9 +52,11 @@ public sealed class ProtocolTests
         await using var sidecar = await SidecarProcess.StartAsync(controlPlane, "h2svc", "h2svc-1", app.Url, "--app-protocol", "h2c");
         // Ready means registered with an app that passed its health check, which only an HTTP/2 probe can pass.
         await Eventually.UntilAsync(async () => await sidecar.ReadyStatusAsync() == HttpStatusCode.OK, Deadline, "the sidecar of an h2c app to be ready");
-        using var http = new HttpClient();
+        // Called as a peer's sidecar calls it (mTLS); the caller's HTTP/1.1 is carried to the app as HTTP/2.
+        using var peer = await MeshIdentity.IssueAsync(controlPlane, "sidecar", "frontend");
+        using var http = peer.Client();
 
-        using var response = await http.GetAsync(new Uri(sidecar.Inbound, "items"), Cancel);
+        using var response = await http.GetAsync(new Uri(MeshIdentity.Secure(sidecar.Inbound), "items"), Cancel);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("HTTP/2", response.Headers.GetValues("x-backend-protocol").Single());

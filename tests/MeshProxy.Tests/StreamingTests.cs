@@ -90,10 +90,13 @@ public sealed class StreamingTests
         await using var app = await StartCountingAppAsync();
         await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(StreamingTests).Assembly);
         await using var sidecar = await SidecarProcess.StartAsync(controlPlane, "files", "files-1", app.Url);
-        using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(5) };
+        // Sent as a peer's sidecar sends it: over mTLS.
+        using var peer = await MeshIdentity.IssueAsync(controlPlane, "sidecar", "uploader");
+        using var http = peer.Client();
+        http.Timeout = TimeSpan.FromMinutes(5);
         var before = PeakMemoryMiB(sidecar.Process.Id);
 
-        using var response = await http.PostAsync(new Uri(sidecar.Inbound, "upload"), new PatternContent(Size), Cancel);
+        using var response = await http.PostAsync(new Uri(MeshIdentity.Secure(sidecar.Inbound), "upload"), new PatternContent(Size), Cancel);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal($"{Size}", await response.Content.ReadAsStringAsync(Cancel));
@@ -120,10 +123,13 @@ public sealed class StreamingTests
         };
         await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(StreamingTests).Assembly);
         await using var sidecar = await SidecarProcess.StartAsync(controlPlane, "files", "files-1", app.Url);
-        using var http = new HttpClient { Timeout = TimeSpan.FromMinutes(5) };
+        // Fetched as a peer's sidecar fetches it: over mTLS.
+        using var peer = await MeshIdentity.IssueAsync(controlPlane, "sidecar", "downloader");
+        using var http = peer.Client();
+        http.Timeout = TimeSpan.FromMinutes(5);
         var before = PeakMemoryMiB(sidecar.Process.Id);
 
-        using var response = await http.GetAsync(new Uri(sidecar.Inbound, "download"), HttpCompletionOption.ResponseHeadersRead, Cancel);
+        using var response = await http.GetAsync(new Uri(MeshIdentity.Secure(sidecar.Inbound), "download"), HttpCompletionOption.ResponseHeadersRead, Cancel);
         await using var body = await response.Content.ReadAsStreamAsync(Cancel);
         long total = 0;
         var buffer = new byte[64 * 1024];

@@ -31,6 +31,9 @@ public sealed class CertificateAuthorityTests
         return await controlPlane.Http.SendAsync(message, Cancel);
     }
 
+    private static async Task<string> DetailAsync(HttpResponseMessage response) =>
+        (await response.Content.ReadFromJsonAsync(MeshJsonContext.Default.MeshProblem, Cancel))!.Detail ?? "";
+
     [Fact]
     public async Task Issue_WithBootstrapCredential_SpiffeUriSanChainToRootAndConfiguredLifetime()
     {
@@ -73,7 +76,7 @@ public sealed class CertificateAuthorityTests
             using var second = await RequestAsync(controlPlane, new CertificateSigningRequest("sidecar", "catalog", "catalog-1", csr), credential);
 
             Assert.Equal(HttpStatusCode.Forbidden, second.StatusCode);
-            Assert.Contains("was already used (by instance 'catalog-1'", await second.Content.ReadAsStringAsync(Cancel), StringComparison.Ordinal);
+            Assert.Contains("was already used (by instance 'catalog-1'", await DetailAsync(second), StringComparison.Ordinal);
             await Eventually.UntilAsync(() => Task.FromResult(controlPlane.Process.Output.Contains("Refused a certificate for sidecar catalog (instance catalog-1)", StringComparison.Ordinal)),
                 TimeSpan.FromSeconds(10), "the refusal to be logged");
         }
@@ -95,12 +98,12 @@ public sealed class CertificateAuthorityTests
             using var otherInstance = await RequestAsync(controlPlane, request, ControlPlaneProcess.Credential("sidecar", "catalog", "catalog-2"));
 
             Assert.Equal(HttpStatusCode.Forbidden, unknown.StatusCode);
-            Assert.Contains("not issued for this mesh", await unknown.Content.ReadAsStringAsync(Cancel), StringComparison.Ordinal);
+            Assert.Contains("not issued for this mesh", await DetailAsync(unknown), StringComparison.Ordinal);
             Assert.Equal(HttpStatusCode.Unauthorized, missing.StatusCode);
             Assert.StartsWith("Bootstrap", missing.Headers.WwwAuthenticate.ToString(), StringComparison.Ordinal);
-            Assert.Contains("no bootstrap credential was given", await missing.Content.ReadAsStringAsync(Cancel), StringComparison.Ordinal);
-            Assert.Contains("is for sidecar 'payments'", await otherService.Content.ReadAsStringAsync(Cancel), StringComparison.Ordinal);
-            Assert.Contains("is for instance 'catalog-2'", await otherInstance.Content.ReadAsStringAsync(Cancel), StringComparison.Ordinal);
+            Assert.Contains("no bootstrap credential was given", await DetailAsync(missing), StringComparison.Ordinal);
+            Assert.Contains("is for sidecar 'payments'", await DetailAsync(otherService), StringComparison.Ordinal);
+            Assert.Contains("is for instance 'catalog-2'", await DetailAsync(otherInstance), StringComparison.Ordinal);
         }
     }
 
@@ -129,9 +132,9 @@ public sealed class CertificateAuthorityTests
                 using var certificate = X509Certificate2.CreateFromPem(renewed.CertificateChain);
                 Assert.Equal(nextKey.ExportSubjectPublicKeyInfo(), certificate.PublicKey.ExportSubjectPublicKeyInfo());
                 Assert.Equal(HttpStatusCode.Forbidden, wrongProof.StatusCode);
-                Assert.Contains("proof is not a signature", await wrongProof.Content.ReadAsStringAsync(Cancel), StringComparison.Ordinal);
+                Assert.Contains("proof is not a signature", await DetailAsync(wrongProof), StringComparison.Ordinal);
                 Assert.Equal(HttpStatusCode.Forbidden, otherIdentity.StatusCode);
-                Assert.Contains("not spiffe://cluster.local/ns/default/sa/payments", await otherIdentity.Content.ReadAsStringAsync(Cancel), StringComparison.Ordinal);
+                Assert.Contains("not spiffe://cluster.local/ns/default/sa/payments", await DetailAsync(otherIdentity), StringComparison.Ordinal);
             }
         }
     }
