@@ -153,18 +153,18 @@ public sealed class EgressTests
         await Eventually.UntilAsync(async () => await StatusAsync(client, $"http://localhost:{external.Url.Port}/ready") == HttpStatusCode.OK, Deadline, "the policy to apply");
 
         string established, answer;
-        using (var socket = await ConnectAsync(frontend.Outbound))
+        using (var socket = await RawExchange.ConnectAsync(frontend.Outbound, Cancel))
         {
             await using var stream = new NetworkStream(socket);
-            established = await ExchangeAsync(stream, $"CONNECT localhost:{external.Url.Port} HTTP/1.1\r\nHost: localhost:{external.Url.Port}\r\n\r\n");
-            answer = await ExchangeAsync(stream, "GET /tunnelled HTTP/1.1\r\nHost: localhost\r\n\r\n");
+            established = await RawExchange.ExchangeAsync(stream, Deadline, Cancel, $"CONNECT localhost:{external.Url.Port} HTTP/1.1\r\nHost: localhost:{external.Url.Port}\r\n\r\n");
+            answer = await RawExchange.ExchangeAsync(stream, Deadline, Cancel, "GET /tunnelled HTTP/1.1\r\nHost: localhost\r\n\r\n");
         }
 
         string refused;
-        using (var socket = await ConnectAsync(frontend.Outbound))
+        using (var socket = await RawExchange.ConnectAsync(frontend.Outbound, Cancel))
         {
             await using var stream = new NetworkStream(socket);
-            refused = await ExchangeAsync(stream, $"CONNECT localhost:{external.Url.Port + 1} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+            refused = await RawExchange.ExchangeAsync(stream, Deadline, Cancel, $"CONNECT localhost:{external.Url.Port + 1} HTTP/1.1\r\nHost: localhost\r\n\r\n");
         }
 
         Assert.StartsWith("HTTP/1.1 200", established, StringComparison.Ordinal);
@@ -191,46 +191,6 @@ public sealed class EgressTests
         await Eventually.UntilAsync(async () => (await controlPlane.Http.GetFromJsonAsync("v1/proxies", MeshJsonContext.Default.ProxyList, Cancel))!
             .Proxies.FirstOrDefault(p => p.Id == "frontend-1") is { LastRefusal: { } refusal } && refusal.Contains($"egress policy 'quotes': caCertificate: cannot read '{missing}'", StringComparison.Ordinal),
             Deadline, $"frontend-1 to refuse the snapshot naming the file\n{frontend.Process.Output}");
-    }
-
-    private static async Task<Socket> ConnectAsync(Uri url)
-    {
-        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await socket.ConnectAsync(IPAddress.Loopback, url.Port, Cancel);
-        return socket;
-    }
-
-    /// <summary>Sends a request head and reads one answer: its head and, when it has a Content-Length, its body.</summary>
-    private static async Task<string> ExchangeAsync(NetworkStream stream, string request)
-    {
-        await stream.WriteAsync(Encoding.ASCII.GetBytes(request), Cancel);
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Cancel);
-        timeout.CancelAfter(Deadline);
-        var received = new StringBuilder();
-        var buffer = new byte[8192];
-        while (true)
-        {
-            var text = received.ToString();
-            var headEnd = text.IndexOf("\r\n\r\n", StringComparison.Ordinal);
-            if (headEnd >= 0)
-            {
-                var length = System.Text.RegularExpressions.Regex.Match(text[..headEnd], @"(?im)^content-length:\s*(\d+)");
-                var bodyLength = length.Success ? int.Parse(length.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) : 0;
-                var chunked = text[..headEnd].Contains("transfer-encoding: chunked", StringComparison.OrdinalIgnoreCase);
-                if ((!chunked && text.Length >= headEnd + 4 + bodyLength) || (chunked && text.EndsWith("0\r\n\r\n", StringComparison.Ordinal)))
-                {
-                    return text;
-                }
-            }
-
-            var read = await stream.ReadAsync(buffer, timeout.Token);
-            if (read == 0)
-            {
-                return received.ToString();
-            }
-
-            received.Append(Encoding.ASCII.GetString(buffer, 0, read));
-        }
     }
 
     /// <summary>Sends every request through the proxy, loopback hosts included.</summary>

@@ -104,11 +104,11 @@ public sealed class ProtocolTests
         await using var frontend = await SidecarProcess.StartAsync(controlPlane, "frontend", "frontend-1", frontendApp.Url);
         await using var catalog = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-1", catalogApp.Url);
         await UntilRoutedAsync(frontend, "http://catalog/", "catalog-1");
-        using var socket = await ConnectAsync(frontend.Outbound);
+        using var socket = await RawExchange.ConnectAsync(frontend.Outbound, Cancel);
         await using var stream = new NetworkStream(socket);
 
-        var established = await ExchangeAsync(stream, "CONNECT catalog:80 HTTP/1.1\r\nHost: catalog:80\r\n\r\n");
-        var answer = await ExchangeAsync(stream, "GET /tunnelled HTTP/1.1\r\nHost: catalog\r\n\r\n");
+        var established = await RawExchange.ExchangeAsync(stream, Deadline, Cancel, "CONNECT catalog:80 HTTP/1.1\r\nHost: catalog:80\r\n\r\n");
+        var answer = await RawExchange.ExchangeAsync(stream, Deadline, Cancel, "GET /tunnelled HTTP/1.1\r\nHost: catalog\r\n\r\n");
 
         Assert.StartsWith("HTTP/1.1 200", established, StringComparison.Ordinal);
         Assert.StartsWith("HTTP/1.1 200", answer, StringComparison.Ordinal);
@@ -122,10 +122,10 @@ public sealed class ProtocolTests
         await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ProtocolTests).Assembly);
         await using var sidecar = await SidecarProcess.StartAsync(controlPlane, "frontend", "frontend-1", app.Url);
         await Eventually.UntilAsync(async () => await sidecar.ReadyStatusAsync() == HttpStatusCode.OK, Deadline, "the sidecar to be ready");
-        using var socket = await ConnectAsync(sidecar.Outbound);
+        using var socket = await RawExchange.ConnectAsync(sidecar.Outbound, Cancel);
         await using var stream = new NetworkStream(socket);
 
-        var answer = await ExchangeAsync(stream, "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n");
+        var answer = await RawExchange.ExchangeAsync(stream, Deadline, Cancel, "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n");
 
         Assert.StartsWith("HTTP/1.1 403", answer, StringComparison.Ordinal);
         Assert.Contains($"{MeshHeaders.Error}: {MeshErrors.EgressDenied}", answer, StringComparison.Ordinal);
@@ -138,64 +138,13 @@ public sealed class ProtocolTests
         await using var app = await TestBackend.StartAsync("app");
         await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ProtocolTests).Assembly);
         await using var sidecar = await SidecarProcess.StartAsync(controlPlane, "frontend", "frontend-1", app.Url);
-        using var socket = await ConnectAsync(sidecar.Outbound);
+        using var socket = await RawExchange.ConnectAsync(sidecar.Outbound, Cancel);
         await using var stream = new NetworkStream(socket);
 
         // Not CONNECT, yet starting with 'C': the tunnel middleware must hand it to the HTTP server as it came.
-        var answer = await ExchangeAsync(stream, "COPY http://payments/a HTTP/1.1\r\nHost: payments\r\n\r\n");
+        var answer = await RawExchange.ExchangeAsync(stream, Deadline, Cancel, "COPY http://payments/a HTTP/1.1\r\nHost: payments\r\n\r\n");
 
         Assert.StartsWith("HTTP/1.1 404", answer, StringComparison.Ordinal);
         Assert.Contains($"{MeshHeaders.Error}: {MeshErrors.NoRoute}", answer, StringComparison.Ordinal);
-    }
-
-    private static async Task<Socket> ConnectAsync(Uri url)
-    {
-        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await socket.ConnectAsync(IPAddress.Loopback, url.Port, Cancel);
-        return socket;
-    }
-
-    /// <summary>Sends a request head and reads one whole answer (head and, when it has a Content-Length, body).</summary>
-    private static async Task<string> ExchangeAsync(NetworkStream stream, string request)
-    {
-        await stream.WriteAsync(Encoding.ASCII.GetBytes(request), Cancel);
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(Cancel);
-        timeout.CancelAfter(Deadline);
-        var received = new StringBuilder();
-        var buffer = new byte[4096];
-        while (true)
-        {
-            var text = received.ToString();
-            var headEnd = text.IndexOf("\r\n\r\n", StringComparison.Ordinal);
-            if (headEnd >= 0)
-            {
-                var headers = text[..headEnd].Split("\r\n");
-                if (headers.Any(l => l.Equals("transfer-encoding: chunked", StringComparison.OrdinalIgnoreCase)))
-                {
-                    if (text.EndsWith("\r\n0\r\n\r\n", StringComparison.Ordinal))
-                    {
-                        return text;
-                    }
-                }
-                else
-                {
-                    var length = headers.FirstOrDefault(l => l.StartsWith("content-length:", StringComparison.OrdinalIgnoreCase)) is { } header
-                        ? int.Parse(header["content-length:".Length..].Trim(), System.Globalization.CultureInfo.InvariantCulture)
-                        : 0;
-                    if (text.Length - headEnd - 4 >= length)
-                    {
-                        return text;
-                    }
-                }
-            }
-
-            var read = await stream.ReadAsync(buffer, timeout.Token);
-            if (read == 0)
-            {
-                return received.ToString();
-            }
-
-            received.Append(Encoding.ASCII.GetString(buffer, 0, read));
-        }
     }
 }
