@@ -43,6 +43,9 @@ internal sealed record RateResult(string Label, double TargetRate, double Achiev
 /// <summary>All a scenario measured over one protocol.</summary>
 internal sealed record ScenarioResult(Scenario Scenario, string Protocol, double MaxRps, long MaxFailed, IReadOnlyList<RateResult> Rates, IReadOnlyList<ProcessCost> PeakCosts)
 {
+    /// <summary>The baseline's maximum, measured in alternation with this scenario's (null without a baseline).</summary>
+    public double? BaselineMaxRps { get; init; }
+
     public RateResult? At(string label) => Rates.FirstOrDefault(r => r.Label == label);
 }
 
@@ -64,6 +67,7 @@ internal sealed class Runner(Topology topology, BenchOptions options)
 
             Progress($"{scenario.Id}: starting ({scenario.Path})");
             await using var running = await scenario.StartAsync(topology).ConfigureAwait(false);
+            await using var baseline = scenario.StartBaselineAsync is { } startBaseline ? await startBaseline(topology).ConfigureAwait(false) : null;
             foreach (var protocol in options.Protocols)
             {
                 if ((protocol == "h2" ? running.Http2 : running.Http1) is not { } target)
@@ -72,11 +76,48 @@ internal sealed class Runner(Topology topology, BenchOptions options)
                     continue;
                 }
 
-                results.Add(await RunProtocolAsync(scenario, running, target).ConfigureAwait(false));
+                results.Add(baseline is not null && (protocol == "h2" ? baseline.Http2 : baseline.Http1) is { } baselineTarget
+                    ? await RunAlternatingAsync(scenario, running, target, baselineTarget).ConfigureAwait(false)
+                    : await RunProtocolAsync(scenario, running, target).ConfigureAwait(false));
             }
         }
 
         return results;
+    }
+
+    /// <summary>
+    /// Maximum throughput of a scenario and its baseline, both running, measured in alternation so that the machine's
+    /// drift (other load, thermal, the generator) falls on both alike; compared by their medians.
+    /// </summary>
+    private async Task<ScenarioResult> RunAlternatingAsync(Scenario scenario, RunningScenario running, LoadTarget target, LoadTarget baseline)
+    {
+        var seconds = (int)Math.Max(1, options.Duration.TotalSeconds);
+        var warmup = (int)Math.Max(1, options.Warmup.TotalSeconds);
+        await Tools.MaxThroughputAsync(baseline, warmup, options.Connections).ConfigureAwait(false);
+        await Tools.MaxThroughputAsync(target, warmup, options.Connections).ConfigureAwait(false);
+        var mine = new List<double>();
+        var theirs = new List<double>();
+        double failed = 0;
+        var rounds = Math.Max(5, options.Runs);
+        for (var round = 0; round < rounds; round++)
+        {
+            var (baselineRps, _, baselineErrors) = await Tools.MaxThroughputAsync(baseline, seconds, options.Connections).ConfigureAwait(false);
+            var (rps, _, errors) = await Tools.MaxThroughputAsync(target, seconds, options.Connections).ConfigureAwait(false);
+            theirs.Add(baselineRps);
+            mine.Add(rps);
+            failed += errors + baselineErrors;
+            Progress($"{scenario.Id} {target.Protocol}: round {round + 1}/{rounds}: {scenario.Baseline} {baselineRps:0} req/s, {scenario.Id} {rps:0} req/s");
+        }
+
+        var peak = running.Proxies.Select(p => new ProcessCost(p.Name, 0, 0, ProcessStats.PeakRssBytes(p.Pid) / 1048576.0, null, 0, 0, 0)).ToList();
+        // Medians: one round disturbed by something else on the machine does not decide the comparison.
+        return new ScenarioResult(scenario, target.Protocol, Median(mine), (long)failed, [], peak) { BaselineMaxRps = Median(theirs) };
+    }
+
+    private static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToList();
+        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[(sorted.Count / 2) - 1] + sorted[sorted.Count / 2]) / 2;
     }
 
     private async Task<ScenarioResult> RunProtocolAsync(Scenario scenario, RunningScenario running, LoadTarget target)

@@ -18,6 +18,15 @@ internal sealed record Scenario(string Id, string Title, string Path, Func<Topol
 
     /// <summary>Whether the scenario's proxies are ours (allocations per request come from their /debug/runtime).</summary>
     public bool OurProxies { get; init; }
+
+    /// <summary>
+    /// A scenario to measure this one against in alternation (both started side by side): the telemetry-off variants
+    /// name their telemetry-on twin, started with <see cref="StartBaselineAsync"/>.
+    /// </summary>
+    public string? Baseline { get; init; }
+
+    /// <summary>Starts the baseline beside this scenario (with names that do not collide with this one's).</summary>
+    public Func<Topology, Task<RunningScenario>>? StartBaselineAsync { get; init; }
 }
 
 /// <summary>A started scenario: its HTTP/1.1 and HTTP/2 entry points and the processes whose cost is measured.</summary>
@@ -63,8 +72,14 @@ internal static class Scenarios
             FullPathAsync) { OurProxies = true },
         new("nginx", "nginx", "load -> nginx (worker_processes auto) -> upstream", ReferenceProxies.NginxAsync),
         new("haproxy", "HAProxy", "load -> HAProxy (all threads) -> upstream", ReferenceProxies.HaproxyAsync),
-        new("gateway-notelemetry", "Gateway, --telemetry off", "as Gateway", t => GatewayAsync(t, "/plain", telemetry: false)) { ThroughputOnly = true, OurProxies = true },
-        new("sidecars-notelemetry", "sidecar pair, --telemetry off", "as sidecar pair", t => SidecarPairAsync(t, telemetry: false)) { ThroughputOnly = true, OurProxies = true },
+        new("gateway-notelemetry", "Gateway, --telemetry off", "as Gateway, measured in alternation with a Gateway with telemetry", t => GatewayAsync(t, "/plain", telemetry: false))
+        {
+            ThroughputOnly = true, OurProxies = true, Baseline = "gateway", StartBaselineAsync = t => GatewayAsync(t, "/plain", telemetry: true),
+        },
+        new("sidecars-notelemetry", "sidecar pair, --telemetry off", "as sidecar pair, measured in alternation with a pair with telemetry", t => SidecarPairAsync(t, telemetry: false))
+        {
+            ThroughputOnly = true, OurProxies = true, Baseline = "sidecars", StartBaselineAsync = t => SidecarPairAsync(t, telemetry: true, suffix: "-b"),
+        },
     ];
 
     private static async Task<BenchProcess> StartGatewayAsync(Topology t, bool telemetry)
@@ -102,13 +117,14 @@ internal static class Scenarios
         return new Sidecar(process, inbound, inbound2, outbound, outbound2);
     }
 
-    private static async Task<RunningScenario> SidecarPairAsync(Topology t, bool telemetry, bool mtls = true)
+    /// <summary>A client sidecar calling a backend sidecar; <paramref name="suffix"/> names a second pair that runs beside the first.</summary>
+    private static async Task<RunningScenario> SidecarPairAsync(Topology t, bool telemetry, bool mtls = true, string suffix = "")
     {
-        var server = await StartSidecarAsync(t, "backend", telemetry, mtls).ConfigureAwait(false);
-        var client = await StartSidecarAsync(t, "client", telemetry).ConfigureAwait(false);
+        var server = await StartSidecarAsync(t, $"backend{suffix}", telemetry, mtls).ConfigureAwait(false);
+        var client = await StartSidecarAsync(t, $"client{suffix}", telemetry).ConfigureAwait(false);
         var scenario = new RunningScenario(
-            new LoadTarget(new Uri($"http://127.0.0.1:{client.Outbound}/plain"), "backend", HttpVersion.Version11),
-            new LoadTarget(new Uri($"http://127.0.0.1:{client.OutboundHttp2}/plain"), "backend", HttpVersion.Version20), [client.Process, server.Process]);
+            new LoadTarget(new Uri($"http://127.0.0.1:{client.Outbound}/plain"), $"backend{suffix}", HttpVersion.Version11),
+            new LoadTarget(new Uri($"http://127.0.0.1:{client.OutboundHttp2}/plain"), $"backend{suffix}", HttpVersion.Version20), [client.Process, server.Process]);
         await Routed(scenario, client.Process).ConfigureAwait(false);
         return scenario;
     }

@@ -112,6 +112,8 @@ internal sealed class Topology : IAsyncDisposable
             new ServiceConfig { Name = "plain" },
             new ServiceConfig { Name = "backend" },
             new ServiceConfig { Name = "client", References = ["backend"] },
+            new ServiceConfig { Name = "backend-b" },
+            new ServiceConfig { Name = "client-b", References = ["backend-b"] },
             new ServiceConfig { Name = "edge", References = ["backend"] },
             new ServiceConfig { Name = "edge-out" },
         ],
