@@ -9,6 +9,13 @@ public sealed class ControlPlaneOptions
     /// <summary>Path of a mesh config file (JSON) to load at start; none means an empty mesh.</summary>
     public string? ConfigPath { get; set; }
 
+    /// <summary>
+    /// A mesh config document (JSON or YAML) to apply at start, given inline (environment variable
+    /// <c>ControlPlane__Config</c>), where no file can be mounted (a published Aspire manifest). Ignored when
+    /// <see cref="ConfigPath"/> is set.
+    /// </summary>
+    public string? Config { get; set; }
+
     /// <summary>How often sidecars are told to renew their lease.</summary>
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(1);
 

@@ -73,18 +73,19 @@ try
     _ = app.Services.GetRequiredService<CertificateAuthority>();
     var store = app.Services.GetRequiredService<ConfigStore>();
     store.Load();
-    if (!string.IsNullOrEmpty(options.ConfigPath))
+    var (configText, configSource) = !string.IsNullOrEmpty(options.ConfigPath)
+        ? (await File.ReadAllTextAsync(Path.GetFullPath(options.ConfigPath)), $"file:{Path.GetFullPath(options.ConfigPath)}")
+        : (options.Config, "setting:ControlPlane:Config");
+    if (!string.IsNullOrEmpty(configText))
     {
-        var path = Path.GetFullPath(options.ConfigPath);
-        var text = await File.ReadAllTextAsync(path);
-        var result = MeshConfigParser.Parse(text, MeshConfigParser.DetectFormat(text, path));
+        var result = MeshConfigParser.Parse(configText, MeshConfigParser.DetectFormat(configText, options.ConfigPath ?? ""));
         if (!result.IsValid)
         {
-            await Console.Error.WriteLineAsync($"error: mesh config {path} is invalid:{Environment.NewLine}  {string.Join(Environment.NewLine + "  ", result.Errors)}");
+            await Console.Error.WriteLineAsync($"error: mesh config {configSource} is invalid:{Environment.NewLine}  {string.Join(Environment.NewLine + "  ", result.Errors)}");
             return 2;
         }
 
-        store.Apply(result.Config!, $"file:{path}", expectedVersion: null);
+        store.Apply(result.Config!, configSource, expectedVersion: null);
     }
 }
 catch (Exception ex) when (ex is IOException or InvalidDataException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException or CertificateRequestException)

@@ -1,3 +1,4 @@
+using System.Net;
 using System.CommandLine;
 using AspireMesh.MeshProxy;
 using AspireMesh.ProxyEngine.Hosting;
@@ -12,6 +13,22 @@ var inboundHttp2Port = new Option<int>("--inbound-h2-port") { Description = "Por
 var outboundHttp2Port = new Option<int>("--outbound-h2-port") { Description = "Port of the application's HTTP/2 (h2c) proxy; CONNECT tunnels from the HTTP_PROXY port join it (0 = any free port)." };
 var appProtocol = new Option<string>("--app-protocol") { Description = "What the application speaks: http (HTTP/1.1) or h2c (HTTP/2 without TLS, e.g. a gRPC server).", DefaultValueFactory = _ => AppProtocols.Http };
 appProtocol.AcceptOnlyFromAmong(AppProtocols.Http, AppProtocols.H2c);
+var inboundAddress = new Option<string>("--inbound-address") { Description = "Address the inbound listeners bind (0.0.0.0 in a pod, so other pods reach them).", DefaultValueFactory = _ => "127.0.0.1" };
+inboundAddress.Validators.Add(result =>
+{
+    if (!IPAddress.TryParse(result.GetValueOrDefault<string>(), out _))
+    {
+        result.AddError($"--inbound-address: '{result.GetValueOrDefault<string>()}' is not an IP address (e.g. 127.0.0.1 or 0.0.0.0).");
+    }
+});
+var advertiseHost = new Option<string?>("--advertise-host") { Description = "Host (IP or DNS name) registered for this instance, where peers call it (default: the inbound address; in a pod: its IP)." };
+advertiseHost.Validators.Add(result =>
+{
+    if (result.GetValueOrDefault<string?>() is { } host && Uri.CheckHostName(host) is UriHostNameType.Unknown or UriHostNameType.Basic)
+    {
+        result.AddError($"--advertise-host: '{host}' is not a host name or IP address.");
+    }
+});
 var adminPort = new Option<int>("--admin-port") { Description = "Port of /ready and /live (0 = any free port)." };
 var controlPlane = CommandLineOptions.Url("--control-plane", "Control plane base URL.", new Uri("http://localhost:8761/"));
 var accessLog = new Option<bool>("--access-log") { Description = "Write one structured line per request (switchable later: PUT /access-log?enabled=false on the admin port)." };
@@ -27,8 +44,17 @@ var command = new Argument<string[]>("command") { Arity = ArgumentArity.ZeroOrMo
 
 var root = new RootCommand("AspireMesh sidecar: inbound, outbound and admin listeners beside one service instance.")
 {
-    service, instanceId, appUrl, appHealth, appProtocol, inboundPort, outboundPort, inboundHttp2Port, outboundHttp2Port, adminPort, controlPlane, stateDir, accessLog, telemetry, inboundMtls, command,
+    service, instanceId, appUrl, appHealth, appProtocol, inboundAddress, advertiseHost, inboundPort, outboundPort, inboundHttp2Port, outboundHttp2Port, adminPort, controlPlane, stateDir, accessLog, telemetry, inboundMtls, command,
 };
+root.Validators.Add(result =>
+{
+    // A wildcard bind names no address peers could call: the instance must say where it is reachable.
+    if (IPAddress.TryParse(result.GetValue(inboundAddress), out var bound) && (bound.Equals(IPAddress.Any) || bound.Equals(IPAddress.IPv6Any))
+        && result.GetValue(advertiseHost) is null)
+    {
+        result.AddError($"--inbound-address {bound} needs --advertise-host (the address peers call this instance at, e.g. the pod IP).");
+    }
+});
 var parsed = root.Parse(args);
 if (parsed.Errors.Count > 0 || parsed.Action is not null)
 {
@@ -52,6 +78,8 @@ var options = new SidecarOptions
     StateDirectory = parsed.GetValue(stateDir) ?? Path.Combine(Path.GetTempPath(), "aspiremesh", "proxies", instance),
     AppUrl = app ?? new Uri($"http://127.0.0.1:{AspireMesh.Hosting.Processes.PortAllocator.FreePort()}"),
     AppHealthPath = parsed.GetValue(appHealth) ?? "",
+    InboundAddress = IPAddress.Parse(parsed.GetRequiredValue(inboundAddress)),
+    AdvertiseHost = parsed.GetValue(advertiseHost),
     InboundPort = parsed.GetValue(inboundPort),
     OutboundPort = parsed.GetValue(outboundPort),
     InboundHttp2Port = parsed.GetValue(inboundHttp2Port),

@@ -60,7 +60,9 @@ internal static class Sidecar
 
         var inboundUrl = inboundEndpoints.Http1Url;
         var outboundUrl = outboundEndpoints.Http1Url;
-        outbound.Services.GetRequiredService<InboundAddress>().Set(inboundUrl, inboundEndpoints.Http2Url);
+        // Peers reach the instance at the advertised host (in a pod: its IP), which may differ from the address bound.
+        var advertised = options.AdvertiseHost ?? options.InboundAddress.ToString();
+        outbound.Services.GetRequiredService<InboundAddress>().Set(inboundEndpoints.Http1UrlAt(advertised), inboundEndpoints.Http2UrlAt(advertised));
         MeshProxyLog.Listening(outbound.Logger, options.InstanceId, options.Service, inboundUrl.ToString(), outboundUrl.ToString(), BoundAddress(admin).ToString());
         MeshProxyLog.ListeningHttp2(outbound.Logger, inboundEndpoints.Http2Url.ToString(), outboundEndpoints.Http2Url.ToString(), options.AppProtocol);
 

@@ -1,3 +1,5 @@
+using System.Net;
+
 namespace AspireMesh.MeshProxy;
 
 /// <summary>Settings of one sidecar, from its command line.</summary>
@@ -17,6 +19,15 @@ public sealed record SidecarOptions
 
     /// <summary>Port of the inbound listener (peers and gateways call it); 0 picks a free one.</summary>
     public int InboundPort { get; init; }
+
+    /// <summary>
+    /// The address the inbound listeners bind (127.0.0.1 by default; 0.0.0.0 in a pod, where peers are other pods).
+    /// The outbound and admin listeners always bind loopback: only the app and this machine use them.
+    /// </summary>
+    public IPAddress InboundAddress { get; init; } = IPAddress.Loopback;
+
+    /// <summary>The host put in the address this instance registers (peers call it there); null: the bound inbound address.</summary>
+    public string? AdvertiseHost { get; init; }
 
     /// <summary>Port of the outbound listener (the app's HTTP_PROXY); 0 picks a free one.</summary>
     public int OutboundPort { get; init; }

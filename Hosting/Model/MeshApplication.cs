@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using AspireMesh.Contracts.Config;
 using AspireMesh.Hosting.Orchestration;
+using AspireMesh.Hosting.Publishing;
 
 namespace AspireMesh.Hosting.Model;
 
@@ -33,6 +34,9 @@ public sealed class MeshApplication
     /// <summary>The mesh config the control plane starts with.</summary>
     public MeshConfig Config { get; }
 
+    /// <summary>Publish mode's settings (<c>--publisher</c>); null in run mode.</summary>
+    public PublishOptions? Publish { get; init; }
+
     internal ProjectLocator Locator { get; }
 
     internal bool HelpRequested { get; }
@@ -53,10 +57,21 @@ public sealed class MeshApplication
                 Usage: dotnet run --project AppHost [-- options]
                   --gateway-port <port>       gateway's public port (default 8080; 0 picks a free port)
                   --controlplane-port <port>  control plane's port (default 8761; 0 picks a free port)
+                Publish mode (writes files, starts nothing):
+                  --publisher manifest --output-path <file.json|dir>   an Aspire manifest (for azd and aspirate)
+                  --publisher kubernetes --output-path <dir>           Kubernetes YAML, with:
+                    --namespace <name>        put every object in this namespace (and create it)
+                    --image-registry <host>   prefix every image (e.g. ghcr.io/me)
+                    --image-tag <tag>         tag of every image (default latest)
                 Configuration keys AppHost:GatewayPort and AppHost:ControlPlanePort (appsettings.json, or
                 environment variables AppHost__GatewayPort, AppHost__ControlPlanePort) set the same.
                 """);
             return 0;
+        }
+
+        if (Publish is not null)
+        {
+            return MeshPublisher.Publish(this, Publish, console, TimeProvider.System);
         }
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);

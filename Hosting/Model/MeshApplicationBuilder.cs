@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Reflection;
 using AspireMesh.Contracts.Config;
 using AspireMesh.Contracts.Snapshots;
+using AspireMesh.Hosting.Publishing;
 using Microsoft.Extensions.Configuration;
 
 namespace AspireMesh.Hosting.Model;
@@ -16,6 +17,14 @@ public sealed class MeshApplicationBuilder
     {
         ["--gateway-port"] = $"{MeshHostOptions.SectionName}:{nameof(MeshHostOptions.GatewayPort)}",
         ["--controlplane-port"] = $"{MeshHostOptions.SectionName}:{nameof(MeshHostOptions.ControlPlanePort)}",
+        // Publish mode, with Aspire's option names (azd and aspirate pass --publisher manifest --output-path <path>).
+        ["--publisher"] = $"{PublishOptions.SectionName}:Publisher",
+        ["--output-path"] = $"{PublishOptions.SectionName}:OutputPath",
+        ["--operation"] = $"{PublishOptions.SectionName}:Operation",
+        ["--step"] = $"{PublishOptions.SectionName}:Step",
+        ["--namespace"] = $"{PublishOptions.SectionName}:Namespace",
+        ["--image-registry"] = $"{PublishOptions.SectionName}:ImageRegistry",
+        ["--image-tag"] = $"{PublishOptions.SectionName}:ImageTag",
     };
 
     private readonly List<ProjectResource> _projects = [];
@@ -33,6 +42,7 @@ public sealed class MeshApplicationBuilder
             .AddCommandLine(valid, Switches)
             .Build();
         Options = ReadOptions(Configuration, _argumentErrors);
+        Publish = PublishOptions.Read(Configuration, _argumentErrors);
     }
 
     /// <summary>Whether the command line asked for help.</summary>
@@ -43,6 +53,9 @@ public sealed class MeshApplicationBuilder
 
     /// <summary>Run settings.</summary>
     public MeshHostOptions Options { get; }
+
+    /// <summary>Publish mode's settings; null in run mode.</summary>
+    public PublishOptions? Publish { get; }
 
     internal ProjectLocator Locator { get; }
 
@@ -145,7 +158,7 @@ public sealed class MeshApplicationBuilder
             throw new TopologyException(errors);
         }
 
-        return new MeshApplication(Options, Locator, [.. _projects], [.. _gateways], config, HelpRequested);
+        return new MeshApplication(Options, Locator, [.. _projects], [.. _gateways], config, HelpRequested) { Publish = Publish };
     }
 
     private MeshConfig ToMeshConfig() => new()

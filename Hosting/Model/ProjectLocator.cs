@@ -9,11 +9,13 @@ namespace AspireMesh.Hosting.Model;
 public sealed class ProjectLocator
 {
     private readonly Dictionary<string, string> _assemblies;
+    private readonly Dictionary<string, string> _repositories;
 
-    private ProjectLocator(string? projectDirectory, Dictionary<string, string> assemblies)
+    private ProjectLocator(string? projectDirectory, Dictionary<string, string> assemblies, Dictionary<string, string> repositories)
     {
         ProjectDirectory = projectDirectory;
         _assemblies = assemblies;
+        _repositories = repositories;
     }
 
     /// <summary>The directory of the AppHost project; relative project paths start there.</summary>
@@ -24,6 +26,7 @@ public sealed class ProjectLocator
     {
         ArgumentNullException.ThrowIfNull(appHostAssembly);
         var assemblies = new Dictionary<string, string>(StringComparer.Ordinal);
+        var repositories = new Dictionary<string, string>(StringComparer.Ordinal);
         string? directory = null;
         foreach (var attribute in appHostAssembly.GetCustomAttributes<AssemblyMetadataAttribute>())
         {
@@ -35,9 +38,13 @@ public sealed class ProjectLocator
             {
                 assemblies[Path.GetFullPath(project)] = assembly;
             }
+            else if (attribute.Key == "AspireMesh.ContainerRepository" && attribute.Value?.Split('|') is [var containerProject, var repository])
+            {
+                repositories[Path.GetFullPath(containerProject)] = repository;
+            }
         }
 
-        return new ProjectLocator(directory, assemblies);
+        return new ProjectLocator(directory, assemblies, repositories);
     }
 
     /// <summary>The absolute path of <paramref name="projectPath"/>.</summary>
@@ -50,4 +57,11 @@ public sealed class ProjectLocator
     /// <summary>The built assembly of the AppHost-referenced project whose file is named <paramref name="projectFileName"/>.</summary>
     public string? FindAssemblyByFileName(string projectFileName) =>
         _assemblies.Where(p => string.Equals(Path.GetFileName(p.Key), projectFileName, StringComparison.OrdinalIgnoreCase)).Select(p => p.Value).FirstOrDefault();
+
+    /// <summary>The full path of the AppHost-referenced project whose file is named <paramref name="projectFileName"/>, or null.</summary>
+    public string? FindProjectByFileName(string projectFileName) =>
+        _assemblies.Keys.FirstOrDefault(p => string.Equals(Path.GetFileName(p), projectFileName, StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>The SDK container repository (<c>ContainerRepository</c>) of the project at <paramref name="fullProjectPath"/>, or null when it sets none.</summary>
+    public string? FindContainerRepository(string fullProjectPath) => _repositories.GetValueOrDefault(fullProjectPath);
 }

@@ -22,7 +22,7 @@ internal static class InboundListener
     {
         // Peers' sidecars and gateways call the HTTP/1.1 port with mTLS (ALPN picks HTTP/2); plaintext callers reach the
         // same port and, in strict mode, are told that mTLS is required.
-        var builder = ListenerHost.CreateBuilder(k => endpoints.Declare(k, options.InboundPort, options.InboundHttp2Port,
+        var builder = ListenerHost.CreateBuilder(k => endpoints.Declare(k, options.InboundAddress, options.InboundPort, options.InboundHttp2Port,
             http1 =>
             {
                 if (peers.Identity is not null)

@@ -1,3 +1,4 @@
+using System.Net;
 using AspireMesh.Contracts.Snapshots;
 using AspireMesh.MeshProxy.Registration;
 using AspireMesh.ProxyEngine;
@@ -19,7 +20,7 @@ internal static class OutboundListener
     public static WebApplication Build(SidecarOptions options, ListenerEndpoints endpoints, ProxyStatus status, InboundPolicies inbound, PeerAuthentication peers, RequestMetrics metrics, AccessLog accessLog, TapHub tap)
     {
         // CONNECT tunnels (gRPC clients behind HTTP_PROXY) are taken on the HTTP/1.1 port and joined to the right one.
-        var builder = ListenerHost.CreateBuilder(k => endpoints.Declare(k, options.OutboundPort, options.OutboundHttp2Port, http1 => http1.Use(next =>
+        var builder = ListenerHost.CreateBuilder(k => endpoints.Declare(k, IPAddress.Loopback, options.OutboundPort, options.OutboundHttp2Port, http1 => http1.Use(next =>
         {
             var tunnel = http1.ApplicationServices.GetRequiredService<ConnectTunnel>();
             return connection => tunnel.OnConnectionAsync(connection, next);

@@ -11,6 +11,7 @@ namespace AspireMesh.TestSupport;
 public sealed class TestProcess : IAsyncDisposable
 {
     private readonly ConcurrentQueue<string> _lines = new();
+    private readonly ConcurrentQueue<string> _errorLines = new();
     private readonly Lock _gate = new();
     private readonly List<(Regex Pattern, TaskCompletionSource<Match> Found)> _waiters = [];
     private readonly string _name;
@@ -26,6 +27,9 @@ public sealed class TestProcess : IAsyncDisposable
 
     /// <summary>All output so far, stdout and stderr interleaved.</summary>
     public string Output => string.Join(Environment.NewLine, _lines);
+
+    /// <summary>What the process wrote to standard error so far (also part of <see cref="Output"/>).</summary>
+    public string ErrorOutput => string.Join(Environment.NewLine, _errorLines);
 
     /// <summary>Starts <paramref name="command"/>; <paramref name="environment"/> adds to the inherited environment.</summary>
     public static async Task<TestProcess> StartAsync(string name, string command, IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment = null, string? workingDirectory = null)
@@ -91,6 +95,10 @@ public sealed class TestProcess : IAsyncDisposable
         lock (_gate)
         {
             _lines.Enqueue(line);
+            if (isError)
+            {
+                _errorLines.Enqueue(line);
+            }
             for (var i = _waiters.Count - 1; i >= 0; i--)
             {
                 if (_waiters[i].Pattern.Match(line) is { Success: true } match)

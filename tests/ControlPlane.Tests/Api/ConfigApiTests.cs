@@ -63,6 +63,18 @@ public sealed class ConfigApiTests
     }
 
     [Fact]
+    public async Task Start_InlineConfigSetting_AppliedAsFirstVersion()
+    {
+        // What a published Aspire manifest gives the control plane (ControlPlane__Config): the document itself, no file.
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ConfigApiTests).Assembly, null,
+            """--ControlPlane:Config={"services":[{"name":"catalog"},{"name":"frontend","references":["catalog"]}]}""");
+
+        using var json = await controlPlane.Http.GetAsync("v1/config", Cancel);
+        Assert.Equal("\"1\"", json.Headers.ETag!.Tag);
+        Assert.Contains("\"references\":[\"catalog\"]", await json.Content.ReadAsStringAsync(Cancel), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Put_SameDocumentAgain_NoNewVersion()
     {
         await using var controlPlane = await StartAsync();

@@ -1,0 +1,211 @@
+using AspireMesh.Contracts.Security;
+using AspireMesh.Hosting.Model;
+using Map = AspireMesh.Hosting.Publishing.YamlText.Map;
+
+namespace AspireMesh.Hosting.Publishing;
+
+/// <summary>
+/// Writes the topology as Kubernetes YAML: an optional Namespace, the Secrets (bootstrap key and credentials, admin
+/// token), a ConfigMap with the mesh config, and a Deployment and a Service for the control plane, every service (the
+/// app container beside its sidecar container) and every gateway. Returns the files written.
+/// </summary>
+internal static class KubernetesManifestWriter
+{
+    public const string BootstrapSecret = "aspiremesh-bootstrap";
+    public const string BootstrapKeyEntry = "bootstrap-key";
+    public const string AdminSecret = "aspiremesh-admin";
+    public const string AdminTokenEntry = "token";
+    public const string ConfigMapName = "aspiremesh-config";
+    public const string ConfigEntry = "mesh.json";
+    private const string NameLabel = "app.kubernetes.io/name";
+    private const string StateMount = "/var/lib/aspiremesh";
+
+    public static IReadOnlyList<string> Write(PublishedTopology topology, string directory)
+    {
+        Directory.CreateDirectory(directory);
+        var files = new List<string>();
+        var ns = topology.Options.Namespace;
+        void Save(string file, params Map[] documents)
+        {
+            var path = Path.Combine(directory, file);
+            File.WriteAllText(path, YamlText.Documents(documents));
+            files.Add(path);
+        }
+
+        if (ns is not null)
+        {
+            Save("namespace.yaml", new Map { { "apiVersion", "v1" }, { "kind", "Namespace" }, { "metadata", new Map { { "name", ns }, { "labels", PartOf() } } } });
+        }
+
+        var bootstrap = new Map { { BootstrapKeyEntry, topology.BootstrapKey } };
+        foreach (var (key, credential) in topology.Credentials)
+        {
+            bootstrap.Add(key, credential);
+        }
+
+        var adminToken = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16)).ToLowerInvariant();
+        Save("secrets.yaml",
+            Object("v1", "Secret", BootstrapSecret, ns, new Map { { "type", "Opaque" }, { "stringData", bootstrap } }),
+            Object("v1", "Secret", AdminSecret, ns, new Map { { "type", "Opaque" }, { "stringData", new Map { { AdminTokenEntry, adminToken } } } }));
+        Save("configmap.yaml", Object("v1", "ConfigMap", ConfigMapName, ns, new Map { { "data", new Map { { ConfigEntry, topology.MeshConfigJson } } } }));
+
+        var controlPlaneUrl = $"http://{MeshApplication.ControlPlaneName}:{PublishedTopology.ControlPlanePort}";
+        Save($"{MeshApplication.ControlPlaneName}.yaml", ControlPlane(topology, ns), ClusterService(MeshApplication.ControlPlaneName, ns, [("http", PublishedTopology.ControlPlanePort, PublishedTopology.ControlPlanePort)]));
+
+        foreach (var (service, project) in topology.App.Projects.Zip(topology.Services))
+        {
+            Save($"{service.Name}.yaml", ServiceDeployment(topology, service, project, ns, controlPlaneUrl),
+                ClusterService(service.Name, ns, [("mesh", 80, PublishedTopology.InboundPort), ("mesh-h2c", PublishedTopology.InboundHttp2Port, PublishedTopology.InboundHttp2Port)]));
+        }
+
+        foreach (var gateway in topology.App.Gateways)
+        {
+            var service = ClusterService(gateway.Name, ns, [("http", 80, PublishedTopology.GatewayPort)], type: "LoadBalancer");
+            Save($"{gateway.Name}.yaml", GatewayDeployment(topology, gateway, ns, controlPlaneUrl), service);
+        }
+
+        var kustomization = new Map
+        {
+            { "apiVersion", "kustomize.config.k8s.io/v1beta1" },
+            { "kind", "Kustomization" },
+            { "resources", files.Select(Path.GetFileName).ToList() },
+        };
+        Save("kustomization.yaml", kustomization);
+        return files;
+    }
+
+    private static Map ControlPlane(PublishedTopology topology, string? ns)
+    {
+        var container = new Map
+        {
+            { "name", MeshApplication.ControlPlaneName },
+            { "image", topology.Image(topology.ControlPlane) },
+            { "args", new List<string> { "--urls", $"http://+:{PublishedTopology.ControlPlanePort}", "--config", $"/etc/aspiremesh/{ConfigEntry}", "--state-dir", $"{StateMount}/controlplane" } },
+            { "ports", new List<Map> { Port("http", PublishedTopology.ControlPlanePort) } },
+            { "env", new List<Map>
+                {
+                    SecretEnv("ASPIREMESH_ADMIN_TOKEN", AdminSecret, AdminTokenEntry),
+                    SecretEnv(BootstrapCredential.KeyEnvironmentVariable, BootstrapSecret, BootstrapKeyEntry),
+                }
+            },
+            { "readinessProbe", new Map { { "httpGet", new Map { { "path", "/health" }, { "port", PublishedTopology.ControlPlanePort } } } } },
+            { "volumeMounts", new List<Map> { Mount("config", "/etc/aspiremesh", readOnly: true), Mount("state", StateMount) } },
+        };
+        var volumes = new List<Map>
+        {
+            new() { { "name", "config" }, { "configMap", new Map { { "name", ConfigMapName } } } },
+            EmptyDir("state"),
+        };
+        // One replica: the registry and the CA live in this process (its state directory is the pod's).
+        return Deployment(MeshApplication.ControlPlaneName, ns, replicas: 1, [container], volumes);
+    }
+
+    private static Map ServiceDeployment(PublishedTopology topology, ProjectResource service, PublishedProject project, string? ns, string controlPlaneUrl)
+    {
+        var appEnv = PublishedTopology.AppEnvironment(service).Select(e => new Map { { "name", e.Key }, { "value", e.Value } }).ToList();
+        appEnv.Insert(0, FieldEnv("ASPIREMESH_INSTANCE_ID", "metadata.name"));
+        var app = new Map
+        {
+            { "name", "app" },
+            { "image", topology.Image(project) },
+            { "env", appEnv },
+        };
+        var sidecar = new Map
+        {
+            { "name", "mesh-proxy" },
+            { "image", topology.Image(topology.MeshProxy) },
+            // Kubernetes expands $(POD_NAME) and $(POD_IP) from the env below: the instance is the pod, reached at its IP.
+            { "args", PublishedTopology.SidecarArguments(service.Name, "$(POD_NAME)", "$(POD_IP)", controlPlaneUrl).Concat(["--state-dir", $"{StateMount}/proxy"]).ToList() },
+            { "ports", new List<Map> { Port("mesh", PublishedTopology.InboundPort), Port("mesh-h2c", PublishedTopology.InboundHttp2Port) } },
+            { "env", new List<Map>
+                {
+                    FieldEnv("POD_NAME", "metadata.name"),
+                    FieldEnv("POD_IP", "status.podIP"),
+                    SecretEnv(BootstrapCredential.EnvironmentVariable, BootstrapSecret, PublishedTopology.SidecarCredentialKey(service.Name)),
+                    new() { { "name", "OTEL_SERVICE_NAME" }, { "value", service.Name } },
+                }
+            },
+            { "readinessProbe", new Map { { "tcpSocket", new Map { { "port", PublishedTopology.InboundPort } } } } },
+            { "volumeMounts", new List<Map> { Mount("state", StateMount) } },
+        };
+        return Deployment(service.Name, ns, service.Replicas, [app, sidecar], [EmptyDir("state")]);
+    }
+
+    private static Map GatewayDeployment(PublishedTopology topology, GatewayResource gateway, string? ns, string controlPlaneUrl)
+    {
+        var container = new Map
+        {
+            { "name", "gateway" },
+            { "image", topology.Image(topology.Gateway!) },
+            { "args", PublishedTopology.GatewayArguments(gateway.Name, controlPlaneUrl).Concat(["--state-dir", $"{StateMount}/gateway"]).ToList() },
+            { "ports", new List<Map> { Port("http", PublishedTopology.GatewayPort) } },
+            { "env", new List<Map>
+                {
+                    SecretEnv(BootstrapCredential.EnvironmentVariable, BootstrapSecret, PublishedTopology.GatewayCredentialKey(gateway.Name)),
+                    new() { { "name", "OTEL_SERVICE_NAME" }, { "value", gateway.Name } },
+                }
+            },
+            { "readinessProbe", new Map { { "tcpSocket", new Map { { "port", PublishedTopology.GatewayPort } } } } },
+            { "volumeMounts", new List<Map> { Mount("state", StateMount) } },
+        };
+        return Deployment(gateway.Name, ns, replicas: 1, [container], [EmptyDir("state")]);
+    }
+
+    private static Map Deployment(string name, string? ns, int replicas, List<Map> containers, List<Map> volumes) =>
+        Object("apps/v1", "Deployment", name, ns, new Map
+        {
+            { "spec", new Map
+                {
+                    { "replicas", replicas },
+                    { "selector", new Map { { "matchLabels", new Map { { NameLabel, name } } } } },
+                    { "template", new Map
+                        {
+                            { "metadata", new Map { { "labels", Labels(name) } } },
+                            { "spec", new Map { { "containers", containers }, { "volumes", volumes } } },
+                        }
+                    },
+                }
+            },
+        });
+
+    private static Map ClusterService(string name, string? ns, IReadOnlyList<(string Name, int Port, int TargetPort)> ports, string? type = null) =>
+        Object("v1", "Service", name, ns, new Map
+        {
+            { "spec", new Map
+                {
+                    { "type", type },
+                    { "selector", new Map { { NameLabel, name } } },
+                    { "ports", ports.Select(p => new Map { { "name", p.Name }, { "port", p.Port }, { "targetPort", p.TargetPort }, { "protocol", "TCP" } }).ToList() },
+                }
+            },
+        });
+
+    private static Map Object(string apiVersion, string kind, string name, string? ns, Map body)
+    {
+        var metadata = new Map { { "name", name }, { "namespace", ns }, { "labels", kind is "Deployment" or "Service" ? Labels(name) : PartOf() } };
+        var map = new Map { { "apiVersion", apiVersion }, { "kind", kind }, { "metadata", metadata } };
+        foreach (var (key, value) in body)
+        {
+            map.Add(key, value);
+        }
+
+        return map;
+    }
+
+    private static Map Labels(string name) => new() { { NameLabel, name }, { "app.kubernetes.io/part-of", "aspiremesh" } };
+
+    private static Map PartOf() => new() { { "app.kubernetes.io/part-of", "aspiremesh" } };
+
+    private static Map Port(string name, int port) => new() { { "name", name }, { "containerPort", port }, { "protocol", "TCP" } };
+
+    private static Map SecretEnv(string name, string secret, string key) =>
+        new() { { "name", name }, { "valueFrom", new Map { { "secretKeyRef", new Map { { "name", secret }, { "key", key } } } } } };
+
+    private static Map FieldEnv(string name, string fieldPath) =>
+        new() { { "name", name }, { "valueFrom", new Map { { "fieldRef", new Map { { "fieldPath", fieldPath } } } } } };
+
+    private static Map Mount(string name, string path, bool readOnly = false) =>
+        readOnly ? new() { { "name", name }, { "mountPath", path }, { "readOnly", true } } : new() { { "name", name }, { "mountPath", path } };
+
+    private static Map EmptyDir(string name) => new() { { "name", name }, { "emptyDir", new Map() } };
+}

@@ -1,0 +1,284 @@
+using System.Text.Json;
+using AspireMesh.Contracts;
+using AspireMesh.Contracts.Security;
+using YamlDotNet.RepresentationModel;
+
+namespace AspireMesh.Hosting.Tests.Publishing;
+
+/// <summary>The real AppHost (the storefront) in publish mode, as azd, aspirate and a user run it: a process that writes files.</summary>
+public sealed class PublishModeTests : IDisposable
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromMinutes(2);
+    private static readonly string[] ManifestTypes = ["project.v0", "project.v1", "container.v0", "container.v1", "dockerfile.v0", "parameter.v0", "value.v0"];
+    private readonly DirectoryInfo _output = Directory.CreateTempSubdirectory("aspiremesh-publish-");
+
+    private static string AppHost => BuiltProjects.Assembly(typeof(PublishModeTests).Assembly, "AppHost.csproj");
+
+    public void Dispose() => _output.Delete(recursive: true);
+
+    private static async Task<(int Code, TestProcess Process)> PublishAsync(params string[] args)
+    {
+        var process = await TestProcess.StartDotnetAsync("apphost", AppHost, args, new Dictionary<string, string> { ["NO_COLOR"] = "1" });
+        var code = await process.Exited.WaitAsync(Deadline, TestContext.Current.CancellationToken);
+        return (code, process);
+    }
+
+    [Fact]
+    public async Task Manifest_Storefront_WritesAspireManifestWithEveryResourceAndStartsNothing()
+    {
+        var path = Path.Combine(_output.FullName, "deploy", "aspire-manifest.json");
+        var (code, process) = await using_(await PublishAsync("--publisher", "manifest", "--output-path", path));
+
+        Assert.True(code == 0, process.Output);
+        Assert.Equal("", process.ErrorOutput); // aspirate treats anything on stderr as a failure
+        Assert.Contains($"Published manifest to: {path}", process.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("starting", process.Output, StringComparison.Ordinal);
+
+        using var manifest = JsonDocument.Parse(await File.ReadAllTextAsync(path, TestContext.Current.CancellationToken));
+        Assert.Equal("https://json.schemastore.org/aspire-8.0.json", manifest.RootElement.GetProperty("$schema").GetString());
+        var resources = manifest.RootElement.GetProperty("resources").EnumerateObject().ToDictionary(r => r.Name, r => r.Value);
+        Assert.Equal(
+            ["aspiremesh-admin-token", "aspiremesh-bootstrap-key", "catalog", "catalog-proxy", "catalog-proxy-bootstrap-token", "controlplane", "frontend", "frontend-proxy",
+             "frontend-proxy-bootstrap-token", "gateway", "gateway-bootstrap-token", "inventory", "inventory-proxy", "inventory-proxy-bootstrap-token"],
+            resources.Keys.Order(StringComparer.Ordinal));
+
+        // The schema's rules for the types written: a known type; project.v0 has a path (relative to the manifest's folder,
+        // naming a real project), only its own fields, string env values and complete bindings; parameter.v0 has value and inputs.
+        var manifestDirectory = Path.GetDirectoryName(path)!;
+        foreach (var (name, resource) in resources)
+        {
+            var type = resource.GetProperty("type").GetString();
+            Assert.Contains(type, ManifestTypes);
+            if (type == "project.v0")
+            {
+                Assert.All(resource.EnumerateObject(), p => Assert.Contains(p.Name, new[] { "type", "path", "args", "env", "bindings", "containerFiles" }));
+                var projectPath = resource.GetProperty("path").GetString()!;
+                Assert.False(Path.IsPathRooted(projectPath), $"{name}: {projectPath}");
+                Assert.DoesNotContain('\\', projectPath);
+                Assert.True(File.Exists(Path.Combine(manifestDirectory, projectPath)), $"{name}: {projectPath} does not exist relative to the manifest");
+                Assert.All(resource.GetProperty("env").EnumerateObject(), e => Assert.Equal(JsonValueKind.String, e.Value.ValueKind));
+                foreach (var binding in resource.GetProperty("bindings").EnumerateObject())
+                {
+                    Assert.Equal("tcp", binding.Value.GetProperty("protocol").GetString());
+                    Assert.Contains(binding.Value.GetProperty("transport").GetString(), new[] { "http", "http2", "tcp" });
+                    Assert.Equal("http", binding.Value.GetProperty("scheme").GetString());
+                    Assert.True(binding.Value.GetProperty("targetPort").GetInt32() > 0);
+                }
+            }
+            else
+            {
+                Assert.Equal($"{{{name}.inputs.value}}", resource.GetProperty("value").GetString());
+                Assert.True(resource.GetProperty("inputs").GetProperty("value").GetProperty("secret").GetBoolean(), name);
+            }
+        }
+
+        Assert.EndsWith("ControlPlane/ControlPlane.csproj", resources["controlplane"].GetProperty("path").GetString(), StringComparison.Ordinal);
+        Assert.EndsWith("MeshProxy/MeshProxy.csproj", resources["catalog-proxy"].GetProperty("path").GetString(), StringComparison.Ordinal);
+        Assert.EndsWith("samples/Storefront/Catalog/Catalog.csproj", resources["catalog"].GetProperty("path").GetString(), StringComparison.Ordinal);
+        Assert.True(resources["gateway"].GetProperty("bindings").GetProperty("http").GetProperty("external").GetBoolean());
+
+        // The control plane gets the mesh config inline and the parameters' references.
+        var controlPlaneEnv = resources["controlplane"].GetProperty("env");
+        var config = JsonSerializer.Deserialize(controlPlaneEnv.GetProperty("ControlPlane__Config").GetString()!, MeshJsonContext.Default.MeshConfig)!;
+        Assert.Equal(["inventory", "catalog", "frontend"], config.Services.Select(s => s.Name));
+        Assert.Equal("{aspiremesh-bootstrap-key.value}", controlPlaneEnv.GetProperty(BootstrapCredential.KeyEnvironmentVariable).GetString());
+
+        // Each sidecar: its service, the control plane's binding, its credential parameter; the app's proxy is the sidecar.
+        var proxyArgs = resources["catalog-proxy"].GetProperty("args").EnumerateArray().Select(a => a.GetString()).ToList();
+        Assert.Equal("catalog", proxyArgs[proxyArgs.IndexOf("--service") + 1]);
+        Assert.Equal("{controlplane.bindings.http.url}", proxyArgs[proxyArgs.IndexOf("--control-plane") + 1]);
+        Assert.Equal("{catalog-proxy-bootstrap-token.value}", resources["catalog-proxy"].GetProperty("env").GetProperty(BootstrapCredential.EnvironmentVariable).GetString());
+        Assert.Equal($"http://127.0.0.1:{proxyArgs[proxyArgs.IndexOf("--outbound-port") + 1]}", resources["catalog"].GetProperty("env").GetProperty("HTTP_PROXY").GetString());
+        Assert.Equal("http://inventory", resources["catalog"].GetProperty("env").GetProperty("services__inventory__http__0").GetString());
+
+        // Credentials minted at publish time verify with the published key and name their workload, for any instance.
+        var key = Default(resources["aspiremesh-bootstrap-key"]);
+        foreach (var (kind, name, parameter) in new[] { ("sidecar", "catalog", "catalog-proxy-bootstrap-token"), ("sidecar", "inventory", "inventory-proxy-bootstrap-token"), ("gateway", "gateway", "gateway-bootstrap-token") })
+        {
+            Assert.True(BootstrapCredential.TryVerify(key, Default(resources[parameter]), DateTimeOffset.UtcNow, out var claims, out var error), error);
+            Assert.Equal((kind, name, (string?)null), (claims!.Kind, claims.Name, claims.Instance));
+        }
+    }
+
+    [Fact]
+    public async Task Manifest_OutputPathIsDirectory_WritesAspireManifestJsonInIt()
+    {
+        var (code, process) = await using_(await PublishAsync("--publisher", "manifest", "--output-path", _output.FullName));
+
+        Assert.True(code == 0, process.Output);
+        Assert.True(File.Exists(Path.Combine(_output.FullName, "aspire-manifest.json")), process.Output);
+    }
+
+    [Fact]
+    public async Task Kubernetes_Storefront_WritesConsistentObjects()
+    {
+        var directory = Path.Combine(_output.FullName, "k8s");
+        var (code, process) = await using_(await PublishAsync("--publisher", "kubernetes", "--output-path", directory, "--namespace", "shop",
+            "--image-registry", "registry.example:5000/team", "--image-tag", "1.2.3"));
+
+        Assert.True(code == 0, process.Output);
+        Assert.Equal("", process.ErrorOutput);
+        var objects = Directory.GetFiles(directory, "*.yaml").Where(f => Path.GetFileName(f) != "kustomization.yaml").SelectMany(Load).ToList();
+        foreach (var file in Directory.GetFiles(directory, "*.yaml"))
+        {
+            Assert.Contains($"wrote {file}", process.Output, StringComparison.Ordinal);
+        }
+
+        var kustomization = Load(Path.Combine(directory, "kustomization.yaml")).Single();
+        Assert.Equal(Directory.GetFiles(directory, "*.yaml").Select(Path.GetFileName).Where(f => f != "kustomization.yaml").Order(),
+            Seq(kustomization, "resources").Select(Text).Order());
+
+        Assert.Equal("shop", Text(Map(objects.Single(o => Text(o, "kind") == "Namespace"), "metadata"), "name"));
+        Assert.All(objects.Where(o => Text(o, "kind") != "Namespace"), o => Assert.Equal("shop", Text(Map(o, "metadata"), "namespace")));
+
+        var deployments = objects.Where(o => Text(o, "kind") == "Deployment").ToDictionary(o => Text(Map(o, "metadata"), "name"));
+        Assert.Equal(["catalog", "controlplane", "frontend", "gateway", "inventory"], deployments.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal("2", Text(Map(deployments["catalog"], "spec"), "replicas"));
+        Assert.Equal("1", Text(Map(deployments["inventory"], "spec"), "replicas"));
+
+        var secrets = objects.Where(o => Text(o, "kind") == "Secret").ToDictionary(o => Text(Map(o, "metadata"), "name"), o => Map(o, "stringData"));
+        var configMaps = objects.Where(o => Text(o, "kind") == "ConfigMap").ToDictionary(o => Text(Map(o, "metadata"), "name"), o => Map(o, "data"));
+        var key = Text(secrets["aspiremesh-bootstrap"], "bootstrap-key");
+
+        // Containers: the control plane alone; every service its app and its sidecar; the gateway alone. Images from
+        // the projects' ContainerRepository with the registry and tag given.
+        string[] Containers(string deployment) => [.. Seq(Pod(deployments[deployment]), "containers").Select(c => Text(c, "image"))];
+        Assert.Equal(["registry.example:5000/team/aspiremesh/controlplane:1.2.3"], Containers("controlplane"));
+        Assert.Equal(["registry.example:5000/team/aspiremesh/gateway:1.2.3"], Containers("gateway"));
+        foreach (var service in new[] { "inventory", "catalog", "frontend" })
+        {
+            Assert.Equal([$"registry.example:5000/team/aspiremesh-samples/{service}:1.2.3", "registry.example:5000/team/aspiremesh/meshproxy:1.2.3"], Containers(service));
+            var containers = Seq(Pod(deployments[service]), "containers").ToDictionary(c => Text(c, "name"));
+            var sidecar = containers["mesh-proxy"];
+            var args = Seq(sidecar, "args").Select(Text).ToList();
+            string Arg(string option) => args[args.IndexOf(option) + 1];
+            Assert.Equal((service, "$(POD_NAME)", "0.0.0.0", "$(POD_IP)", "http://controlplane:8761"),
+                (Arg("--service"), Arg("--instance-id"), Arg("--inbound-address"), Arg("--advertise-host"), Arg("--control-plane")));
+            var sidecarEnv = Seq(sidecar, "env").ToDictionary(e => Text(e, "name"));
+            Assert.Equal("metadata.name", Text(Map(Map(sidecarEnv["POD_NAME"], "valueFrom"), "fieldRef"), "fieldPath"));
+            Assert.Equal("status.podIP", Text(Map(Map(sidecarEnv["POD_IP"], "valueFrom"), "fieldRef"), "fieldPath"));
+            var appEnv = Seq(containers["app"], "env").ToDictionary(e => Text(e, "name"));
+            Assert.Equal($"http://127.0.0.1:{Arg("--outbound-port")}", Text(appEnv["HTTP_PROXY"], "value"));
+            Assert.Equal(Arg("--app-url"), Text(appEnv["ASPNETCORE_URLS"], "value"));
+
+            // The service's credential: signed with the published key, for this service's sidecars, any pod (each once).
+            var credentialRef = Map(Map(sidecarEnv[BootstrapCredential.EnvironmentVariable], "valueFrom"), "secretKeyRef");
+            Assert.True(BootstrapCredential.TryVerify(key, Text(secrets[Text(credentialRef, "name")], Text(credentialRef, "key")), DateTimeOffset.UtcNow, out var claims, out var error), error);
+            Assert.Equal(("sidecar", service, (string?)null), (claims!.Kind, claims.Name, claims.Instance));
+            Assert.True(claims.Expires > DateTimeOffset.UtcNow.AddDays(29).ToUnixTimeSeconds(), $"expires {DateTimeOffset.FromUnixTimeSeconds(claims.Expires)}");
+        }
+
+        var gatewayEnv = Seq(Seq(Pod(deployments["gateway"]), "containers").Single(), "env").ToDictionary(e => Text(e, "name"));
+        var gatewayRef = Map(Map(gatewayEnv[BootstrapCredential.EnvironmentVariable], "valueFrom"), "secretKeyRef");
+        Assert.True(BootstrapCredential.TryVerify(key, Text(secrets[Text(gatewayRef, "name")], Text(gatewayRef, "key")), DateTimeOffset.UtcNow, out var gatewayClaims, out var gatewayError), gatewayError);
+        Assert.Equal(("gateway", "gateway"), (gatewayClaims!.Kind, gatewayClaims.Name));
+
+        // Every secretKeyRef and configMap volume names an existing key or map.
+        foreach (var deployment in deployments.Values)
+        {
+            foreach (var container in Seq(Pod(deployment), "containers"))
+            {
+                foreach (var env in container.Children.ContainsKey("env") ? Seq(container, "env") : [])
+                {
+                    if (env.Children.ContainsKey("valueFrom") && Map(env, "valueFrom").Children.ContainsKey("secretKeyRef"))
+                    {
+                        var reference = Map(Map(env, "valueFrom"), "secretKeyRef");
+                        Assert.True(secrets.TryGetValue(Text(reference, "name"), out var secret) && secret.Children.ContainsKey(Text(reference, "key")),
+                            $"{Text(Map(deployment, "metadata"), "name")}/{Text(container, "name")}: {Text(env, "name")} refers to a missing secret key");
+                    }
+                }
+            }
+
+            foreach (var volume in Seq(Pod(deployment), "volumes").Where(v => v.Children.ContainsKey("configMap")))
+            {
+                Assert.Contains(Text(Map(volume, "configMap"), "name"), configMaps.Keys);
+            }
+        }
+
+        // The control plane: the admin token and bootstrap key from the Secrets, the mesh config from the ConfigMap.
+        var controlPlane = Seq(Pod(deployments["controlplane"]), "containers").Single();
+        var controlPlaneArgs = Seq(controlPlane, "args").Select(Text).ToList();
+        var mount = Seq(controlPlane, "volumeMounts").Single(m => Text(m, "name") == "config");
+        Assert.Equal($"{Text(mount, "mountPath")}/mesh.json", controlPlaneArgs[controlPlaneArgs.IndexOf("--config") + 1]);
+        var meshConfig = JsonSerializer.Deserialize(Text(configMaps["aspiremesh-config"], "mesh.json"), MeshJsonContext.Default.MeshConfig)!;
+        Assert.Equal(["inventory", "catalog", "frontend"], meshConfig.Services.Select(s => s.Name));
+        Assert.False(string.IsNullOrEmpty(Text(secrets["aspiremesh-admin"], "token")));
+
+        // Services select the pods of a Deployment, on ports those pods' containers expose.
+        var services = objects.Where(o => Text(o, "kind") == "Service").ToList();
+        Assert.Equal(["catalog", "controlplane", "frontend", "gateway", "inventory"], services.Select(s => Text(Map(s, "metadata"), "name")).Order(StringComparer.Ordinal));
+        foreach (var service in services)
+        {
+            var selector = Map(Map(service, "spec"), "selector").Children.ToDictionary(p => Text(p.Key), p => Text(p.Value));
+            var selected = deployments.Values.Where(d => selector.All(s => Map(Map(Map(Map(d, "spec"), "template"), "metadata"), "labels").Children
+                .Any(l => Text(l.Key) == s.Key && Text(l.Value) == s.Value))).ToList();
+            var name = Text(Map(service, "metadata"), "name");
+            Assert.True(selected.Count == 1, $"service {name} selects {selected.Count} deployments");
+            var containerPorts = Seq(Pod(selected[0]), "containers").SelectMany(c => c.Children.ContainsKey("ports") ? Seq(c, "ports") : []).Select(p => Text(p, "containerPort")).ToHashSet();
+            Assert.All(Seq(Map(service, "spec"), "ports"), p => Assert.Contains(Text(p, "targetPort"), containerPorts));
+        }
+
+        Assert.Equal("LoadBalancer", Text(Map(services.Single(s => Text(Map(s, "metadata"), "name") == "gateway"), "spec"), "type"));
+    }
+
+    [Theory]
+    [InlineData("--publisher helm --output-path OUT", "--publisher: 'helm' is not a publisher")]
+    [InlineData("--publisher manifest", "--output-path is required with --publisher manifest")]
+    [InlineData("--publisher kubernetes --output-path OUT --namespace Bad_Name", "--namespace: 'Bad_Name' is not a Kubernetes namespace name")]
+    [InlineData("--publisher kubernetes --output-path OUT --image-tag -bad", "--image-tag: '-bad' is not an image tag")]
+    [InlineData("--publisher kubernetes --output-path OUT --image-registry https://x", "--image-registry: 'https://x' is not a registry")]
+    [InlineData("--publisher manifest --output-path OUT --namespace shop", "--namespace applies to --publisher kubernetes only")]
+    [InlineData("--output-path OUT", "--output-path is a publish option; give --publisher")]
+    public async Task Publish_BadOptions_Exit1WithReasonAndWritesNothing(string arguments, string expected)
+    {
+        var output = Path.Combine(_output.FullName, "out");
+        var (code, process) = await using_(await PublishAsync([.. arguments.Split(' ').Select(a => a == "OUT" ? output : a)]));
+
+        Assert.True(code == 1, process.Output);
+        Assert.Contains(expected, process.ErrorOutput, StringComparison.Ordinal);
+        Assert.False(Path.Exists(output), process.Output);
+    }
+
+    [Fact]
+    public async Task Kubernetes_OutputPathIsFile_Exit1WithReason()
+    {
+        var file = Path.Combine(_output.FullName, "not-a-directory");
+        await File.WriteAllTextAsync(file, "x", TestContext.Current.CancellationToken);
+
+        var (code, process) = await using_(await PublishAsync("--publisher", "kubernetes", "--output-path", file));
+
+        Assert.True(code == 1, process.Output);
+        Assert.Contains("is a file; Kubernetes manifests are written into a directory", process.ErrorOutput, StringComparison.Ordinal);
+    }
+
+    // The process has exited by now; disposing it only releases it.
+    private static async Task<(int, TestProcess)> using_((int Code, TestProcess Process) result)
+    {
+        await result.Process.DisposeAsync();
+        return result;
+    }
+
+    private static string Default(JsonElement parameter) =>
+        parameter.GetProperty("inputs").GetProperty("value").GetProperty("default").GetProperty("value").GetString()!;
+
+    private static IEnumerable<YamlMappingNode> Load(string file)
+    {
+        var stream = new YamlStream();
+        using var reader = new StreamReader(file);
+        stream.Load(reader);
+        return stream.Documents.Select(d => (YamlMappingNode)d.RootNode);
+    }
+
+    private static YamlMappingNode Pod(YamlMappingNode deployment) => Map(Map(Map(deployment, "spec"), "template"), "spec");
+
+    private static YamlMappingNode Map(YamlNode node, string key) => (YamlMappingNode)((YamlMappingNode)node).Children[new YamlScalarNode(key)];
+
+    private static IEnumerable<YamlMappingNode> Seq(YamlNode node, string key) =>
+        ((YamlSequenceNode)((YamlMappingNode)node).Children[new YamlScalarNode(key)]).Children.Select(c => c as YamlMappingNode ?? new YamlMappingNode(new YamlScalarNode("value"), c));
+
+    private static string Text(YamlNode node, string key) => Text(((YamlMappingNode)node).Children[new YamlScalarNode(key)]);
+
+    private static string Text(YamlNode node) => node is YamlMappingNode map && map.Children.Count == 1 && map.Children.ContainsKey(new YamlScalarNode("value"))
+        ? Text(map.Children[new YamlScalarNode("value")])
+        : ((YamlScalarNode)node).Value!;
+}
