@@ -65,6 +65,21 @@ internal static class Report
             }
         }
 
+        var mtlsRows = results.Where(r => r.Scenario.Id == "sidecars")
+            .Select(m => (Mtls: m, Plain: results.FirstOrDefault(p => p.Scenario.Id == "sidecars-plaintext" && p.Protocol == m.Protocol)))
+            .Where(pair => pair.Plain is not null && pair.Mtls.At(Runner.Fixed) is not null && pair.Plain.At(Runner.Fixed) is not null)
+            .ToList();
+        if (mtlsRows.Count > 0)
+        {
+            md.Append("\n### mTLS versus plaintext between the sidecars\n\nThe same sidecar pair, with the server sidecar taking mTLS (the default) or plaintext (`--inbound-mtls off`).\n\n| protocol | p50 ms mTLS / plaintext | p99 ms mTLS / plaintext | max req/s mTLS / plaintext | throughput cost of mTLS |\n|---|---:|---:|---:|---:|\n");
+            foreach (var (mtls, plain) in mtlsRows)
+            {
+                var m = mtls.At(Runner.Fixed)!;
+                var p = plain!.At(Runner.Fixed)!;
+                md.Append(CultureInfo.InvariantCulture, $"| {Protocol(mtls.Protocol)} | {Runner.Ms(m.Latency.ValueAtPercentile(50))} / {Runner.Ms(p.Latency.ValueAtPercentile(50))} | {Runner.Ms(m.Latency.ValueAtPercentile(99))} / {Runner.Ms(p.Latency.ValueAtPercentile(99))} | {F(mtls.MaxRps)} / {F(plain.MaxRps)} | {F((1 - (mtls.MaxRps / plain.MaxRps)) * 100, "0.0")} % |\n");
+            }
+        }
+
         md.Append("\n### Telemetry on versus off (maximum throughput)\n\nBoth variants run side by side and are measured in alternation (on, off, on, off, ...), so that the machine's drift hits both alike; the medians of the rounds are compared.\n\n| proxy | protocol | on req/s | off req/s | cost |\n|---|---|---:|---:|---:|\n");
         foreach (var (on, off) in TelemetryPairs(results))
         {

@@ -124,7 +124,7 @@ public sealed class MtlsTests
     }
 
     [Fact]
-    public async Task Strict_ExpiredMeshCertificate_Refused()
+    public async Task Strict_ExpiredMeshCertificate_RefusedByHttpClientAndOpenssl()
     {
         await using var catalogApp = await TestBackend.StartAsync("catalog-app");
         await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(MtlsTests).Assembly, Mesh());
@@ -139,6 +139,8 @@ public sealed class MtlsTests
         using var client = MeshIdentity.CreateClient(expired, mesh.Roots);
 
         await Assert.ThrowsAsync<HttpRequestException>(() => client.GetAsync(new Uri(MeshIdentity.Secure(catalog.Inbound), "items"), Cancel));
+        var (certPath, keyPath) = WritePem(catalog.StateDirectory, "expired", expired);
+        await AssertOpensslRefusedAsync(controlPlane, catalog, certPath, keyPath);
 
         Assert.DoesNotContain(catalogApp.Requests, r => r.Contains("/items", StringComparison.Ordinal));
         await Eventually.UntilAsync(() => Task.FromResult(catalog.Process.Output.Contains("Refused a downstream TLS peer", StringComparison.Ordinal)), Deadline,
