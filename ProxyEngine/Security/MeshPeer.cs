@@ -18,8 +18,6 @@ public sealed record MeshPeer(string Service, string? Principal, bool Verified)
 /// <summary>Reads and records the <see cref="MeshPeer"/> of a request.</summary>
 public static class MeshPeerIdentity
 {
-    private static readonly object Key = new();
-
     /// <summary>
     /// The caller of this request: what the connection proved (set with <see cref="Set"/>), or else what the caller's proxy
     /// claimed in <see cref="MeshHeaders.Source"/> (unverified).
@@ -27,7 +25,8 @@ public static class MeshPeerIdentity
     public static MeshPeer Of(HttpContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        if (context.Items.TryGetValue(Key, out var value) && value is MeshPeer peer)
+        // A request feature rather than HttpContext.Items, which would allocate a dictionary for every request.
+        if (context.Features.Get<MeshPeer>() is { } peer)
         {
             return peer;
         }
@@ -41,6 +40,6 @@ public static class MeshPeerIdentity
     public static void Set(HttpContext context, MeshPeer peer)
     {
         ArgumentNullException.ThrowIfNull(context);
-        context.Items[Key] = peer;
+        context.Features.Set(peer);
     }
 }

@@ -14,6 +14,7 @@ namespace AspireMesh.ProxyEngine.Security;
 /// </summary>
 public sealed class PeerAuthentication(WorkloadIdentity? identity)
 {
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<X509Certificate2, MeshPeer> Peers = new();
     private volatile string _mode = MtlsModes.Strict;
 
     /// <summary>The proxy's identity; null for a proxy without one (in-process test hosts).</summary>
@@ -38,11 +39,12 @@ public sealed class PeerAuthentication(WorkloadIdentity? identity)
         ArgumentNullException.ThrowIfNull(context);
         if (context.Connection.ClientCertificate is { } certificate)
         {
-            // The handshake already checked the chain and the SPIFFE ID; here it only becomes the request's caller.
-            if (SpiffeId.TryFrom(certificate, out var id))
+            // The handshake already checked the chain and the SPIFFE ID; here it only becomes the request's caller. The
+            // certificate object lives as long as its connection: its identity is read once, not per request.
+            if (Peers.GetValue(certificate, static c => SpiffeId.TryFrom(c, out var id) ? new MeshPeer(id.Workload, id.ToString(), Verified: true) : MeshPeer.Unknown) is { Verified: true } peer)
             {
-                MeshPeerIdentity.Set(context, new MeshPeer(id.Workload, id.ToString(), Verified: true));
-                context.Request.Headers[MeshHeaders.Source] = id.Workload;
+                MeshPeerIdentity.Set(context, peer);
+                context.Request.Headers[MeshHeaders.Source] = peer.Service;
                 return true;
             }
         }

@@ -80,7 +80,7 @@ internal static class Report
             }
         }
 
-        md.Append("\n### Telemetry on versus off (maximum throughput)\n\nBoth variants run side by side and are measured in alternation (on, off, on, off, ...), so that the machine's drift hits both alike; the medians of the rounds are compared.\n\n| proxy | protocol | on req/s | off req/s | cost |\n|---|---|---:|---:|---:|\n");
+        md.Append("\n### Telemetry on versus off (maximum throughput)\n\nBoth variants run side by side and are measured in alternation (on, off, off, on, ...), so that the machine's drift hits both alike; the medians of the rounds are compared.\n\n| proxy | protocol | on req/s | off req/s | cost |\n|---|---|---:|---:|---:|\n");
         foreach (var (on, off) in TelemetryPairs(results))
         {
             md.Append(CultureInfo.InvariantCulture, $"| {on.Scenario.Title} | {Protocol(on.Protocol)} | {F(off.BaselineMaxRps!.Value)} | {F(off.MaxRps)} | {F(TelemetryCost(on, off) * 100, "0.0")} % |\n");

@@ -93,16 +93,36 @@ internal sealed class Runner(Topology topology, BenchOptions options)
     {
         var seconds = (int)Math.Max(1, options.Duration.TotalSeconds);
         var warmup = (int)Math.Max(1, options.Warmup.TotalSeconds);
-        await Tools.MaxThroughputAsync(baseline, warmup, options.Connections).ConfigureAwait(false);
-        await Tools.MaxThroughputAsync(target, warmup, options.Connections).ConfigureAwait(false);
+        // Two alternating warm-up rounds each: freshly started proxies are still compiling their hot paths (tiered JIT)
+        // and opening connections, which would otherwise fall on the first measured rounds.
+        for (var round = 0; round < 2; round++)
+        {
+            await Tools.MaxThroughputAsync(baseline, Math.Max(warmup, 3), options.Connections).ConfigureAwait(false);
+            await Tools.MaxThroughputAsync(target, Math.Max(warmup, 3), options.Connections).ConfigureAwait(false);
+        }
+
         var mine = new List<double>();
         var theirs = new List<double>();
         double failed = 0;
-        var rounds = Math.Max(5, options.Runs);
+        var rounds = Math.Max(6, options.Runs);
         for (var round = 0; round < rounds; round++)
         {
-            var (baselineRps, _, baselineErrors) = await Tools.MaxThroughputAsync(baseline, seconds, options.Connections).ConfigureAwait(false);
-            var (rps, _, errors) = await Tools.MaxThroughputAsync(target, seconds, options.Connections).ConfigureAwait(false);
+            // ABBA order (baseline first in even rounds, second in odd ones): a steady drift of the machine's speed favours
+            // neither side.
+            (double Rps, long Total, long Errors) first, second;
+            if (round % 2 == 0)
+            {
+                first = await Tools.MaxThroughputAsync(baseline, seconds, options.Connections).ConfigureAwait(false);
+                second = await Tools.MaxThroughputAsync(target, seconds, options.Connections).ConfigureAwait(false);
+            }
+            else
+            {
+                second = await Tools.MaxThroughputAsync(target, seconds, options.Connections).ConfigureAwait(false);
+                first = await Tools.MaxThroughputAsync(baseline, seconds, options.Connections).ConfigureAwait(false);
+            }
+
+            var (baselineRps, _, baselineErrors) = first;
+            var (rps, _, errors) = second;
             theirs.Add(baselineRps);
             mine.Add(rps);
             failed += errors + baselineErrors;
