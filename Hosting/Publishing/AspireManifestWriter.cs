@@ -123,28 +123,20 @@ internal static class AspireManifestWriter
     }
 
     // A secret the deployment tool generates (nobody but the control plane needs to know it in advance).
-    private static void GeneratedSecret(Utf8JsonWriter json, string name)
+    private static void GeneratedSecret(Utf8JsonWriter json, string name) => SecretParameter(json, name, defaults =>
     {
-        json.WriteStartObject(name);
-        json.WriteString("type", "parameter.v0");
-        json.WriteString("value", $"{{{name}.inputs.value}}");
-        json.WriteStartObject("inputs");
-        json.WriteStartObject("value");
-        json.WriteString("type", "string");
-        json.WriteBoolean("secret", true);
-        json.WriteStartObject("default");
-        json.WriteStartObject("generate");
-        json.WriteNumber("minLength", 32);
-        json.WriteBoolean("special", false);
-        json.WriteEndObject();
-        json.WriteEndObject();
-        json.WriteEndObject();
-        json.WriteEndObject();
-        json.WriteEndObject();
-    }
+        defaults.WriteStartObject("generate");
+        defaults.WriteNumber("minLength", 32);
+        defaults.WriteBoolean("special", false);
+        defaults.WriteEndObject();
+    });
 
     // A secret minted at publish time (the bootstrap key and the credentials signed with it must agree).
-    private static void Secret(Utf8JsonWriter json, string name, string value)
+    private static void Secret(Utf8JsonWriter json, string name, string value) =>
+        SecretParameter(json, name, defaults => defaults.WriteString("value", value));
+
+    // A parameter.v0 resource holding a secret string, with its default written by writeDefault.
+    private static void SecretParameter(Utf8JsonWriter json, string name, Action<Utf8JsonWriter> writeDefault)
     {
         json.WriteStartObject(name);
         json.WriteString("type", "parameter.v0");
@@ -154,7 +146,7 @@ internal static class AspireManifestWriter
         json.WriteString("type", "string");
         json.WriteBoolean("secret", true);
         json.WriteStartObject("default");
-        json.WriteString("value", value);
+        writeDefault(json);
         json.WriteEndObject();
         json.WriteEndObject();
         json.WriteEndObject();
