@@ -16,6 +16,8 @@ if (args.Contains("--help") || args.Contains("-h"))
           --only a,b                scenario ids to run (direct is always run when latency is compared)
           --protocols h1,h2         protocols (default both)
           --runs N --duration S --warmup S   measured runs per level, seconds per run, seconds of warm-up (default 3, 5, 3)
+          --jit-warmup S            full load on freshly started proxies of ours before measuring, split over their entry
+                                    points (default 15; 2 with --quick): the tiered JIT's optimized code is what runs later
           --connections N           connections (HTTP/1.1) or streams (HTTP/2) of the closed-loop maximum runs (default 64)
           --max-rate R              cap of the open-loop levels (default 10000/s: the generator shares the cores)
           --proxy-env K=V           environment for the Gateway and sidecars (repeatable; e.g. DOTNET_GCgen0size=0x400000)
@@ -33,6 +35,7 @@ var options = new BenchOptions
     Runs = int.Parse(Value("--runs") ?? (quick ? "1" : "3"), CultureInfo.InvariantCulture),
     Duration = TimeSpan.FromSeconds(double.Parse(Value("--duration") ?? (quick ? "2" : "5"), CultureInfo.InvariantCulture)),
     Warmup = TimeSpan.FromSeconds(double.Parse(Value("--warmup") ?? (quick ? "1" : "3"), CultureInfo.InvariantCulture)),
+    JitWarmup = TimeSpan.FromSeconds(double.Parse(Value("--jit-warmup") ?? (quick ? "2" : "15"), CultureInfo.InvariantCulture)),
     Connections = int.Parse(Value("--connections") ?? "64", CultureInfo.InvariantCulture),
     MaxRate = double.Parse(Value("--max-rate") ?? "10000", CultureInfo.InvariantCulture),
     Only = Value("--only")?.Split(',', StringSplitOptions.RemoveEmptyEntries) ?? [],

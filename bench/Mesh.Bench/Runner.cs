@@ -9,6 +9,13 @@ internal sealed record BenchOptions
 {
     public TimeSpan Warmup { get; init; } = TimeSpan.FromSeconds(3);
 
+    /// <summary>
+    /// Load on freshly started proxies of ours before anything is measured: the JIT compiles their hot paths in tiers
+    /// (quick code, instrumented code, then optimized code guided by the profile) on a background thread that competes
+    /// with the load for the cores, so their throughput keeps rising for many seconds after start.
+    /// </summary>
+    public TimeSpan JitWarmup { get; init; } = TimeSpan.FromSeconds(15);
+
     public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(5);
 
     public int Runs { get; init; } = 3;
@@ -68,6 +75,11 @@ internal sealed class Runner(Topology topology, BenchOptions options)
             Progress($"{scenario.Id}: starting ({scenario.Path})");
             await using var running = await scenario.StartAsync(topology).ConfigureAwait(false);
             await using var baseline = scenario.StartBaselineAsync is { } startBaseline ? await startBaseline(topology).ConfigureAwait(false) : null;
+            if (scenario.OurProxies && options.JitWarmup > TimeSpan.Zero)
+            {
+                await WarmUpJitAsync(scenario, running, baseline).ConfigureAwait(false);
+            }
+
             foreach (var protocol in options.Protocols)
             {
                 if ((protocol == "h2" ? running.Http2 : running.Http1) is not { } target)
@@ -83,6 +95,22 @@ internal sealed class Runner(Topology topology, BenchOptions options)
         }
 
         return results;
+    }
+
+    /// <summary>
+    /// Drives every entry point (both protocols, the baseline's too) at full load until the proxies run their
+    /// optimized code; what follows measures the steady state a long-running proxy is in.
+    /// </summary>
+    private async Task WarmUpJitAsync(Scenario scenario, RunningScenario running, RunningScenario? baseline)
+    {
+        var targets = new[] { running, baseline }.OfType<RunningScenario>()
+            .SelectMany(r => options.Protocols.Select(p => p == "h2" ? r.Http2 : r.Http1)).OfType<LoadTarget>().ToList();
+        var seconds = (int)Math.Max(1, Math.Ceiling(options.JitWarmup.TotalSeconds / targets.Count));
+        Progress($"{scenario.Id}: warming up (tiered JIT): {targets.Count} x {seconds} s at full load");
+        foreach (var target in targets)
+        {
+            await Tools.MaxThroughputAsync(target, seconds, options.Connections).ConfigureAwait(false);
+        }
     }
 
     /// <summary>
