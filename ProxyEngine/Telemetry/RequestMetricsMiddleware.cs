@@ -37,9 +37,11 @@ internal sealed class RequestMetricsMiddleware(RequestDelegate next, RequestMetr
                     proxy?.ProxiedDestination?.DestinationId ?? "", route, meshError, System.Diagnostics.Activity.Current?.TraceId.ToString() ?? ""));
             }
 
-            if (System.Diagnostics.Activity.Current is { IsAllDataRequested: true } span)
+            if (System.Diagnostics.Activity.Current is { IsAllDataRequested: true } span && span.Source.HasListeners())
             {
                 // The request's server span (ASP.NET Core's) carries what the mesh did, for traces in any OTLP backend.
+                // Without a tracer the span still exists (ASP.NET Core creates one for trace-context propagation and log
+                // scopes) but nothing records it: no tags then.
                 span.SetTag("mesh.direction", options.Direction);
                 span.SetTag("mesh.source", source);
                 span.SetTag("mesh.destination", destination);
