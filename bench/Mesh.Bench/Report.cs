@@ -25,7 +25,7 @@ internal static class Report
         {
             var at = result.At(Runner.Fixed)!;
             var direct = results.FirstOrDefault(r => r.Scenario.Id == "direct" && r.Protocol == result.Protocol)?.At(Runner.Fixed);
-            md.Append(CultureInfo.InvariantCulture, $"| {result.Scenario.Title} | {Protocol(result.Protocol)} ");
+            md.Append(CultureInfo.InvariantCulture, $"| {result.Scenario.Title} | {Protocol(result)} ");
             foreach (var p in new[] { 50, 90, 99, 99.9 })
             {
                 md.Append(CultureInfo.InvariantCulture, $"| {Runner.Ms(at.Latency.ValueAtPercentile(p))} ");
@@ -45,11 +45,12 @@ internal static class Report
         md.Append("|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|\n");
         foreach (var result in results)
         {
-            var nginx = results.FirstOrDefault(r => r.Scenario.Id == "nginx" && r.Protocol == result.Protocol);
+            // nginx's HTTP/2 entry is h2c: a TLS entry point is not compared with it.
+            var nginx = result.Protocol == "h2" && result.Scenario.Http2OverTls ? null : results.FirstOrDefault(r => r.Scenario.Id == "nginx" && r.Protocol == result.Protocol);
             var costs = result.At(Runner.Fixed)?.Costs ?? [];
             var half = result.At("50% of max");
             var threeQuarters = result.At("75% of max");
-            var head = $"| {result.Scenario.Title} | {Protocol(result.Protocol)} | {F(result.MaxRps)} | {(nginx is null ? "" : F(result.MaxRps / nginx.MaxRps, "0.00") + "x")} | "
+            var head = $"| {result.Scenario.Title} | {Protocol(result)} | {F(result.MaxRps)} | {(nginx is null ? "" : F(result.MaxRps / nginx.MaxRps, "0.00") + "x")} | "
                 + $"{LevelP99(half)} | {LevelP99(threeQuarters)} ";
             if (costs.Count == 0)
             {
@@ -83,7 +84,7 @@ internal static class Report
         md.Append("\n### Telemetry on versus off (maximum throughput)\n\nBoth variants run side by side and are measured in alternation (on, off, off, on, ...), so that the machine's drift hits both alike; the medians of the rounds are compared.\n\n| proxy | protocol | on req/s | off req/s | cost |\n|---|---|---:|---:|---:|\n");
         foreach (var (on, off) in TelemetryPairs(results))
         {
-            md.Append(CultureInfo.InvariantCulture, $"| {on.Scenario.Title} | {Protocol(on.Protocol)} | {F(off.BaselineMaxRps!.Value)} | {F(off.MaxRps)} | {F(TelemetryCost(on, off) * 100, "0.0")} % |\n");
+            md.Append(CultureInfo.InvariantCulture, $"| {on.Scenario.Title} | {Protocol(on)} | {F(off.BaselineMaxRps!.Value)} | {F(off.MaxRps)} | {F(TelemetryCost(on, off) * 100, "0.0")} % |\n");
         }
 
         md.Append("\n### Targets\n\n| target | measured | verdict |\n|---|---|---|\n");
@@ -100,6 +101,9 @@ internal static class Report
     private static string LevelP99(RateResult? level) => level is null ? "" : $"{Runner.Ms(level.Latency.ValueAtPercentile(99))} @{F(level.TargetRate)}/s";
 
     private static string Protocol(string protocol) => protocol == "h2" ? "HTTP/2" : "HTTP/1.1";
+
+    /// <summary>The protocol of a scenario's entry point, saying when its HTTP/2 is over TLS (every other HTTP/2 entry is h2c).</summary>
+    private static string Protocol(ScenarioResult result) => result.Protocol == "h2" && result.Scenario.Http2OverTls ? "HTTP/2 over TLS" : Protocol(result.Protocol);
 
     /// <summary>Telemetry-off results, measured interleaved with their telemetry-on twin (see <see cref="ScenarioResult.BaselineMaxRps"/>).</summary>
     private static IEnumerable<(ScenarioResult On, ScenarioResult Off)> TelemetryPairs(IReadOnlyList<ScenarioResult> results) =>
@@ -123,13 +127,13 @@ internal static class Report
             yield return ($"sidecar pair adds <= 0.5 ms at p99, 1000 req/s, mTLS ({Protocol(pair.Protocol)})", $"+{F(added, "0.000")} ms", Verdict(added <= 0.5));
         }
 
-        foreach (var gateway in results.Where(r => r.Scenario.Id == "gateway"))
+        foreach (var gateway in results.Where(r => r.Scenario.Id == "gateway" && !(r.Protocol == "h2" && r.Scenario.Http2OverTls)))
         {
             var nginx = results.FirstOrDefault(r => r.Scenario.Id == "nginx" && r.Protocol == gateway.Protocol);
             if (nginx is not null)
             {
                 var ratio = gateway.MaxRps / nginx.MaxRps;
-                yield return ($"Gateway max throughput >= 0.75x nginx ({Protocol(gateway.Protocol)})", $"{F(ratio, "0.00")}x ({F(gateway.MaxRps)} vs {F(nginx.MaxRps)} req/s)", Verdict(ratio >= 0.75));
+                yield return ($"Gateway max throughput >= 0.75x nginx ({Protocol(gateway)})", $"{F(ratio, "0.00")}x ({F(gateway.MaxRps)} vs {F(nginx.MaxRps)} req/s)", Verdict(ratio >= 0.75));
             }
         }
 
@@ -145,7 +149,7 @@ internal static class Report
         foreach (var (on, off) in TelemetryPairs(results))
         {
             var cost = TelemetryCost(on, off);
-            yield return ($"telemetry costs <= 10 % of throughput: {on.Scenario.Title} ({Protocol(on.Protocol)})", $"{F(cost * 100, "0.0")} %", Verdict(cost <= 0.10));
+            yield return ($"telemetry costs <= 10 % of throughput: {on.Scenario.Title} ({Protocol(on)})", $"{F(cost * 100, "0.0")} %", Verdict(cost <= 0.10));
         }
     }
 
@@ -167,7 +171,7 @@ internal static class Report
         {
             var y = top + (i * (bar + gap));
             var w = rows[i].MaxRps / maxRps * width;
-            svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{label - 6}\" y=\"{y + 12}\" text-anchor=\"end\">{Escape(rows[i].Scenario.Title)} {Protocol(rows[i].Protocol)}</text>");
+            svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{label - 6}\" y=\"{y + 12}\" text-anchor=\"end\">{Escape(rows[i].Scenario.Title)} {Protocol(rows[i])}</text>");
             svg.Append(CultureInfo.InvariantCulture, $"<rect x=\"{label}\" y=\"{y}\" width=\"{F(w, "0.0")}\" height=\"{bar}\" fill=\"{(rows[i].Protocol == "h2" ? "#6a8fd0" : "#2b5fa8")}\"/>");
             svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{F(label + w + 4, "0.0")}\" y=\"{y + 12}\">{F(rows[i].MaxRps)}</text>\n");
         }
@@ -181,7 +185,7 @@ internal static class Report
             var y = height1 + top + (i * (bar + gap));
             var added = Added(latencyRows[i]);
             var w = added / maxAdded * width;
-            svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{label - 6}\" y=\"{y + 12}\" text-anchor=\"end\">{Escape(latencyRows[i].Scenario.Title)} {Protocol(latencyRows[i].Protocol)}</text>");
+            svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{label - 6}\" y=\"{y + 12}\" text-anchor=\"end\">{Escape(latencyRows[i].Scenario.Title)} {Protocol(latencyRows[i])}</text>");
             svg.Append(CultureInfo.InvariantCulture, $"<rect x=\"{label}\" y=\"{y}\" width=\"{F(w, "0.0")}\" height=\"{bar}\" fill=\"{(latencyRows[i].Protocol == "h2" ? "#e0a050" : "#c06000")}\"/>");
             svg.Append(CultureInfo.InvariantCulture, $"<text x=\"{F(label + w + 4, "0.0")}\" y=\"{y + 12}\">{F(added, "0.000")}</text>\n");
         }

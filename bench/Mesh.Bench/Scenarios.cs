@@ -19,6 +19,9 @@ internal sealed record Scenario(string Id, string Title, string Path, Func<Topol
     /// <summary>Whether the scenario's proxies are ours (allocations per request come from their /debug/runtime).</summary>
     public bool OurProxies { get; init; }
 
+    /// <summary>Whether its HTTP/2 entry point is TLS (h2 by ALPN) rather than h2c: the Gateway's.</summary>
+    public bool Http2OverTls { get; init; }
+
     /// <summary>
     /// A scenario to measure this one against in alternation (both started side by side): the telemetry-off variants
     /// name their telemetry-on twin, started with <see cref="StartBaselineAsync"/>.
@@ -63,18 +66,18 @@ internal static class Scenarios
         new("direct", "direct", "load -> upstream", t => Task.FromResult(new RunningScenario(
             new LoadTarget(new Uri($"http://127.0.0.1:{t.UpstreamHttp1Port}/plain"), null, HttpVersion.Version11),
             new LoadTarget(new Uri($"http://127.0.0.1:{t.UpstreamHttp2Port}/plain"), null, HttpVersion.Version20), []))),
-        new("gateway", "Gateway", "load -> Gateway -> upstream", t => GatewayAsync(t, "/plain", telemetry: true)) { OurProxies = true },
+        new("gateway", "Gateway", "load -> Gateway -> upstream", t => GatewayAsync(t, "/plain", telemetry: true)) { OurProxies = true, Http2OverTls = true },
         new("sidecars", "sidecar pair (mTLS, HTTP/2 by ALPN between them)", "load -> client sidecar (outbound) -> (mTLS) -> server sidecar (inbound) -> upstream",
             t => SidecarPairAsync(t, telemetry: true)) { OurProxies = true },
         new("sidecars-plaintext", "sidecar pair, plaintext (h2c between them)", "as sidecar pair, server sidecar with --inbound-mtls off: the cost of mTLS by difference",
             t => SidecarPairAsync(t, telemetry: true, mtls: false)) { OurProxies = true },
         new("full", "Gateway -> sidecar -> sidecar", "load -> Gateway -> edge sidecar (outbound) -> server sidecar (inbound) -> upstream",
-            FullPathAsync) { OurProxies = true },
+            FullPathAsync) { OurProxies = true, Http2OverTls = true },
         new("nginx", "nginx", "load -> nginx (worker_processes auto) -> upstream", ReferenceProxies.NginxAsync),
         new("haproxy", "HAProxy", "load -> HAProxy (all threads) -> upstream", ReferenceProxies.HaproxyAsync),
         new("gateway-notelemetry", "Gateway, --telemetry off", "as Gateway, measured in alternation with a Gateway with telemetry", t => GatewayAsync(t, "/plain", telemetry: false))
         {
-            ThroughputOnly = true, OurProxies = true, Baseline = "gateway", StartBaselineAsync = t => GatewayAsync(t, "/plain", telemetry: true),
+            ThroughputOnly = true, OurProxies = true, Http2OverTls = true, Baseline = "gateway", StartBaselineAsync = t => GatewayAsync(t, "/plain", telemetry: true),
         },
         new("sidecars-notelemetry", "sidecar pair, --telemetry off", "as sidecar pair, measured in alternation with a pair with telemetry", t => SidecarPairAsync(t, telemetry: false))
         {
@@ -82,21 +85,29 @@ internal static class Scenarios
         },
     ];
 
-    private static async Task<BenchProcess> StartGatewayAsync(Topology t, bool telemetry)
+    /// <summary>
+    /// Starts a Gateway with its plaintext HTTP/1.1 port and its HTTPS port (HTTP/2 by ALPN, with the development
+    /// certificate it generates in its state directory).
+    /// </summary>
+    private static async Task<(BenchProcess Process, int HttpsPort)> StartGatewayAsync(Topology t, bool telemetry)
     {
-        int port = PortAllocator.FreePort(), admin = PortAllocator.FreePort();
+        int port = PortAllocator.FreePort(), https = PortAllocator.FreePort(), admin = PortAllocator.FreePort();
         var adminUrl = new Uri($"http://127.0.0.1:{admin}/");
-        string[] args = ["--port", $"{port}", "--host", "127.0.0.1", "--admin-port", $"{admin}", "--control-plane", t.ControlPlane.ToString(),
+        string[] args = ["--port", $"{port}", "--https-port", $"{https}", "--host", "127.0.0.1", "--admin-port", $"{admin}", "--control-plane", t.ControlPlane.ToString(),
             "--state-dir", Directory.CreateTempSubdirectory("gateway-").FullName, "--telemetry", telemetry ? "on" : "off"];
         var gateway = t.Track(await BenchProcess.StartProjectAsync("gateway", "Gateway.csproj", args, t.ProxyEnvironment("gateway", "gateway", null), adminUrl).ConfigureAwait(false));
-        return gateway.WithPort(port);
+        return (gateway.WithPort(port), https);
     }
 
+    /// <summary>
+    /// The Gateway's entry points: HTTP/1.1 on its plaintext port, HTTP/2 on its HTTPS port (its public listener offers
+    /// HTTP/2 only through TLS, as browsers and most clients use it), so its HTTP/2 rows include TLS termination.
+    /// </summary>
     private static async Task<RunningScenario> GatewayAsync(Topology t, string path, bool telemetry)
     {
-        var gateway = await StartGatewayAsync(t, telemetry).ConfigureAwait(false);
-        // The Gateway's public listener offers HTTP/2 only through TLS (ALPN), not as h2c: its scenarios are HTTP/1.1.
-        var scenario = new RunningScenario(new LoadTarget(new Uri($"http://127.0.0.1:{gateway.Port}{path}"), null, HttpVersion.Version11), null, [gateway]);
+        var (gateway, https) = await StartGatewayAsync(t, telemetry).ConfigureAwait(false);
+        var scenario = new RunningScenario(new LoadTarget(new Uri($"http://127.0.0.1:{gateway.Port}{path}"), null, HttpVersion.Version11),
+            new LoadTarget(new Uri($"https://127.0.0.1:{https}{path}"), null, HttpVersion.Version20), [gateway]);
         await Routed(scenario, gateway).ConfigureAwait(false);
         return scenario;
     }
@@ -139,9 +150,9 @@ internal static class Scenarios
         {
             Http2Address = $"http://127.0.0.1:{edge.OutboundHttp2}",
         }).ConfigureAwait(false);
-        var gateway = await StartGatewayAsync(t, telemetry: true).ConfigureAwait(false);
-        var scenario = new RunningScenario(new LoadTarget(new Uri($"http://127.0.0.1:{gateway.Port}/full"), null, HttpVersion.Version11), null,
-            [gateway, edge.Process, server.Process]);
+        var (gateway, https) = await StartGatewayAsync(t, telemetry: true).ConfigureAwait(false);
+        var scenario = new RunningScenario(new LoadTarget(new Uri($"http://127.0.0.1:{gateway.Port}/full"), null, HttpVersion.Version11),
+            new LoadTarget(new Uri($"https://127.0.0.1:{https}/full"), null, HttpVersion.Version20), [gateway, edge.Process, server.Process]);
         scenario.Cleanup.Add(() => t.DeregisterAsync("edge-outbound"));
         await Routed(scenario, gateway).ConfigureAwait(false);
         return scenario;

@@ -96,7 +96,8 @@ internal static partial class Tools
             var done = long.Parse(summary.Groups[2].Value, CultureInfo.InvariantCulture);
             var ok = status.Success ? long.Parse(status.Groups[1].Value, CultureInfo.InvariantCulture) : 0;
             var elapsed = double.Parse(finished.Groups[1].Value, CultureInfo.InvariantCulture) * (finished.Groups[2].Value == "ms" ? 0.001 : 1);
-            return (ok / elapsed, done, done - ok);
+            // A stream answered just as the duration ran out can be counted in the status codes but not as done.
+            return (ok / elapsed, done, Math.Max(0, done - ok));
         }
     }
 
