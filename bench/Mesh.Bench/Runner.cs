@@ -157,9 +157,11 @@ internal sealed class Runner(Topology topology, BenchOptions options)
             Progress($"{scenario.Id} {target.Protocol}: round {round + 1}/{rounds}: {scenario.Baseline} {baselineRps:0} req/s, {scenario.Id} {rps:0} req/s");
         }
 
-        var peak = running.Proxies.Select(p => new ProcessCost(p.Name, 0, 0, ProcessStats.PeakRssBytes(p.Pid) / 1048576.0, null, 0, 0, 0)).ToList();
         // Medians: one round disturbed by something else on the machine does not decide the comparison.
-        return new ScenarioResult(scenario, target.Protocol, Median(mine), (long)failed, [], peak) { BaselineMaxRps = Median(theirs) };
+        var max = Median(mine);
+        var rates = scenario.ThroughputOnly ? [] : await RunLevelsAsync(scenario, running, target, max).ConfigureAwait(false);
+        var peak = running.Proxies.Select(p => new ProcessCost(p.Name, 0, 0, ProcessStats.PeakRssBytes(p.Pid) / 1048576.0, null, 0, 0, 0)).ToList();
+        return new ScenarioResult(scenario, target.Protocol, max, (long)failed, rates, peak) { BaselineMaxRps = Median(theirs) };
     }
 
     private static double Median(List<double> values)
@@ -182,18 +184,22 @@ internal sealed class Runner(Topology topology, BenchOptions options)
         }
 
         var max = requests / (seconds * options.Runs);
-        var rates = new List<RateResult>();
-        if (!scenario.ThroughputOnly)
-        {
-            foreach (var (label, rate) in new[] { (Fixed, 1000.0), ("50% of max", max * 0.5), ("75% of max", max * 0.75) })
-            {
-                // Above MaxRate the in-process generator itself saturates on a small machine; the level is then capped (and marked).
-                rates.Add(await RunRateAsync(scenario, running, target, label, Math.Clamp(rate, 100, options.MaxRate)).ConfigureAwait(false));
-            }
-        }
-
+        var rates = scenario.ThroughputOnly ? [] : await RunLevelsAsync(scenario, running, target, max).ConfigureAwait(false);
         var peak = running.Proxies.Select(p => new ProcessCost(p.Name, 0, 0, ProcessStats.PeakRssBytes(p.Pid) / 1048576.0, null, 0, 0, 0)).ToList();
         return new ScenarioResult(scenario, target.Protocol, max, (long)failed, rates, peak);
+    }
+
+    /// <summary>The constant-rate levels: 1000 requests/s, and 50 % and 75 % of the scenario's maximum.</summary>
+    private async Task<List<RateResult>> RunLevelsAsync(Scenario scenario, RunningScenario running, LoadTarget target, double max)
+    {
+        var rates = new List<RateResult>();
+        foreach (var (label, rate) in new[] { (Fixed, 1000.0), ("50% of max", max * 0.5), ("75% of max", max * 0.75) })
+        {
+            // Above MaxRate the in-process generator itself saturates on a small machine; the level is then capped (and marked).
+            rates.Add(await RunRateAsync(scenario, running, target, label, Math.Clamp(rate, 100, options.MaxRate)).ConfigureAwait(false));
+        }
+
+        return rates;
     }
 
     private async Task<RateResult> RunRateAsync(Scenario scenario, RunningScenario running, LoadTarget target, string label, double rate)
