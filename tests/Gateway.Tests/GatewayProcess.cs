@@ -53,44 +53,61 @@ public sealed class GatewayProcess : IAsyncDisposable
     {
         var controlPlane = await ControlPlaneProcess.StartAsync(typeof(GatewayProcess).Assembly, config);
         stateDirectory ??= Directory.CreateTempSubdirectory("aspiremesh-gw-").FullName;
-        var port = Ports.Free();
-        var admin = Ports.Free();
-        int? httpsPort = https ? Ports.Free() : null;
-        List<string> args = ["--name", "edge", "--host", "127.0.0.1", "--port", $"{port}", "--admin-port", $"{admin}", "--control-plane", controlPlane.Url.ToString(), "--state-dir", stateDirectory];
-        if (httpsPort is { } p)
+        for (var attempt = 1; ; attempt++)
         {
-            args.AddRange(["--https-port", $"{p}"]);
-        }
+            var port = Ports.Free();
+            var admin = Ports.Free();
+            int? httpsPort = https ? Ports.Free() : null;
+            List<string> args = ["--name", "edge", "--host", "127.0.0.1", "--port", $"{port}", "--admin-port", $"{admin}", "--control-plane", controlPlane.Url.ToString(), "--state-dir", stateDirectory];
+            if (httpsPort is { } p)
+            {
+                args.AddRange(["--https-port", $"{p}"]);
+            }
 
-        args.AddRange(arguments ?? []);
-        // Its first mesh certificate needs a bootstrap credential, as every proxy's does.
-        var env = ControlPlaneProcess.GatewayEnvironment("edge");
-        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
-        {
-            env[key] = value;
-        }
+            args.AddRange(arguments ?? []);
+            // Its first mesh certificate needs a bootstrap credential, as every proxy's does.
+            var env = ControlPlaneProcess.GatewayEnvironment("edge");
+            foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+            {
+                env[key] = value;
+            }
 
-        var process = await TestProcess.StartDotnetAsync("gateway", BuiltProjects.Assembly(typeof(GatewayProcess).Assembly, "Gateway.csproj"), args, env);
-        var gateway = new GatewayProcess(controlPlane, process, port, httpsPort, stateDirectory, admin);
-        try
-        {
-            using var probe = new HttpClient { Timeout = Deadline };
-            await Eventually.UntilAsync(async () => !process.Exited.IsCompleted && (await probe.GetAsync(new Uri($"http://127.0.0.1:{admin}/ready"))).IsSuccessStatusCode,
-                Deadline, "the gateway to be ready");
-        }
-        catch (TimeoutException ex)
-        {
-            var output = process.Output;
-            await gateway.DisposeAsync();
-            throw new TimeoutException($"{ex.Message} Gateway output:{Environment.NewLine}{output}", ex);
-        }
-        catch
-        {
-            await gateway.DisposeAsync();
-            throw;
-        }
+            var process = await TestProcess.StartDotnetAsync("gateway", BuiltProjects.Assembly(typeof(GatewayProcess).Assembly, "Gateway.csproj"), args, env);
+            try
+            {
+                using var probe = new HttpClient { Timeout = Deadline };
+                await Eventually.UntilAsync(async () => process.Exited.IsCompleted || (await probe.GetAsync(new Uri($"http://127.0.0.1:{admin}/ready"))).IsSuccessStatusCode,
+                    Deadline, "the gateway to be ready");
+                if (!process.Exited.IsCompleted)
+                {
+                    return new GatewayProcess(controlPlane, process, port, httpsPort, stateDirectory, admin);
+                }
 
-        return gateway;
+                var code = await process.Exited;
+                // A free port can be taken by another process (a test's outgoing connection, in the same ephemeral range)
+                // between being chosen and being bound: the gateway says so with its exit code; then try other ports.
+                if (code == AspireMesh.ProxyEngine.Hosting.ListenerHost.ListenFailedExitCode && attempt < 3)
+                {
+                    await process.DisposeAsync();
+                    continue;
+                }
+
+                throw new InvalidOperationException($"The gateway exited with code {code} before it was ready. Gateway output:{Environment.NewLine}{process.Output}");
+            }
+            catch (Exception ex)
+            {
+                var output = process.Output;
+                await process.DisposeAsync();
+                await controlPlane.DisposeAsync();
+                Directory.Delete(stateDirectory, recursive: true);
+                if (ex is TimeoutException)
+                {
+                    throw new TimeoutException($"{ex.Message} Gateway output:{Environment.NewLine}{output}", ex);
+                }
+
+                throw;
+            }
+        }
     }
 
     /// <summary>
