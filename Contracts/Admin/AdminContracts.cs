@@ -77,7 +77,15 @@ public sealed record ProxyInfo(string Id, string Kind, string Name, long Applied
 /// </summary>
 /// <param name="Buckets">Upper bounds (seconds) of the latency histogram buckets; <see cref="StatsSeries.Buckets"/> counts per bucket (not cumulative); requests slower than the last bound are the count minus their sum.</param>
 public sealed record ProxyStats(string ProxyId, DateTimeOffset At, IReadOnlyList<double> Buckets, IReadOnlyList<StatsSeries> Series,
-    IReadOnlyList<RetryStats> Retries, IReadOnlyList<EjectionStats> Ejections, long DownstreamConnections, long UpstreamConnections);
+    IReadOnlyList<RetryStats> Retries, IReadOnlyList<EjectionStats> Ejections, long DownstreamConnections, long UpstreamConnections)
+{
+    /// <summary>
+    /// When the proxy started counting (its process start). A reader of two snapshots tells a restarted proxy (counts
+    /// from zero again) and one that started between them (everything it counted is new) from one it missed a
+    /// snapshot of (no baseline: its whole history is not new).
+    /// </summary>
+    public DateTimeOffset? StartedAt { get; init; }
+}
 
 /// <summary>Requests of one direction, source, destination, route, status class and mesh error.</summary>
 public sealed record StatsSeries(string Direction, string Source, string Destination, string Route, string Code, string MeshError,

@@ -5,7 +5,10 @@ namespace AspireMesh.ControlPlane.Telemetry;
 /// <summary>
 /// Golden metrics (requests per second, success rate, latency percentiles) from two collections of cumulative proxy
 /// statistics: per service (what its sidecars received), per edge (what callers saw, source -> destination) and per
-/// route. A proxy that restarted in between (counts went down) counts from zero.
+/// route. A proxy that restarted in between (a new start time, or counts that went down) counts from zero; one that
+/// started in between counts everything; one missing from the earlier collection while it was already running (a
+/// missed fetch, or a control plane that restarted and had not collected it yet) is left out of that difference, since
+/// its whole history would otherwise show as one burst.
 /// </summary>
 internal static class GoldenMetricsCalculator
 {
@@ -50,7 +53,12 @@ internal static class GoldenMetricsCalculator
         var result = new List<Delta>();
         foreach (var (proxyId, now) in to.Proxies)
         {
-            var before = from.Proxies.GetValueOrDefault(proxyId)?.Series.ToDictionary(Key, StringComparer.Ordinal);
+            if (!TryBaseline(from, to, proxyId, out var previous))
+            {
+                continue;
+            }
+
+            var before = previous?.Series.ToDictionary(Key, StringComparer.Ordinal);
             foreach (var series in now.Series)
             {
                 var old = before?.GetValueOrDefault(Key(series));
@@ -74,7 +82,12 @@ internal static class GoldenMetricsCalculator
         var result = new Dictionary<(string, string), long>();
         foreach (var (proxyId, now) in to.Proxies)
         {
-            var before = from.Proxies.GetValueOrDefault(proxyId)?.Retries;
+            if (!TryBaseline(from, to, proxyId, out var previous))
+            {
+                continue;
+            }
+
+            var before = previous?.Retries;
             foreach (var retry in now.Retries)
             {
                 var old = before?.FirstOrDefault(r => r.Direction == retry.Direction && r.Source == retry.Source && r.Destination == retry.Destination && r.Reason == retry.Reason);
@@ -84,6 +97,30 @@ internal static class GoldenMetricsCalculator
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// What a proxy's counts in <paramref name="to"/> are to be compared with: its stats in <paramref name="from"/>, or
+    /// null when every count is new (it started, or restarted, since). False when there is no baseline: it was running
+    /// at <paramref name="from"/> but not collected then.
+    /// </summary>
+    private static bool TryBaseline(StatsCollector.Collection from, StatsCollector.Collection to, string proxyId, out ProxyStats? previous)
+    {
+        var now = to.Proxies[proxyId];
+        previous = from.Proxies.GetValueOrDefault(proxyId);
+        if (previous is not null)
+        {
+            if (now.StartedAt is { } started && previous.StartedAt is { } before && started != before)
+            {
+                previous = null;
+            }
+
+            return true;
+        }
+
+        // Start times come from the proxy's clock, collection times from the control plane's: on one machine, or
+        // synchronized ones, the comparison holds; a proxy that says nothing of its start is counted as before.
+        return now.StartedAt is not { } start || start >= from.At;
     }
 
     private static string Key(StatsSeries s) => $"{s.Direction}|{s.Source}|{s.Destination}|{s.Route}|{s.Code}|{s.MeshError}";

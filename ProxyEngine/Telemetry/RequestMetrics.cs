@@ -34,6 +34,7 @@ public sealed class RequestMetrics : IDisposable
     private readonly Counter<long> _ejectionsInstrument;
     private readonly Counter<long> _auditDenialsInstrument;
     private readonly MeterListener _connections = new();
+    private readonly DateTimeOffset _startedAt = DateTimeOffset.UtcNow;
     private long _downstreamConnections;
     private long _upstreamConnections;
 
@@ -150,7 +151,7 @@ public sealed class RequestMetrics : IDisposable
             Interlocked.Read(ref s.Value.RequestBytes), Interlocked.Read(ref s.Value.ResponseBytes)))],
         [.. _retries.Select(r => new RetryStats(r.Key.Direction, r.Key.Source, r.Key.Destination, r.Key.Reason, Interlocked.Read(ref r.Value.Value)))],
         [.. _ejections.Select(e => new EjectionStats(e.Key.Destination, e.Key.Endpoint, Interlocked.Read(ref e.Value.Value)))],
-        DownstreamConnections, UpstreamConnections);
+        DownstreamConnections, UpstreamConnections) { StartedAt = _startedAt };
 
     /// <inheritdoc />
     public void Dispose()
