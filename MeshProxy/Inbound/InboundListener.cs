@@ -27,7 +27,7 @@ internal static class InboundListener
             {
                 if (peers.Identity is not null)
                 {
-                    http1.UseMeshTls(peers, tlsLogger);
+                    http1.UseMeshTls(peers, metrics, tlsLogger);
                 }
             }));
         builder.Services.AddHttpForwarder();

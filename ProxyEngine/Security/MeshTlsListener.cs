@@ -1,4 +1,5 @@
 using System.Security.Authentication;
+using AspireMesh.ProxyEngine.Telemetry;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -17,11 +18,18 @@ public static class MeshTlsListener
 {
     private const byte TlsHandshakeRecord = 0x16;
 
-    /// <summary>Adds mTLS beside plaintext to <paramref name="listen"/>.</summary>
-    public static void UseMeshTls(this ListenOptions listen, PeerAuthentication authentication, ILogger logger)
+    /// <summary>The client certificate check of the handshake in progress on this flow (set by the validation callback).</summary>
+    private static readonly AsyncLocal<HandshakeOutcome?> Outcome = new();
+
+    /// <summary>
+    /// Adds mTLS beside plaintext to <paramref name="listen"/>; handshakes refused (no client certificate, one this mesh
+    /// does not accept, or a failed handshake) are counted in <paramref name="metrics"/> and logged.
+    /// </summary>
+    public static void UseMeshTls(this ListenOptions listen, PeerAuthentication authentication, RequestMetrics metrics, ILogger logger)
     {
         ArgumentNullException.ThrowIfNull(listen);
         ArgumentNullException.ThrowIfNull(authentication);
+        ArgumentNullException.ThrowIfNull(metrics);
         var identity = authentication.Identity ?? throw new ArgumentException("mTLS needs a workload identity.", nameof(authentication));
         listen.Protocols = HttpProtocols.Http1AndHttp2;
         ConnectionDelegate? plaintext = null;
@@ -38,14 +46,49 @@ public static class MeshTlsListener
             var first = read.Buffer.FirstSpan[0];
             // Nothing consumed or examined: the next read sees the same bytes.
             input.AdvanceTo(read.Buffer.Start);
-            await (first == TlsHandshakeRecord ? tls(connection) : plaintext!(connection)).ConfigureAwait(false);
+            if (first != TlsHandshakeRecord)
+            {
+                await plaintext!(connection).ConfigureAwait(false);
+                return;
+            }
+
+            // The handshake runs inside tls(connection), on this flow: the validation callback reports to this outcome.
+            var outcome = new HandshakeOutcome();
+            Outcome.Value = outcome;
+            try
+            {
+                await tls(connection).ConfigureAwait(false);
+            }
+            finally
+            {
+                // Kestrel ends a refused handshake quietly, without calling what follows it (which marks completion).
+                if (!outcome.Completed)
+                {
+                    metrics.RecordTlsRefusal(outcome.Checked switch
+                    {
+                        false => TlsRefusals.NoCertificate,
+                        true when outcome.Refused => TlsRefusals.CertificateRefused,
+                        _ => TlsRefusals.HandshakeFailed,
+                    });
+                }
+            }
         });
         listen.UseHttps(new HttpsConnectionAdapterOptions
         {
             // Read per handshake: a renewed certificate serves new connections while established ones carry on.
             ServerCertificateSelector = (_, _) => identity.Certificate,
             ClientCertificateMode = ClientCertificateMode.RequireCertificate,
-            ClientCertificateValidation = (certificate, _, _) => authentication.ValidateClient(certificate, logger),
+            ClientCertificateValidation = (certificate, _, _) =>
+            {
+                var valid = authentication.ValidateClient(certificate, logger);
+                if (Outcome.Value is { } outcome)
+                {
+                    outcome.Checked = true;
+                    outcome.Refused = !valid;
+                }
+
+                return valid;
+            },
             CheckCertificateRevocation = false,
             SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
             HandshakeTimeout = TimeSpan.FromSeconds(10),
@@ -54,7 +97,38 @@ public static class MeshTlsListener
         listen.Use(http =>
         {
             plaintext = http;
-            return http;
+            // Reached by a TLS connection only once its handshake completed.
+            return connection =>
+            {
+                if (Outcome.Value is { } outcome)
+                {
+                    outcome.Completed = true;
+                }
+
+                return http(connection);
+            };
         });
     }
+
+    private sealed class HandshakeOutcome
+    {
+        public bool Completed { get; set; }
+
+        public bool Checked { get; set; }
+
+        public bool Refused { get; set; }
+    }
+}
+
+/// <summary>Why the inbound port refused a TLS handshake: the <c>reason</c> label of <c>mesh_tls_refusals_total</c>.</summary>
+public static class TlsRefusals
+{
+    /// <summary>The client presented no certificate (mTLS is required on the TLS side of the port).</summary>
+    public const string NoCertificate = "no-certificate";
+
+    /// <summary>The client's certificate is not one of this mesh's (other CA, expired, no SPIFFE ID); the log says which.</summary>
+    public const string CertificateRefused = "certificate-refused";
+
+    /// <summary>The handshake failed otherwise (protocol version, cipher, timeout, a connection dropped mid-handshake).</summary>
+    public const string HandshakeFailed = "handshake-failed";
 }

@@ -25,6 +25,7 @@ public sealed class RequestMetrics : IDisposable
     private readonly ConcurrentDictionary<(string Direction, string Source, string Destination, string Reason), Counter> _retries = new();
     private readonly ConcurrentDictionary<(string Destination, string Endpoint), Counter> _ejections = new();
     private readonly ConcurrentDictionary<(string Source, string Destination, string Policy), Counter> _auditDenials = new();
+    private readonly ConcurrentDictionary<string, Counter> _tlsRefusals = new(StringComparer.Ordinal);
     private readonly Meter _meter = new(MeterName);
     private readonly Counter<long> _requestsInstrument;
     private readonly Histogram<double> _durationInstrument;
@@ -33,6 +34,7 @@ public sealed class RequestMetrics : IDisposable
     private readonly Counter<long> _retriesInstrument;
     private readonly Counter<long> _ejectionsInstrument;
     private readonly Counter<long> _auditDenialsInstrument;
+    private readonly Counter<long> _tlsRefusalsInstrument;
     private readonly MeterListener _connections = new();
     private readonly DateTimeOffset _startedAt = DateTimeOffset.UtcNow;
     private long _downstreamConnections;
@@ -49,6 +51,7 @@ public sealed class RequestMetrics : IDisposable
         _retriesInstrument = _meter.CreateCounter<long>("mesh.retries", "{retry}", "Attempts retried, by reason.");
         _ejectionsInstrument = _meter.CreateCounter<long>("mesh.ejections", "{ejection}", "Endpoints ejected by outlier detection.");
         _auditDenialsInstrument = _meter.CreateCounter<long>("mesh.authz.audit_denials", "{request}", "Requests an authorization policy in Audit mode would have denied (they were let through).");
+        _tlsRefusalsInstrument = _meter.CreateCounter<long>("mesh.tls.refusals", "{connection}", "TLS handshakes the inbound port refused, by reason (no client certificate, a certificate not of this mesh, other handshake failures).");
         _meter.CreateObservableUpDownCounter("mesh.connections.open", () => new[]
         {
             new Measurement<long>(Interlocked.Read(ref _downstreamConnections), new KeyValuePair<string, object?>("side", "downstream")),
@@ -143,6 +146,13 @@ public sealed class RequestMetrics : IDisposable
         _auditDenialsInstrument.Add(1, new TagList { { "mesh.source", source }, { "mesh.destination", destination }, { "mesh.authz.policy", policy } });
     }
 
+    /// <summary>Records a TLS handshake refused on the inbound port, with its reason (see <see cref="Security.TlsRefusals"/>).</summary>
+    public void RecordTlsRefusal(string reason)
+    {
+        Interlocked.Increment(ref _tlsRefusals.GetOrAdd(reason, _ => new Counter()).Value);
+        _tlsRefusalsInstrument.Add(1, new KeyValuePair<string, object?>("mesh.tls.refusal_reason", reason));
+    }
+
     /// <summary>Every request series, cumulative since the proxy started: what the control plane's dashboard and CLI compute rates from.</summary>
     public ProxyStats Snapshot(string proxyId) => new(proxyId, DateTimeOffset.UtcNow, Buckets,
         [.. _series.Select(s => new StatsSeries(s.Key.Direction, s.Key.Source, s.Key.Destination, s.Key.Route, s.Key.Code, s.Key.MeshError,
@@ -221,6 +231,12 @@ public sealed class RequestMetrics : IDisposable
         {
             text.Append("mesh_authz_audit_denials_total{source=\"").Append(Labels.Escape(source)).Append("\",destination=\"").Append(Labels.Escape(destination))
                 .Append("\",policy=\"").Append(Labels.Escape(policy)).Append("\"} ").Append(Interlocked.Read(ref counter.Value).ToString(CultureInfo.InvariantCulture)).Append('\n');
+        }
+
+        text.Append("# HELP mesh_tls_refusals_total TLS handshakes the inbound port refused, by reason.\n# TYPE mesh_tls_refusals_total counter\n");
+        foreach (var (reason, counter) in _tlsRefusals.OrderBy(r => r.Key, StringComparer.Ordinal))
+        {
+            text.Append("mesh_tls_refusals_total{reason=\"").Append(Labels.Escape(reason)).Append("\"} ").Append(Interlocked.Read(ref counter.Value).ToString(CultureInfo.InvariantCulture)).Append('\n');
         }
 
         text.Append("# HELP mesh_open_connections Open connections: downstream (clients to this proxy), upstream (this proxy to endpoints and its app).\n# TYPE mesh_open_connections gauge\n");

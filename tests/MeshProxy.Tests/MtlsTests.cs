@@ -6,6 +6,7 @@ using AspireMesh.Contracts;
 using AspireMesh.Contracts.Config;
 using AspireMesh.Contracts.Security;
 using AspireMesh.ProxyEngine;
+using AspireMesh.ProxyEngine.Security;
 using Microsoft.AspNetCore.Http;
 
 namespace AspireMesh.MeshProxy.Tests;
@@ -69,6 +70,9 @@ public sealed class MtlsTests
         Assert.Equal("spiffe://cluster.local/ns/default/sa/catalog", services.Services.Single(s => s.Name == "catalog").Instances.Single().Identity);
         await Eventually.UntilAsync(() => Task.FromResult(catalog.Process.Output.Contains("source=frontend destination=catalog", StringComparison.Ordinal)), Deadline,
             "catalog's access log to name the proved caller");
+        // A completed mesh handshake is not counted as a refused one.
+        using var http = new HttpClient();
+        Assert.DoesNotContain("mesh_tls_refusals_total{", await http.GetStringAsync(new Uri(catalog.Admin, "metrics"), Cancel), StringComparison.Ordinal);
     }
 
     [Fact]
@@ -94,7 +98,7 @@ public sealed class MtlsTests
         await using var catalogApp = await TestBackend.StartAsync("catalog-app");
         await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(MtlsTests).Assembly, Mesh());
         await using var catalog = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-1", catalogApp.Url);
-        await AssertOpensslRefusedAsync(controlPlane, catalog, null, null);
+        await AssertOpensslRefusedAsync(controlPlane, catalog, null, null, TlsRefusals.NoCertificate);
 
         Assert.DoesNotContain(catalogApp.Requests, r => r.Contains("/items", StringComparison.Ordinal));
     }
@@ -113,7 +117,7 @@ public sealed class MtlsTests
         await Assert.ThrowsAsync<HttpRequestException>(() => client.GetAsync(new Uri(MeshIdentity.Secure(catalog.Inbound), "items"), Cancel));
 
         var (certPath, keyPath) = WritePem(catalog.StateDirectory, "rogue", rogue);
-        await AssertOpensslRefusedAsync(controlPlane, catalog, certPath, keyPath);
+        await AssertOpensslRefusedAsync(controlPlane, catalog, certPath, keyPath, TlsRefusals.CertificateRefused);
         Assert.DoesNotContain(catalogApp.Requests, r => r.Contains("/items", StringComparison.Ordinal));
         await Eventually.UntilAsync(() => Task.FromResult(catalog.Process.Output.Contains("Refused a downstream TLS peer", StringComparison.Ordinal)), Deadline,
             "the sidecar to log why it refused the peer");
@@ -140,7 +144,7 @@ public sealed class MtlsTests
 
         await Assert.ThrowsAsync<HttpRequestException>(() => client.GetAsync(new Uri(MeshIdentity.Secure(catalog.Inbound), "items"), Cancel));
         var (certPath, keyPath) = WritePem(catalog.StateDirectory, "expired", expired);
-        await AssertOpensslRefusedAsync(controlPlane, catalog, certPath, keyPath);
+        await AssertOpensslRefusedAsync(controlPlane, catalog, certPath, keyPath, TlsRefusals.CertificateRefused);
 
         Assert.DoesNotContain(catalogApp.Requests, r => r.Contains("/items", StringComparison.Ordinal));
         await Eventually.UntilAsync(() => Task.FromResult(catalog.Process.Output.Contains("Refused a downstream TLS peer", StringComparison.Ordinal)), Deadline,
@@ -255,7 +259,8 @@ public sealed class MtlsTests
     /// the sidecar's inbound port and sends a request: it must get no HTTP answer. With TLS 1.3 the client finishes its
     /// side of the handshake; the sidecar, refusing the certificate (or its absence), closes the connection.
     /// </summary>
-    private static async Task AssertOpensslRefusedAsync(ControlPlaneProcess controlPlane, SidecarProcess sidecar, string? cert, string? key)
+    /// The refusal is counted on the sidecar's /metrics under <paramref name="reason"/>.
+    private static async Task AssertOpensslRefusedAsync(ControlPlaneProcess controlPlane, SidecarProcess sidecar, string? cert, string? key, string reason)
     {
         var bundle = Path.Combine(sidecar.StateDirectory, "bundle-test.pem");
         await File.WriteAllTextAsync(bundle, await controlPlane.Http.GetStringAsync("v1/ca/bundle.pem", Cancel), Cancel);
@@ -265,6 +270,10 @@ public sealed class MtlsTests
         Assert.Contains("CONNECTED", output, StringComparison.Ordinal);
         Assert.NotEqual(0, code);
         Assert.DoesNotContain("HTTP/1.1", output, StringComparison.Ordinal);
+        using var http = new HttpClient();
+        await Eventually.UntilAsync(async () => System.Text.RegularExpressions.Regex.IsMatch(await http.GetStringAsync(new Uri(sidecar.Admin, "metrics"), Cancel),
+                $@"^mesh_tls_refusals_total\{{reason=""{reason}""\}} [1-9]", System.Text.RegularExpressions.RegexOptions.Multiline),
+            Deadline, $"the sidecar's /metrics to count the refused handshake as {reason}");
     }
 
     /// <summary>Runs a real <c>openssl s_client</c> against the inbound port, sends one request, returns its exit code and output.</summary>
