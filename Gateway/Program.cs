@@ -32,10 +32,11 @@ var maxBody = new Option<long>("--max-request-body-bytes") { Description = "Larg
 var allowEncodedSlashes = new Option<bool>("--allow-encoded-slashes") { Description = "Accept %2F in paths (refused with 400 by default: backends that decode it could reach paths no route exposes)." };
 var stripHeaders = new Option<string[]>("--strip-header") { Description = "More request headers to remove from client requests (x-mesh-*, x-spiffe-*, x-forwarded-* and forwarded always are).", AllowMultipleArgumentsPerToken = true };
 var telemetryOption = CommandLineOptions.Telemetry();
+var io = CommandLineOptions.Io();
 var root = new RootCommand("AspireMesh gateway: routes requests from outside the mesh to its services.")
 {
     name, port, host, adminPort, controlPlane, stateDir, accessLogOption, httpsPort, certificate, certificateKey, certificatePassword, redirectHttp, serverNames,
-    maxHeaders, maxUrl, maxBody, allowEncodedSlashes, stripHeaders, telemetryOption,
+    maxHeaders, maxUrl, maxBody, allowEncodedSlashes, stripHeaders, telemetryOption, io,
 };
 maxHeaders.Validators.Add(result => AtLeast(result, 1024));
 maxUrl.Validators.Add(result => AtLeast(result, 64));
@@ -80,6 +81,7 @@ if (parsed.Errors.Count > 0 || parsed.Action is not null)
     return await parsed.InvokeAsync();
 }
 
+IoScheduling.Use(parsed.GetValue(io) != "pool");
 var gatewayName = parsed.GetRequiredValue(name);
 var stateDirectory = parsed.GetValue(stateDir) ?? Path.Combine(Path.GetTempPath(), "aspiremesh", "gateways", gatewayName);
 var httpsPortValue = parsed.GetValue(httpsPort);

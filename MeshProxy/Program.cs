@@ -34,6 +34,7 @@ var controlPlane = CommandLineOptions.Url("--control-plane", "Control plane base
 var accessLog = new Option<bool>("--access-log") { Description = "Write one structured line per request (switchable later: PUT /access-log?enabled=false on the admin port)." };
 var stateDir = new Option<string?>("--state-dir") { Description = "Where the last applied snapshot is kept (default: a folder per instance under the temp directory)." };
 var telemetry = CommandLineOptions.Telemetry();
+var io = CommandLineOptions.Io();
 var inboundMtls = new Option<string>("--inbound-mtls")
 {
     Description = "on (default): peers call this instance with mTLS. off: the inbound port takes plaintext only and every caller is served (Istio's DISABLE; to measure mTLS's cost, or to debug).",
@@ -44,7 +45,7 @@ var command = new Argument<string[]>("command") { Arity = ArgumentArity.ZeroOrMo
 
 var root = new RootCommand("AspireMesh sidecar: inbound, outbound and admin listeners beside one service instance.")
 {
-    service, instanceId, appUrl, appHealth, appProtocol, inboundAddress, advertiseHost, inboundPort, outboundPort, inboundHttp2Port, outboundHttp2Port, adminPort, controlPlane, stateDir, accessLog, telemetry, inboundMtls, command,
+    service, instanceId, appUrl, appHealth, appProtocol, inboundAddress, advertiseHost, inboundPort, outboundPort, inboundHttp2Port, outboundHttp2Port, adminPort, controlPlane, stateDir, accessLog, telemetry, io, inboundMtls, command,
 };
 root.Validators.Add(result =>
 {
@@ -61,6 +62,7 @@ if (parsed.Errors.Count > 0 || parsed.Action is not null)
     return await parsed.InvokeAsync();
 }
 
+IoScheduling.Use(parsed.GetValue(io) != "pool");
 var serviceName = parsed.GetRequiredValue(service);
 var appCommand = parsed.GetValue(command) ?? [];
 var app = parsed.GetRequiredValue(appUrl) is { Port: > 0 } given ? given : null;

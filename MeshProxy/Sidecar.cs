@@ -84,6 +84,8 @@ internal static class Sidecar
             ["ASPIREMESH_INSTANCE_ID"] = options.InstanceId,
             ["OTEL_SERVICE_NAME"] = options.Service,
             ["OTEL_RESOURCE_ATTRIBUTES"] = $"service.instance.id={options.InstanceId}",
+            // The sidecar's own I/O mode is not the application's: it gets what the sidecar was given.
+            [IoScheduling.InlineCompletionsVariable] = IoScheduling.InheritedValue,
         }), onLine: null).ConfigureAwait(false);
 
         var first = await Task.WhenAny(run, child.Exited).ConfigureAwait(false);

@@ -46,4 +46,16 @@ public static class CommandLineOptions
         option.AcceptOnlyFromAmong("on", "off");
         return option;
     }
+
+    /// <summary><c>--io inline|pool</c>: see <see cref="IoScheduling"/>.</summary>
+    public static Option<string> Io()
+    {
+        var option = new Option<string>("--io")
+        {
+            Description = "inline (default): the code that follows a socket event runs on the thread that received it, as in nginx; pool: it is handed to the thread pool (.NET's default).",
+            DefaultValueFactory = _ => "inline",
+        };
+        option.AcceptOnlyFromAmong("inline", "pool");
+        return option;
+    }
 }

@@ -36,6 +36,13 @@ public static class ListenerHost
             // A proxy hop streams bodies of any size; applications (or the gateway's own limits) decide what is too big.
             k.Limits.MaxRequestBodySize = null;
         });
+        if (IoScheduling.Inline)
+        {
+            // With the runtime's inline socket completions, Kestrel's own hand-offs (to its I/O queues, to the
+            // application) would be the only ones left: a request is parsed, proxied and answered on one thread.
+            builder.WebHost.UseSockets(sockets => sockets.UnsafePreferInlineScheduling = true);
+        }
+
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
         builder.Logging.AddFilter("Yarp", LogLevel.Warning);

@@ -12,13 +12,15 @@ public sealed class ChildModeTests
     {
         await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ChildModeTests).Assembly);
         await using var sidecar = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-child", null,
-            "--", "/bin/sh", "-c", "echo \"child port=$PORT urls=$ASPNETCORE_URLS proxy=$HTTP_PROXY id=$ASPIREMESH_INSTANCE_ID\"; exec sleep 600");
+            "--", "/bin/sh", "-c", "echo \"child port=$PORT urls=$ASPNETCORE_URLS proxy=$HTTP_PROXY id=$ASPIREMESH_INSTANCE_ID inline=${DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS-unset}\"; exec sleep 600");
 
-        var line = await sidecar.Process.WaitForLineAsync(@"^child port=(\d+) urls=(\S+) proxy=(\S+) id=(\S+)$", Deadline);
+        var line = await sidecar.Process.WaitForLineAsync(@"^child port=(\d+) urls=(\S+) proxy=(\S+) id=(\S+) inline=(\S+)$", Deadline);
 
         Assert.Equal($"http://127.0.0.1:{line.Groups[1].Value}", line.Groups[2].Value);
         Assert.Equal(sidecar.Outbound.ToString().TrimEnd('/'), line.Groups[3].Value);
         Assert.Equal("catalog-child", line.Groups[4].Value);
+        // The sidecar runs its own socket completions inline; the application, which may block, keeps .NET's default.
+        Assert.Equal("0", line.Groups[5].Value);
     }
 
     [Fact]

@@ -63,14 +63,16 @@ public sealed class SidecarTests
         Assert.Equal(HttpStatusCode.ServiceUnavailable, await sidecar.ReadyStatusAsync());
     }
 
-    [Fact]
-    public async Task Outbound_CallByServiceName_ReachesThePeerThroughItsSidecar()
+    [Theory]
+    [InlineData("inline")]
+    [InlineData("pool")]
+    public async Task Outbound_CallByServiceName_ReachesThePeerThroughItsSidecar(string io)
     {
         await using var frontendApp = await TestBackend.StartAsync("frontend-app");
         await using var catalogApp = await TestBackend.StartAsync("catalog-app");
         await using var controlPlane = await StartControlPlaneAsync();
-        await using var frontend = await SidecarProcess.StartAsync(controlPlane, "frontend", "frontend-1", frontendApp.Url);
-        await using var catalog = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-1", catalogApp.Url);
+        await using var frontend = await SidecarProcess.StartAsync(controlPlane, "frontend", "frontend-1", frontendApp.Url, "--io", io);
+        await using var catalog = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-1", catalogApp.Url, "--io", io);
         using var client = frontend.OutboundClient();
 
         string? body = null;
