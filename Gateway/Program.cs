@@ -81,7 +81,7 @@ if (parsed.Errors.Count > 0 || parsed.Action is not null)
     return await parsed.InvokeAsync();
 }
 
-IoScheduling.Use(parsed.GetValue(io) != "pool");
+IoScheduling.Use(parsed.GetValue(io) == "inline");
 var gatewayName = parsed.GetRequiredValue(name);
 var stateDirectory = parsed.GetValue(stateDir) ?? Path.Combine(Path.GetTempPath(), "aspiremesh", "gateways", gatewayName);
 var httpsPortValue = parsed.GetValue(httpsPort);

@@ -62,7 +62,7 @@ if (parsed.Errors.Count > 0 || parsed.Action is not null)
     return await parsed.InvokeAsync();
 }
 
-IoScheduling.Use(parsed.GetValue(io) != "pool");
+IoScheduling.Use(parsed.GetValue(io) == "inline");
 var serviceName = parsed.GetRequiredValue(service);
 var appCommand = parsed.GetValue(command) ?? [];
 var app = parsed.GetRequiredValue(appUrl) is { Port: > 0 } given ? given : null;

@@ -47,15 +47,15 @@ public static class CommandLineOptions
         return option;
     }
 
-    /// <summary><c>--io inline|pool</c>: see <see cref="IoScheduling"/>.</summary>
+    /// <summary><c>--io pool|inline</c>: see <see cref="IoScheduling"/>.</summary>
     public static Option<string> Io()
     {
         var option = new Option<string>("--io")
         {
-            Description = "inline (default): the code that follows a socket event runs on the thread that received it, as in nginx; pool: it is handed to the thread pool (.NET's default).",
-            DefaultValueFactory = _ => "inline",
+            Description = "pool (default): the code that follows a socket event is handed to the .NET thread pool; inline: it runs on the thread that received the event, as in nginx (faster for plain HTTP/1.1 upstreams, see docs/benchmarks.md).",
+            DefaultValueFactory = _ => "pool",
         };
-        option.AcceptOnlyFromAmong("inline", "pool");
+        option.AcceptOnlyFromAmong("pool", "inline");
         return option;
     }
 }

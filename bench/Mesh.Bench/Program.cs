@@ -21,6 +21,7 @@ if (args.Contains("--help") || args.Contains("-h"))
           --connections N           connections (HTTP/1.1) or streams (HTTP/2) of the closed-loop maximum runs (default 64)
           --max-rate R              cap of the open-loop levels (default 10000/s: the generator shares the cores)
           --proxy-env K=V           environment for the Gateway and sidecars (repeatable; e.g. DOTNET_GCgen0size=0x400000)
+          --proxy-io inline|pool    the Gateway's and sidecars' --io (default: theirs, inline)
           --output DIR              where benchmarks.md's results and benchmarks.svg go (default docs/ of the repository; none with --quick)
         scenarios:
         """ + string.Concat(Scenarios.All.Select(s => $"\n  {s.Id,-22} {s.Path}{(s.Pending is null ? "" : $" ({s.Pending})")}")));
@@ -42,6 +43,7 @@ var options = new BenchOptions
     Protocols = Value("--protocols")?.Split(',', StringSplitOptions.RemoveEmptyEntries) ?? ["h1", "h2"],
     ProxyEnvironment = args.Select((a, i) => (a, i)).Where(x => x.a == "--proxy-env" && x.i + 1 < args.Length)
         .Select(x => args[x.i + 1].Split('=', 2)).ToDictionary(kv => kv[0], kv => kv.Length > 1 ? kv[1] : ""),
+    ProxyIo = Value("--proxy-io"),
     Output = Value("--output") ?? (quick ? null : Path.Combine(RepositoryRoot(), "docs")),
 };
 
@@ -49,6 +51,12 @@ var unknown = options.Only.Except(Scenarios.All.Select(s => s.Id)).ToList();
 if (unknown.Count > 0)
 {
     await Console.Error.WriteLineAsync($"error: --only: unknown scenario(s) {string.Join(", ", unknown)}; known: {string.Join(", ", Scenarios.All.Select(s => s.Id))}");
+    return 2;
+}
+
+if (options.ProxyIo is not (null or "inline" or "pool"))
+{
+    await Console.Error.WriteLineAsync($"error: --proxy-io takes inline or pool, not '{options.ProxyIo}'.");
     return 2;
 }
 

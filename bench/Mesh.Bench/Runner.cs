@@ -34,6 +34,9 @@ internal sealed record BenchOptions
     /// <summary>Extra environment for our proxies (GC settings to try, e.g. DOTNET_GCgen0size).</summary>
     public IReadOnlyDictionary<string, string> ProxyEnvironment { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>The proxies' <c>--io</c> (inline or pool); null leaves their default.</summary>
+    public string? ProxyIo { get; init; }
+
     public string? Output { get; init; }
 }
 

@@ -68,6 +68,8 @@ internal static class Scenarios
             new LoadTarget(new Uri($"http://127.0.0.1:{t.UpstreamHttp1Port}/plain"), null, HttpVersion.Version11),
             new LoadTarget(new Uri($"http://127.0.0.1:{t.UpstreamHttp2Port}/plain"), null, HttpVersion.Version20), []))),
         new("gateway", "Gateway", "load -> Gateway -> upstream", t => GatewayAsync(t, "/plain", telemetry: true)) { OurProxies = true, Http2OverTls = true },
+        new("gateway-inline", "Gateway, --io inline", "as Gateway, with --io inline (requests run on the socket event threads, as in nginx)",
+            t => GatewayAsync(t, "/plain", telemetry: true, io: "inline")) { OurProxies = true, Http2OverTls = true },
         new("sidecars", "sidecar pair (mTLS, HTTP/2 by ALPN between them)", "load -> client sidecar (outbound) -> (mTLS) -> server sidecar (inbound) -> upstream",
             t => SidecarPairAsync(t, telemetry: true)) { OurProxies = true },
         new("sidecars-plaintext", "sidecar pair, plaintext (h2c between them)", "as sidecar pair, server sidecar with --inbound-mtls off: the cost of mTLS by difference",
@@ -95,12 +97,12 @@ internal static class Scenarios
     /// Starts a Gateway with its plaintext HTTP/1.1 port and its HTTPS port (HTTP/2 by ALPN, with the development
     /// certificate it generates in its state directory).
     /// </summary>
-    private static async Task<(BenchProcess Process, int HttpsPort)> StartGatewayAsync(Topology t, bool telemetry)
+    private static async Task<(BenchProcess Process, int HttpsPort)> StartGatewayAsync(Topology t, bool telemetry, string? io = null)
     {
         int port = PortAllocator.FreePort(), https = PortAllocator.FreePort(), admin = PortAllocator.FreePort();
         var adminUrl = new Uri($"http://127.0.0.1:{admin}/");
         string[] args = ["--port", $"{port}", "--https-port", $"{https}", "--host", "127.0.0.1", "--admin-port", $"{admin}", "--control-plane", t.ControlPlane.ToString(),
-            "--state-dir", Directory.CreateTempSubdirectory("gateway-").FullName, "--telemetry", telemetry ? "on" : "off"];
+            "--state-dir", Directory.CreateTempSubdirectory("gateway-").FullName, "--telemetry", telemetry ? "on" : "off", .. io is null ? t.ProxyArguments : ["--io", io]];
         var gateway = t.Track(await BenchProcess.StartProjectAsync("gateway", "Gateway.csproj", args, t.ProxyEnvironment("gateway", "gateway", null), adminUrl).ConfigureAwait(false));
         return (gateway.WithPort(port), https);
     }
@@ -109,9 +111,9 @@ internal static class Scenarios
     /// The Gateway's entry points: HTTP/1.1 on its plaintext port, HTTP/2 on its HTTPS port (its public listener offers
     /// HTTP/2 only through TLS, as browsers and most clients use it), so its HTTP/2 rows include TLS termination.
     /// </summary>
-    private static async Task<RunningScenario> GatewayAsync(Topology t, string path, bool telemetry)
+    private static async Task<RunningScenario> GatewayAsync(Topology t, string path, bool telemetry, string? io = null)
     {
-        var (gateway, https) = await StartGatewayAsync(t, telemetry).ConfigureAwait(false);
+        var (gateway, https) = await StartGatewayAsync(t, telemetry, io).ConfigureAwait(false);
         var scenario = new RunningScenario(new LoadTarget(new Uri($"http://127.0.0.1:{gateway.Port}{path}"), null, HttpVersion.Version11),
             new LoadTarget(new Uri($"https://127.0.0.1:{https}{path}"), null, HttpVersion.Version20), [gateway]);
         await Routed(scenario, gateway).ConfigureAwait(false);
@@ -127,7 +129,7 @@ internal static class Scenarios
         string[] args = ["--service", service, "--instance-id", $"{service}-1", "--app-url", $"http://127.0.0.1:{t.UpstreamHttp1Port}",
             "--inbound-port", $"{inbound}", "--inbound-h2-port", $"{inbound2}", "--outbound-port", $"{outbound}", "--outbound-h2-port", $"{outbound2}",
             "--admin-port", $"{admin}", "--control-plane", t.ControlPlane.ToString(), "--state-dir", Directory.CreateTempSubdirectory($"{service}-").FullName,
-            "--telemetry", telemetry ? "on" : "off", "--inbound-mtls", mtls ? "on" : "off"];
+            "--telemetry", telemetry ? "on" : "off", "--inbound-mtls", mtls ? "on" : "off", .. t.ProxyArguments];
         var process = t.Track(await BenchProcess.StartProjectAsync($"{service} sidecar", "MeshProxy.csproj", args, t.ProxyEnvironment("sidecar", service, $"{service}-1"),
             new Uri($"http://127.0.0.1:{admin}/")).ConfigureAwait(false));
         await process.WaitForLineAsync("listening: inbound", TimeSpan.FromSeconds(60)).ConfigureAwait(false);

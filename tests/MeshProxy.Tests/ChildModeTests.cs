@@ -11,7 +11,7 @@ public sealed class ChildModeTests
     public async Task Command_Started_WithPortProxyAndIdentityInItsEnvironment()
     {
         await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ChildModeTests).Assembly);
-        await using var sidecar = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-child", null,
+        await using var sidecar = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-child", null, "--io", "inline",
             "--", "/bin/sh", "-c", "echo \"child port=$PORT urls=$ASPNETCORE_URLS proxy=$HTTP_PROXY id=$ASPIREMESH_INSTANCE_ID inline=${DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS-unset}\"; exec sleep 600");
 
         var line = await sidecar.Process.WaitForLineAsync(@"^child port=(\d+) urls=(\S+) proxy=(\S+) id=(\S+) inline=(\S+)$", Deadline);
@@ -19,7 +19,7 @@ public sealed class ChildModeTests
         Assert.Equal($"http://127.0.0.1:{line.Groups[1].Value}", line.Groups[2].Value);
         Assert.Equal(sidecar.Outbound.ToString().TrimEnd('/'), line.Groups[3].Value);
         Assert.Equal("catalog-child", line.Groups[4].Value);
-        // The sidecar runs its own socket completions inline; the application, which may block, keeps .NET's default.
+        // The sidecar runs its socket completions inline (--io inline); the application, which may block, keeps .NET's default.
         Assert.Equal("0", line.Groups[5].Value);
     }
 
