@@ -36,26 +36,19 @@ public static class CommandLineOptions
     /// <c>--telemetry on|off</c>: whether the proxy measures requests (metrics, tap, access log, traces). Off exists to
     /// measure what telemetry costs; a mesh runs with it on.
     /// </summary>
-    public static Option<string> Telemetry()
-    {
-        var option = new Option<string>("--telemetry")
-        {
-            Description = "on (default): metrics, tap, access log and traces; off: none of them (to measure their cost).",
-            DefaultValueFactory = _ => "on",
-        };
-        option.AcceptOnlyFromAmong("on", "off");
-        return option;
-    }
+    public static Option<string> Telemetry() =>
+        OneOf("--telemetry", "on (default): metrics, tap, access log and traces; off: none of them (to measure their cost).", "on", "off");
 
     /// <summary><c>--io pool|inline</c>: see <see cref="IoScheduling"/>.</summary>
-    public static Option<string> Io()
+    public static Option<string> Io() =>
+        OneOf("--io", "pool (default): the code that follows a socket event is handed to the .NET thread pool; inline: it runs on the thread that received the event, as in nginx (faster for plain HTTP/1.1 upstreams, see docs/benchmarks.md).",
+            "pool", "inline");
+
+    /// <summary>An option taking one of <paramref name="values"/>, the first by default; anything else is refused naming them.</summary>
+    private static Option<string> OneOf(string name, string description, params string[] values)
     {
-        var option = new Option<string>("--io")
-        {
-            Description = "pool (default): the code that follows a socket event is handed to the .NET thread pool; inline: it runs on the thread that received the event, as in nginx (faster for plain HTTP/1.1 upstreams, see docs/benchmarks.md).",
-            DefaultValueFactory = _ => "pool",
-        };
-        option.AcceptOnlyFromAmong("pool", "inline");
+        var option = new Option<string>(name) { Description = description, DefaultValueFactory = _ => values[0] };
+        option.AcceptOnlyFromAmong(values);
         return option;
     }
 }
