@@ -21,7 +21,7 @@ if (args.Contains("--help") || args.Contains("-h"))
           --connections N           connections (HTTP/1.1) or streams (HTTP/2) of the closed-loop maximum runs (default 64)
           --max-rate R              cap of the open-loop levels (default 10000/s: the generator shares the cores)
           --proxy-env K=V           environment for the Gateway and sidecars (repeatable; e.g. DOTNET_GCgen0size=0x400000)
-          --proxy-io inline|pool    the Gateway's and sidecars' --io (default: theirs, inline)
+          --proxy-io inline|pool    the Gateway's and sidecars' --io (default: theirs, pool); the gateway-inline scenario always runs inline
           --output DIR              where benchmarks.md's results and benchmarks.svg go (default docs/ of the repository; none with --quick)
         scenarios:
         """ + string.Concat(Scenarios.All.Select(s => $"\n  {s.Id,-22} {s.Path}{(s.Pending is null ? "" : $" ({s.Pending})")}")));
