@@ -1,6 +1,8 @@
+using System.Buffers;
 using System.Collections;
 using System.Globalization;
 using System.Text;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 
 namespace AspireMesh.Hosting.Publishing;
@@ -93,19 +95,26 @@ internal static class YamlText
     }
 
     private static string Key(string key) =>
-        key.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or '/') && char.IsAsciiLetter(key[0]) ? key : JsonSerializer.Serialize(key);
+        key.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or '/') && char.IsAsciiLetter(key[0]) ? key : Quoted(key, JavaScriptEncoder.Default);
 
     private static string Scalar(object value) => value switch
     {
-        string s => JsonSerializer.Serialize(s, YamlJson.Options),
+        // Readable quoted strings ('+', '<', quotes in JSON stay as they are); non-ASCII still escaped, which YAML reads too.
+        string s => Quoted(s, JavaScriptEncoder.UnsafeRelaxedJsonEscaping),
         bool b => b ? "true" : "false",
         IFormattable number => number.ToString(null, CultureInfo.InvariantCulture),
         _ => throw new ArgumentException($"cannot write a {value.GetType().Name} as YAML.", nameof(value)),
     };
 
-    private static class YamlJson
+    /// <summary>A JSON string literal (a YAML double-quoted scalar), written without reflection so trimmed and Native AOT builds keep it.</summary>
+    private static string Quoted(string value, JavaScriptEncoder encoder)
     {
-        // Readable quoted strings ('+', '<', quotes in JSON stay as they are); non-ASCII still escaped, which YAML reads too.
-        public static readonly JsonSerializerOptions Options = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+        var buffer = new ArrayBufferWriter<byte>(value.Length + 2);
+        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = encoder }))
+        {
+            writer.WriteStringValue(value);
+        }
+
+        return Encoding.UTF8.GetString(buffer.WrittenSpan);
     }
 }

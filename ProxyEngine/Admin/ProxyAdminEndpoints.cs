@@ -48,14 +48,15 @@ public static class ProxyAdminEndpoints
 
     /// <summary>
     /// Counters of the runtime, cheap to read: bytes allocated since start (all threads, precise), collections per
-    /// generation, GC heap size, working set and peak working set.
+    /// generation, GC heap size, working set and peak working set; and which runtime runs the proxy (its .NET version,
+    /// and whether it is a Native AOT executable).
     /// </summary>
     private static string RuntimeText()
     {
         using var process = System.Diagnostics.Process.GetCurrentProcess();
         var allocated = GC.GetTotalAllocatedBytes(precise: true);
         return string.Create(CultureInfo.InvariantCulture,
-            $"{{\"allocatedBytes\":{allocated},\"gen0\":{GC.CollectionCount(0)},\"gen1\":{GC.CollectionCount(1)},\"gen2\":{GC.CollectionCount(2)},\"heapBytes\":{GC.GetTotalMemory(false)},\"workingSet\":{process.WorkingSet64},\"peakWorkingSet\":{process.PeakWorkingSet64},\"serverGc\":{(System.Runtime.GCSettings.IsServerGC ? "true" : "false")}}}\n");
+            $"{{\"allocatedBytes\":{allocated},\"gen0\":{GC.CollectionCount(0)},\"gen1\":{GC.CollectionCount(1)},\"gen2\":{GC.CollectionCount(2)},\"heapBytes\":{GC.GetTotalMemory(false)},\"workingSet\":{process.WorkingSet64},\"peakWorkingSet\":{process.PeakWorkingSet64},\"serverGc\":{(System.Runtime.GCSettings.IsServerGC ? "true" : "false")},\"runtime\":\"{Environment.Version}\",\"nativeAot\":{(System.Runtime.CompilerServices.RuntimeFeature.IsDynamicCodeSupported ? "false" : "true")}}}\n");
     }
 
     /// <summary>

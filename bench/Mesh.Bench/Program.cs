@@ -45,6 +45,7 @@ var options = new BenchOptions
         .Select(x => args[x.i + 1].Split('=', 2)).ToDictionary(kv => kv[0], kv => kv.Length > 1 ? kv[1] : ""),
     ProxyIo = Value("--proxy-io"),
     Output = Value("--output") ?? (quick ? null : Path.Combine(RepositoryRoot(), "docs")),
+    Repository = RepositoryRoot(),
 };
 
 var unknown = options.Only.Except(Scenarios.All.Select(s => s.Id)).ToList();

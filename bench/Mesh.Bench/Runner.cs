@@ -38,6 +38,9 @@ internal sealed record BenchOptions
     public string? ProxyIo { get; init; }
 
     public string? Output { get; init; }
+
+    /// <summary>The repository's root folder (its build/ scripts publish the Native AOT sidecar).</summary>
+    public string Repository { get; init; } = Directory.GetCurrentDirectory();
 }
 
 /// <summary>Cost of one process over the measured runs at one rate.</summary>

@@ -79,6 +79,8 @@ internal static class Scenarios
             // machine's drift between two separate scenarios would swamp it.
             OurProxies = true, Baseline = "sidecars", StartBaselineAsync = t => SidecarPairAsync(t, telemetry: true, suffix: "-b"),
         },
+        new("sidecars-aot", "sidecar pair, Native AOT", "as sidecar pair, both sidecars Native AOT executables (build/publish-sidecar-aot.sh, on .NET 9)",
+            t => SidecarPairAsync(t, telemetry: true, native: true)) { OurProxies = true },
         new("full", "Gateway -> sidecar -> sidecar", "load -> Gateway -> edge sidecar (outbound) -> server sidecar (inbound) -> upstream",
             FullPathAsync) { OurProxies = true, Http2OverTls = true },
         new("nginx", "nginx", "load -> nginx (worker_processes auto) -> upstream", ReferenceProxies.NginxAsync),
@@ -122,7 +124,7 @@ internal static class Scenarios
 
     private sealed record Sidecar(BenchProcess Process, int Inbound, int InboundHttp2, int Outbound, int OutboundHttp2);
 
-    private static async Task<Sidecar> StartSidecarAsync(Topology t, string service, bool telemetry, bool mtls = true)
+    private static async Task<Sidecar> StartSidecarAsync(Topology t, string service, bool telemetry, bool mtls = true, bool native = false)
     {
         int inbound = PortAllocator.FreePort(), inbound2 = PortAllocator.FreePort(), outbound = PortAllocator.FreePort(), outbound2 = PortAllocator.FreePort(),
             admin = PortAllocator.FreePort();
@@ -130,17 +132,20 @@ internal static class Scenarios
             "--inbound-port", $"{inbound}", "--inbound-h2-port", $"{inbound2}", "--outbound-port", $"{outbound}", "--outbound-h2-port", $"{outbound2}",
             "--admin-port", $"{admin}", "--control-plane", t.ControlPlane.ToString(), "--state-dir", Directory.CreateTempSubdirectory($"{service}-").FullName,
             "--telemetry", telemetry ? "on" : "off", "--inbound-mtls", mtls ? "on" : "off", .. t.ProxyArguments];
-        var process = t.Track(await BenchProcess.StartProjectAsync($"{service} sidecar", "MeshProxy.csproj", args, t.ProxyEnvironment("sidecar", service, $"{service}-1"),
-            new Uri($"http://127.0.0.1:{admin}/")).ConfigureAwait(false));
+        var environment = t.ProxyEnvironment("sidecar", service, $"{service}-1");
+        var adminUrl = new Uri($"http://127.0.0.1:{admin}/");
+        var process = t.Track(native
+            ? await BenchProcess.StartAsync($"{service} sidecar", await t.NativeSidecarAsync().ConfigureAwait(false), args, environment, adminUrl).ConfigureAwait(false)
+            : await BenchProcess.StartProjectAsync($"{service} sidecar", "MeshProxy.csproj", args, environment, adminUrl).ConfigureAwait(false));
         await process.WaitForLineAsync("listening: inbound", TimeSpan.FromSeconds(60)).ConfigureAwait(false);
         return new Sidecar(process, inbound, inbound2, outbound, outbound2);
     }
 
     /// <summary>A client sidecar calling a backend sidecar; <paramref name="suffix"/> names a second pair that runs beside the first.</summary>
-    private static async Task<RunningScenario> SidecarPairAsync(Topology t, bool telemetry, bool mtls = true, string suffix = "")
+    private static async Task<RunningScenario> SidecarPairAsync(Topology t, bool telemetry, bool mtls = true, string suffix = "", bool native = false)
     {
-        var server = await StartSidecarAsync(t, $"backend{suffix}", telemetry, mtls).ConfigureAwait(false);
-        var client = await StartSidecarAsync(t, $"client{suffix}", telemetry).ConfigureAwait(false);
+        var server = await StartSidecarAsync(t, $"backend{suffix}", telemetry, mtls, native).ConfigureAwait(false);
+        var client = await StartSidecarAsync(t, $"client{suffix}", telemetry, native: native).ConfigureAwait(false);
         var scenario = new RunningScenario(
             new LoadTarget(new Uri($"http://127.0.0.1:{client.Outbound}/plain"), $"backend{suffix}", HttpVersion.Version11),
             new LoadTarget(new Uri($"http://127.0.0.1:{client.OutboundHttp2}/plain"), $"backend{suffix}", HttpVersion.Version20), [client.Process, server.Process]);

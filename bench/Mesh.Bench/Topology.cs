@@ -33,6 +33,37 @@ internal sealed class Topology : IAsyncDisposable
         };
         return env;
     }
+    private Task<string>? _nativeSidecar;
+
+    /// <summary>
+    /// The sidecar as a Native AOT executable, published once per bench run with build/publish-sidecar-aot.sh into the
+    /// bench's work folder.
+    /// </summary>
+    public Task<string> NativeSidecarAsync()
+    {
+        lock (_gate)
+        {
+            return _nativeSidecar ??= PublishNativeSidecarAsync();
+        }
+    }
+
+    private async Task<string> PublishNativeSidecarAsync()
+    {
+        var output = Path.Combine(Work, "sidecar-aot");
+        Runner.Progress("publishing the sidecar with Native AOT (build/publish-sidecar-aot.sh, about a minute)");
+        await using var publish = await BenchProcess.StartAsync("publish-sidecar-aot", "bash",
+            [Path.Combine(Options.Repository, "build", "publish-sidecar-aot.sh"), output]).ConfigureAwait(false);
+        var exit = await publish.Exited.WaitAsync(TimeSpan.FromMinutes(15)).ConfigureAwait(false);
+        var executable = Path.Combine(output, "AspireMesh.MeshProxy");
+        if (exit != 0 || !File.Exists(executable))
+        {
+            throw new InvalidOperationException($"build/publish-sidecar-aot.sh exited with {exit}. Its output:\n{publish.Output}");
+        }
+
+        Runner.Progress($"Native AOT sidecar ready: {executable}");
+        return executable;
+    }
+
     private readonly List<BenchProcess> _processes = [];
     private readonly Dictionary<string, InstanceRegistration> _registered = [];
     private readonly Lock _gate = new();

@@ -36,8 +36,17 @@ internal sealed class SidecarProcess : IAsyncDisposable
     public static Task<SidecarProcess> StartAsync(Uri controlPlane, string service, string instanceId, Uri? appUrl, string? stateDirectory, params string[] extra) =>
         StartAsync(controlPlane, service, instanceId, appUrl, stateDirectory, null, extra);
 
-    public static async Task<SidecarProcess> StartAsync(Uri controlPlane, string service, string instanceId, Uri? appUrl, string? stateDirectory,
-        IReadOnlyDictionary<string, string>? environment, params string[] extra)
+    public static Task<SidecarProcess> StartAsync(Uri controlPlane, string service, string instanceId, Uri? appUrl, string? stateDirectory,
+        IReadOnlyDictionary<string, string>? environment, params string[] extra) =>
+        StartCoreAsync(null, controlPlane, service, instanceId, appUrl, stateDirectory, environment, extra);
+
+    /// <summary>Starts a sidecar from a native executable (the Native AOT build, <see cref="NativeAotSidecar"/>) instead of the built assembly.</summary>
+    public static Task<SidecarProcess> StartNativeAsync(string executable, ControlPlaneProcess controlPlane, string service, string instanceId, Uri? appUrl,
+        params string[] extra) =>
+        StartCoreAsync(executable, controlPlane.Url, service, instanceId, appUrl, null, null, extra);
+
+    private static async Task<SidecarProcess> StartCoreAsync(string? executable, Uri controlPlane, string service, string instanceId, Uri? appUrl, string? stateDirectory,
+        IReadOnlyDictionary<string, string>? environment, string[] extra)
     {
         var owns = stateDirectory is null;
         stateDirectory ??= Directory.CreateTempSubdirectory("aspiremesh-proxy-").FullName;
@@ -54,7 +63,9 @@ internal sealed class SidecarProcess : IAsyncDisposable
             env[key] = value;
         }
 
-        var process = await TestProcess.StartDotnetAsync(instanceId, Assembly, args, env);
+        var process = executable is null
+            ? await TestProcess.StartDotnetAsync(instanceId, Assembly, args, env)
+            : await TestProcess.StartAsync(instanceId, executable, args, env);
         var line = await process.WaitForLineAsync(@"listening: inbound (\S+), outbound (\S+), admin (\S+)$", TimeSpan.FromSeconds(60));
         return new SidecarProcess(process, new Uri(line.Groups[1].Value.TrimEnd(',')), new Uri(line.Groups[2].Value.TrimEnd(',')), new Uri(line.Groups[3].Value), stateDirectory, owns);
     }

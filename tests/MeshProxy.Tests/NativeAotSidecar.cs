@@ -1,0 +1,33 @@
+namespace AspireMesh.MeshProxy.Tests;
+
+/// <summary>
+/// The sidecar published as a Native AOT executable with the repository's own script (build/publish-sidecar-aot.sh),
+/// once for the test class that uses it, into a temporary folder removed afterwards.
+/// </summary>
+public sealed class NativeAotSidecar : IAsyncLifetime
+{
+    // Compiling the whole data plane to native code takes about a minute on two quiet cores, longer beside other tests.
+    private static readonly TimeSpan PublishDeadline = TimeSpan.FromMinutes(10);
+
+    private readonly string _output = Directory.CreateTempSubdirectory("aspiremesh-aot-").FullName;
+
+    /// <summary>The native executable.</summary>
+    public string Executable => Path.Combine(_output, "AspireMesh.MeshProxy");
+
+    public async ValueTask InitializeAsync()
+    {
+        var script = Path.Combine(BuiltProjects.RepositoryRoot(typeof(NativeAotSidecar).Assembly), "build", "publish-sidecar-aot.sh");
+        await using var publish = await TestProcess.StartAsync("publish-sidecar-aot", "bash", [script, _output]);
+        var exit = await publish.Exited.WaitAsync(PublishDeadline);
+        if (exit != 0 || !File.Exists(Executable))
+        {
+            throw new InvalidOperationException($"build/publish-sidecar-aot.sh exited with {exit} and did not write {Executable}. Its output:\n{publish.Output}");
+        }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        Directory.Delete(_output, recursive: true);
+        return ValueTask.CompletedTask;
+    }
+}
