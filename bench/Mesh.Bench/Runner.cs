@@ -112,7 +112,7 @@ internal sealed class Runner(Topology topology, BenchOptions options)
         var targets = new[] { running, baseline }.OfType<RunningScenario>()
             .SelectMany(r => options.Protocols.Select(p => p == "h2" ? r.Http2 : r.Http1)).OfType<LoadTarget>().ToList();
         var seconds = (int)Math.Max(1, Math.Ceiling(options.JitWarmup.TotalSeconds / targets.Count));
-        Progress($"{scenario.Id}: warming up (tiered JIT): {targets.Count} x {seconds} s at full load");
+        Progress($"{scenario.Id}: warming up (tiered JIT; Native AOT proxies get the same load history): {targets.Count} x {seconds} s at full load");
         foreach (var target in targets)
         {
             await Tools.MaxThroughputAsync(target, seconds, options.Connections).ConfigureAwait(false);
