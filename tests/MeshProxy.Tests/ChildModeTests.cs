@@ -24,12 +24,21 @@ public sealed class ChildModeTests
     }
 
     [Fact]
-    public async Task Command_Exits_SidecarExitsWithItsCodeAndDeregisters()
+    public Task Command_Exits_SidecarExitsWithItsCodeAndDeregisters() =>
+        AssertChildExitEndsTheSidecarAsync((controlPlane, command) => SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-child", null, command));
+
+    /// <summary>
+    /// Starts a sidecar (with <paramref name="start"/>: the JIT build or the Native AOT executable) whose child reports
+    /// its PORT and HTTP_PROXY, then exits with 5 when told: the sidecar exits with 5 and leaves the registry.
+    /// </summary>
+    internal static async Task AssertChildExitEndsTheSidecarAsync(Func<ControlPlaneProcess, string[], Task<SidecarProcess>> start)
     {
         await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ChildModeTests).Assembly, null, "--ControlPlane:LeaseDuration=00:10:00");
         var release = Path.Combine(Path.GetTempPath(), $"aspiremesh-release-{Guid.NewGuid():N}");
-        await using var sidecar = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-child", null,
-            "--", "/bin/sh", "-c", $"while [ ! -f {release} ]; do sleep 0.05; done; exit 5");
+        await using var sidecar = await start(controlPlane,
+            ["--", "/bin/sh", "-c", $"echo \"child port=$PORT proxy=$HTTP_PROXY\"; while [ ! -f {release} ]; do sleep 0.05; done; exit 5"]);
+        var line = await sidecar.Process.WaitForLineAsync(@"^child port=(\d+) proxy=(\S+)$", Deadline);
+        Assert.Equal(sidecar.Outbound.ToString().TrimEnd('/'), line.Groups[2].Value);
         await Eventually.UntilAsync(async () => await controlPlane.HealthOfAsync("catalog-child") is not null, Deadline, "the instance to register");
 
         await File.WriteAllTextAsync(release, "", Cancel);

@@ -55,22 +55,9 @@ public sealed class NativeAotTests(NativeAotSidecar aot) : IClassFixture<NativeA
     }
 
     [Fact]
-    public async Task NativeAot_Command_StartedWithItsPortAndProxy_SidecarExitsWithItsCodeAndDeregisters()
-    {
-        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(NativeAotTests).Assembly, null, "--ControlPlane:LeaseDuration=00:10:00");
-        var release = Path.Combine(Path.GetTempPath(), $"aspiremesh-release-{Guid.NewGuid():N}");
-        await using var sidecar = await SidecarProcess.StartNativeAsync(aot.Executable, controlPlane, "catalog", "catalog-child", null,
-            "--", "/bin/sh", "-c", $"echo \"child port=$PORT proxy=$HTTP_PROXY\"; while [ ! -f {release} ]; do sleep 0.05; done; exit 5");
-        var line = await sidecar.Process.WaitForLineAsync(@"^child port=(\d+) proxy=(\S+)$", Deadline);
-        Assert.Equal(sidecar.Outbound.ToString().TrimEnd('/'), line.Groups[2].Value);
-        await Eventually.UntilAsync(async () => await controlPlane.HealthOfAsync("catalog-child") is not null, Deadline, "the instance to register");
-
-        await File.WriteAllTextAsync(release, "", Cancel);
-
-        Assert.Equal(5, await sidecar.Process.Exited.WaitAsync(Deadline, Cancel));
-        Assert.Null(await controlPlane.HealthOfAsync("catalog-child"));
-        File.Delete(release);
-    }
+    public Task NativeAot_Command_StartedWithItsPortAndProxy_SidecarExitsWithItsCodeAndDeregisters() =>
+        ChildModeTests.AssertChildExitEndsTheSidecarAsync((controlPlane, command) =>
+            SidecarProcess.StartNativeAsync(aot.Executable, controlPlane, "catalog", "catalog-child", null, command));
 
     [Fact]
     public async Task NativeAot_InvalidControlPlaneUrl_ExitsNamingTheOption()
