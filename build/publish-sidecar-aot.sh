@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Publishes the sidecar (MeshProxy) as a Native AOT executable: one native file, no JIT, about a third of the JIT
-# build's memory (docs/native-aot.md).
+# Publishes the sidecar (MeshProxy) as a Native AOT executable: one native file, no JIT, about half the JIT build's
+# memory (docs/native-aot.md).
 #
 #   build/publish-sidecar-aot.sh [OUTPUT_DIR]     (default: artifacts/sidecar-aot)
 #
-# MESH_AOT_FRAMEWORK picks the .NET it is built against (default net9.0): Native AOT needs the runtime pack
-# Microsoft.NETCore.App.Runtime.NativeAOT.<rid>, which this project's NuGet feed holds for .NET 9 but not for .NET 10.
-# Where the .NET 10 pack restores, MESH_AOT_FRAMEWORK=net10.0 builds the same sidecar on .NET 10.
+# MESH_AOT_FRAMEWORK picks the .NET it is built against (default net9.0): on .NET 10, Native AOT needs the runtime
+# pack Microsoft.NETCore.App.Runtime.NativeAOT.<rid>, which this project's NuGet feed does not hold; .NET 9's compiler
+# package (held) still carries its runtime. Where the .NET 10 pack restores, MESH_AOT_FRAMEWORK=net10.0 builds the same
+# sidecar on .NET 10.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$root/artifacts/sidecar-aot}
