@@ -4,11 +4,11 @@ namespace AspireMesh.ProxyEngine.Hosting;
 /// Where a proxy runs the code that follows a socket event (<c>--io</c>). <b>Pool</b> (the default, .NET's): every
 /// completion is handed to the thread pool. <b>Inline</b>: it runs on the thread that took the event from the kernel
 /// (the socket engine's, one per core), and Kestrel hands nothing on either, the way nginx runs a request on the event
-/// loop that read it. Measured (docs/benchmarks.md, "Hot path"): a Gateway in front of plain HTTP/1.1 upstreams wakes
-/// about 3 threads per request instead of 13 and serves about 20 % more requests per second; where HTTP/2 is involved
-/// (mTLS between proxies, HTTP/2 clients), its connections still hand every stream to the thread pool and inline was
-/// 10-15 % slower, hence not the default. A proxy never blocks in a request's path; in inline mode code that did would
-/// stall every connection of its event thread.
+/// loop that read it. Measured (docs/benchmarks.md, "Thread hand-offs (third round)"): a Gateway in front of plain
+/// HTTP/1.1 upstreams wakes about 3 threads per request instead of 13 and serves about 20 % more requests per second;
+/// where HTTP/2 is involved (mTLS between proxies, HTTP/2 clients), its connections still hand every stream to the
+/// thread pool and inline was 10-15 % slower, hence not the default. A proxy never blocks in a request's path; in
+/// inline mode code that did would stall every connection of its event thread.
 /// </summary>
 public static class IoScheduling
 {
