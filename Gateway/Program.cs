@@ -33,10 +33,11 @@ var allowEncodedSlashes = new Option<bool>("--allow-encoded-slashes") { Descript
 var stripHeaders = new Option<string[]>("--strip-header") { Description = "More request headers to remove from client requests (x-mesh-*, x-spiffe-*, x-forwarded-* and forwarded always are).", AllowMultipleArgumentsPerToken = true };
 var telemetryOption = CommandLineOptions.Telemetry();
 var io = CommandLineOptions.Io();
+var memoryReclaim = CommandLineOptions.MemoryReclaimInterval();
 var root = new RootCommand("AspireMesh gateway: routes requests from outside the mesh to its services.")
 {
     name, port, host, adminPort, controlPlane, stateDir, accessLogOption, httpsPort, certificate, certificateKey, certificatePassword, redirectHttp, serverNames,
-    maxHeaders, maxUrl, maxBody, allowEncodedSlashes, stripHeaders, telemetryOption, io,
+    maxHeaders, maxUrl, maxBody, allowEncodedSlashes, stripHeaders, telemetryOption, io, memoryReclaim,
 };
 maxHeaders.Validators.Add(result => AtLeast(result, 1024));
 maxUrl.Validators.Add(result => AtLeast(result, 64));
@@ -171,7 +172,9 @@ gateway.UseIngressProtection(ingress);
 gateway.UseMiddleware<AuthenticationMiddleware>();
 gateway.MapMeshRoutes(context => $"no route of gateway '{gatewayName}' matched {context.Request.Method} {context.Request.Path}.");
 
-var admin = ListenerHost.CreateBuilder($"http://127.0.0.1:{parsed.GetValue(adminPort)}").Build();
+var adminBuilder = ListenerHost.CreateBuilder($"http://127.0.0.1:{parsed.GetValue(adminPort)}");
+MemoryReclaimer.AddTo(adminBuilder.Services, parsed.GetValue(memoryReclaim));
+var admin = adminBuilder.Build();
 admin.MapProxyAdmin(status, metrics, accessLog, tap);
 admin.RecordAddressOnStart(status);
 

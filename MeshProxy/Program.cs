@@ -35,6 +35,7 @@ var accessLog = new Option<bool>("--access-log") { Description = "Write one stru
 var stateDir = new Option<string?>("--state-dir") { Description = "Where the last applied snapshot is kept (default: a folder per instance under the temp directory)." };
 var telemetry = CommandLineOptions.Telemetry();
 var io = CommandLineOptions.Io();
+var memoryReclaim = CommandLineOptions.MemoryReclaimInterval();
 var inboundMtls = new Option<string>("--inbound-mtls")
 {
     Description = "on (default): peers call this instance with mTLS. off: the inbound port takes plaintext only and every caller is served (Istio's DISABLE; to measure mTLS's cost, or to debug).",
@@ -45,7 +46,7 @@ var command = new Argument<string[]>("command") { Arity = ArgumentArity.ZeroOrMo
 
 var root = new RootCommand("AspireMesh sidecar: inbound, outbound and admin listeners beside one service instance.")
 {
-    service, instanceId, appUrl, appHealth, appProtocol, inboundAddress, advertiseHost, inboundPort, outboundPort, inboundHttp2Port, outboundHttp2Port, adminPort, controlPlane, stateDir, accessLog, telemetry, io, inboundMtls, command,
+    service, instanceId, appUrl, appHealth, appProtocol, inboundAddress, advertiseHost, inboundPort, outboundPort, inboundHttp2Port, outboundHttp2Port, adminPort, controlPlane, stateDir, accessLog, telemetry, io, memoryReclaim, inboundMtls, command,
 };
 root.Validators.Add(result =>
 {
@@ -92,6 +93,7 @@ var options = new SidecarOptions
     AppCommand = appCommand,
     Telemetry = parsed.GetValue(telemetry) != "off",
     InboundMtls = parsed.GetValue(inboundMtls) != "off",
+    MemoryReclaimSeconds = parsed.GetValue(memoryReclaim),
     AccessLog = parsed.GetValue(telemetry) != "off" && parsed.GetValue(accessLog),
     BootstrapCredential = Environment.GetEnvironmentVariable(AspireMesh.Contracts.Security.BootstrapCredential.EnvironmentVariable),
 };

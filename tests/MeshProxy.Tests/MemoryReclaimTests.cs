@@ -1,0 +1,89 @@
+using System.Net;
+using System.Text.Json;
+using AspireMesh.Contracts.Config;
+using Microsoft.AspNetCore.Http;
+
+namespace AspireMesh.MeshProxy.Tests;
+
+/// <summary>After a burst of load, a sidecar returns the memory the burst left behind (<c>--memory-reclaim-interval</c>).</summary>
+public sealed class MemoryReclaimTests
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(60);
+
+    private static CancellationToken Cancel => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task BurstThenQuiet_BothSidecarsReturnMemory_AndKeepServing()
+    {
+        await using var frontendApp = await TestBackend.StartAsync("frontend-app");
+        await using var catalogApp = await TestBackend.StartAsync("catalog-app");
+        var body = new string('x', 16 * 1024);
+        catalogApp.Handler = context => context.Response.WriteAsync(body);
+        var mesh = new MeshConfig { Services = [new ServiceConfig { Name = "frontend", References = ["catalog"] }, new ServiceConfig { Name = "catalog" }] };
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(MemoryReclaimTests).Assembly, mesh);
+        await using var frontend = await SidecarProcess.StartAsync(controlPlane, "frontend", "frontend-1", frontendApp.Url, "--memory-reclaim-interval", "1");
+        await using var catalog = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-1", catalogApp.Url, "--memory-reclaim-interval", "1");
+        using var client = frontend.OutboundClient();
+        await Eventually.UntilAsync(async () => (await client.GetAsync("http://catalog/", Cancel)).StatusCode == HttpStatusCode.OK, Deadline,
+            $"frontend to reach catalog\nfrontend:\n{frontend.Process.Output}\ncatalog:\n{catalog.Process.Output}");
+
+        // The burst: 32 callers at once. Halfway through it the reclaims so far are counted: while the load is at its
+        // height none can happen (the allocation rate has not fallen), so any later one is the burst's.
+        const int Workers = 32, PerWorker = 150;
+        var done = 0;
+        var halfway = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var burst = Task.WhenAll(Enumerable.Range(0, Workers).Select(async _ =>
+        {
+            for (var i = 0; i < PerWorker; i++)
+            {
+                using var response = await client.GetAsync("http://catalog/", Cancel);
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                await response.Content.ReadAsStringAsync(Cancel);
+                if (Interlocked.Increment(ref done) == Workers * PerWorker / 2)
+                {
+                    halfway.TrySetResult();
+                }
+            }
+        }));
+        await Task.WhenAny(halfway.Task, burst);
+        var before = new[] { await ReclaimsAsync(frontend), await ReclaimsAsync(catalog) };
+        await burst;
+
+        foreach (var (sidecar, index, name) in new[] { (frontend, 0, "frontend"), (catalog, 1, "catalog") })
+        {
+            await Eventually.UntilAsync(async () => await ReclaimsAsync(sidecar) > before[index], Deadline,
+                $"{name}'s sidecar to return memory after the burst\n{sidecar.Process.Output}");
+            // The console logger writes on its own thread: the line follows the counter.
+            await Eventually.UntilAsync(() => Task.FromResult(sidecar.Process.Output.Contains("Memory: load fell", StringComparison.Ordinal)), Deadline,
+                $"{name}'s sidecar to log what it returned\n{sidecar.Process.Output}");
+            using var runtime = await RuntimeAsync(sidecar);
+            Assert.True(runtime.RootElement.GetProperty("memoryReclaimedBytes").GetInt64() > 0, runtime.RootElement.ToString());
+        }
+
+        using var after = await client.GetAsync("http://catalog/", Cancel);
+        Assert.Equal(HttpStatusCode.OK, after.StatusCode);
+        Assert.Equal(body.Length, (await after.Content.ReadAsStringAsync(Cancel)).Length);
+    }
+
+    [Fact]
+    public async Task NegativeInterval_ExitsNamingTheOption()
+    {
+        await using var process = await TestProcess.StartAsync("sidecar", "dotnet",
+            [SidecarProcess.Assembly, "--service", "catalog", "--app-url", "http://127.0.0.1:1", "--memory-reclaim-interval", "-1"]);
+
+        Assert.NotEqual(0, await process.Exited.WaitAsync(Deadline, Cancel));
+        Assert.Contains("--memory-reclaim-interval: -1 is negative", process.Output, StringComparison.Ordinal);
+    }
+
+    private static async Task<long> ReclaimsAsync(SidecarProcess sidecar)
+    {
+        using var runtime = await RuntimeAsync(sidecar);
+        return runtime.RootElement.GetProperty("memoryReclaims").GetInt64();
+    }
+
+    private static async Task<JsonDocument> RuntimeAsync(SidecarProcess sidecar)
+    {
+        using var http = new HttpClient();
+        return JsonDocument.Parse(await http.GetStringAsync(new Uri(sidecar.Admin, "debug/runtime"), Cancel));
+    }
+}
