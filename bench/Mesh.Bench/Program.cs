@@ -22,6 +22,7 @@ if (args.Contains("--help") || args.Contains("-h"))
           --max-rate R              cap of the open-loop levels (default 10000/s: the generator shares the cores)
           --proxy-env K=V           environment for the Gateway and sidecars (repeatable; e.g. DOTNET_GCgen0size=0x400000)
           --proxy-io inline|pool    the Gateway's and sidecars' --io (default: theirs, pool); the gateway-inline scenario always runs inline
+          --proxy-arg ARG           one more argument for the Gateway and sidecars (repeatable; e.g. --memory-reclaim-interval=0)
           --output DIR              where benchmarks.md's results and benchmarks.svg go (default docs/ of the repository; none with --quick)
         scenarios:
         """ + string.Concat(Scenarios.All.Select(s => $"\n  {s.Id,-22} {s.Path}{(s.Pending is null ? "" : $" ({s.Pending})")}")));
@@ -44,6 +45,7 @@ var options = new BenchOptions
     ProxyEnvironment = args.Select((a, i) => (a, i)).Where(x => x.a == "--proxy-env" && x.i + 1 < args.Length)
         .Select(x => args[x.i + 1].Split('=', 2)).ToDictionary(kv => kv[0], kv => kv.Length > 1 ? kv[1] : ""),
     ProxyIo = Value("--proxy-io"),
+    ProxyExtraArguments = args.Select((a, i) => (a, i)).Where(x => x.a == "--proxy-arg" && x.i + 1 < args.Length).Select(x => args[x.i + 1]).ToList(),
     Output = Value("--output") ?? (quick ? null : Path.Combine(RepositoryRoot(), "docs")),
     Repository = RepositoryRoot(),
 };

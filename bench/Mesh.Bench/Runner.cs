@@ -37,6 +37,9 @@ internal sealed record BenchOptions
     /// <summary>The proxies' <c>--io</c> (inline or pool); null leaves their default.</summary>
     public string? ProxyIo { get; init; }
 
+    /// <summary>More arguments for our proxies (<c>--proxy-arg</c>, e.g. <c>--memory-reclaim-interval=0</c>).</summary>
+    public IReadOnlyList<string> ProxyExtraArguments { get; init; } = [];
+
     public string? Output { get; init; }
 
     /// <summary>The repository's root folder (its build/ scripts publish the Native AOT sidecar).</summary>

@@ -104,7 +104,7 @@ internal static class Scenarios
         int port = PortAllocator.FreePort(), https = PortAllocator.FreePort(), admin = PortAllocator.FreePort();
         var adminUrl = new Uri($"http://127.0.0.1:{admin}/");
         string[] args = ["--port", $"{port}", "--https-port", $"{https}", "--host", "127.0.0.1", "--admin-port", $"{admin}", "--control-plane", t.ControlPlane.ToString(),
-            "--state-dir", Directory.CreateTempSubdirectory("gateway-").FullName, "--telemetry", telemetry ? "on" : "off", .. io is null ? t.ProxyArguments : ["--io", io]];
+            "--state-dir", Directory.CreateTempSubdirectory("gateway-").FullName, "--telemetry", telemetry ? "on" : "off", .. io is null ? t.ProxyArguments : ["--io", io, .. t.Options.ProxyExtraArguments]];
         var gateway = t.Track(await BenchProcess.StartProjectAsync("gateway", "Gateway.csproj", args, t.ProxyEnvironment("gateway", "gateway", null), adminUrl).ConfigureAwait(false));
         return (gateway.WithPort(port), https);
     }

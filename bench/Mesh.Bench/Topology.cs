@@ -20,8 +20,8 @@ internal sealed class Topology : IAsyncDisposable
     /// <summary>Signs the bootstrap credentials the bench hands its proxies (as the AppHost does).</summary>
     public string BootstrapKey { get; } = AspireMesh.Contracts.Security.BootstrapCredential.NewKey();
 
-    /// <summary>Arguments every proxy of ours gets after its own (the options' <c>--io</c>).</summary>
-    public IEnumerable<string> ProxyArguments => Options.ProxyIo is { } io ? ["--io", io] : [];
+    /// <summary>Arguments every proxy of ours gets after its own (the options' <c>--io</c> and <c>--proxy-arg</c>s).</summary>
+    public IEnumerable<string> ProxyArguments => Options.ProxyIo is { } io ? ["--io", io, .. Options.ProxyExtraArguments] : Options.ProxyExtraArguments;
 
     /// <summary>The environment of one proxy: the options' extra variables and a fresh bootstrap credential for it.</summary>
     public IReadOnlyDictionary<string, string> ProxyEnvironment(string kind, string name, string? instance)
