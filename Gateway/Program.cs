@@ -173,7 +173,7 @@ gateway.UseMiddleware<AuthenticationMiddleware>();
 gateway.MapMeshRoutes(context => $"no route of gateway '{gatewayName}' matched {context.Request.Method} {context.Request.Path}.");
 
 var adminBuilder = ListenerHost.CreateBuilder($"http://127.0.0.1:{parsed.GetValue(adminPort)}");
-MemoryReclaimer.AddTo(adminBuilder.Services, parsed.GetValue(memoryReclaim));
+adminBuilder.Services.AddMemoryReclaimer(parsed.GetValue(memoryReclaim));
 var admin = adminBuilder.Build();
 admin.MapProxyAdmin(status, metrics, accessLog, tap);
 admin.RecordAddressOnStart(status);

@@ -46,7 +46,7 @@ internal static class Sidecar
         var inbound = InboundListener.Build(options, inboundEndpoints, policies, options.InboundMtls ? peers : new PeerAuthentication(null), metrics, accessLog, tap, loggers.CreateLogger("AspireMesh.MeshProxy.Tls"));
         var outbound = OutboundListener.Build(options, outboundEndpoints, status, policies, peers, metrics, accessLog, tap);
         var adminBuilder = ListenerHost.CreateBuilder($"http://127.0.0.1:{options.AdminPort}");
-        MemoryReclaimer.AddTo(adminBuilder.Services, options.MemoryReclaimSeconds);
+        adminBuilder.Services.AddMemoryReclaimer(options.MemoryReclaimSeconds);
         var admin = adminBuilder.Build();
         admin.MapProxyAdmin(status, metrics, accessLog, tap);
         admin.RecordAddressOnStart(status);

@@ -60,7 +60,7 @@ public sealed record SidecarOptions
     public bool InboundMtls { get; init; } = true;
 
     /// <summary>Seconds between the memory reclaimer's looks at load and memory (<see cref="ProxyEngine.Hosting.MemoryReclaimer"/>); 0: off.</summary>
-    public int MemoryReclaimSeconds { get; init; } = (int)ProxyEngine.Hosting.MemoryReclaimer.DefaultInterval.TotalSeconds;
+    public int MemoryReclaimSeconds { get; init; } = ProxyEngine.Hosting.CommandLineOptions.DefaultMemoryReclaimSeconds;
 
     /// <summary>Whether to write an access log line per request from the start.</summary>
     public bool AccessLog { get; init; }

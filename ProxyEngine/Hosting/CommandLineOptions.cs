@@ -44,13 +44,16 @@ public static class CommandLineOptions
         OneOf("--io", "pool (default): the code that follows a socket event is handed to the .NET thread pool; inline: it runs on the thread that received the event, as in nginx (faster for plain HTTP/1.1 upstreams, see docs/benchmarks.md).",
             "pool", "inline");
 
-    /// <summary><c>--memory-reclaim-interval &lt;seconds&gt;</c>: see <see cref="MemoryReclaimer"/>; 0 turns it off.</summary>
+    /// <summary>The default of <see cref="MemoryReclaimInterval"/>, in seconds.</summary>
+    public const int DefaultMemoryReclaimSeconds = 2;
+
+    /// <summary><c>--memory-reclaim-interval &lt;seconds&gt;</c>: see ProxyEngine's MemoryReclaimer; 0 turns it off.</summary>
     public static Option<int> MemoryReclaimInterval()
     {
         var option = new Option<int>("--memory-reclaim-interval")
         {
             Description = "Seconds between two checks whether load has fallen and memory a burst left behind can be returned to the system (default 2; 0: never).",
-            DefaultValueFactory = _ => (int)MemoryReclaimer.DefaultInterval.TotalSeconds,
+            DefaultValueFactory = _ => DefaultMemoryReclaimSeconds,
         };
         option.Validators.Add(result =>
         {

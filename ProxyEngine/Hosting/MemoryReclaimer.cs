@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -19,22 +18,8 @@ namespace AspireMesh.ProxyEngine.Hosting;
 /// </summary>
 public sealed partial class MemoryReclaimer(TimeSpan interval, ILogger<MemoryReclaimer> logger) : BackgroundService
 {
-    /// <summary>The default interval between two looks at the allocation rate and the GC's committed memory.</summary>
-    public static readonly TimeSpan DefaultInterval = TimeSpan.FromSeconds(2);
-
     private static long _reclaims;
     private static long _reclaimedBytes;
-
-    /// <summary>Runs the reclaimer in <paramref name="services"/>' host every <paramref name="intervalSeconds"/>; 0 adds nothing.</summary>
-    public static IServiceCollection AddTo(IServiceCollection services, int intervalSeconds)
-    {
-        if (intervalSeconds > 0)
-        {
-            services.AddHostedService(provider => new MemoryReclaimer(TimeSpan.FromSeconds(intervalSeconds), provider.GetRequiredService<ILogger<MemoryReclaimer>>()));
-        }
-
-        return services;
-    }
 
     /// <summary>How many times this process returned memory (for <c>/debug/runtime</c>).</summary>
     public static long Reclaims => Interlocked.Read(ref _reclaims);

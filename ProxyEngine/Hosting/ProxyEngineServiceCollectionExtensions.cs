@@ -7,6 +7,7 @@ using AspireMesh.ProxyEngine.Routing;
 using AspireMesh.ProxyEngine.Watch;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Forwarder;
 using Yarp.ReverseProxy.LoadBalancing;
@@ -17,6 +18,18 @@ namespace AspireMesh.ProxyEngine.Hosting;
 /// <summary>DI entry points of the proxy engine.</summary>
 public static class ProxyEngineServiceCollectionExtensions
 {
+    /// <summary>Runs a <see cref="MemoryReclaimer"/> in the host every <paramref name="intervalSeconds"/>; 0 adds nothing.</summary>
+    public static IServiceCollection AddMemoryReclaimer(this IServiceCollection services, int intervalSeconds)
+    {
+        if (intervalSeconds > 0)
+        {
+            services.AddHostedService(provider => new MemoryReclaimer(TimeSpan.FromSeconds(intervalSeconds),
+                provider.GetRequiredService<ILogger<MemoryReclaimer>>()));
+        }
+
+        return services;
+    }
+
     /// <summary>
     /// Adds the routing engine driven by control-plane snapshots: YARP with an in-memory config that the
     /// snapshot watcher swaps, retries on transport failures, and the mesh's connect timeout.
