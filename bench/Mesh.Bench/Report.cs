@@ -43,9 +43,9 @@ internal static class Report
         }
 
         md.Append("\n### Throughput and cost\n\n");
-        md.Append("Maximum: closed loop (wrk / h2load). Latency at 50 % and 75 % of the scenario's own maximum: open loop. CPU, memory and allocations: per process, over the measured runs at 1000 requests/s.\n\n");
-        md.Append("| scenario | protocol | max req/s | vs nginx | p99 ms at 50 % max | p99 ms at 75 % max | process | CPU s / 1000 req | steady RSS MB | peak RSS MB | allocated B / req |\n");
-        md.Append("|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|\n");
+        md.Append("Maximum: closed loop (wrk / h2load). Latency at 50 % and 75 % of the scenario's own maximum: open loop. CPU, memory and allocations: per process, over the measured runs at 1000 requests/s; unshared: the resident memory no other process maps (with several sidecars of one build on a machine, their code pages are shared).\n\n");
+        md.Append("| scenario | protocol | max req/s | vs nginx | p99 ms at 50 % max | p99 ms at 75 % max | process | CPU s / 1000 req | steady RSS MB | of which unshared MB | peak RSS MB | allocated B / req |\n");
+        md.Append("|---|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|\n");
         foreach (var result in results)
         {
             // nginx's HTTP/2 entry is h2c: a TLS entry point is not compared with it.
@@ -58,14 +58,14 @@ internal static class Report
             if (costs.Count == 0)
             {
                 var peak = result.PeakCosts;
-                md.Append(head).Append(CultureInfo.InvariantCulture, $"| {string.Join(", ", peak.Select(p => p.Name))} | | | {string.Join(", ", peak.Select(p => F(p.PeakRssMb, "0.0")))} | |\n");
+                md.Append(head).Append(CultureInfo.InvariantCulture, $"| {string.Join(", ", peak.Select(p => p.Name))} | | | | {string.Join(", ", peak.Select(p => F(p.PeakRssMb, "0.0")))} | |\n");
                 continue;
             }
 
             foreach (var cost in costs)
             {
                 md.Append(cost == costs[0] ? head : "| | | | | | ").Append(CultureInfo.InvariantCulture,
-                    $"| {cost.Name} | {F(cost.CpuSecondsPer1000, "0.000")} | {F(cost.SteadyRssMb, "0.0")} | {F(result.PeakCosts.FirstOrDefault(p => p.Name == cost.Name)?.PeakRssMb ?? cost.PeakRssMb, "0.0")} | {(cost.AllocatedBytesPerRequest is { } a ? F(a) : "")} |\n");
+                    $"| {cost.Name} | {F(cost.CpuSecondsPer1000, "0.000")} | {F(cost.SteadyRssMb, "0.0")} | {F(cost.SteadyPrivateMb, "0.0")} | {F(result.PeakCosts.FirstOrDefault(p => p.Name == cost.Name)?.PeakRssMb ?? cost.PeakRssMb, "0.0")} | {(cost.AllocatedBytesPerRequest is { } a ? F(a) : "")} |\n");
             }
         }
 

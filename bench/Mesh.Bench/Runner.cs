@@ -47,7 +47,11 @@ internal sealed record BenchOptions
 }
 
 /// <summary>Cost of one process over the measured runs at one rate.</summary>
-internal sealed record ProcessCost(string Name, double CpuSecondsPer1000, double SteadyRssMb, double PeakRssMb, double? AllocatedBytesPerRequest, int Gen0, int Gen1, int Gen2);
+internal sealed record ProcessCost(string Name, double CpuSecondsPer1000, double SteadyRssMb, double PeakRssMb, double? AllocatedBytesPerRequest, int Gen0, int Gen1, int Gen2)
+{
+    /// <summary>The part of <see cref="SteadyRssMb"/> no other process shares (see <see cref="ProcessStats.PrivateBytes"/>).</summary>
+    public double SteadyPrivateMb { get; init; }
+}
 
 /// <summary>One constant-rate level of a scenario: merged latency over the runs and what the processes spent.</summary>
 internal sealed record RateResult(string Label, double TargetRate, double AchievedRate, long Failed, Histogram Latency, IReadOnlyList<ProcessCost> Costs)
@@ -224,15 +228,21 @@ internal sealed class Runner(Topology topology, BenchOptions options)
         var cpuBefore = processes.Select(p => ProcessStats.CpuSeconds(p.Pid)).ToArray();
         var runtimeBefore = await Task.WhenAll(processes.Select(RuntimeAsync)).ConfigureAwait(false);
         var rss = processes.Select(_ => new List<long>()).ToArray();
+        var unshared = processes.Select(_ => new List<long>()).ToArray();
         using var sampling = new CancellationTokenSource();
         var sampler = Task.Run(async () =>
         {
             using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(250));
-            while (await timer.WaitForNextTickAsync(sampling.Token).ConfigureAwait(false))
+            for (var tick = 0; await timer.WaitForNextTickAsync(sampling.Token).ConfigureAwait(false); tick++)
             {
                 for (var i = 0; i < processes.Count; i++)
                 {
                     rss[i].Add(ProcessStats.RssBytes(processes[i].Pid));
+                    // smaps_rollup walks the process's page tables: once a second is enough, and lighter on the proxy.
+                    if (tick % 4 == 0)
+                    {
+                        unshared[i].Add(ProcessStats.PrivateBytes(processes[i].Pid));
+                    }
                 }
             }
         });
@@ -262,7 +272,10 @@ internal sealed class Runner(Topology topology, BenchOptions options)
             var cpu = ProcessStats.CpuSeconds(p.Pid) - cpuBefore[i];
             double? allocated = runtimeBefore[i] is { } before && runtimeAfter[i] is { } after ? (after.Allocated - before.Allocated) / (double)Math.Max(1, succeeded) : null;
             return new ProcessCost(p.Name, cpu / Math.Max(1, succeeded) * 1000, rss[i].Count == 0 ? 0 : rss[i].Average() / 1048576.0, ProcessStats.PeakRssBytes(p.Pid) / 1048576.0, allocated,
-                (runtimeAfter[i]?.Gen0 ?? 0) - (runtimeBefore[i]?.Gen0 ?? 0), (runtimeAfter[i]?.Gen1 ?? 0) - (runtimeBefore[i]?.Gen1 ?? 0), (runtimeAfter[i]?.Gen2 ?? 0) - (runtimeBefore[i]?.Gen2 ?? 0));
+                (runtimeAfter[i]?.Gen0 ?? 0) - (runtimeBefore[i]?.Gen0 ?? 0), (runtimeAfter[i]?.Gen1 ?? 0) - (runtimeBefore[i]?.Gen1 ?? 0), (runtimeAfter[i]?.Gen2 ?? 0) - (runtimeBefore[i]?.Gen2 ?? 0))
+            {
+                SteadyPrivateMb = unshared[i].Count == 0 ? 0 : unshared[i].Average() / 1048576.0,
+            };
         }).ToList();
         return new RateResult(label, rate, succeeded / elapsed.TotalSeconds, failedTotal, merged, costs) { SendLag = sendLag };
     }
