@@ -43,24 +43,19 @@ internal static class ProcessStats
     /// </summary>
     public static long PrivateBytes(int pid) => Tree(pid).Sum(p =>
     {
-        long kilobytes = 0;
-        foreach (var line in SafeRead($"/proc/{p}/smaps_rollup").Split('\n'))
-        {
-            if (line.StartsWith("Private_Clean:", StringComparison.Ordinal) || line.StartsWith("Private_Dirty:", StringComparison.Ordinal))
-            {
-                kilobytes += long.Parse(line[(line.IndexOf(':', StringComparison.Ordinal) + 1)..].Trim().Split(' ')[0], CultureInfo.InvariantCulture);
-            }
-        }
-
-        return kilobytes * 1024;
+        var rollup = SafeRead($"/proc/{p}/smaps_rollup");
+        return (Kilobytes(rollup, "Private_Clean:") + Kilobytes(rollup, "Private_Dirty:")) * 1024;
     });
 
     /// <summary>Peak resident memory (VmHWM) of the process tree, summed over its processes, in bytes.</summary>
     public static long PeakRssBytes(int pid) => Tree(pid).Sum(p => StatusKilobytes(p, "VmHWM:") * 1024);
 
-    private static long StatusKilobytes(int pid, string field)
+    private static long StatusKilobytes(int pid, string field) => Kilobytes(SafeRead($"/proc/{pid}/status"), field);
+
+    /// <summary>The value of a "Field:   1234 kB" line of a /proc file's text, 0 when it has none.</summary>
+    private static long Kilobytes(string text, string field)
     {
-        foreach (var line in SafeRead($"/proc/{pid}/status").Split('\n'))
+        foreach (var line in text.Split('\n'))
         {
             if (line.StartsWith(field, StringComparison.Ordinal))
             {
