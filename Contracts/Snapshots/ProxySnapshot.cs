@@ -107,6 +107,13 @@ public sealed record InboundPolicySnapshot
 
     /// <summary><see cref="MtlsModes.Strict"/> (callers must prove their identity) or <see cref="MtlsModes.Permissive"/>.</summary>
     public string Mtls { get; init; } = MtlsModes.Strict;
+
+    /// <summary>
+    /// The path the mesh's active health checks probe on the service (its backend policy's <c>healthCheck.path</c>), when
+    /// it has them: a <c>GET</c> or <c>HEAD</c> of that path is a probe, which neither authorization policies nor rate
+    /// limits refuse, so that a policy never makes the mesh take healthy instances out of rotation.
+    /// </summary>
+    public string? HealthCheckPath { get; init; }
 }
 
 /// <summary>The kinds of proxy the control plane generates snapshots for.</summary>

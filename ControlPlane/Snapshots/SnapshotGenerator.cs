@@ -38,6 +38,7 @@ internal static class SnapshotGenerator
                 Authorization = [.. state.Config.Policies.Authorization.Where(p => p.TargetRef.Name == service)],
                 RateLimits = [.. state.Config.Policies.RateLimits.Where(p => p.TargetRef.Kind == "Service" && p.TargetRef.Name == service)],
                 Mtls = declared?.Mtls ?? MtlsModes.Strict,
+                HealthCheckPath = state.BackendPolicies.GetValueOrDefault(service)?.HealthCheck?.Path,
             },
             Egress = [.. state.Config.Policies.Egress.Where(p => p.FromServices.Count == 0 || p.FromServices.Contains(service))],
         };

@@ -12,7 +12,8 @@ namespace AspireMesh.ProxyEngine.Routing;
 /// <summary>
 /// The policies a sidecar enforces on requests to its own service, from the latest snapshot: authorization, and rate
 /// limits, one bucket for the service or one per calling service (the <see cref="MeshHeaders.Source"/> that callers'
-/// proxies set). Shared between the sidecar's outbound side (where snapshots arrive) and its inbound listener.
+/// proxies set). Shared between the sidecar's outbound side (where snapshots arrive) and its inbound listener. The
+/// mesh's own health probes of the service (<see cref="IsHealthProbe"/>) pass both.
 /// </summary>
 public sealed class InboundPolicies
 {
@@ -20,6 +21,7 @@ public sealed class InboundPolicies
     private IReadOnlyList<RouteLimiter> _limiters = [];
     private Dictionary<string, RouteLimiter> _byKey = new(StringComparer.Ordinal);
     private AuthorizationTable _authorization = AuthorizationTable.Empty;
+    private string? _healthCheckPath;
 
     /// <summary>The compiled authorization policies of the latest snapshot.</summary>
     internal AuthorizationTable Authorization => Volatile.Read(ref _authorization);
@@ -29,6 +31,7 @@ public sealed class InboundPolicies
         lock (_gate)
         {
             Volatile.Write(ref _authorization, authorization);
+            Volatile.Write(ref _healthCheckPath, inbound.HealthCheckPath);
             var next = new Dictionary<string, RouteLimiter>(StringComparer.Ordinal);
             foreach (var policy in inbound.RateLimits)
             {
@@ -49,10 +52,28 @@ public sealed class InboundPolicies
         }
     }
 
-    /// <summary>Applies the rate limits; writes the 429 and returns false when one refuses the request.</summary>
+    /// <summary>
+    /// Whether the request is a health probe of the service: a <c>GET</c> or <c>HEAD</c> of the path its backend policy's
+    /// active health checks probe. Every proxy that calls the service sends them to decide which instances get traffic;
+    /// a policy that refused them would take healthy instances out of rotation, so they are let through, as Linkerd lets
+    /// probes of its probe paths through.
+    /// </summary>
+    public bool IsHealthProbe(HttpRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return Volatile.Read(ref _healthCheckPath) is { } path && (HttpMethods.IsGet(request.Method) || HttpMethods.IsHead(request.Method))
+            && string.Equals(request.Path.Value, path, StringComparison.Ordinal);
+    }
+
+    /// <summary>Applies the rate limits (not to health probes); writes the 429 and returns false when one refuses the request.</summary>
     public async ValueTask<bool> AdmitAsync(HttpContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
+        if (IsHealthProbe(context.Request))
+        {
+            return true;
+        }
+
         foreach (var limiter in Volatile.Read(ref _limiters))
         {
             using var lease = limiter.Acquire(context);

@@ -9,7 +9,8 @@ namespace AspireMesh.ProxyEngine.Security;
 /// <summary>
 /// Enforces the authorization policies of a sidecar's own service on the inbound side, before anything reaches the
 /// app: a denied request gets 403 <see cref="MeshErrors.Denied"/> with <see cref="MeshHeaders.DeniedBy"/>; a request
-/// only an audited policy would deny is logged, counted and let through.
+/// only an audited policy would deny is logged, counted and let through. The mesh's health probes of the service
+/// (<see cref="InboundPolicies.IsHealthProbe"/>) are not subject to the policies.
 /// </summary>
 internal sealed class AuthorizationMiddleware(RequestDelegate next, InboundPolicies policies, RequestMetrics metrics, AuthorizationOptions options,
     ILogger<AuthorizationMiddleware> logger)
@@ -17,7 +18,7 @@ internal sealed class AuthorizationMiddleware(RequestDelegate next, InboundPolic
     public Task InvokeAsync(HttpContext context)
     {
         var table = policies.Authorization;
-        if (table.IsEmpty)
+        if (table.IsEmpty || policies.IsHealthProbe(context.Request))
         {
             return next(context);
         }

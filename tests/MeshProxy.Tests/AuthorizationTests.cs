@@ -160,6 +160,41 @@ public sealed class AuthorizationTests
     }
 
     [Fact]
+    public async Task HealthProbes_OfTheBackendPolicysPath_PassAnAllowPolicyForOtherPaths_WhileOtherRequestsStayDenied()
+    {
+        await using var frontendApp = await TestBackend.StartAsync("frontend-app");
+        await using var adminApp = await TestBackend.StartAsync("admin-app");
+        await using var catalogApp = await TestBackend.StartAsync("catalog-app");
+        var config = Config(Allow("frontend-items", new AuthorizationRule { FromServices = ["frontend"], Paths = ["/items*"] }));
+        config.Policies.Backends = [new BackendPolicy
+        {
+            Name = "catalog-health", TargetRef = new() { Name = "catalog" },
+            HealthCheck = new() { Path = "/ready", Interval = "1s", Timeout = "1s", UnhealthyThreshold = 1 },
+        }];
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(AuthorizationTests).Assembly, config);
+        await using var catalog = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-1", catalogApp.Url);
+        await using var frontend = await SidecarProcess.StartAsync(controlPlane, "frontend", "frontend-1", frontendApp.Url);
+        await using var admin = await SidecarProcess.StartAsync(controlPlane, "admin", "admin-1", adminApp.Url);
+        using var fromFrontend = frontend.OutboundClient();
+        using var fromAdmin = admin.OutboundClient();
+        await Eventually.UntilAsync(async () => await StatusAsync(fromFrontend, "/items") == HttpStatusCode.OK, Deadline, "frontend to reach catalog");
+
+        // The callers' sidecars probe catalog's instance every second (catalog's own sidecar checks its app on /health,
+        // not through the policy); the policy names neither the path nor, for admin, the caller.
+        await Eventually.UntilAsync(() => catalogApp.Requests.Count(r => r == "GET /ready") >= 2, Deadline, "the mesh's health probes to reach catalog's app");
+        Assert.DoesNotContain("mesh_error=\"denied\"", await MetricsAsync(catalog), StringComparison.Ordinal);
+
+        // Only a GET or HEAD of that path is a probe; the policy still holds for everything else.
+        using var otherPath = await SendAsync(fromFrontend, HttpMethod.Get, "/orders");
+        using var postToProbePath = await SendAsync(fromAdmin, HttpMethod.Post, "/ready");
+        using var probePathPrefix = await SendAsync(fromAdmin, HttpMethod.Get, "/ready/details");
+        await AssertDeniedAsync(otherPath, "frontend-items", "no allow policy of service 'catalog' (frontend-items) allows GET /orders from 'frontend'", catalog);
+        await AssertDeniedAsync(postToProbePath, "frontend-items", "allows POST /ready from 'admin'", catalog);
+        await AssertDeniedAsync(probePathPrefix, "frontend-items", "allows GET /ready/details from 'admin'", catalog);
+        Assert.Equal(HttpStatusCode.OK, await StatusAsync(fromFrontend, "/items"));
+    }
+
+    [Fact]
     public async Task AuditMode_WouldDeny_RequestPassesAndIsLoggedAndCounted()
     {
         await using var frontendApp = await TestBackend.StartAsync("frontend-app");

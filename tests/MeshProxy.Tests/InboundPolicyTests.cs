@@ -68,4 +68,28 @@ public sealed class InboundPolicyTests
         await Eventually.UntilAsync(async () => await CallCatalogAsync(fromAdmin) == HttpStatusCode.OK, Deadline, "admin to reach catalog with its own bucket");
         Assert.Equal(HttpStatusCode.TooManyRequests, await CallCatalogAsync(fromFrontend));
     }
+
+    [Fact]
+    public async Task HealthProbes_OfTheBackendPolicysPath_SpendNoTokens()
+    {
+        await using var frontendApp = await TestBackend.StartAsync("frontend-app");
+        await using var catalogApp = await TestBackend.StartAsync("catalog-app");
+        var config = Config("Target");
+        config.Policies.Backends = [new BackendPolicy
+        {
+            Name = "catalog-health", TargetRef = new() { Name = "catalog" },
+            HealthCheck = new() { Path = "/ready", Interval = "1s", Timeout = "1s", UnhealthyThreshold = 1 },
+        }];
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(InboundPolicyTests).Assembly, config);
+        await using var catalog = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-1", catalogApp.Url);
+        await using var frontend = await SidecarProcess.StartAsync(controlPlane, "frontend", "frontend-1", frontendApp.Url);
+
+        // frontend's sidecar probes catalog every second: more probes than the bucket's two tokens a minute.
+        await Eventually.UntilAsync(() => catalogApp.Requests.Count(r => r == "GET /ready") >= 3, Deadline, "three health probes to pass a limit of two requests a minute");
+
+        // The bucket is still full: two calls pass, the third is limited.
+        using var client = frontend.OutboundClient();
+        await Eventually.UntilAsync(async () => await CallCatalogAsync(client) == HttpStatusCode.OK, Deadline, "frontend to reach catalog");
+        Assert.Equal([HttpStatusCode.OK, HttpStatusCode.TooManyRequests], [await CallCatalogAsync(client), await CallCatalogAsync(client)]);
+    }
 }

@@ -27,7 +27,11 @@ public sealed class SnapshotGeneratorTests
         ],
         Policies = new()
         {
-            Backends = [new() { Name = "catalog-lb", TargetRef = new() { Name = "catalog" }, LoadBalancer = new() { Type = "LeastRequest" } }],
+            Backends =
+            [
+                new() { Name = "catalog-lb", TargetRef = new() { Name = "catalog" }, LoadBalancer = new() { Type = "LeastRequest" } },
+                new() { Name = "inventory-health", TargetRef = new() { Name = "inventory" }, HealthCheck = new() { Path = "/ready" } },
+            ],
             Authorization = [new() { Name = "inventory-callers", TargetRef = new() { Name = "inventory" }, Rules = [new() { FromServices = ["catalog"] }] }],
             Egress = [new() { Name = "payments", Hosts = ["pay.example.com"], FromServices = ["catalog"] }],
         },
@@ -52,6 +56,14 @@ public sealed class SnapshotGeneratorTests
         Assert.Equal("LeastRequest", snapshot.Clusters[0].Policy!.LoadBalancer!.Type);
         Assert.Empty(snapshot.Inbound.Authorization);
         Assert.Empty(snapshot.Egress);
+    }
+
+    [Fact]
+    public void ForSidecar_OwnHealthCheckPath_OnlyWhenItsServiceHasHealthChecks()
+    {
+        Assert.Equal("/ready", SnapshotGenerator.ForSidecar(State(), "inventory").Inbound.HealthCheckPath);
+        Assert.Null(SnapshotGenerator.ForSidecar(State(), "catalog").Inbound.HealthCheckPath); // a backend policy without health checks
+        Assert.Null(SnapshotGenerator.ForSidecar(State(), "frontend").Inbound.HealthCheckPath);
     }
 
     [Fact]
