@@ -23,6 +23,8 @@ if (args.Contains("--help") || args.Contains("-h"))
           --proxy-env K=V           environment for the Gateway and sidecars (repeatable; e.g. DOTNET_GCgen0size=0x400000)
           --proxy-io inline|pool    the Gateway's and sidecars' --io (default: theirs, pool); the gateway-inline scenario always runs inline
           --proxy-arg ARG           one more argument for the Gateway and sidecars (repeatable; e.g. --memory-reclaim-interval=0)
+          --aot-sidecar PATH        a Native AOT sidecar executable already published (e.g. with other build options) instead
+                                    of publishing one with build/publish-sidecar-aot.sh
           --output DIR              where benchmarks.md's results and benchmarks.svg go (default docs/ of the repository; none with --quick)
         scenarios:
         """ + string.Concat(Scenarios.All.Select(s => $"\n  {s.Id,-22} {s.Path}{(s.Pending is null ? "" : $" ({s.Pending})")}")));
@@ -46,6 +48,7 @@ var options = new BenchOptions
         .Select(x => args[x.i + 1].Split('=', 2)).ToDictionary(kv => kv[0], kv => kv.Length > 1 ? kv[1] : ""),
     ProxyIo = Value("--proxy-io"),
     ProxyExtraArguments = args.Select((a, i) => (a, i)).Where(x => x.a == "--proxy-arg" && x.i + 1 < args.Length).Select(x => args[x.i + 1]).ToList(),
+    AotSidecar = Value("--aot-sidecar") is { } aot ? Path.GetFullPath(aot) : null,
     Output = Value("--output") ?? (quick ? null : Path.Combine(RepositoryRoot(), "docs")),
     Repository = RepositoryRoot(),
 };
@@ -60,6 +63,12 @@ if (unknown.Count > 0)
 if (options.ProxyIo is not (null or "inline" or "pool"))
 {
     await Console.Error.WriteLineAsync($"error: --proxy-io takes inline or pool, not '{options.ProxyIo}'.");
+    return 2;
+}
+
+if (options.AotSidecar is { } aotSidecar && !File.Exists(aotSidecar))
+{
+    await Console.Error.WriteLineAsync($"error: --aot-sidecar: {aotSidecar} does not exist (build/publish-sidecar-aot.sh OUTPUT_DIR publishes one).");
     return 2;
 }
 

@@ -40,6 +40,9 @@ internal sealed record BenchOptions
     /// <summary>More arguments for our proxies (<c>--proxy-arg</c>, e.g. <c>--memory-reclaim-interval=0</c>).</summary>
     public IReadOnlyList<string> ProxyExtraArguments { get; init; } = [];
 
+    /// <summary>A published Native AOT sidecar to run (<c>--aot-sidecar</c>); null publishes one per bench run.</summary>
+    public string? AotSidecar { get; init; }
+
     public string? Output { get; init; }
 
     /// <summary>The repository's root folder (its build/ scripts publish the Native AOT sidecar).</summary>

@@ -36,14 +36,14 @@ internal sealed class Topology : IAsyncDisposable
     private Task<string>? _nativeSidecar;
 
     /// <summary>
-    /// The sidecar as a Native AOT executable, published once per bench run with build/publish-sidecar-aot.sh into the
-    /// bench's work folder.
+    /// The sidecar as a Native AOT executable: the one given with <c>--aot-sidecar</c>, or published once per bench run
+    /// with build/publish-sidecar-aot.sh into the bench's work folder.
     /// </summary>
     public Task<string> NativeSidecarAsync()
     {
         lock (_gate)
         {
-            return _nativeSidecar ??= PublishNativeSidecarAsync();
+            return _nativeSidecar ??= Options.AotSidecar is { } given ? Task.FromResult(given) : PublishNativeSidecarAsync();
         }
     }
 
