@@ -19,8 +19,9 @@ internal sealed class IdentityHeadersMiddleware(RequestDelegate next, IngressOpt
 
     public Task InvokeAsync(HttpContext context)
     {
+        // The pairs, not Keys: Kestrel builds a new set of the names for every call of Keys.
         List<string>? remove = null;
-        foreach (var name in context.Request.Headers.Keys)
+        foreach (var (name, _) in context.Request.Headers)
         {
             if (IsIdentityHeader(name))
             {

@@ -1,3 +1,4 @@
+using AspireMesh.ProxyEngine.Telemetry;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -44,6 +45,11 @@ public static class ListenerHost
         }
 
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        // ASP.NET Core opens a logging scope for every request (and starts an activity for it) as long as this category
+        // is enabled at any level, and all it logs is per-request Debug and Information lines; the scope alone was about
+        // a sixth of what a proxied request allocated. Trace context still flows (TracePropagation).
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
+        TracePropagation.Enable();
         builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
         builder.Logging.AddFilter("Yarp", LogLevel.Warning);
         // Failed attempts are logged once, by the retry middleware or as a mesh error; YARP would log each twice.
