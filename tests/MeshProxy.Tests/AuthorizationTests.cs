@@ -166,11 +166,7 @@ public sealed class AuthorizationTests
         await using var adminApp = await TestBackend.StartAsync("admin-app");
         await using var catalogApp = await TestBackend.StartAsync("catalog-app");
         var config = Config(Allow("frontend-items", new AuthorizationRule { FromServices = ["frontend"], Paths = ["/items*"] }));
-        config.Policies.Backends = [new BackendPolicy
-        {
-            Name = "catalog-health", TargetRef = new() { Name = "catalog" },
-            HealthCheck = new() { Path = "/ready", Interval = "1s", Timeout = "1s", UnhealthyThreshold = 1 },
-        }];
+        config.Policies.Backends = [HealthProbes.Every1s("catalog")];
         await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(AuthorizationTests).Assembly, config);
         await using var catalog = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-1", catalogApp.Url);
         await using var frontend = await SidecarProcess.StartAsync(controlPlane, "frontend", "frontend-1", frontendApp.Url);
