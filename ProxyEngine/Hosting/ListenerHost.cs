@@ -49,7 +49,6 @@ public static class ListenerHost
         // is enabled at any level, and all it logs is per-request Debug and Information lines; the scope alone was about
         // a sixth of what a proxied request allocated. Trace context still flows (TracePropagation).
         builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
-        TracePropagation.Enable();
         builder.Logging.AddFilter("Microsoft.Hosting.Lifetime", LogLevel.Warning);
         builder.Logging.AddFilter("Yarp", LogLevel.Warning);
         // Failed attempts are logged once, by the retry middleware or as a mesh error; YARP would log each twice.
@@ -57,6 +56,7 @@ public static class ListenerHost
         // YARP registers DataProtection for session affinity, which the mesh does not use; its key-storage warning is noise.
         builder.Logging.AddFilter("Microsoft.AspNetCore.DataProtection", LogLevel.Error);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
+        TracePropagation.Enable();
         return builder;
     }
 
