@@ -14,13 +14,14 @@ namespace AspireMesh.Gateway.Authentication;
 /// </summary>
 internal sealed class AuthenticationMiddleware(RequestDelegate next, AuthenticationPolicies policies, ILogger<AuthenticationMiddleware> logger)
 {
-    public async Task InvokeAsync(HttpContext context)
+    public Task InvokeAsync(HttpContext context) =>
+        // A route without an authentication policy passes straight on (no state machine allocated for it).
+        context.GetEndpoint()?.Metadata.GetMetadata<RouteModel>() is { } route && policies.Find(route.Config.RouteId) is { } authenticator
+            ? AuthenticateAsync(context, route, authenticator)
+            : next(context);
+
+    private async Task AuthenticateAsync(HttpContext context, RouteModel route, IAuthenticator authenticator)
     {
-        if (context.GetEndpoint()?.Metadata.GetMetadata<RouteModel>() is not { } route || policies.Find(route.Config.RouteId) is not { } authenticator)
-        {
-            await next(context).ConfigureAwait(false);
-            return;
-        }
 
         foreach (var header in authenticator.IdentityHeaders)
         {

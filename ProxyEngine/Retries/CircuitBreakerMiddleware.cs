@@ -1,3 +1,4 @@
+using AspireMesh.Contracts.Config;
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using AspireMesh.ProxyEngine.Errors;
@@ -16,15 +17,15 @@ internal sealed class CircuitBreakerMiddleware(RequestDelegate next, RouteTable 
 {
     private readonly ConcurrentDictionary<string, StrongBox<int>> _inFlight = new(StringComparer.Ordinal);
 
-    public async Task InvokeAsync(HttpContext context)
+    public Task InvokeAsync(HttpContext context)
     {
+        // Without limits the request passes straight on (no state machine allocated for it).
         var cluster = context.GetReverseProxyFeature().Cluster?.Config.ClusterId;
-        if (cluster is null || routes.Backend(cluster)?.ConnectionLimits is not { } limits)
-        {
-            await next(context).ConfigureAwait(false);
-            return;
-        }
+        return cluster is null || routes.Backend(cluster)?.ConnectionLimits is not { } limits ? next(context) : LimitAsync(context, cluster, limits);
+    }
 
+    private async Task LimitAsync(HttpContext context, string cluster, ConnectionLimitsConfig limits)
+    {
         var counter = _inFlight.GetOrAdd(cluster, _ => new StrongBox<int>());
         var capacity = limits.MaxConnections + limits.MaxPendingRequests;
         if (Interlocked.Increment(ref counter.Value) > capacity)

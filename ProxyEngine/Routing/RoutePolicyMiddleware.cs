@@ -16,15 +16,18 @@ namespace AspireMesh.ProxyEngine.Routing;
 /// </summary>
 internal sealed class RoutePolicyMiddleware(RequestDelegate next, RouteTable routes, IProxyStateLookup state, RequestMirror mirror, MeshRandom random, TimeProvider time)
 {
-    public async Task InvokeAsync(HttpContext context)
+    public Task InvokeAsync(HttpContext context)
     {
+        // A route with nothing to do here passes straight on (no state machine allocated for it).
         var proxy = context.GetReverseProxyFeature();
-        if (routes.Find(proxy.Route.Config.RouteId) is not { } policy)
-        {
-            await next(context).ConfigureAwait(false);
-            return;
-        }
+        return routes.Find(proxy.Route.Config.RouteId) is { } policy && HasWork(policy) ? ApplyAsync(context, proxy, policy) : next(context);
+    }
 
+    private static bool HasWork(RoutePolicy policy) =>
+        policy.Limiter is not null || policy.Fault is not null || policy.Redirect is not null || policy.Mirrors.Count > 0 || policy.Split is not null;
+
+    private async Task ApplyAsync(HttpContext context, IReverseProxyFeature proxy, RoutePolicy policy)
+    {
         if (policy.Limiter is { } limiter)
         {
             using var lease = limiter.Acquire(context);
