@@ -22,7 +22,6 @@ internal sealed class AuthenticationMiddleware(RequestDelegate next, Authenticat
 
     private async Task AuthenticateAsync(HttpContext context, RouteModel route, IAuthenticator authenticator)
     {
-
         foreach (var header in authenticator.IdentityHeaders)
         {
             context.Request.Headers.Remove(header);

@@ -1,6 +1,6 @@
-using AspireMesh.Contracts.Config;
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
+using AspireMesh.Contracts.Config;
 using AspireMesh.ProxyEngine.Errors;
 using AspireMesh.ProxyEngine.Routing;
 using Microsoft.AspNetCore.Http;
