@@ -212,6 +212,11 @@ internal sealed class MeshRunner(MeshApplication app, MeshConsole console) : IAs
 
                 var sidecarName = $"{instance}-proxy";
                 var sidecarEnv = Common(sidecarName);
+                foreach (var (key, value) in SidecarRuntime.Environment)
+                {
+                    sidecarEnv[key] = value;
+                }
+
                 sidecarEnv["ASPIREMESH_INSTANCE_ID"] = instance;
                 // Its first certificate: good for this instance, once (a restarted sidecar keeps its certificate).
                 sidecarEnv[BootstrapCredential.EnvironmentVariable] = BootstrapCredential.Mint(_bootstrapKey, "sidecar", project.Name, instance, TimeSpan.FromDays(1));

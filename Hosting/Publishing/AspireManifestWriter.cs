@@ -1,4 +1,5 @@
 using System.Text.Json;
+using AspireMesh.Hosting.Model;
 
 namespace AspireMesh.Hosting.Publishing;
 
@@ -41,7 +42,7 @@ internal static class AspireManifestWriter
             var proxy = $"{service.Name}-proxy";
             Project(json, topology.MeshProxy with { Name = proxy }, directory,
                 PublishedTopology.SidecarArguments(service.Name, instanceId: null, advertiseHost: proxy, controlPlaneUrl),
-                new Dictionary<string, string>
+                new Dictionary<string, string>(SidecarRuntime.Environment)
                 {
                     [AspireMesh.Contracts.Security.BootstrapCredential.EnvironmentVariable] = $"{{{proxy}-bootstrap-token.value}}",
                     ["OTEL_SERVICE_NAME"] = service.Name,

@@ -123,7 +123,7 @@ internal static class KubernetesManifestWriter
                     FieldEnv("POD_IP", "status.podIP"),
                     SecretEnv(BootstrapCredential.EnvironmentVariable, BootstrapSecret, PublishedTopology.SidecarCredentialKey(service.Name)),
                     new() { { "name", "OTEL_SERVICE_NAME" }, { "value", service.Name } },
-                }
+                }.Concat(SidecarRuntime.Environment.Select(e => new Map { { "name", e.Key }, { "value", e.Value } })).ToList()
             },
             { "readinessProbe", new Map { { "tcpSocket", new Map { { "port", PublishedTopology.InboundPort } } } } },
             { "volumeMounts", new List<Map> { Mount("state", StateMount) } },

@@ -4,6 +4,7 @@ using System.Text.Json;
 using AspireMesh.Contracts;
 using AspireMesh.Contracts.Config;
 using AspireMesh.Contracts.Registry;
+using AspireMesh.Hosting.Model;
 using AspireMesh.Hosting.Processes;
 
 namespace AspireMesh.Mesh.Bench;
@@ -23,14 +24,20 @@ internal sealed class Topology : IAsyncDisposable
     /// <summary>Arguments every proxy of ours gets after its own (the options' <c>--io</c> and <c>--proxy-arg</c>s).</summary>
     public IEnumerable<string> ProxyArguments => Options.ProxyIo is { } io ? ["--io", io, .. Options.ProxyExtraArguments] : Options.ProxyExtraArguments;
 
-    /// <summary>The environment of one proxy: the options' extra variables and a fresh bootstrap credential for it.</summary>
+    /// <summary>
+    /// The environment of one proxy: a sidecar's runtime settings as the AppHost and the published manifests give them
+    /// (<see cref="SidecarRuntime"/>), the options' extra variables (which win) and a fresh bootstrap credential.
+    /// </summary>
     public IReadOnlyDictionary<string, string> ProxyEnvironment(string kind, string name, string? instance)
     {
-        var env = new Dictionary<string, string>(Options.ProxyEnvironment)
+        var env = new Dictionary<string, string>(kind == "sidecar" ? SidecarRuntime.Environment : new Dictionary<string, string>(), StringComparer.Ordinal);
+        foreach (var (key, value) in Options.ProxyEnvironment)
         {
-            [AspireMesh.Contracts.Security.BootstrapCredential.EnvironmentVariable] =
-                AspireMesh.Contracts.Security.BootstrapCredential.Mint(BootstrapKey, kind, name, instance, TimeSpan.FromHours(6)),
-        };
+            env[key] = value;
+        }
+
+        env[AspireMesh.Contracts.Security.BootstrapCredential.EnvironmentVariable] =
+            AspireMesh.Contracts.Security.BootstrapCredential.Mint(BootstrapKey, kind, name, instance, TimeSpan.FromHours(6));
         return env;
     }
     private Task<string>? _nativeSidecar;

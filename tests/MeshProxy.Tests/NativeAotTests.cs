@@ -55,6 +55,16 @@ public sealed class NativeAotTests(NativeAotSidecar aot) : IClassFixture<NativeA
     }
 
     [Fact]
+    public async Task NativeAot_BuiltInGen0Budget_SidecarsCollectGen0EveryFewMegabytes()
+    {
+        // No environment: the 4 MB budget is built into the executable.
+        await using var pair = await SidecarPair.StartAsync(typeof(NativeAotTests), (controlPlane, service, instance, app) =>
+            SidecarProcess.StartNativeAsync(aot.Executable, controlPlane, service, instance, app));
+
+        await SidecarRuntimeTests.AssertCollectEveryFewMegabytesAsync(pair);
+    }
+
+    [Fact]
     public Task NativeAot_Command_StartedWithItsPortAndProxy_SidecarExitsWithItsCodeAndDeregisters() =>
         ChildModeTests.AssertChildExitEndsTheSidecarAsync((controlPlane, command) =>
             SidecarProcess.StartNativeAsync(aot.Executable, controlPlane, "catalog", "catalog-child", null, command));
