@@ -11,7 +11,7 @@ public static class SidecarRuntime
     /// <c>DOTNET_GCgen0size</c>: a 4 MB gen0 budget (the value is hexadecimal) instead of one sized from the CPU's
     /// cache. A proxied request leaves almost nothing alive, so a small gen0 is collected often and cheaply, and the
     /// heap stays small: at 1000 requests/s the JIT-compiled sidecar held about 10 MB less and its p99.9 latency was
-    /// lower (docs/benchmarks.md, "Memory"). The Native AOT sidecar has the same budget built in, and reads this
+    /// lower (docs/benchmarks.md, "eighth round"). The Native AOT sidecar has the same budget built in, and reads this
     /// variable the same way.
     /// </summary>
     public static IReadOnlyDictionary<string, string> Environment { get; } = new Dictionary<string, string>(StringComparer.Ordinal)

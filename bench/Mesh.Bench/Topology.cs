@@ -40,6 +40,7 @@ internal sealed class Topology : IAsyncDisposable
             AspireMesh.Contracts.Security.BootstrapCredential.Mint(BootstrapKey, kind, name, instance, TimeSpan.FromHours(6));
         return env;
     }
+
     private Task<string>? _nativeSidecar;
 
     /// <summary>
