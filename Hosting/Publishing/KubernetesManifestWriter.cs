@@ -102,7 +102,7 @@ internal static class KubernetesManifestWriter
 
     private static Map ServiceDeployment(PublishedTopology topology, ProjectResource service, PublishedProject project, string? ns, string controlPlaneUrl)
     {
-        var appEnv = PublishedTopology.AppEnvironment(service).Select(e => new Map { { "name", e.Key }, { "value", e.Value } }).ToList();
+        var appEnv = PublishedTopology.AppEnvironment(service).Select(ValueEnv).ToList();
         appEnv.Insert(0, FieldEnv("ASPIREMESH_INSTANCE_ID", "metadata.name"));
         var app = new Map
         {
@@ -117,13 +117,14 @@ internal static class KubernetesManifestWriter
             // Kubernetes expands $(POD_NAME) and $(POD_IP) from the env below: the instance is the pod, reached at its IP.
             { "args", PublishedTopology.SidecarArguments(service.Name, "$(POD_NAME)", "$(POD_IP)", controlPlaneUrl).Concat(["--state-dir", $"{StateMount}/proxy"]).ToList() },
             { "ports", new List<Map> { Port("mesh", PublishedTopology.InboundPort), Port("mesh-h2c", PublishedTopology.InboundHttp2Port) } },
-            { "env", new List<Map>
-                {
+            { "env", (List<Map>)
+                [
                     FieldEnv("POD_NAME", "metadata.name"),
                     FieldEnv("POD_IP", "status.podIP"),
                     SecretEnv(BootstrapCredential.EnvironmentVariable, BootstrapSecret, PublishedTopology.SidecarCredentialKey(service.Name)),
                     new() { { "name", "OTEL_SERVICE_NAME" }, { "value", service.Name } },
-                }.Concat(SidecarRuntime.Environment.Select(e => new Map { { "name", e.Key }, { "value", e.Value } })).ToList()
+                    .. SidecarRuntime.Environment.Select(ValueEnv),
+                ]
             },
             { "readinessProbe", new Map { { "tcpSocket", new Map { { "port", PublishedTopology.InboundPort } } } } },
             { "volumeMounts", new List<Map> { Mount("state", StateMount) } },
@@ -200,6 +201,8 @@ internal static class KubernetesManifestWriter
 
     private static Map SecretEnv(string name, string secret, string key) =>
         new() { { "name", name }, { "valueFrom", new Map { { "secretKeyRef", new Map { { "name", secret }, { "key", key } } } } } };
+
+    private static Map ValueEnv(KeyValuePair<string, string> variable) => new() { { "name", variable.Key }, { "value", variable.Value } };
 
     private static Map FieldEnv(string name, string fieldPath) =>
         new() { { "name", name }, { "valueFrom", new Map { { "fieldRef", new Map { { "fieldPath", fieldPath } } } } } };

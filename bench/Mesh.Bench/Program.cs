@@ -20,7 +20,7 @@ if (args.Contains("--help") || args.Contains("-h"))
                                     points (default 15; 2 with --quick): the tiered JIT's optimized code is what runs later
           --connections N           connections (HTTP/1.1) or streams (HTTP/2) of the closed-loop maximum runs (default 64)
           --max-rate R              cap of the open-loop levels (default 10000/s: the generator shares the cores)
-          --proxy-env K=V           environment for the Gateway and sidecars (repeatable; e.g. DOTNET_GCgen0size=0x400000)
+          --proxy-env K=V           environment for the Gateway and sidecars (repeatable, wins over the sidecars' own; e.g. DOTNET_GCgen0size=0: the runtime's default gen0 budget)
           --proxy-io inline|pool    the Gateway's and sidecars' --io (default: theirs, pool); the gateway-inline scenario always runs inline
           --proxy-arg ARG           one more argument for the Gateway and sidecars (repeatable; e.g. --memory-reclaim-interval=0)
           --aot-sidecar PATH        a Native AOT sidecar executable already published (e.g. with other build options) instead

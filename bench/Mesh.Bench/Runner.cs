@@ -31,7 +31,7 @@ internal sealed record BenchOptions
 
     public IReadOnlyList<string> Protocols { get; init; } = ["h1", "h2"];
 
-    /// <summary>Extra environment for our proxies (GC settings to try, e.g. DOTNET_GCgen0size).</summary>
+    /// <summary>Extra environment for our proxies (GC settings to try, e.g. DOTNET_GCgen0size); they win over the sidecars' own.</summary>
     public IReadOnlyDictionary<string, string> ProxyEnvironment { get; init; } = new Dictionary<string, string>();
 
     /// <summary>The proxies' <c>--io</c> (inline or pool); null leaves their default.</summary>

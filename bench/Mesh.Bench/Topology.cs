@@ -4,6 +4,7 @@ using System.Text.Json;
 using AspireMesh.Contracts;
 using AspireMesh.Contracts.Config;
 using AspireMesh.Contracts.Registry;
+using AspireMesh.Contracts.Snapshots;
 using AspireMesh.Hosting.Model;
 using AspireMesh.Hosting.Processes;
 
@@ -30,8 +31,8 @@ internal sealed class Topology : IAsyncDisposable
     /// </summary>
     public IReadOnlyDictionary<string, string> ProxyEnvironment(string kind, string name, string? instance)
     {
-        var env = new Dictionary<string, string>(kind == "sidecar" ? SidecarRuntime.Environment : new Dictionary<string, string>(), StringComparer.Ordinal);
-        foreach (var (key, value) in Options.ProxyEnvironment)
+        var env = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (key, value) in kind == ProxyKinds.Sidecar ? SidecarRuntime.Environment.Concat(Options.ProxyEnvironment) : Options.ProxyEnvironment)
         {
             env[key] = value;
         }

@@ -43,7 +43,12 @@ internal sealed class SidecarProcess : IAsyncDisposable
     /// <summary>Starts a sidecar from a native executable (the Native AOT build, <see cref="NativeAotSidecar"/>) instead of the built assembly.</summary>
     public static Task<SidecarProcess> StartNativeAsync(string executable, ControlPlaneProcess controlPlane, string service, string instanceId, Uri? appUrl,
         params string[] extra) =>
-        StartCoreAsync(executable, controlPlane.Url, service, instanceId, appUrl, null, null, extra);
+        StartNativeAsync(executable, controlPlane, service, instanceId, appUrl, null, extra);
+
+    /// <summary>As above, with more environment variables for the sidecar.</summary>
+    public static Task<SidecarProcess> StartNativeAsync(string executable, ControlPlaneProcess controlPlane, string service, string instanceId, Uri? appUrl,
+        IReadOnlyDictionary<string, string>? environment, params string[] extra) =>
+        StartCoreAsync(executable, controlPlane.Url, service, instanceId, appUrl, null, environment, extra);
 
     private static async Task<SidecarProcess> StartCoreAsync(string? executable, Uri controlPlane, string service, string instanceId, Uri? appUrl, string? stateDirectory,
         IReadOnlyDictionary<string, string>? environment, string[] extra)
@@ -66,8 +71,22 @@ internal sealed class SidecarProcess : IAsyncDisposable
         var process = executable is null
             ? await TestProcess.StartDotnetAsync(instanceId, Assembly, args, env)
             : await TestProcess.StartAsync(instanceId, executable, args, env);
-        var line = await process.WaitForLineAsync(@"listening: inbound (\S+), outbound (\S+), admin (\S+)$", TimeSpan.FromSeconds(60));
-        return new SidecarProcess(process, new Uri(line.Groups[1].Value.TrimEnd(',')), new Uri(line.Groups[2].Value.TrimEnd(',')), new Uri(line.Groups[3].Value), stateDirectory, owns);
+        try
+        {
+            var line = await process.WaitForLineAsync(@"listening: inbound (\S+), outbound (\S+), admin (\S+)$", TimeSpan.FromSeconds(60));
+            return new SidecarProcess(process, new Uri(line.Groups[1].Value.TrimEnd(',')), new Uri(line.Groups[2].Value.TrimEnd(',')), new Uri(line.Groups[3].Value), stateDirectory, owns);
+        }
+        catch
+        {
+            // It never announced its listeners: stop it and remove what it was given, then report the failure.
+            await process.DisposeAsync();
+            if (owns)
+            {
+                Directory.Delete(stateDirectory, recursive: true);
+            }
+
+            throw;
+        }
     }
 
     /// <summary>A client that sends every request through this sidecar's outbound listener, as the app does with HTTP_PROXY.</summary>
