@@ -45,21 +45,9 @@ internal static class InboundListener
         });
         // Who is calling (proved by mTLS, or refused in strict mode); then the service's own inbound policies, before
         // anything reaches the app: who may call it, then how often (a denied request spends no token).
-        app.Use(async (context, next) =>
-        {
-            if (await peers.AuthenticateAsync(context).ConfigureAwait(false))
-            {
-                await next(context).ConfigureAwait(false);
-            }
-        });
+        app.UseGate(peers.AuthenticateAsync);
         app.UseMeshAuthorization(policies, new AuthorizationOptions { Service = options.Service });
-        app.Use(async (context, next) =>
-        {
-            if (await policies.AdmitAsync(context).ConfigureAwait(false))
-            {
-                await next(context).ConfigureAwait(false);
-            }
-        });
+        app.UseGate(policies.AdmitAsync);
         app.MapForwarder("/{**mesh-rest}", options.AppUrl.ToString(), AppRequestConfig(options), transforms =>
         {
             transforms.AddOriginalHost(useOriginal: true);

@@ -12,6 +12,9 @@ namespace AspireMesh.ProxyEngine.Hosting;
 /// <summary>Request-pipeline entry points of the proxy engine.</summary>
 public static class ProxyEngineApplicationExtensions
 {
+    /// <summary>The key <c>UseAuthorization</c> sets in the application's properties (ASP.NET Core keeps it internal).</summary>
+    private const string AuthorizationMiddlewareSetKey = "__AuthorizationMiddlewareSet";
+
     /// <summary>
     /// Measures every request (put it first, so that mesh errors and redirects are counted too); adds nothing when
     /// <see cref="MetricsOptions.Enabled"/> is false.
@@ -34,6 +37,33 @@ public static class ProxyEngineApplicationExtensions
         app.UseMiddleware<Security.AuthorizationMiddleware>(policies, options);
 
     /// <summary>
+    /// Runs the rest of the pipeline when <paramref name="gate"/> lets the request through (a gate that refuses has
+    /// written the answer). A gate that decides without waiting, as they almost always do, costs no async step.
+    /// </summary>
+    public static IApplicationBuilder UseGate(this IApplicationBuilder app, Func<HttpContext, ValueTask<bool>> gate)
+    {
+        ArgumentNullException.ThrowIfNull(gate);
+        return app.Use((context, next) =>
+        {
+            var admitted = gate(context);
+            if (!admitted.IsCompletedSuccessfully)
+            {
+                return AfterGateAsync(admitted, context, next);
+            }
+
+            return admitted.Result ? next(context) : Task.CompletedTask;
+        });
+    }
+
+    private static async Task AfterGateAsync(ValueTask<bool> admitted, HttpContext context, RequestDelegate next)
+    {
+        if (await admitted.ConfigureAwait(false))
+        {
+            await next(context).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
     /// Maps the snapshot-driven routes (with retries before load balancing) and a fallback that answers 404
     /// <see cref="MeshErrors.NoRoute"/> for requests no route matched.
     /// </summary>
@@ -47,6 +77,13 @@ public static class ProxyEngineApplicationExtensions
     public static WebApplication MapMeshRoutes(this WebApplication app, Func<HttpContext, string> describeNoRoute, bool egress)
     {
         ArgumentNullException.ThrowIfNull(app);
+        // YARP registers ASP.NET Core's authorization services (a YARP route may name an authorization policy), and a
+        // web application that has them runs the authorization middleware on every request: an async step and a new
+        // HttpContext.Items dictionary per request, for routes that never carry authorization metadata (the mesh
+        // authorizes in its own middleware, before YARP). This is the mark UseAuthorization leaves for the builder.
+        // Were a route ever to carry such metadata, ASP.NET Core's endpoint middleware would refuse the request
+        // rather than skip the check.
+        ((IApplicationBuilder)app).Properties[AuthorizationMiddlewareSetKey] = true;
         app.MapReverseProxy(pipeline =>
         {
             pipeline.UseMiddleware<RoutePolicyMiddleware>();

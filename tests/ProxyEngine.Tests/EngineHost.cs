@@ -30,7 +30,11 @@ internal sealed class EngineHost : IAsyncDisposable
 
     public ProxyStatus Status { get; }
 
-    public static async Task<EngineHost> StartAsync(TimeSpan? upstreamTimeout = null, TimeProvider? time = null)
+    /// <summary>
+    /// Starts the engine; <paramref name="beforeRoutes"/> adds middleware of the test's own after the proxy's (where
+    /// an application's middleware runs, after what ASP.NET Core adds to every web application) and before its routes.
+    /// </summary>
+    public static async Task<EngineHost> StartAsync(TimeSpan? upstreamTimeout = null, TimeProvider? time = null, Action<WebApplication>? beforeRoutes = null)
     {
         var builder = ListenerHost.CreateBuilder("http://127.0.0.1:0");
         if (time is not null)
@@ -49,6 +53,7 @@ internal sealed class EngineHost : IAsyncDisposable
         }, status);
         var app = builder.Build();
         app.UseMeshErrors();
+        beforeRoutes?.Invoke(app);
         app.MapMeshRoutes(context => $"nothing matched {context.Request.Host} {context.Request.Path}");
         await app.StartAsync();
         return new EngineHost(app, status);
