@@ -38,10 +38,12 @@ public static class ProxyEngineApplicationExtensions
 
     /// <summary>
     /// Runs the rest of the pipeline when <paramref name="gate"/> lets the request through (a gate that refuses has
-    /// written the answer). A gate that decides without waiting, as they almost always do, costs no async step.
+    /// written the answer). A gate that decides without waiting, as they almost always do, costs no async step. What a
+    /// gate throws, at once or later, fails the request as an exception of the middleware would.
     /// </summary>
     public static IApplicationBuilder UseGate(this IApplicationBuilder app, Func<HttpContext, ValueTask<bool>> gate)
     {
+        ArgumentNullException.ThrowIfNull(app);
         ArgumentNullException.ThrowIfNull(gate);
         return app.Use((context, next) =>
         {
@@ -67,6 +69,10 @@ public static class ProxyEngineApplicationExtensions
     /// Maps the snapshot-driven routes (with retries before load balancing) and a fallback that answers 404
     /// <see cref="MeshErrors.NoRoute"/> for requests no route matched.
     /// </summary>
+    /// <remarks>
+    /// The application then runs without ASP.NET Core's authorization middleware (the mesh authorizes in its own): an
+    /// endpoint of the same application that required ASP.NET Core authorization would fail its requests.
+    /// </remarks>
     public static WebApplication MapMeshRoutes(this WebApplication app, Func<HttpContext, string> describeNoRoute) => MapMeshRoutes(app, describeNoRoute, egress: false);
 
     /// <summary>

@@ -18,7 +18,8 @@ public sealed class PipelineTests
     {
         // YARP registers ASP.NET Core's authorization services; a web application with them would run the
         // authorization middleware on every request, ahead of the application's own middleware, and it marks each
-        // request it sees in HttpContext.Items. The mesh authorizes in its own middleware, so nothing should be there.
+        // request it sees in HttpContext.Items. Nothing else in the proxy's path writes Items (were something to, this
+        // would look for that middleware's own mark instead).
         int? items = null;
         await using var backend = await TestBackend.StartAsync("app");
         await using var engine = await EngineHost.StartAsync(beforeRoutes: app => app.Use((context, next) =>
@@ -37,35 +38,71 @@ public sealed class PipelineTests
     [Theory]
     [InlineData(true, false, HttpStatusCode.OK, "app")]
     [InlineData(true, true, HttpStatusCode.OK, "app")]
-    [InlineData(false, false, HttpStatusCode.Forbidden, "refused")]
-    [InlineData(false, true, HttpStatusCode.Forbidden, "refused")]
+    [InlineData(false, false, HttpStatusCode.Forbidden, "")]
+    [InlineData(false, true, HttpStatusCode.Forbidden, "")]
     public async Task Gate_DecidingAtOnceOrLater_LetsThroughOrStopsTheRequest(bool admit, bool decideLater, HttpStatusCode expected, string body)
     {
-        var builder = ListenerHost.CreateBuilder("http://127.0.0.1:0");
-        await using var app = builder.Build();
-        app.UseGate(async context =>
+        bool Decide(HttpContext context)
         {
-            if (decideLater)
-            {
-                await Task.Yield();
-            }
-
             if (!admit)
             {
                 context.Response.StatusCode = StatusCodes.Status403Forbidden;
-                await context.Response.WriteAsync("refused");
             }
 
             return admit;
-        });
+        }
+
+        // At once: a completed ValueTask, the path without an async step. Later: one that completes after a yield.
+        Func<HttpContext, ValueTask<bool>> gate = decideLater
+            ? async context =>
+            {
+                await Task.Yield();
+                return Decide(context);
+            }
+            : context => new ValueTask<bool>(Decide(context));
+
+        var (status, text) = await SendThroughGateAsync(gate);
+
+        Assert.Equal(expected, status);
+        Assert.Equal(body, text);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Gate_Throwing_RequestFailsWith500AndTheAppIsNotReached(bool later)
+    {
+        Func<HttpContext, ValueTask<bool>> gate = later
+            ? async _ =>
+            {
+                await Task.Yield();
+                throw new InvalidOperationException("gate failed");
+            }
+            : _ => throw new InvalidOperationException("gate failed");
+
+        var (status, text) = await SendThroughGateAsync(gate);
+
+        Assert.Equal(HttpStatusCode.InternalServerError, status);
+        Assert.DoesNotContain("app", text, StringComparison.Ordinal);
+    }
+
+    /// <summary>Sends one request to a real listener whose pipeline is the gate, then an application answering "app".</summary>
+    private static async Task<(HttpStatusCode Status, string Body)> SendThroughGateAsync(Func<HttpContext, ValueTask<bool>> gate)
+    {
+        await using var app = ListenerHost.CreateBuilder("http://127.0.0.1:0").Build();
+        app.UseGate(gate);
         app.Run(context => context.Response.WriteAsync("app"));
         await app.StartAsync(Cancel);
-        var url = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        using var client = new HttpClient();
-
-        using var response = await client.GetAsync(new Uri(url), Cancel);
-
-        Assert.Equal(expected, response.StatusCode);
-        Assert.Equal(body, await response.Content.ReadAsStringAsync(Cancel));
+        try
+        {
+            var url = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+            using var client = new HttpClient();
+            using var response = await client.GetAsync(new Uri(url), Cancel);
+            return (response.StatusCode, await response.Content.ReadAsStringAsync(Cancel));
+        }
+        finally
+        {
+            await app.StopAsync(Cancel);
+        }
     }
 }
