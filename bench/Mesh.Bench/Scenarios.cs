@@ -31,6 +31,12 @@ internal sealed record Scenario(string Id, string Title, string Path, Func<Topol
 
     /// <summary>Starts the baseline beside this scenario (with names that do not collide with this one's).</summary>
     public Func<Topology, Task<RunningScenario>>? StartBaselineAsync { get; init; }
+
+    /// <summary>
+    /// The baseline is a reference proxy (nginx) rather than a twin of ours: the maximum throughputs are compared as a
+    /// ratio (the Gateway's target), over HTTP/1.1 only, where both entry points speak the same protocol.
+    /// </summary>
+    public bool VersusReference { get; init; }
 }
 
 /// <summary>A started scenario: its HTTP/1.1 and HTTP/2 entry points and the processes whose cost is measured.</summary>
@@ -85,6 +91,13 @@ internal static class Scenarios
             FullPathAsync) { OurProxies = true, Http2OverTls = true },
         new("nginx", "nginx", "load -> nginx (worker_processes auto) -> upstream", ReferenceProxies.NginxAsync),
         new("haproxy", "HAProxy", "load -> HAProxy (all threads) -> upstream", ReferenceProxies.HaproxyAsync),
+        new("gateway-vs-nginx", "Gateway, in alternation with nginx", "as Gateway, beside an nginx in front of the same upstream, the two measured in alternation (the throughput target's ratio)",
+            t => GatewayAsync(t, "/plain", telemetry: true))
+        {
+            // Separate scenarios run minutes apart, and nginx's maximum alone moved by 30 % between runs on a shared
+            // machine; side by side, in alternating rounds, the machine's drift falls on both alike.
+            ThroughputOnly = true, OurProxies = true, Http2OverTls = true, VersusReference = true, Baseline = "nginx", StartBaselineAsync = ReferenceProxies.NginxAsync,
+        },
         new("gateway-notelemetry", "Gateway, --telemetry off", "as Gateway, measured in alternation with a Gateway with telemetry", t => GatewayAsync(t, "/plain", telemetry: false))
         {
             ThroughputOnly = true, OurProxies = true, Http2OverTls = true, Baseline = "gateway", StartBaselineAsync = t => GatewayAsync(t, "/plain", telemetry: true),

@@ -1,0 +1,54 @@
+using AspireMesh.Mesh.Bench;
+
+namespace AspireMesh.Bench.Tests;
+
+public sealed class ReportTests
+{
+    private static Scenario Of(string id) => Scenarios.All.Single(s => s.Id == id);
+
+    private static ScenarioResult Max(string id, string protocol, double rps, double? baseline = null) =>
+        new(Of(id), protocol, rps, 0, [], []) { BaselineMaxRps = baseline };
+
+    private static string TargetRow(string markdown, string target) =>
+        markdown.Split('\n').Single(line => line.StartsWith($"| {target}", StringComparison.Ordinal));
+
+    [Fact]
+    public void GatewayTarget_WithAlternatingRounds_ReadsTheirRatioNotTheSeparateRuns()
+    {
+        // Separate runs: 30000 vs 60000 (0.50x). Side by side in alternation: 40000 vs 50000 (0.80x).
+        var results = new[] { Max("gateway", "h1", 30000), Max("nginx", "h1", 60000), Max("gateway-vs-nginx", "h1", 40000, baseline: 50000) };
+
+        var markdown = Report.Markdown(results, "test machine", "test", "chart.svg");
+
+        var row = TargetRow(markdown, "Gateway max throughput >= 0.75x nginx (HTTP/1.1)");
+        Assert.Contains("0.80x (40000 vs 50000 req/s, medians of alternating rounds side by side)", row, StringComparison.Ordinal);
+        Assert.EndsWith("| pass |", row, StringComparison.Ordinal);
+        Assert.Single(markdown.Split('\n'), line => line.StartsWith("| Gateway max throughput", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void GatewayTarget_WithoutAlternatingRounds_ReadsTheSeparateRuns()
+    {
+        var results = new[] { Max("gateway", "h1", 30000), Max("nginx", "h1", 60000) };
+
+        var row = TargetRow(Report.Markdown(results, "test machine", "test", "chart.svg"), "Gateway max throughput >= 0.75x nginx (HTTP/1.1)");
+
+        Assert.Contains("0.50x (30000 vs 60000 req/s, separate runs)", row, StringComparison.Ordinal);
+        Assert.EndsWith("| **fail** |", row, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void AlternationWithNginx_IsNotReadAsATelemetryComparison()
+    {
+        var results = new[]
+        {
+            Max("gateway", "h1", 40000), Max("gateway-vs-nginx", "h1", 40000, baseline: 50000), Max("gateway-notelemetry", "h1", 41000, baseline: 40000),
+        };
+
+        var markdown = Report.Markdown(results, "test machine", "test", "chart.svg");
+
+        var telemetryTargets = markdown.Split('\n').Where(line => line.StartsWith("| telemetry costs", StringComparison.Ordinal)).ToList();
+        var only = Assert.Single(telemetryTargets);
+        Assert.StartsWith("| telemetry costs <= 10 % of throughput: Gateway (HTTP/1.1)", only, StringComparison.Ordinal);
+    }
+}
