@@ -152,7 +152,7 @@ internal static class Report
                 $"{F(ratio, "0.00")}x ({F(gateway.MaxRps)} vs {F(gateway.BaselineMaxRps.Value)} req/s, medians of alternating rounds side by side)", Verdict(ratio >= 0.75));
         }
 
-        foreach (var gateway in results.Where(r => alternated.Count == 0 && r.Scenario.Id == "gateway" && !(r.Protocol == "h2" && r.Scenario.Http2OverTls)))
+        foreach (var gateway in alternated.Count > 0 ? [] : results.Where(r => r.Scenario.Id == "gateway" && !(r.Protocol == "h2" && r.Scenario.Http2OverTls)))
         {
             var nginx = results.FirstOrDefault(r => r.Scenario.Id == "nginx" && r.Protocol == gateway.Protocol);
             if (nginx is not null)

@@ -24,6 +24,8 @@ public sealed class ReportTests
         Assert.Contains("0.80x (40000 vs 50000 req/s, medians of alternating rounds side by side)", row, StringComparison.Ordinal);
         Assert.EndsWith("| pass |", row, StringComparison.Ordinal);
         Assert.Single(markdown.Split('\n'), line => line.StartsWith("| Gateway max throughput", StringComparison.Ordinal));
+        // The throughput table's "vs nginx" column of the side-by-side row is to its own nginx, not the separate one's.
+        Assert.Contains(markdown.Split('\n'), line => line.StartsWith("| Gateway, in alternation with nginx | HTTP/1.1 | 40000 | 0.80x |", StringComparison.Ordinal));
     }
 
     [Fact]
