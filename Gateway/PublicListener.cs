@@ -28,7 +28,8 @@ internal static class PublicListener
     {
         var builder = ListenerHost.CreateBuilder(kestrel =>
         {
-            Listen(kestrel, options.Host, options.Port, _ => { });
+            // Plain HTTP/1.1 runs inline under --io auto (the default); HTTPS, where HTTP/2 is negotiated, does not.
+            Listen(kestrel, options.Host, options.Port, listen => listen.PreferInline());
             if (options.HttpsPort is { } httpsPort)
             {
                 var certificate = options.Certificate ?? throw new InvalidOperationException("HTTPS needs a certificate.");

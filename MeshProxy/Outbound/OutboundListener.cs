@@ -20,7 +20,8 @@ internal static class OutboundListener
     public static WebApplication Build(SidecarOptions options, ListenerEndpoints endpoints, ProxyStatus status, InboundPolicies inbound, PeerAuthentication peers, RequestMetrics metrics, AccessLog accessLog, TapHub tap)
     {
         // CONNECT tunnels (gRPC clients behind HTTP_PROXY) are taken on the HTTP/1.1 port and joined to the right one.
-        var builder = ListenerHost.CreateBuilder(k => endpoints.Declare(k, IPAddress.Loopback, options.OutboundPort, options.OutboundHttp2Port, http1 => http1.Use(next =>
+        // That port (plain HTTP/1.1 from the application) runs inline under --io auto; the HTTP/2 one does not.
+        var builder = ListenerHost.CreateBuilder(k => endpoints.Declare(k, IPAddress.Loopback, options.OutboundPort, options.OutboundHttp2Port, http1 => http1.PreferInline().Use(next =>
         {
             var tunnel = http1.ApplicationServices.GetRequiredService<ConnectTunnel>();
             return connection => tunnel.OnConnectionAsync(connection, next);

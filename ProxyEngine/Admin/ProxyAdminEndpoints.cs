@@ -49,7 +49,8 @@ public static class ProxyAdminEndpoints
     /// <summary>
     /// Counters of the runtime, cheap to read: bytes allocated since start (all threads, precise), the GC's committed
     /// memory and the heap and generation sizes after its last collection, what <see cref="Hosting.MemoryReclaimer"/>
-    /// returned, collections per generation, working set and peak working set; and which runtime runs the proxy (its
+    /// returned, work items the thread pool has completed and the <c>--io</c> mode (how often requests were handed between
+    /// threads), collections per generation, working set and peak working set; and which runtime runs the proxy (its
     /// .NET version, and whether it is a Native AOT executable).
     /// </summary>
     private static string RuntimeText()
@@ -58,7 +59,7 @@ public static class ProxyAdminEndpoints
         var allocated = GC.GetTotalAllocatedBytes(precise: true);
         var gc = GC.GetGCMemoryInfo(GCKind.Any);
         return string.Create(CultureInfo.InvariantCulture,
-            $"{{\"allocatedBytes\":{allocated},\"gcCommittedBytes\":{gc.TotalCommittedBytes},\"gcHeapAfterLastGcBytes\":{gc.HeapSizeBytes},\"gcFragmentedBytes\":{gc.FragmentedBytes},\"gcGenerationsAfterBytes\":[{GenerationSizes(gc)}],\"memoryReclaims\":{Hosting.MemoryReclaimer.Reclaims},\"memoryReclaimedBytes\":{Hosting.MemoryReclaimer.ReclaimedBytes},\"gen0\":{GC.CollectionCount(0)},\"gen1\":{GC.CollectionCount(1)},\"gen2\":{GC.CollectionCount(2)},\"heapBytes\":{GC.GetTotalMemory(false)},\"workingSet\":{process.WorkingSet64},\"peakWorkingSet\":{process.PeakWorkingSet64},\"serverGc\":{(System.Runtime.GCSettings.IsServerGC ? "true" : "false")},\"runtime\":\"{Environment.Version}\",\"nativeAot\":{(System.Runtime.CompilerServices.RuntimeFeature.IsDynamicCodeSupported ? "false" : "true")}}}\n");
+            $"{{\"allocatedBytes\":{allocated},\"gcCommittedBytes\":{gc.TotalCommittedBytes},\"gcHeapAfterLastGcBytes\":{gc.HeapSizeBytes},\"gcFragmentedBytes\":{gc.FragmentedBytes},\"gcGenerationsAfterBytes\":[{GenerationSizes(gc)}],\"memoryReclaims\":{Hosting.MemoryReclaimer.Reclaims},\"threadPoolWorkItems\":{ThreadPool.CompletedWorkItemCount},\"io\":\"{Hosting.IoScheduling.Name(Hosting.IoScheduling.Mode)}\",\"memoryReclaimedBytes\":{Hosting.MemoryReclaimer.ReclaimedBytes},\"gen0\":{GC.CollectionCount(0)},\"gen1\":{GC.CollectionCount(1)},\"gen2\":{GC.CollectionCount(2)},\"heapBytes\":{GC.GetTotalMemory(false)},\"workingSet\":{process.WorkingSet64},\"peakWorkingSet\":{process.PeakWorkingSet64},\"serverGc\":{(System.Runtime.GCSettings.IsServerGC ? "true" : "false")},\"runtime\":\"{Environment.Version}\",\"nativeAot\":{(System.Runtime.CompilerServices.RuntimeFeature.IsDynamicCodeSupported ? "false" : "true")}}}\n");
     }
 
     /// <summary>The size of each generation (0, 1, 2, large objects, pinned objects) after the last collection, comma-separated.</summary>

@@ -1,10 +1,12 @@
 using AspireMesh.ProxyEngine.Telemetry;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace AspireMesh.ProxyEngine.Hosting;
 
@@ -37,11 +39,13 @@ public static class ListenerHost
             // A proxy hop streams bodies of any size; applications (or the gateway's own limits) decide what is too big.
             k.Limits.MaxRequestBodySize = null;
         });
-        if (IoScheduling.Inline)
+        if (IoScheduling.Mode is var mode and not IoMode.Pool)
         {
             // With the runtime's inline socket completions, Kestrel's own hand-offs (to its I/O queues, to the
-            // application) would be the only ones left: a request is parsed, proxied and answered on one thread.
-            builder.WebHost.UseSockets(sockets => sockets.UnsafePreferInlineScheduling = true);
+            // application) would be the only ones left: a listener that runs inline parses, proxies and answers a
+            // request on one thread. Kestrel asks the transport registered last first.
+            builder.Services.AddSingleton<IConnectionListenerFactory>(services => new ScheduledSocketTransport(mode,
+                services.GetRequiredService<IOptions<KestrelServerOptions>>(), services.GetRequiredService<ILoggerFactory>()));
         }
 
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);

@@ -21,7 +21,7 @@ if (args.Contains("--help") || args.Contains("-h"))
           --connections N           connections (HTTP/1.1) or streams (HTTP/2) of the closed-loop maximum runs (default 64)
           --max-rate R              cap of the open-loop levels (default 10000/s: the generator shares the cores)
           --proxy-env K=V           environment for the Gateway and sidecars (repeatable, wins over the sidecars' own; e.g. DOTNET_GCgen0size=0: the runtime's default gen0 budget)
-          --proxy-io inline|pool    the Gateway's and sidecars' --io (default: theirs, pool); the gateway-inline scenario always runs inline
+          --proxy-io pool|inline|auto  the Gateway's and sidecars' --io (default: theirs, auto); the --io pool scenarios always run pool
           --proxy-arg ARG           one more argument for the Gateway and sidecars (repeatable; e.g. --memory-reclaim-interval=0)
           --aot-sidecar PATH        a Native AOT sidecar executable already published (e.g. with other build options) instead
                                     of publishing one with build/publish-sidecar-aot.sh
@@ -60,9 +60,9 @@ if (unknown.Count > 0)
     return 2;
 }
 
-if (options.ProxyIo is not (null or "inline" or "pool"))
+if (options.ProxyIo is not (null or "inline" or "pool" or "auto"))
 {
-    await Console.Error.WriteLineAsync($"error: --proxy-io takes inline or pool, not '{options.ProxyIo}'.");
+    await Console.Error.WriteLineAsync($"error: --proxy-io takes pool, inline or auto, not '{options.ProxyIo}'.");
     return 2;
 }
 

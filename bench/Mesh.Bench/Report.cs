@@ -92,6 +92,17 @@ internal static class Report
             md.Append(CultureInfo.InvariantCulture, $"| {on.Scenario.Title} | {Protocol(on)} | {F(off.BaselineMaxRps!.Value)} | {F(off.MaxRps)} | {F(TelemetryCost(on, off) * 100, "0.0")} % |\n");
         }
 
+        var ioPairs = results.Where(pool => pool.Scenario is { IoComparison: true } && pool.BaselineMaxRps is not null).ToList();
+        if (ioPairs.Count > 0)
+        {
+            md.Append("\n### `--io auto` (the default) versus `--io pool` (maximum throughput)\n\nAuto runs the plain HTTP/1.1 listeners' requests on the socket event threads and hands the others to the thread pool; pool hands every request to it. Both run side by side, measured in alternation; the medians of the rounds are compared.\n\n| proxy | protocol | auto req/s | pool req/s | auto / pool |\n|---|---|---:|---:|---:|\n");
+            foreach (var pool in ioPairs)
+            {
+                var auto = pool.BaselineMaxRps!.Value;
+                md.Append(CultureInfo.InvariantCulture, $"| {results.FirstOrDefault(r => r.Scenario.Id == pool.Scenario.Baseline)?.Scenario.Title ?? pool.Scenario.Baseline} | {Protocol(pool)} | {F(auto)} | {F(pool.MaxRps)} | {F(auto / pool.MaxRps, "0.00")}x |\n");
+            }
+        }
+
         md.Append("\n### Targets\n\n| target | measured | verdict |\n|---|---|---|\n");
         foreach (var (target, measured, verdict) in Targets(results))
         {
@@ -118,7 +129,7 @@ internal static class Report
     /// they are the throughput-only scenarios with a baseline (the plaintext sidecar pair has one too, and latency levels).
     /// </summary>
     private static IEnumerable<(ScenarioResult On, ScenarioResult Off)> TelemetryPairs(IReadOnlyList<ScenarioResult> results) =>
-        results.Where(off => off.Scenario is { Baseline: not null, ThroughputOnly: true, VersusReference: false } && off.BaselineMaxRps is not null)
+        results.Where(off => off.Scenario is { Baseline: not null, ThroughputOnly: true, VersusReference: false, IoComparison: false } && off.BaselineMaxRps is not null)
             .Select(off => (On: results.FirstOrDefault(r => r.Scenario.Id == off.Scenario.Baseline && r.Protocol == off.Protocol) ?? off, Off: off));
 
     private static double TelemetryCost(ScenarioResult on, ScenarioResult off) => 1 - (off.BaselineMaxRps!.Value / off.MaxRps);

@@ -34,7 +34,7 @@ internal sealed record BenchOptions
     /// <summary>Extra environment for our proxies (GC settings to try, e.g. DOTNET_GCgen0size); they win over the sidecars' own.</summary>
     public IReadOnlyDictionary<string, string> ProxyEnvironment { get; init; } = new Dictionary<string, string>();
 
-    /// <summary>The proxies' <c>--io</c> (inline or pool); null leaves their default.</summary>
+    /// <summary>The proxies' <c>--io</c> (pool, inline or auto); null leaves their default.</summary>
     public string? ProxyIo { get; init; }
 
     /// <summary>More arguments for our proxies (<c>--proxy-arg</c>, e.g. <c>--memory-reclaim-interval=0</c>).</summary>

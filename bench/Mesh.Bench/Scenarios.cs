@@ -37,6 +37,12 @@ internal sealed record Scenario(string Id, string Title, string Path, Func<Topol
     /// ratio (the Gateway's target), over HTTP/1.1 only, where both entry points speak the same protocol.
     /// </summary>
     public bool VersusReference { get; init; }
+
+    /// <summary>
+    /// This scenario runs its proxies with <c>--io pool</c> and its baseline with their default (<c>--io auto</c>): the
+    /// two are compared as I/O scheduling modes, not as telemetry on and off.
+    /// </summary>
+    public bool IoComparison { get; init; }
 }
 
 /// <summary>A started scenario: its HTTP/1.1 and HTTP/2 entry points and the processes whose cost is measured.</summary>
@@ -74,8 +80,6 @@ internal static class Scenarios
             new LoadTarget(new Uri($"http://127.0.0.1:{t.UpstreamHttp1Port}/plain"), null, HttpVersion.Version11),
             new LoadTarget(new Uri($"http://127.0.0.1:{t.UpstreamHttp2Port}/plain"), null, HttpVersion.Version20), []))),
         new("gateway", "Gateway", "load -> Gateway -> upstream", t => GatewayAsync(t, "/plain", telemetry: true)) { OurProxies = true, Http2OverTls = true },
-        new("gateway-inline", "Gateway, --io inline", "as Gateway, with --io inline (requests run on the socket event threads, as in nginx)",
-            t => GatewayAsync(t, "/plain", telemetry: true, io: "inline")) { OurProxies = true, Http2OverTls = true },
         new("sidecars", "sidecar pair (mTLS, HTTP/2 by ALPN between them)", "load -> client sidecar (outbound) -> (mTLS) -> server sidecar (inbound) -> upstream",
             t => SidecarPairAsync(t, telemetry: true)) { OurProxies = true },
         new("sidecars-plaintext", "sidecar pair, plaintext (h2c between them)", "as sidecar pair, server sidecar with --inbound-mtls off: the cost of mTLS by difference",
@@ -101,6 +105,16 @@ internal static class Scenarios
         new("gateway-notelemetry", "Gateway, --telemetry off", "as Gateway, measured in alternation with a Gateway with telemetry", t => GatewayAsync(t, "/plain", telemetry: false))
         {
             ThroughputOnly = true, OurProxies = true, Http2OverTls = true, Baseline = "gateway", StartBaselineAsync = t => GatewayAsync(t, "/plain", telemetry: true),
+        },
+        new("gateway-pool", "Gateway, --io pool", "as Gateway, with --io pool (every request handed to the .NET thread pool), measured in alternation with a Gateway with the default --io auto",
+            t => GatewayAsync(t, "/plain", telemetry: true, io: "pool"))
+        {
+            ThroughputOnly = true, OurProxies = true, Http2OverTls = true, IoComparison = true, Baseline = "gateway", StartBaselineAsync = t => GatewayAsync(t, "/plain", telemetry: true),
+        },
+        new("sidecars-pool", "sidecar pair, --io pool", "as sidecar pair, with --io pool, measured in alternation with a pair with the default --io auto",
+            t => SidecarPairAsync(t, telemetry: true, io: "pool"))
+        {
+            ThroughputOnly = true, OurProxies = true, IoComparison = true, Baseline = "sidecars", StartBaselineAsync = t => SidecarPairAsync(t, telemetry: true, suffix: "-b"),
         },
         new("sidecars-notelemetry", "sidecar pair, --telemetry off", "as sidecar pair, measured in alternation with a pair with telemetry", t => SidecarPairAsync(t, telemetry: false))
         {
@@ -137,14 +151,14 @@ internal static class Scenarios
 
     private sealed record Sidecar(BenchProcess Process, int Inbound, int InboundHttp2, int Outbound, int OutboundHttp2);
 
-    private static async Task<Sidecar> StartSidecarAsync(Topology t, string service, bool telemetry, bool mtls = true, bool native = false)
+    private static async Task<Sidecar> StartSidecarAsync(Topology t, string service, bool telemetry, bool mtls = true, bool native = false, string? io = null)
     {
         int inbound = PortAllocator.FreePort(), inbound2 = PortAllocator.FreePort(), outbound = PortAllocator.FreePort(), outbound2 = PortAllocator.FreePort(),
             admin = PortAllocator.FreePort();
         string[] args = ["--service", service, "--instance-id", $"{service}-1", "--app-url", $"http://127.0.0.1:{t.UpstreamHttp1Port}",
             "--inbound-port", $"{inbound}", "--inbound-h2-port", $"{inbound2}", "--outbound-port", $"{outbound}", "--outbound-h2-port", $"{outbound2}",
             "--admin-port", $"{admin}", "--control-plane", t.ControlPlane.ToString(), "--state-dir", Directory.CreateTempSubdirectory($"{service}-").FullName,
-            "--telemetry", telemetry ? "on" : "off", "--inbound-mtls", mtls ? "on" : "off", .. t.ProxyArguments];
+            "--telemetry", telemetry ? "on" : "off", "--inbound-mtls", mtls ? "on" : "off", .. io is null ? t.ProxyArguments : ["--io", io, .. t.Options.ProxyExtraArguments]];
         var environment = t.ProxyEnvironment("sidecar", service, $"{service}-1");
         var adminUrl = new Uri($"http://127.0.0.1:{admin}/");
         var process = t.Track(native
@@ -155,10 +169,10 @@ internal static class Scenarios
     }
 
     /// <summary>A client sidecar calling a backend sidecar; <paramref name="suffix"/> names a second pair that runs beside the first.</summary>
-    private static async Task<RunningScenario> SidecarPairAsync(Topology t, bool telemetry, bool mtls = true, string suffix = "", bool native = false)
+    private static async Task<RunningScenario> SidecarPairAsync(Topology t, bool telemetry, bool mtls = true, string suffix = "", bool native = false, string? io = null)
     {
-        var server = await StartSidecarAsync(t, $"backend{suffix}", telemetry, mtls, native).ConfigureAwait(false);
-        var client = await StartSidecarAsync(t, $"client{suffix}", telemetry, native: native).ConfigureAwait(false);
+        var server = await StartSidecarAsync(t, $"backend{suffix}", telemetry, mtls, native, io).ConfigureAwait(false);
+        var client = await StartSidecarAsync(t, $"client{suffix}", telemetry, native: native, io: io).ConfigureAwait(false);
         var scenario = new RunningScenario(
             new LoadTarget(new Uri($"http://127.0.0.1:{client.Outbound}/plain"), $"backend{suffix}", HttpVersion.Version11),
             new LoadTarget(new Uri($"http://127.0.0.1:{client.OutboundHttp2}/plain"), $"backend{suffix}", HttpVersion.Version20), [client.Process, server.Process]);

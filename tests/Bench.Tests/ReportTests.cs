@@ -53,4 +53,17 @@ public sealed class ReportTests
         var only = Assert.Single(telemetryTargets);
         Assert.StartsWith("| telemetry costs <= 10 % of throughput: Gateway (HTTP/1.1)", only, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void IoPoolAlternation_InItsOwnTable_NotReadAsATelemetryComparison()
+    {
+        var results = new[] { Max("gateway", "h1", 40000), Max("gateway-pool", "h1", 32000, baseline: 40000), Max("gateway-notelemetry", "h1", 41000, baseline: 40000) };
+
+        var markdown = Report.Markdown(results, "test machine", "test", "chart.svg");
+
+        Assert.Contains(markdown.Split('\n'), line => line == "| Gateway | HTTP/1.1 | 40000 | 32000 | 1.25x |");
+        var telemetry = markdown[markdown.IndexOf("### Telemetry on versus off", StringComparison.Ordinal)..markdown.IndexOf("### `--io auto`", StringComparison.Ordinal)];
+        Assert.Single(telemetry.Split('\n'), line => line.StartsWith("| Gateway", StringComparison.Ordinal));
+        Assert.Single(markdown.Split('\n'), line => line.StartsWith("| telemetry costs", StringComparison.Ordinal));
+    }
 }

@@ -1,0 +1,79 @@
+using System.Net;
+using AspireMesh.ProxyEngine.Hosting;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+
+namespace AspireMesh.ProxyEngine.Tests.Hosting;
+
+/// <summary>Which listeners run their requests inline under each <c>--io</c> mode.</summary>
+public sealed class IoSchedulingTests
+{
+    [Fact]
+    public void Auto_OnlyListenersThatPreferInline_RunInline()
+    {
+        var kestrel = new KestrelServerOptions();
+        ListenOptions? plain = null, tls = null;
+        kestrel.Listen(IPAddress.Loopback, 0, listen => plain = listen.PreferInline());
+        kestrel.Listen(IPAddress.Loopback, 0, listen => tls = listen);
+
+        Assert.True(IoScheduling.RunsInline(IoMode.Auto, kestrel, plain!.EndPoint));
+        Assert.False(IoScheduling.RunsInline(IoMode.Auto, kestrel, tls!.EndPoint));
+    }
+
+    [Fact]
+    public void PoolAndInline_ApplyToEveryListener()
+    {
+        var kestrel = new KestrelServerOptions();
+        ListenOptions? preferring = null, other = null;
+        kestrel.Listen(IPAddress.Loopback, 0, listen => preferring = listen.PreferInline());
+        kestrel.Listen(IPAddress.Loopback, 0, listen => other = listen);
+
+        Assert.Equal([false, false], new[] { preferring!, other! }.Select(l => IoScheduling.RunsInline(IoMode.Pool, kestrel, l.EndPoint)));
+        Assert.Equal([true, true], new[] { preferring!, other! }.Select(l => IoScheduling.RunsInline(IoMode.Inline, kestrel, l.EndPoint)));
+    }
+
+    /// <summary>Kestrel binds a localhost listener as 127.0.0.1 and ::1, and an any-address one as [::] or 0.0.0.0.</summary>
+    [Fact]
+    public void Auto_LocalhostAndAnyAddressListeners_EveryAddressKestrelBinds()
+    {
+        var kestrel = new KestrelServerOptions();
+        kestrel.ListenLocalhost(40123, listen => listen.PreferInline());
+        kestrel.ListenAnyIP(40124, listen => listen.PreferInline());
+        kestrel.ListenLocalhost(40125);
+
+        Assert.True(IoScheduling.RunsInline(IoMode.Auto, kestrel, new IPEndPoint(IPAddress.Loopback, 40123)));
+        Assert.True(IoScheduling.RunsInline(IoMode.Auto, kestrel, new IPEndPoint(IPAddress.IPv6Loopback, 40123)));
+        Assert.True(IoScheduling.RunsInline(IoMode.Auto, kestrel, new IPEndPoint(IPAddress.IPv6Any, 40124)));
+        Assert.True(IoScheduling.RunsInline(IoMode.Auto, kestrel, new IPEndPoint(IPAddress.Any, 40124)));
+        Assert.False(IoScheduling.RunsInline(IoMode.Auto, kestrel, new IPEndPoint(IPAddress.Loopback, 40125)));
+        Assert.False(IoScheduling.RunsInline(IoMode.Auto, kestrel, new IPEndPoint(IPAddress.Parse("127.0.0.2"), 40124)));
+    }
+
+    /// <summary>A process runs several listeners (each its own Kestrel server); one's choice is not another's.</summary>
+    [Fact]
+    public void Auto_AnotherServersListenerOnTheSamePort_NotInline()
+    {
+        var preferring = new KestrelServerOptions();
+        var other = new KestrelServerOptions();
+        preferring.Listen(IPAddress.Loopback, 40126, listen => listen.PreferInline());
+
+        Assert.True(IoScheduling.RunsInline(IoMode.Auto, preferring, new IPEndPoint(IPAddress.Loopback, 40126)));
+        Assert.False(IoScheduling.RunsInline(IoMode.Auto, other, new IPEndPoint(IPAddress.Loopback, 40126)));
+    }
+
+    [Theory]
+    [InlineData("pool", IoMode.Pool)]
+    [InlineData("inline", IoMode.Inline)]
+    [InlineData("auto", IoMode.Auto)]
+    public void Parse_EachName_ItsModeAndBack(string name, IoMode mode)
+    {
+        Assert.Equal(mode, IoScheduling.Parse(name));
+        Assert.Equal(name, IoScheduling.Name(mode));
+    }
+
+    [Fact]
+    public void Parse_UnknownName_SaysWhatIsAccepted()
+    {
+        var error = Assert.Throws<ArgumentException>(() => IoScheduling.Parse("fast"));
+        Assert.StartsWith("--io takes pool, inline or auto, not 'fast'.", error.Message, StringComparison.Ordinal);
+    }
+}
