@@ -32,7 +32,7 @@ var maxBody = new Option<long>("--max-request-body-bytes") { Description = "Larg
 var allowEncodedSlashes = new Option<bool>("--allow-encoded-slashes") { Description = "Accept %2F in paths (refused with 400 by default: backends that decode it could reach paths no route exposes)." };
 var stripHeaders = new Option<string[]>("--strip-header") { Description = "More request headers to remove from client requests (x-mesh-*, x-spiffe-*, x-forwarded-* and forwarded always are).", AllowMultipleArgumentsPerToken = true };
 var telemetryOption = CommandLineOptions.Telemetry();
-var io = CommandLineOptions.Io("auto");
+var io = IoScheduling.Option();
 var memoryReclaim = CommandLineOptions.MemoryReclaimInterval();
 var root = new RootCommand("AspireMesh gateway: routes requests from outside the mesh to its services.")
 {

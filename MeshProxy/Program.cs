@@ -34,7 +34,7 @@ var controlPlane = CommandLineOptions.Url("--control-plane", "Control plane base
 var accessLog = new Option<bool>("--access-log") { Description = "Write one structured line per request (switchable later: PUT /access-log?enabled=false on the admin port)." };
 var stateDir = new Option<string?>("--state-dir") { Description = "Where the last applied snapshot is kept (default: a folder per instance under the temp directory)." };
 var telemetry = CommandLineOptions.Telemetry();
-var io = CommandLineOptions.Io("auto");
+var io = IoScheduling.Option();
 var memoryReclaim = CommandLineOptions.MemoryReclaimInterval();
 var inboundMtls = new Option<string>("--inbound-mtls")
 {

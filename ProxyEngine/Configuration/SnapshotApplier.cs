@@ -22,6 +22,9 @@ internal sealed class SnapshotApplier(InMemoryConfigProvider provider, IConfigVa
     public async Task<IReadOnlyList<string>> ApplyAsync(ProxySnapshot snapshot, CancellationToken cancellationToken)
     {
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        // The watch's response may complete on a socket event thread (--io auto and inline), which must never wait:
+        // compiling a snapshot and writing it and the trust bundle to disk (with fsync) run on the thread pool.
+        await Task.Yield();
         try
         {
             var unsupported = SnapshotSupport.Unsupported(snapshot);

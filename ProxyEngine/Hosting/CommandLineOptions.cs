@@ -39,21 +39,6 @@ public static class CommandLineOptions
     public static Option<string> Telemetry() =>
         OneOf("--telemetry", "on (default): metrics, tap, access log and traces; off: none of them (to measure their cost).", "on", "off");
 
-    /// <summary><c>--io auto|inline|pool</c> (see IoScheduling); <paramref name="defaultMode"/> when not given.</summary>
-    public static Option<string> Io(string defaultMode)
-    {
-        string[] modes = ["auto", "inline", "pool"];
-        if (!modes.Contains(defaultMode))
-        {
-            throw new ArgumentException($"--io has no mode '{defaultMode}'.", nameof(defaultMode));
-        }
-
-        var option = OneOf("--io", $"auto: plain HTTP/1.1 listeners run each request on the thread that received its data, as in nginx, and TLS and HTTP/2 listeners hand it to the .NET thread pool; inline: every listener runs inline; pool: none does (see docs/benchmarks.md). Default: {defaultMode}.",
-            modes);
-        option.DefaultValueFactory = _ => defaultMode;
-        return option;
-    }
-
     /// <summary>The default of <see cref="MemoryReclaimInterval"/>, in seconds.</summary>
     public const int DefaultMemoryReclaimSeconds = 2;
 

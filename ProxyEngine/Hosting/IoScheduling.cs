@@ -24,10 +24,11 @@ public enum IoMode
 /// (the socket engine's, one per core), and Kestrel hands nothing on either, the way nginx runs a request on the event
 /// loop that read it. <b>Auto</b>: inline where that was measured faster, pool elsewhere, listener by listener.
 /// Measured (docs/benchmarks.md, "Thread hand-offs (third round)" and the tenth round): a Gateway's plain HTTP/1.1
-/// listener wakes about 3 threads per request instead of 13 inline and serves 15-25 % more requests per second; an
-/// HTTP/2-over-TLS listener was up to 17 % slower inline (its connections hand every stream to the thread pool
-/// anyway, and decrypting on the event threads delays every other socket of theirs), and no slower under auto. A proxy
-/// never blocks in a request's path; inline, code that did would stall every connection of its event thread.
+/// listener wakes about 3 threads per request instead of 13 inline and served about a fifth more requests per second
+/// under auto than on the pool; its HTTPS listener was up to 17 % slower inline (its HTTP/2 connections hand every
+/// stream to the thread pool anyway, and decrypting on an event thread holds up every other socket of that thread) and
+/// the same under auto as on the pool. Under inline and auto the runtime runs one event thread per core the process may
+/// use. A proxy never blocks on an event thread: code that did would stall every connection of that thread.
 /// </summary>
 public static class IoScheduling
 {
@@ -48,6 +49,18 @@ public static class IoScheduling
     /// sidecar): what this process was given, so the proxy's choice never reaches code that may block.
     /// </summary>
     public static string InheritedValue => Inherited ?? "0";
+
+    /// <summary>The proxies' <c>--io</c> option: one of the modes' names, <see cref="IoMode.Auto"/> when not given.</summary>
+    public static System.CommandLine.Option<string> Option()
+    {
+        var option = new System.CommandLine.Option<string>("--io")
+        {
+            Description = "auto (default): plain HTTP/1.1 listeners run each request on the thread that received its data, as in nginx, and TLS and HTTP/2 listeners hand it to the .NET thread pool; inline: every listener runs inline; pool: none does (see docs/benchmarks.md).",
+            DefaultValueFactory = _ => Name(IoMode.Auto),
+        };
+        option.AcceptOnlyFromAmong([.. Enum.GetValues<IoMode>().Select(Name)]);
+        return option;
+    }
 
     /// <summary>The <c>--io</c> value for <paramref name="mode"/>.</summary>
     public static string Name(IoMode mode) => mode switch
@@ -110,15 +123,10 @@ public static class IoScheduling
         }
     }
 
-    // Kestrel binds the declared endpoint itself, or, for localhost and any-address listeners, one endpoint per IP
-    // version with the declared port.
+    // Kestrel binds the declared endpoint itself (an any-address listener that falls back to IPv4 changes its own), or,
+    // for a localhost listener (declared as 127.0.0.1), copies for 127.0.0.1 and ::1 with the declared port.
     private static bool Binds(System.Net.EndPoint declared, System.Net.EndPoint bound) =>
         ReferenceEquals(declared, bound)
         || declared is System.Net.IPEndPoint d && bound is System.Net.IPEndPoint b && d.Port != 0 && d.Port == b.Port
-            && (d.Address.Equals(b.Address)
-                || System.Net.IPAddress.IsLoopback(d.Address) && System.Net.IPAddress.IsLoopback(b.Address)
-                || IsAny(d.Address) && IsAny(b.Address));
-
-    private static bool IsAny(System.Net.IPAddress address) =>
-        address.Equals(System.Net.IPAddress.Any) || address.Equals(System.Net.IPAddress.IPv6Any);
+            && (d.Address.Equals(b.Address) || d.Address.Equals(System.Net.IPAddress.Loopback) && b.Address.Equals(System.Net.IPAddress.IPv6Loopback));
 }

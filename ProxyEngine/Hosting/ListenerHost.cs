@@ -44,8 +44,7 @@ public static class ListenerHost
             // With the runtime's inline socket completions, Kestrel's own hand-offs (to its I/O queues, to the
             // application) would be the only ones left: a listener that runs inline parses, proxies and answers a
             // request on one thread. Kestrel asks the transport registered last first.
-            builder.Services.AddSingleton<IConnectionListenerFactory>(services => new ScheduledSocketTransport(mode,
-                services.GetRequiredService<IOptions<KestrelServerOptions>>(), services.GetRequiredService<ILoggerFactory>()));
+            AddScheduledSockets(builder.Services, mode);
         }
 
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
@@ -62,6 +61,14 @@ public static class ListenerHost
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
         TracePropagation.Enable();
         return builder;
+    }
+
+    /// <summary>Registers the socket transport that binds each listener inline or on the pool under <paramref name="mode"/>.</summary>
+    internal static void AddScheduledSockets(IServiceCollection services, IoMode mode)
+    {
+        services.AddSingleton(provider => new ScheduledSocketTransport(mode,
+            provider.GetRequiredService<IOptions<KestrelServerOptions>>(), provider.GetRequiredService<ILoggerFactory>()));
+        services.AddSingleton<IConnectionListenerFactory>(provider => provider.GetRequiredService<ScheduledSocketTransport>());
     }
 
     /// <summary>Exit code of a proxy whose listener could not bind its address.</summary>

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
@@ -16,9 +17,17 @@ internal sealed class ScheduledSocketTransport(IoMode mode, IOptions<KestrelServ
 {
     private readonly SocketTransportFactory _inline = new(Options.Create(new SocketTransportOptions { UnsafePreferInlineScheduling = true }), loggers);
     private readonly SocketTransportFactory _pool = new(Options.Create(new SocketTransportOptions()), loggers);
+    private readonly ConcurrentQueue<(EndPoint EndPoint, bool Inline)> _bound = new();
 
-    public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default) =>
-        (IoScheduling.RunsInline(mode, kestrel.Value, endpoint) ? _inline : _pool).BindAsync(endpoint, cancellationToken);
+    /// <summary>The endpoints bound so far, and whether each runs inline.</summary>
+    public IEnumerable<(EndPoint EndPoint, bool Inline)> Bound => _bound;
+
+    public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
+    {
+        var inline = IoScheduling.RunsInline(mode, kestrel.Value, endpoint);
+        _bound.Enqueue((endpoint, inline));
+        return (inline ? _inline : _pool).BindAsync(endpoint, cancellationToken);
+    }
 
     public bool CanBind(EndPoint endpoint) => _pool.CanBind(endpoint);
 }

@@ -251,6 +251,9 @@ public sealed class WorkloadIdentity : IAsyncDisposable
         }
 
         var issued = await _client.RequestCertificateAsync(request, renewal ? null : _bootstrapCredential, cancellationToken).ConfigureAwait(false);
+        // The answer may complete on a socket event thread (--io auto and inline), which must never wait: the files
+        // below are written with fsync on the thread pool.
+        await Task.Yield();
         using var certificate = X509Certificate2.CreateFromPem(issued.CertificateChain);
         var withKey = certificate.CopyWithPrivateKey(key);
         TryKeep("key.pem", key.ExportPkcs8PrivateKeyPem(), secret: true);
@@ -277,6 +280,7 @@ public sealed class WorkloadIdentity : IAsyncDisposable
             return true;
         }
 
+        await Task.Yield(); // off a socket event thread before the bundle is written (see RequestAsync)
         UpdateTrustBundle([roots]);
         _current = kept;
         if (TryValidatePeer(kept.Certificate, expected: null, out _, out var reason))

@@ -109,12 +109,12 @@ internal static class Scenarios
         new("gateway-pool", "Gateway, --io pool", "as Gateway, with --io pool (every request handed to the .NET thread pool), measured in alternation with a Gateway with the default --io auto",
             t => GatewayAsync(t, "/plain", telemetry: true, io: "pool"))
         {
-            ThroughputOnly = true, OurProxies = true, Http2OverTls = true, IoComparison = true, Baseline = "gateway", StartBaselineAsync = t => GatewayAsync(t, "/plain", telemetry: true),
+            ThroughputOnly = true, OurProxies = true, Http2OverTls = true, IoComparison = true, Baseline = "gateway", StartBaselineAsync = t => GatewayAsync(t, "/plain", telemetry: true, io: "auto"),
         },
         new("sidecars-pool", "sidecar pair, --io pool", "as sidecar pair, with --io pool, measured in alternation with a pair with the default --io auto",
             t => SidecarPairAsync(t, telemetry: true, io: "pool"))
         {
-            ThroughputOnly = true, OurProxies = true, IoComparison = true, Baseline = "sidecars", StartBaselineAsync = t => SidecarPairAsync(t, telemetry: true, suffix: "-b"),
+            ThroughputOnly = true, OurProxies = true, IoComparison = true, Baseline = "sidecars", StartBaselineAsync = t => SidecarPairAsync(t, telemetry: true, suffix: "-b", io: "auto"),
         },
         new("sidecars-notelemetry", "sidecar pair, --telemetry off", "as sidecar pair, measured in alternation with a pair with telemetry", t => SidecarPairAsync(t, telemetry: false))
         {

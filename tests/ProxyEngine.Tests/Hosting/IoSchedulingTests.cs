@@ -1,6 +1,8 @@
 using System.Net;
 using AspireMesh.ProxyEngine.Hosting;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace AspireMesh.ProxyEngine.Tests.Hosting;
 
@@ -31,21 +33,45 @@ public sealed class IoSchedulingTests
         Assert.Equal([true, true], new[] { preferring!, other! }.Select(l => IoScheduling.RunsInline(IoMode.Inline, kestrel, l.EndPoint)));
     }
 
-    /// <summary>Kestrel binds a localhost listener as 127.0.0.1 and ::1, and an any-address one as [::] or 0.0.0.0.</summary>
+    /// <summary>Kestrel binds a localhost listener as 127.0.0.1 and ::1; other addresses of the same port are other listeners.</summary>
     [Fact]
-    public void Auto_LocalhostAndAnyAddressListeners_EveryAddressKestrelBinds()
+    public void Auto_LocalhostListener_BothLoopbacksOnly()
     {
         var kestrel = new KestrelServerOptions();
         kestrel.ListenLocalhost(40123, listen => listen.PreferInline());
-        kestrel.ListenAnyIP(40124, listen => listen.PreferInline());
         kestrel.ListenLocalhost(40125);
 
         Assert.True(IoScheduling.RunsInline(IoMode.Auto, kestrel, new IPEndPoint(IPAddress.Loopback, 40123)));
         Assert.True(IoScheduling.RunsInline(IoMode.Auto, kestrel, new IPEndPoint(IPAddress.IPv6Loopback, 40123)));
-        Assert.True(IoScheduling.RunsInline(IoMode.Auto, kestrel, new IPEndPoint(IPAddress.IPv6Any, 40124)));
-        Assert.True(IoScheduling.RunsInline(IoMode.Auto, kestrel, new IPEndPoint(IPAddress.Any, 40124)));
+        Assert.False(IoScheduling.RunsInline(IoMode.Auto, kestrel, new IPEndPoint(IPAddress.Parse("127.0.0.2"), 40123)));
         Assert.False(IoScheduling.RunsInline(IoMode.Auto, kestrel, new IPEndPoint(IPAddress.Loopback, 40125)));
-        Assert.False(IoScheduling.RunsInline(IoMode.Auto, kestrel, new IPEndPoint(IPAddress.Parse("127.0.0.2"), 40124)));
+    }
+
+    /// <summary>
+    /// Through a real Kestrel server: the transport binds the listener that prefers inline (localhost, so both
+    /// loopbacks) inline and the other one on the pool.
+    /// </summary>
+    [Fact]
+    public async Task Auto_KestrelBindsEachListenerWithItsScheduling()
+    {
+        var port = Ports.Free();
+        var builder = Microsoft.AspNetCore.Builder.WebApplication.CreateSlimBuilder();
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.ListenLocalhost(port, listen => listen.PreferInline());
+            kestrel.Listen(IPAddress.Loopback, 0);
+        });
+        ListenerHost.AddScheduledSockets(builder.Services, IoMode.Auto);
+        await using var app = builder.Build();
+        await app.StartAsync(TestContext.Current.CancellationToken);
+
+        var bound = app.Services.GetRequiredService<ScheduledSocketTransport>().Bound.ToList();
+
+        Assert.Contains((new IPEndPoint(IPAddress.Loopback, port), true), bound.Select(b => ((IPEndPoint)b.EndPoint, b.Inline)));
+        Assert.Contains((new IPEndPoint(IPAddress.IPv6Loopback, port), true), bound.Select(b => ((IPEndPoint)b.EndPoint, b.Inline)));
+        Assert.Contains(bound, b => b.EndPoint is IPEndPoint { Port: 0 } && !b.Inline);
+        Assert.Equal(3, bound.Count);
+        await app.StopAsync(TestContext.Current.CancellationToken);
     }
 
     /// <summary>A process runs several listeners (each its own Kestrel server); one's choice is not another's.</summary>
