@@ -31,19 +31,18 @@ public sealed class IoModeTests
         await using var auto = await SidecarProcess.StartAsync(controlPlane, "frontend", "frontend-1", app.Url);
         await using var inline = await SidecarProcess.StartAsync(controlPlane, "frontend", "frontend-2", app.Url, "--io", "inline");
         await using var pool = await SidecarProcess.StartAsync(controlPlane, "frontend", "frontend-3", app.Url, "--io", "pool");
-        using var admin = new HttpClient();
 
-        var autoPerRequest = await WorkItemsPerRequestAsync(auto, admin);
-        var inlinePerRequest = await WorkItemsPerRequestAsync(inline, admin);
-        var poolPerRequest = await WorkItemsPerRequestAsync(pool, admin);
+        var autoPerRequest = await WorkItemsPerRequestAsync(auto);
+        var inlinePerRequest = await WorkItemsPerRequestAsync(inline);
+        var poolPerRequest = await WorkItemsPerRequestAsync(pool);
 
-        Assert.Equal("auto", await RuntimeValueAsync(auto, admin, "io"));
+        Assert.Equal("auto", await RuntimeValueAsync(auto, "io"));
         var measured = $"thread-pool work items per request: {autoPerRequest:0.00} by default, {inlinePerRequest:0.00} inline, {poolPerRequest:0.00} with the pool";
         Assert.True(autoPerRequest <= inlinePerRequest + 1, measured);
         Assert.True(autoPerRequest <= poolPerRequest - 2, measured);
     }
 
-    private static async Task<double> WorkItemsPerRequestAsync(SidecarProcess sidecar, HttpClient admin)
+    private static async Task<double> WorkItemsPerRequestAsync(SidecarProcess sidecar)
     {
         using var client = sidecar.OutboundClient();
         await Eventually.UntilAsync(async () =>
@@ -53,9 +52,9 @@ public sealed class IoModeTests
         }, Deadline, "the sidecar to route http://catalog/");
         await SendAsync(client, 20);
 
-        var before = await RuntimeValueAsync(sidecar, admin, "threadPoolWorkItems");
+        var before = await RuntimeValueAsync(sidecar, "threadPoolWorkItems");
         await SendAsync(client, Requests);
-        return (double)(long.Parse(await RuntimeValueAsync(sidecar, admin, "threadPoolWorkItems"), System.Globalization.CultureInfo.InvariantCulture)
+        return (double)(long.Parse(await RuntimeValueAsync(sidecar, "threadPoolWorkItems"), System.Globalization.CultureInfo.InvariantCulture)
             - long.Parse(before, System.Globalization.CultureInfo.InvariantCulture)) / Requests;
     }
 
@@ -68,9 +67,9 @@ public sealed class IoModeTests
         }
     }
 
-    private static async Task<string> RuntimeValueAsync(SidecarProcess sidecar, HttpClient admin, string name)
+    private static async Task<string> RuntimeValueAsync(SidecarProcess sidecar, string name)
     {
-        using var runtime = JsonDocument.Parse(await admin.GetStringAsync(new Uri(sidecar.Admin, "debug/runtime"), Cancel));
+        using var runtime = await sidecar.RuntimeAsync();
         return runtime.RootElement.GetProperty(name).ToString();
     }
 }

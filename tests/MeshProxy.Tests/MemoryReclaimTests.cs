@@ -56,7 +56,7 @@ public sealed class MemoryReclaimTests
             // The console logger writes on its own thread: the line follows the counter.
             await Eventually.UntilAsync(() => Task.FromResult(sidecar.Process.Output.Contains("Memory: load fell", StringComparison.Ordinal)), Deadline,
                 $"{name}'s sidecar to log what it returned\n{sidecar.Process.Output}");
-            using var runtime = await RuntimeAsync(sidecar);
+            using var runtime = await sidecar.RuntimeAsync();
             Assert.True(runtime.RootElement.GetProperty("memoryReclaimedBytes").GetInt64() > 0, runtime.RootElement.ToString());
         }
 
@@ -77,13 +77,7 @@ public sealed class MemoryReclaimTests
 
     private static async Task<long> ReclaimsAsync(SidecarProcess sidecar)
     {
-        using var runtime = await RuntimeAsync(sidecar);
+        using var runtime = await sidecar.RuntimeAsync();
         return runtime.RootElement.GetProperty("memoryReclaims").GetInt64();
-    }
-
-    private static async Task<JsonDocument> RuntimeAsync(SidecarProcess sidecar)
-    {
-        using var http = new HttpClient();
-        return JsonDocument.Parse(await http.GetStringAsync(new Uri(sidecar.Admin, "debug/runtime"), Cancel));
     }
 }

@@ -49,7 +49,7 @@ public sealed class NativeAotTests(NativeAotSidecar aot) : IClassFixture<NativeA
         Assert.Contains("mesh_requests_total{direction=\"inbound\"", metrics, StringComparison.Ordinal);
         foreach (var sidecar in new[] { frontend, catalog })
         {
-            using var runtime = JsonDocument.Parse(await http.GetStringAsync(new Uri(sidecar.Admin, "debug/runtime"), Cancel));
+            using var runtime = await sidecar.RuntimeAsync();
             Assert.True(runtime.RootElement.GetProperty("nativeAot").GetBoolean(), $"{sidecar.Process.Output}\n{runtime.RootElement}");
         }
     }

@@ -6,6 +6,7 @@ namespace AspireMesh.MeshProxy.Tests;
 internal sealed class SidecarProcess : IAsyncDisposable
 {
     private readonly bool _ownsStateDirectory;
+    private readonly HttpClient _admin = new();
 
     private SidecarProcess(TestProcess process, Uri inbound, Uri outbound, Uri admin, string stateDirectory, bool ownsStateDirectory)
     {
@@ -100,8 +101,16 @@ internal sealed class SidecarProcess : IAsyncDisposable
         return response.StatusCode;
     }
 
+    /// <summary>
+    /// The sidecar's runtime counters (<c>GET /debug/runtime</c>: allocations, GC, thread-pool work items, --io mode),
+    /// over one kept connection, so that polling them adds no connections to what is measured.
+    /// </summary>
+    public async Task<System.Text.Json.JsonDocument> RuntimeAsync() =>
+        System.Text.Json.JsonDocument.Parse(await _admin.GetStringAsync(new Uri(Admin, "debug/runtime")));
+
     public async ValueTask DisposeAsync()
     {
+        _admin.Dispose();
         await Process.DisposeAsync();
         if (_ownsStateDirectory)
         {

@@ -76,13 +76,12 @@ public sealed class SidecarRuntimeTests
         using var client = caller.OutboundClient();
         await Eventually.UntilAsync(async () => await RequestAsync(client, url) == HttpStatusCode.OK, Deadline,
             $"the caller to reach {url}\n{caller.Process.Output}\n{callee.Process.Output}");
-        using var admin = new HttpClient();
         SidecarProcess[] sidecars = [caller, callee];
         var start = new (long Gen0, long Allocated)[sidecars.Length];
         var end = new (long Gen0, long Allocated)[sidecars.Length];
         for (var i = 0; i < sidecars.Length; i++)
         {
-            start[i] = await RuntimeAsync(admin, sidecars[i]);
+            start[i] = await RuntimeAsync(sidecars[i]);
         }
 
         await Eventually.UntilAsync(async () =>
@@ -94,7 +93,7 @@ public sealed class SidecarRuntimeTests
 
             for (var i = 0; i < sidecars.Length; i++)
             {
-                end[i] = await RuntimeAsync(admin, sidecars[i]);
+                end[i] = await RuntimeAsync(sidecars[i]);
             }
 
             return Enumerable.Range(0, sidecars.Length).All(i => end[i].Allocated - start[i].Allocated >= Volume);
@@ -112,9 +111,9 @@ public sealed class SidecarRuntimeTests
         return response.StatusCode;
     }
 
-    private static async Task<(long Gen0, long Allocated)> RuntimeAsync(HttpClient admin, SidecarProcess sidecar)
+    private static async Task<(long Gen0, long Allocated)> RuntimeAsync(SidecarProcess sidecar)
     {
-        using var runtime = JsonDocument.Parse(await admin.GetStringAsync(new Uri(sidecar.Admin, "debug/runtime"), Cancel));
+        using var runtime = await sidecar.RuntimeAsync();
         return (runtime.RootElement.GetProperty("gen0").GetInt64(), runtime.RootElement.GetProperty("allocatedBytes").GetInt64());
     }
 }
