@@ -47,7 +47,7 @@ public static class CommandLineOptions
     {
         var option = new Option<int>("--memory-reclaim-interval")
         {
-            Description = "Seconds between two checks whether load has fallen and memory a burst left behind can be returned to the system (default 2; 0: never).",
+            Description = "Seconds between two checks whether load has fallen and memory a burst left behind can be returned to the system, with the pages of code no longer run (default 2; 0: never).",
             DefaultValueFactory = _ => DefaultMemoryReclaimSeconds,
         };
         option.Validators.Add(result =>

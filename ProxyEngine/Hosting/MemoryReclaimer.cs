@@ -14,18 +14,23 @@ namespace AspireMesh.ProxyEngine.Hosting;
 /// least 8 MB more than after the last reclaim, one compacting collection in aggressive mode returns the difference, and
 /// glibc's <c>malloc_trim</c> the native memory freed since. Nothing happens under steady load (the rate does not fall),
 /// and at most once per six intervals, so the pause (12-19 ms in the tests' Debug build) is rare. Envoy's overload
-/// manager has the same lever ("shrink heap").
+/// manager has the same lever ("shrink heap"). Each reclaim, and once one interval after start, also lets go of the
+/// mapped code pages the process no longer runs (<see cref="MappedCode"/>).
 /// </summary>
 public sealed partial class MemoryReclaimer(TimeSpan interval, ILogger<MemoryReclaimer> logger) : BackgroundService
 {
     private static long _reclaims;
     private static long _reclaimedBytes;
+    private static long _releasedCodeBytes;
 
     /// <summary>How many times this process returned memory (for <c>/debug/runtime</c>).</summary>
     public static long Reclaims => Interlocked.Read(ref _reclaims);
 
     /// <summary>The resident bytes returned over all reclaims (the process's resident set before less after).</summary>
     public static long ReclaimedBytes => Interlocked.Read(ref _reclaimedBytes);
+
+    /// <summary>The resident bytes of mapped code let go of over all releases (<see cref="MappedCode"/>).</summary>
+    public static long ReleasedCodeBytes => Interlocked.Read(ref _releasedCodeBytes);
 
     /// <inheritdoc />
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -34,10 +39,21 @@ public sealed partial class MemoryReclaimer(TimeSpan interval, ILogger<MemoryRec
         using var timer = new PeriodicTimer(interval);
         var allocated = GC.GetTotalAllocatedBytes();
         var clock = Stopwatch.StartNew();
+        var startUpReleased = false;
         try
         {
             while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
             {
+                if (!startUpReleased)
+                {
+                    // One interval after start: the start-up code has run.
+                    startUpReleased = true;
+                    var rss = Environment.WorkingSet;
+                    var code = MappedCode.Release();
+                    Interlocked.Add(ref _releasedCodeBytes, code);
+                    ReleasedStartUpCode(logger, code / 1048576.0, rss / 1048576.0, Environment.WorkingSet / 1048576.0);
+                }
+
                 var now = GC.GetTotalAllocatedBytes();
                 var rate = (now - allocated) / Math.Max(clock.Elapsed.TotalSeconds, 0.001);
                 allocated = now;
@@ -53,6 +69,7 @@ public sealed partial class MemoryReclaimer(TimeSpan interval, ILogger<MemoryRec
                 GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
                 pause.Stop();
                 TrimNativeHeap();
+                Interlocked.Add(ref _releasedCodeBytes, MappedCode.Release());
                 var after = GC.GetGCMemoryInfo(GCKind.Any).TotalCommittedBytes;
                 var rssAfter = Environment.WorkingSet;
                 policy.Reclaimed(rate, after);
@@ -95,6 +112,10 @@ public sealed partial class MemoryReclaimer(TimeSpan interval, ILogger<MemoryRec
 
     [LibraryImport("libc", EntryPoint = "malloc_trim")]
     private static partial int MallocTrim(nuint pad);
+
+    [LoggerMessage(2301, LogLevel.Information,
+        "Memory: let go of {CodeMb:0.0} MB of mapped code pages after start-up (resident {RssBeforeMb:0.0} -> {RssAfterMb:0.0} MB)")]
+    private static partial void ReleasedStartUpCode(ILogger logger, double codeMb, double rssBeforeMb, double rssAfterMb);
 
     [LoggerMessage(2300, LogLevel.Information,
         "Memory: load fell (allocating {RateMb:0.0} MB/s, peak {PeakMb:0.0} MB/s); returned {ReturnedMb:0.0} MB to the system (resident {RssBeforeMb:0.0} -> {RssAfterMb:0.0} MB, GC committed {BeforeMb:0.0} -> {AfterMb:0.0} MB, paused {PauseMs:0.0} ms)")]

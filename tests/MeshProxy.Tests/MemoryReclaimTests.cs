@@ -1,4 +1,6 @@
+using System.Globalization;
 using System.Net;
+using System.Text.RegularExpressions;
 using System.Text.Json;
 using AspireMesh.Contracts.Config;
 using Microsoft.AspNetCore.Http;
@@ -6,7 +8,7 @@ using Microsoft.AspNetCore.Http;
 namespace AspireMesh.MeshProxy.Tests;
 
 /// <summary>After a burst of load, a sidecar returns the memory the burst left behind (<c>--memory-reclaim-interval</c>).</summary>
-public sealed class MemoryReclaimTests
+public sealed partial class MemoryReclaimTests
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(60);
 
@@ -64,6 +66,47 @@ public sealed class MemoryReclaimTests
         Assert.Equal(HttpStatusCode.OK, after.StatusCode);
         Assert.Equal(body.Length, (await after.Content.ReadAsStringAsync(Cancel)).Length);
     }
+
+    [Fact]
+    public async Task AfterStartUp_SidecarLetsGoOfItsMappedCode_AndKeepsServing()
+    {
+        await using var catalogApp = await TestBackend.StartAsync("catalog-app");
+        catalogApp.Handler = context => context.Response.WriteAsync("catalog");
+        var mesh = new MeshConfig { Services = [new ServiceConfig { Name = "frontend", References = ["catalog"] }, new ServiceConfig { Name = "catalog" }] };
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(MemoryReclaimTests).Assembly, mesh);
+        await using var catalog = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-1", catalogApp.Url, "--memory-reclaim-interval", "1");
+
+        // A JIT-compiled sidecar one second after start is still compiling, and maps back much of the runtime's and
+        // the JIT's code at once, so only the Native AOT test (NativeAotTests) checks that its resident set fell.
+        await AssertLetGoOfStartUpCodeAsync(catalog, residentFalls: false);
+        using var peer = await MeshIdentity.IssueAsync(controlPlane, "sidecar", "frontend");
+        using var client = peer.Client();
+        await Eventually.UntilAsync(async () =>
+        {
+            using var response = await client.GetAsync(new Uri(MeshIdentity.Secure(catalog.Inbound), "items"), Cancel);
+            return response.StatusCode == HttpStatusCode.OK && await response.Content.ReadAsStringAsync(Cancel) == "catalog";
+        }, Deadline, $"catalog's sidecar to serve after letting go of its code pages\n{catalog.Process.Output}");
+    }
+
+    /// <summary>
+    /// Waits for the sidecar's start-up release of mapped code and checks what it reported: code pages let go of
+    /// (<c>codeReleasedBytes</c>) and, with <paramref name="residentFalls"/>, its resident set lower after than before.
+    /// </summary>
+    internal static async Task AssertLetGoOfStartUpCodeAsync(SidecarProcess sidecar, bool residentFalls)
+    {
+        Match? line = null;
+        await Eventually.UntilAsync(() => Task.FromResult((line = StartUpRelease().Match(sidecar.Process.Output)).Success), Deadline,
+            $"the sidecar to log letting go of its start-up code\n{sidecar.Process.Output}");
+        var released = double.Parse(line!.Groups["released"].Value, CultureInfo.InvariantCulture);
+        var before = double.Parse(line.Groups["before"].Value, CultureInfo.InvariantCulture);
+        var after = double.Parse(line.Groups["after"].Value, CultureInfo.InvariantCulture);
+        Assert.True(released > 1 && (after < before || !residentFalls), line.Value);
+        using var runtime = await sidecar.RuntimeAsync();
+        Assert.True(runtime.RootElement.GetProperty("codeReleasedBytes").GetInt64() > 1024 * 1024, runtime.RootElement.ToString());
+    }
+
+    [GeneratedRegex(@"let go of (?<released>[0-9.]+) MB of mapped code pages after start-up \(resident (?<before>[0-9.]+) -> (?<after>[0-9.]+) MB\)")]
+    private static partial Regex StartUpRelease();
 
     [Fact]
     public async Task NegativeInterval_ExitsNamingTheOption()

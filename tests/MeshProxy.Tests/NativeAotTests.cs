@@ -51,7 +51,12 @@ public sealed class NativeAotTests(NativeAotSidecar aot) : IClassFixture<NativeA
         {
             using var runtime = await sidecar.RuntimeAsync();
             Assert.True(runtime.RootElement.GetProperty("nativeAot").GetBoolean(), $"{sidecar.Process.Output}\n{runtime.RootElement}");
+            // The executable's start-up code is let go of once it has run (the reclaimer's first interval).
+            await MemoryReclaimTests.AssertLetGoOfStartUpCodeAsync(sidecar, residentFalls: true);
         }
+
+        using var again = await client.GetAsync("http://catalog/items", Cancel);
+        Assert.Equal("source=frontend", await again.Content.ReadAsStringAsync(Cancel));
     }
 
     [Fact]
