@@ -10,15 +10,20 @@ namespace AspireMesh.ProxyEngine.Hosting;
 /// mappings removes them from this process's page tables only: the pages stay in the kernel's page cache (shared with
 /// every process that maps the same file), and what still runs is mapped back from there on its next use, without
 /// reading the disk. Only mappings that hold nothing but the file's own bytes qualify: read-only, private, from a file,
-/// and with no page this process changed (<c>Anonymous: 0 kB</c> in smaps), so nothing can be lost; the executable and
-/// shared libraries stay loaded, so their address ranges are not reused between reading smaps and the madvise calls.
-/// Managed assemblies (<c>.dll</c>) are left alone: the runtime applies relocations to their pages while it loads them.
-/// What falls is the process's resident set, not the machine's memory in use: the pages stay cached, shared, and
-/// droppable by the kernel without unmapping them from this process first.
+/// and with no page this process changed, in memory or swapped out (<c>Anonymous</c> and <c>Swap</c> 0 in smaps), so
+/// nothing can be lost. Only files that stay loaded qualify: the executable, and the shared libraries that were mapped
+/// at the first release (start-up), so an address range cannot be unmapped and reused between reading smaps and the
+/// madvise calls. Left alone: managed assemblies (<c>.dll</c>), whose pages the runtime relocates while it loads them,
+/// and the CoreCLR runtime and JIT (<c>libcoreclr.so</c>, <c>libclrjit.so</c>), since CoreCLR patches its own code in
+/// place when write-xor-execute is off. What falls is the process's resident set, not the machine's memory in use: the
+/// pages stay cached, shared, and droppable by the kernel without unmapping them from this process first.
 /// </summary>
-public static partial class MappedCode
+internal static partial class MappedCode
 {
     private const int MadvDontNeed = 4;
+
+    private static readonly Lock Gate = new();
+    private static HashSet<string>? _startUpLibraries;
 
     /// <summary>True where this can work (Linux).</summary>
     public static bool Supported => OperatingSystem.IsLinux();
@@ -34,42 +39,47 @@ public static partial class MappedCode
             return 0;
         }
 
-        List<Mapping> mappings;
-        var executable = Environment.ProcessPath ?? "";
-        try
+        lock (Gate)
         {
-            // Read whole before the first madvise: the kernel builds smaps as it is read.
-            mappings = [.. Parse(File.ReadLines("/proc/self/smaps"))];
-        }
-        catch (IOException)
-        {
-            return 0;
-        }
-        catch (UnauthorizedAccessException)
-        {
-            return 0;
-        }
-
-        long released = 0;
-        try
-        {
-            foreach (var mapping in mappings)
+            List<Mapping> mappings;
+            try
             {
-                if (Qualifies(mapping, executable) && Madvise((nint)mapping.Start, (nuint)(mapping.End - mapping.Start), MadvDontNeed) == 0)
+                // Read whole before the first madvise: the kernel builds smaps as it is read.
+                mappings = [.. Parse(File.ReadLines("/proc/self/smaps"))];
+            }
+            catch (IOException)
+            {
+                return 0;
+            }
+            catch (UnauthorizedAccessException)
+            {
+                return 0;
+            }
+
+            var executable = Environment.ProcessPath ?? "";
+            _startUpLibraries ??= [.. mappings.Where(m => IsSharedLibrary(m.Path)).Select(m => m.Path)];
+            long released = 0;
+            try
+            {
+                foreach (var mapping in mappings)
                 {
-                    released += mapping.ResidentBytes;
+                    if (Qualifies(mapping, executable, _startUpLibraries)
+                        && Madvise((nint)mapping.Start, (nuint)(mapping.End - mapping.Start), MadvDontNeed) == 0)
+                    {
+                        released += mapping.ResidentBytes;
+                    }
                 }
             }
-        }
-        catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
-        {
-            // A C library without madvise: nothing to do.
-        }
+            catch (Exception ex) when (ex is DllNotFoundException or EntryPointNotFoundException)
+            {
+                // A C library without madvise: nothing to do.
+            }
 
-        return released;
+            return released;
+        }
     }
 
-    /// <summary>The resident bytes of the mappings <see cref="Release"/> would let go of now; 0 where unsupported.</summary>
+    /// <summary>The resident bytes of the mappings <see cref="Release"/> would let go of now (before the first release: of every shared library); 0 where unsupported.</summary>
     public static long ResidentBytes()
     {
         if (!Supported)
@@ -81,7 +91,7 @@ public static partial class MappedCode
         long resident = 0;
         foreach (var mapping in Parse(File.ReadLines("/proc/self/smaps")))
         {
-            if (Qualifies(mapping, executable))
+            if (Qualifies(mapping, executable, _startUpLibraries))
             {
                 resident += mapping.ResidentBytes;
             }
@@ -91,36 +101,85 @@ public static partial class MappedCode
     }
 
     /// <summary>One mapping of <c>/proc/self/smaps</c>, with what <see cref="Release"/> decides on.</summary>
-    public readonly record struct Mapping(ulong Start, ulong End, string Permissions, string Path, long ResidentBytes, long AnonymousBytes);
+    public readonly record struct Mapping(ulong Start, ulong End, string Permissions, string Path, long ResidentBytes, long AnonymousBytes, long SwapBytes = 0);
 
     /// <summary>
     /// Whether a mapping may be released: private and not writable, from the process's executable or a shared library
-    /// (<c>.so</c>), resident, and holding no page the process changed.
+    /// (one of <paramref name="libraries"/> when given; never CoreCLR's runtime or JIT), resident, and holding no page
+    /// the process changed.
     /// </summary>
-    public static bool Qualifies(Mapping mapping, string executable)
+    public static bool Qualifies(Mapping mapping, string executable, IReadOnlySet<string>? libraries)
     {
         if (mapping.Permissions.Length < 4 || mapping.Permissions[0] != 'r' || mapping.Permissions[1] != '-' || mapping.Permissions[3] != 'p')
         {
             return false;
         }
 
-        if (mapping.ResidentBytes == 0 || mapping.AnonymousBytes != 0 || !mapping.Path.StartsWith('/'))
+        if (mapping.ResidentBytes == 0 || mapping.AnonymousBytes != 0 || mapping.SwapBytes != 0 || !mapping.Path.StartsWith('/'))
         {
             return false;
         }
 
-        return (executable.Length > 0 && mapping.Path == executable) || IsSharedLibrary(mapping.Path);
+        if (executable.Length > 0 && mapping.Path == executable)
+        {
+            return true;
+        }
+
+        return IsSharedLibrary(mapping.Path) && (libraries is null || libraries.Contains(mapping.Path)) && !IsRuntimeThatPatchesItself(mapping.Path);
     }
 
-    private static bool IsSharedLibrary(string path)
+    /// <summary>A shared library's file: the name ends in <c>.so</c> or <c>.so.</c> and version numbers (libssl.so.3, libicuuc.so.72.1).</summary>
+    public static bool IsSharedLibrary(string path)
     {
+        ArgumentNullException.ThrowIfNull(path);
+        if (!path.StartsWith('/'))
+        {
+            return false;
+        }
+
         var name = path.AsSpan(path.LastIndexOf('/') + 1);
-        var so = name.IndexOf(".so", StringComparison.Ordinal);
-        // libssl.so.3, libc.so.6, libcoreclr.so; not "(deleted)" files.
-        return so > 0 && (so + 3 == name.Length || name[so + 3] == '.') && !path.EndsWith(" (deleted)", StringComparison.Ordinal);
+        var end = name.Length;
+        // Strip ".72", ".1", ... from the end; what is left must end in ".so".
+        while (true)
+        {
+            var dot = name[..end].LastIndexOf('.');
+            if (dot <= 0)
+            {
+                return false;
+            }
+
+            var part = name[(dot + 1)..end];
+            if (part.SequenceEqual("so"))
+            {
+                return true;
+            }
+
+            if (part.IsEmpty || !IsDigits(part))
+            {
+                return false;
+            }
+
+            end = dot;
+        }
     }
 
-    /// <summary>Reads the mappings of smaps lines (header lines and their <c>Rss</c> and <c>Anonymous</c> fields).</summary>
+    private static bool IsDigits(ReadOnlySpan<char> text)
+    {
+        foreach (var c in text)
+        {
+            if (!char.IsAsciiDigit(c))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static bool IsRuntimeThatPatchesItself(string path) =>
+        path.EndsWith("/libcoreclr.so", StringComparison.Ordinal) || path.EndsWith("/libclrjit.so", StringComparison.Ordinal);
+
+    /// <summary>Reads the mappings of smaps lines (header lines and their <c>Rss</c>, <c>Anonymous</c> and <c>Swap</c> fields).</summary>
     public static IEnumerable<Mapping> Parse(IEnumerable<string> smaps)
     {
         ArgumentNullException.ThrowIfNull(smaps);
@@ -150,6 +209,10 @@ public static partial class MappedCode
                 else if (line.StartsWith("Anonymous:", StringComparison.Ordinal))
                 {
                     current = open with { AnonymousBytes = Kilobytes(line) * 1024 };
+                }
+                else if (line.StartsWith("Swap:", StringComparison.Ordinal))
+                {
+                    current = open with { SwapBytes = Kilobytes(line) * 1024 };
                 }
             }
         }
@@ -189,6 +252,6 @@ public static partial class MappedCode
         return fields.Length >= 2 && long.TryParse(fields[1], NumberStyles.Integer, CultureInfo.InvariantCulture, out var kb) ? kb : 0;
     }
 
-    [LibraryImport("libc", EntryPoint = "madvise", SetLastError = true)]
+    [LibraryImport("libc", EntryPoint = "madvise")]
     private static partial int Madvise(nint address, nuint length, int advice);
 }

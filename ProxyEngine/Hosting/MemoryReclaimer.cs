@@ -21,7 +21,7 @@ public sealed partial class MemoryReclaimer(TimeSpan interval, ILogger<MemoryRec
 {
     private static long _reclaims;
     private static long _reclaimedBytes;
-    private static long _releasedCodeBytes;
+    private static long _codeReleasedBytes;
 
     /// <summary>How many times this process returned memory (for <c>/debug/runtime</c>).</summary>
     public static long Reclaims => Interlocked.Read(ref _reclaims);
@@ -30,7 +30,7 @@ public sealed partial class MemoryReclaimer(TimeSpan interval, ILogger<MemoryRec
     public static long ReclaimedBytes => Interlocked.Read(ref _reclaimedBytes);
 
     /// <summary>The resident bytes of mapped code let go of over all releases (<see cref="MappedCode"/>).</summary>
-    public static long ReleasedCodeBytes => Interlocked.Read(ref _releasedCodeBytes);
+    public static long CodeReleasedBytes => Interlocked.Read(ref _codeReleasedBytes);
 
     /// <inheritdoc />
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -49,9 +49,17 @@ public sealed partial class MemoryReclaimer(TimeSpan interval, ILogger<MemoryRec
                     // One interval after start: the start-up code has run.
                     startUpReleased = true;
                     var rss = Environment.WorkingSet;
-                    var code = MappedCode.Release();
-                    Interlocked.Add(ref _releasedCodeBytes, code);
-                    ReleasedStartUpCode(logger, code / 1048576.0, rss / 1048576.0, Environment.WorkingSet / 1048576.0);
+                    var startUpCode = MappedCode.Release();
+                    Interlocked.Add(ref _codeReleasedBytes, startUpCode);
+                    if (startUpCode > 0)
+                    {
+                        ProxyEngineLog.ReleasedStartUpCode(logger, startUpCode / 1048576.0, rss / 1048576.0, Environment.WorkingSet / 1048576.0);
+                    }
+
+                    // What reading the maps allocated is not load.
+                    allocated = GC.GetTotalAllocatedBytes();
+                    clock.Restart();
+                    continue;
                 }
 
                 var now = GC.GetTotalAllocatedBytes();
@@ -69,14 +77,16 @@ public sealed partial class MemoryReclaimer(TimeSpan interval, ILogger<MemoryRec
                 GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
                 pause.Stop();
                 TrimNativeHeap();
-                Interlocked.Add(ref _releasedCodeBytes, MappedCode.Release());
                 var after = GC.GetGCMemoryInfo(GCKind.Any).TotalCommittedBytes;
                 var rssAfter = Environment.WorkingSet;
+                // Counted on its own (codeReleasedBytes), not in what the collection returned.
+                var code = MappedCode.Release();
+                Interlocked.Add(ref _codeReleasedBytes, code);
                 policy.Reclaimed(rate, after);
                 Interlocked.Increment(ref _reclaims);
                 Interlocked.Add(ref _reclaimedBytes, Math.Max(0, rssBefore - rssAfter));
-                Reclaimed(logger, rate / 1048576, policy.LastPeakRate / 1048576, (rssBefore - rssAfter) / 1048576.0, rssBefore / 1048576.0, rssAfter / 1048576.0,
-                    committed / 1048576.0, after / 1048576.0, pause.Elapsed.TotalMilliseconds);
+                ProxyEngineLog.MemoryReclaimed(logger, rate / 1048576, policy.LastPeakRate / 1048576, (rssBefore - rssAfter) / 1048576.0, rssBefore / 1048576.0, rssAfter / 1048576.0,
+                    committed / 1048576.0, after / 1048576.0, pause.Elapsed.TotalMilliseconds, code / 1048576.0);
                 // What the collection allocated is not load.
                 allocated = GC.GetTotalAllocatedBytes();
                 clock.Restart();
@@ -112,15 +122,6 @@ public sealed partial class MemoryReclaimer(TimeSpan interval, ILogger<MemoryRec
 
     [LibraryImport("libc", EntryPoint = "malloc_trim")]
     private static partial int MallocTrim(nuint pad);
-
-    [LoggerMessage(2301, LogLevel.Information,
-        "Memory: let go of {CodeMb:0.0} MB of mapped code pages after start-up (resident {RssBeforeMb:0.0} -> {RssAfterMb:0.0} MB)")]
-    private static partial void ReleasedStartUpCode(ILogger logger, double codeMb, double rssBeforeMb, double rssAfterMb);
-
-    [LoggerMessage(2300, LogLevel.Information,
-        "Memory: load fell (allocating {RateMb:0.0} MB/s, peak {PeakMb:0.0} MB/s); returned {ReturnedMb:0.0} MB to the system (resident {RssBeforeMb:0.0} -> {RssAfterMb:0.0} MB, GC committed {BeforeMb:0.0} -> {AfterMb:0.0} MB, paused {PauseMs:0.0} ms)")]
-    private static partial void Reclaimed(ILogger logger, double rateMb, double peakMb, double returnedMb, double rssBeforeMb, double rssAfterMb, double beforeMb, double afterMb,
-        double pauseMs);
 }
 
 /// <summary>
