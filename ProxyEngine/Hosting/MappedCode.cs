@@ -79,27 +79,6 @@ internal static partial class MappedCode
         }
     }
 
-    /// <summary>The resident bytes of the mappings <see cref="Release"/> would let go of now (before the first release: of every shared library); 0 where unsupported.</summary>
-    public static long ResidentBytes()
-    {
-        if (!Supported)
-        {
-            return 0;
-        }
-
-        var executable = Environment.ProcessPath ?? "";
-        long resident = 0;
-        foreach (var mapping in Parse(File.ReadLines("/proc/self/smaps")))
-        {
-            if (Qualifies(mapping, executable, _startUpLibraries))
-            {
-                resident += mapping.ResidentBytes;
-            }
-        }
-
-        return resident;
-    }
-
     /// <summary>One mapping of <c>/proc/self/smaps</c>, with what <see cref="Release"/> decides on.</summary>
     public readonly record struct Mapping(ulong Start, ulong End, string Permissions, string Path, long ResidentBytes, long AnonymousBytes, long SwapBytes = 0);
 
