@@ -35,7 +35,7 @@ internal static class InboundListener
         builder.Services.AddSingleton(accessLog);
         builder.Services.AddSingleton(tap);
         builder.Services.AddSingleton(TimeProvider.System);
-        builder.Services.AddSingleton<IForwarderHttpClientFactory>(new ForwarderHttpClientFactory());
+        builder.Services.AddSingleton<IForwarderHttpClientFactory>(new AppHttpClientFactory());
         var app = builder.Build();
         app.UseMeshMetrics(new MetricsOptions { Direction = "inbound", Source = "unknown", Destination = options.Service, Enabled = options.Telemetry });
         app.UseMeshErrors(new MeshErrorOptions

@@ -16,6 +16,9 @@ namespace AspireMesh.ProxyEngine.Hosting;
 /// </summary>
 public static class ListenerHost
 {
+    /// <summary>The host setting that makes configuration files reload when they change (and be watched for it).</summary>
+    internal const string ReloadConfigOnChangeKey = "hostBuilder:reloadConfigOnChange";
+
     /// <summary>Creates a builder for one listener bound to <paramref name="url"/>.</summary>
     public static WebApplicationBuilder CreateBuilder(string url)
     {
@@ -31,7 +34,10 @@ public static class ListenerHost
     public static WebApplicationBuilder CreateBuilder(Action<KestrelServerOptions> listen)
     {
         ArgumentNullException.ThrowIfNull(listen);
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        // A proxy takes its settings from its command line and the control plane, not from appsettings files: with the
+        // host's default (reload on change), each listener would watch its working directory and every folder under it
+        // (a repository's few hundred), an inotify instance per listener, 128 of which are all a Linux user gets.
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [$"--{ReloadConfigOnChangeKey}=false"] });
         builder.WebHost.ConfigureKestrel(k =>
         {
             listen(k);

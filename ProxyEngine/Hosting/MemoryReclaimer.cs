@@ -14,8 +14,9 @@ namespace AspireMesh.ProxyEngine.Hosting;
 /// least 8 MB more than after the last reclaim, one compacting collection in aggressive mode returns the difference, and
 /// glibc's <c>malloc_trim</c> the native memory freed since. Nothing happens under steady load (the rate does not fall),
 /// and at most once per six intervals, so the pause (12-19 ms in the tests' Debug build) is rare. Envoy's overload
-/// manager has the same lever ("shrink heap"). Each reclaim, and once one interval after start, also lets go of the
-/// mapped code pages the process no longer runs (<see cref="MappedCode"/>).
+/// manager has the same lever ("shrink heap"). Each reclaim first empties the shared buffer pool of what the burst left in
+/// it (<see cref="PooledBuffers"/>); each reclaim, and once one interval after start, also lets go of the mapped code
+/// pages the process no longer runs (<see cref="MappedCode"/>).
 /// </summary>
 public sealed partial class MemoryReclaimer(TimeSpan interval, ILogger<MemoryReclaimer> logger) : BackgroundService
 {
@@ -73,6 +74,8 @@ public sealed partial class MemoryReclaimer(TimeSpan interval, ILogger<MemoryRec
                 }
 
                 var rssBefore = Environment.WorkingSet;
+                // Before the collection, which then frees them.
+                var pooled = PooledBuffers.Drain();
                 var pause = Stopwatch.StartNew();
                 GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
                 pause.Stop();
@@ -86,7 +89,7 @@ public sealed partial class MemoryReclaimer(TimeSpan interval, ILogger<MemoryRec
                 Interlocked.Increment(ref _reclaims);
                 Interlocked.Add(ref _reclaimedBytes, Math.Max(0, rssBefore - rssAfter));
                 ProxyEngineLog.MemoryReclaimed(logger, rate / 1048576, policy.LastPeakRate / 1048576, (rssBefore - rssAfter) / 1048576.0, rssBefore / 1048576.0, rssAfter / 1048576.0,
-                    committed / 1048576.0, after / 1048576.0, pause.Elapsed.TotalMilliseconds, code / 1048576.0);
+                    committed / 1048576.0, after / 1048576.0, pause.Elapsed.TotalMilliseconds, pooled / 1048576.0, code / 1048576.0);
                 // What the collection allocated is not load.
                 allocated = GC.GetTotalAllocatedBytes();
                 clock.Restart();

@@ -30,6 +30,34 @@ public sealed class SidecarTests
     }
 
     [Fact]
+    public async Task Start_WatchesNoFiles_ItsSettingsComeFromItsCommandLineAndTheControlPlane()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "inotify, and /proc to count its instances, are Linux's");
+        await using var app = await TestBackend.StartAsync("app");
+        await using var controlPlane = await StartControlPlaneAsync();
+        await using var sidecar = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-7", app.Url);
+        await Eventually.UntilAsync(async () => await sidecar.ReadyStatusAsync() == HttpStatusCode.OK, Deadline, "the sidecar to be ready");
+
+        // Every file watcher holds an inotify instance, and a Linux user gets 128 of them for all their processes.
+        var watchers = Directory.GetFiles($"/proc/{sidecar.Process.Id}/fd").Count(fd => LinkTarget(fd) == "anon_inode:inotify");
+
+        Assert.Equal(0, watchers);
+    }
+
+    private static string? LinkTarget(string path)
+    {
+        try
+        {
+            return new FileInfo(path).LinkTarget;
+        }
+        catch (IOException)
+        {
+            // Closed since the directory was listed.
+            return null;
+        }
+    }
+
+    [Fact]
     public async Task Inbound_Request_ForwardedToAppAndStampedWithInstance()
     {
         await using var app = await TestBackend.StartAsync("app");
@@ -45,6 +73,59 @@ public sealed class SidecarTests
         Assert.Equal("catalog-7", response.Headers.GetValues(MeshHeaders.Instance).Single());
         Assert.Contains("GET /items?page=2", app.Requests);
     }
+
+    [Fact]
+    public async Task Inbound_AfterABurst_ClosesItsIdleConnectionsToTheAppWithinSeconds()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "the app's connections are read from /proc/net/tcp");
+        const int Concurrent = 8;
+        await using var app = await TestBackend.StartAsync("app");
+        var callers = new System.Collections.Concurrent.ConcurrentDictionary<int, bool>();
+        var allArrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        app.Handler = async context =>
+        {
+            if (context.Request.Path != "/health")
+            {
+                // Every request waits for the others: the sidecar needs a connection for each.
+                callers[context.Connection.RemotePort] = true;
+                if (callers.Count >= Concurrent)
+                {
+                    allArrived.TrySetResult();
+                }
+
+                await allArrived.Task.WaitAsync(Cancel);
+            }
+
+            await context.Response.WriteAsync("app", Cancel);
+        };
+        await using var controlPlane = await StartControlPlaneAsync();
+        await using var sidecar = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-7", app.Url);
+        using var peer = await MeshIdentity.IssueAsync(controlPlane, "sidecar", "frontend");
+        using var http = peer.Client();
+
+        var burst = await Task.WhenAll(Enumerable.Range(0, Concurrent).Select(i => http.GetAsync(new Uri(MeshIdentity.Secure(sidecar.Inbound), $"items/{i}"), Cancel)));
+        Assert.All(burst, response => Assert.Equal(HttpStatusCode.OK, response.StatusCode));
+        foreach (var response in burst)
+        {
+            response.Dispose();
+        }
+
+        Assert.Equal(Concurrent, callers.Count);
+        Assert.Equal(Concurrent, OpenConnections(app.Url.Port, callers.Keys));
+
+        // .NET's default would keep them a minute; the sidecar lets them go after a few seconds idle.
+        await Eventually.UntilAsync(() => Task.FromResult(OpenConnections(app.Url.Port, callers.Keys) == 0), TimeSpan.FromSeconds(20),
+            $"the sidecar to close its idle connections to the app (open: {OpenConnections(app.Url.Port, callers.Keys)} of {Concurrent})");
+        using var after = await http.GetAsync(new Uri(MeshIdentity.Secure(sidecar.Inbound), "items"), Cancel);
+        Assert.Equal(HttpStatusCode.OK, after.StatusCode);
+    }
+
+    /// <summary>Established connections to the listener on <paramref name="port"/> from any of <paramref name="from"/> (ports), in /proc/net/tcp.</summary>
+    private static int OpenConnections(int port, ICollection<int> from) => File.ReadLines("/proc/net/tcp").Skip(1)
+        .Select(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+        .Count(f => f[3] == "01" && PortOf(f[1]) == port && from.Contains(PortOf(f[2])));
+
+    private static int PortOf(string address) => int.Parse(address[(address.IndexOf(':', StringComparison.Ordinal) + 1)..], System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture);
 
     [Fact]
     public async Task Inbound_AppNotListening_503AppUnavailableAndInstanceUnhealthy()
