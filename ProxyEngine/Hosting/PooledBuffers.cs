@@ -7,11 +7,12 @@ namespace AspireMesh.ProxyEngine.Hosting;
 /// Requests in flight rent 16, 32 and 64 KB buffers from it (HttpClient's HTTP/2 streams and YARP's body copies among
 /// them); after a burst of 64 concurrent requests the pool holds as many of each as it may keep (32 per size and core in
 /// .NET 9 and 10), about 3 MB in a client sidecar, of which 1000 requests/s use a handful. The pool gives them up only
-/// a few at a time, at full collections, which steady load rarely causes. Renting a
-/// size until the pool hands out newly allocated arrays (in generation 0, where what the pool kept since the burst is
-/// older) takes them all out; dropping them leaves them to the next full collection.
-/// Only the sizes below the large-object threshold are emptied: a large array is allocated in generation 2, so a new
-/// one could not be told from a kept one. The pool refills with what the load then needs.
+/// a few at a time, at full collections, which steady load rarely causes. After a generation 0 collection, whatever the
+/// pool holds is older than generation 0; renting a size until the pool hands out newly allocated arrays (generation 0)
+/// then takes out what its per-core stores hold, and dropping them leaves them to the next full collection. Each other
+/// thread keeps one buffer per size of its own, which this cannot reach. Only the sizes below the large-object threshold
+/// are emptied: a large array is allocated in generation 2, so a new one could not be told from a kept one. The pool
+/// refills with what the load then needs.
 /// </summary>
 internal static class PooledBuffers
 {
@@ -27,9 +28,11 @@ internal static class PooledBuffers
     /// </summary>
     public static long Drain()
     {
-        // More than the pool keeps (32 per size and core, and one per thread for the calling thread): a bound in case
-        // collections running meanwhile age the new arrays too.
-        var most = (Environment.ProcessorCount * 32) + 2;
+        // Ages everything pooled out of generation 0, so that only what the pool allocates from here on is young.
+        GC.Collect(0, GCCollectionMode.Forced, blocking: true);
+        // A bound far above what the pool keeps by default (32 per size and core), in case it was configured to keep more
+        // or a collection running meanwhile ages the new arrays too.
+        var most = Environment.ProcessorCount * 256;
         var young = new List<byte[]>(2);
         long bytes = 0;
         for (var size = SmallestSize; size <= LargestSize; size *= 2)
@@ -43,8 +46,8 @@ internal static class PooledBuffers
                     continue;
                 }
 
-                // Allocated since the last collection: the pool was empty, or it had this one from a request just now
-                // (kept aside, so that the next rent does not get it back). Two in a row: the pool is empty.
+                // Allocated since the collection above: the pool is out of this size. Kept aside so that the next rent
+                // does not get it back; a second one confirms it.
                 young.Add(array);
                 if (young.Count == 2)
                 {

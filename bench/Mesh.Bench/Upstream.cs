@@ -18,7 +18,8 @@ internal static class Upstream
     {
         var body = new byte[BodySize];
         Array.Fill(body, (byte)'x');
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
+        // Watching no settings files, like the proxies (ListenerHost).
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = ["--hostBuilder:reloadConfigOnChange=false"] });
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(k =>
         {

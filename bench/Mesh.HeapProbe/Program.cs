@@ -1,19 +1,30 @@
+using System.Diagnostics;
 using System.Diagnostics.Tracing;
 using System.Globalization;
+using System.Net.Sockets;
 using Microsoft.Diagnostics.NETCore.Client;
 using Microsoft.Diagnostics.Tracing;
 using Microsoft.Diagnostics.Tracing.Parsers;
+using Microsoft.Diagnostics.Tracing.Parsers.Clr;
 
 // What a running .NET process's GC heap holds, by type (see bench/README.md). The runtime's event provider, asked for a
 // heap dump over the diagnostics port, makes one full blocking collection and lists every live object (address, size,
 // type) and the types' names; this sums them. dotnet-gcdump does the same, and is not on this project's NuGet feed.
-if (args.Length == 0 || !int.TryParse(args[0], NumberStyles.None, CultureInfo.InvariantCulture, out var pid))
+const string Usage = "usage: dotnet run -c Release --project bench/Mesh.HeapProbe -- <pid> [--top N]";
+if (args is not [var pidText, ..] || !int.TryParse(pidText, NumberStyles.None, CultureInfo.InvariantCulture, out var pid) || pid <= 0)
 {
-    Console.Error.WriteLine("usage: dotnet run -c Release --project bench/Mesh.HeapProbe -- <pid> [--top N]");
+    Console.Error.WriteLine($"heap-probe: give the id of a running .NET process{(args.Length == 0 ? "" : $" ('{args[0]}' is not one)")}\n{Usage}");
     return 2;
 }
 
-var top = args.SkipWhile(a => a != "--top").Skip(1).Select(a => int.Parse(a, CultureInfo.InvariantCulture)).FirstOrDefault(30);
+var top = 30;
+if (args is [_, "--top", var topText] && (!int.TryParse(topText, NumberStyles.None, CultureInfo.InvariantCulture, out top) || top <= 0)
+    || args is not ([_] or [_, "--top", _]))
+{
+    Console.Error.WriteLine($"heap-probe: after the process id only --top N may follow, N a positive number of rows\n{Usage}");
+    return 2;
+}
+
 const long GcKeyword = 0x1, GcHeapDumpKeyword = 0x100000, TypeKeyword = 0x80000, GcHeapCollectKeyword = 0x800000, GcHeapAndTypeNamesKeyword = 0x1000000;
 var providers = new[]
 {
@@ -21,21 +32,34 @@ var providers = new[]
         GcKeyword | GcHeapDumpKeyword | TypeKeyword | GcHeapCollectKeyword | GcHeapAndTypeNamesKeyword),
 };
 
+try
+{
+    using var target = Process.GetProcessById(pid);
+}
+catch (ArgumentException)
+{
+    Console.Error.WriteLine($"heap-probe: no process has the id {pid}");
+    return 1;
+}
+
 EventPipeSession session;
 try
 {
     session = new DiagnosticsClient(pid).StartEventPipeSession(providers, requestRundown: false, circularBufferMB: 256);
 }
-catch (Exception ex) when (ex is ServerNotAvailableException or UnsupportedCommandException or TimeoutException)
+catch (Exception ex) when (ex is ServerNotAvailableException or UnsupportedCommandException or TimeoutException or SocketException or UnauthorizedAccessException or IOException)
 {
-    Console.Error.WriteLine($"heap-probe: process {pid} has no diagnostics port to ask ({ex.Message}). Native AOT executables have none: probe the JIT-compiled build.");
+    Console.Error.WriteLine($"heap-probe: process {pid} has no diagnostics port to ask ({ex.Message}). It is not a .NET process, or it runs with "
+        + "DOTNET_EnableDiagnostics=0, with another TMPDIR or as another user; this project's Native AOT build has none (its EventSource support "
+        + "is off): probe the JIT-compiled build.");
     return 1;
 }
 
 Console.Error.WriteLine($"heap-probe: asked process {pid} for a heap dump (one full blocking collection)");
+var deadline = TimeSpan.FromSeconds(30);
 var names = new Dictionary<ulong, string>();
 var objects = new List<(ulong Size, ulong Type)>();
-var induced = false;
+var dumped = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 using (session)
 {
     using var source = new EventPipeEventSource(session.EventStream);
@@ -55,17 +79,50 @@ using (session)
             objects.Add((node.Size, node.TypeID));
         }
     };
-    source.Clr.GCStart += data => induced |= data.Reason == Microsoft.Diagnostics.Tracing.Parsers.Clr.GCReason.Induced;
-    // The induced collection has ended: what it listed is in the session's buffers, which stopping flushes.
-    source.Clr.GCStop += _ =>
+    // The dump's collection is the first blocking full one after the session starts; its end means all it listed has
+    // been written (any other collection the process makes meanwhile is not it).
+    int? dumpCollection = null;
+    source.Clr.GCStart += data =>
     {
-        if (induced)
+        if (dumpCollection is null && data.Depth == 2 && data.Type != GCType.BackgroundGC)
         {
-            induced = false;
-            session.Stop();
+            dumpCollection = data.Count;
         }
     };
-    source.Process();
+    source.Clr.GCStop += data =>
+    {
+        if (data.Count == dumpCollection)
+        {
+            dumped.TrySetResult();
+        }
+    };
+
+    // Read on its own thread: stopping the session waits for the process to write the rest of its events, which
+    // must be read for that to happen.
+    var reader = Task.Run(source.Process);
+    await Task.WhenAny(dumped.Task, reader, Task.Delay(deadline)).ConfigureAwait(false);
+    var complete = dumped.Task.IsCompleted;
+    try
+    {
+        session.Stop();
+    }
+    catch (Exception ex) when (ex is ServerNotAvailableException or TimeoutException or IOException or SocketException)
+    {
+        // The process is gone, or never answered: what was read is all there is.
+    }
+
+    if (await Task.WhenAny(reader, Task.Delay(deadline)).ConfigureAwait(false) != reader)
+    {
+        Console.Error.WriteLine($"heap-probe: process {pid} did not end the session within {deadline.TotalSeconds:0} s");
+        return 1;
+    }
+
+    if (!complete)
+    {
+        Console.Error.WriteLine($"heap-probe: process {pid} did not complete a heap dump within {deadline.TotalSeconds:0} s (it may have exited; "
+            + $"{objects.Count} objects were listed)");
+        return 1;
+    }
 }
 
 var total = objects.Aggregate(0UL, (sum, o) => sum + o.Size);

@@ -93,7 +93,7 @@ public sealed class SidecarTests
                     allArrived.TrySetResult();
                 }
 
-                await allArrived.Task.WaitAsync(Cancel);
+                await allArrived.Task.WaitAsync(Deadline, Cancel);
             }
 
             await context.Response.WriteAsync("app", Cancel);
@@ -115,7 +115,7 @@ public sealed class SidecarTests
 
         // .NET's default would keep them a minute; the sidecar lets them go after a few seconds idle.
         await Eventually.UntilAsync(() => Task.FromResult(OpenConnections(app.Url.Port, callers.Keys) == 0), TimeSpan.FromSeconds(20),
-            $"the sidecar to close its idle connections to the app (open: {OpenConnections(app.Url.Port, callers.Keys)} of {Concurrent})");
+            $"the sidecar to close its {Concurrent} idle connections to the app");
         using var after = await http.GetAsync(new Uri(MeshIdentity.Secure(sidecar.Inbound), "items"), Cancel);
         Assert.Equal(HttpStatusCode.OK, after.StatusCode);
     }

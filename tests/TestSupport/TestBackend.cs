@@ -55,7 +55,8 @@ public sealed class TestBackend : IAsyncDisposable
     /// </summary>
     public static async Task<TestBackend> StartAsync(string name, HttpProtocols protocols)
     {
-        var builder = WebApplication.CreateSlimBuilder();
+        // Watching no settings files: a test run starts many backends at once, and a Linux user has 128 inotify instances.
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = ["--hostBuilder:reloadConfigOnChange=false"] });
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(k =>
         {

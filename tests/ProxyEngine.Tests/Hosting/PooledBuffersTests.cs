@@ -33,17 +33,6 @@ public sealed class PooledBuffersTests
         Assert.True(drained >= (long)kept * Size, $"drained {drained} bytes, less than the {kept} x {Size} the pool held");
     }
 
-    [Fact]
-    public void Drain_OfAnEmptyPool_TakesNothingAndLeavesItWorking()
-    {
-        PooledBuffers.Drain();
-
-        Assert.Equal(0, PooledBuffers.Drain());
-        var buffer = ArrayPool<byte>.Shared.Rent(Size);
-        Assert.True(buffer.Length >= Size);
-        ArrayPool<byte>.Shared.Return(buffer);
-    }
-
     /// <summary>A burst: the buffers all rented at once, then all returned. Only weak references stay here.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private static List<WeakReference<byte[]>> RentAllThenReturn()
