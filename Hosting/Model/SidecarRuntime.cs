@@ -5,8 +5,8 @@ namespace AspireMesh.Hosting.Model;
 /// <summary>
 /// The runtime settings every sidecar process is started with, wherever it runs: by the AppHost, in the published
 /// Kubernetes and Aspire manifests, in the benchmark, and from the container image (MeshProxy.csproj's
-/// <c>ContainerEnvironmentVariable</c> items, which a test keeps equal to these). They are environment variables because the JIT-compiled
-/// runtime reads them from nowhere else (its runtimeconfig.json does not take them).
+/// <c>ContainerEnvironmentVariable</c> items, which a test keeps equal to these). They are environment variables
+/// because the JIT-compiled runtime reads them from nowhere else (its runtimeconfig.json does not take them).
 /// </summary>
 public static class SidecarRuntime
 {

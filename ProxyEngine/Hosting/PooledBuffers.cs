@@ -4,14 +4,14 @@ namespace AspireMesh.ProxyEngine.Hosting;
 
 /// <summary>
 /// Empties the shared byte-array pool (<see cref="ArrayPool{T}.Shared"/>) of the buffers a burst of load left in it.
-/// Requests in flight rent 16, 32 and 64 KB buffers from it (YARP's copy of a body rents one of 64 KB); after a burst of
-/// 64 concurrent requests the pool holds as many of each as it may keep (32 per size and core in .NET 9 and 10), about
-/// 3 MB in a client sidecar, of which 1000 requests/s use a handful. The pool gives them up only a few at a time, at full
-/// collections, which steady load rarely causes. After a generation 0 collection, whatever the
-/// pool holds is older than generation 0; renting a size until the pool hands out newly allocated arrays (generation 0)
-/// then takes out what its per-core stores hold, and dropping them leaves them to the next full collection. Each other
-/// thread keeps one buffer per size of its own, which this cannot reach. Only the sizes below the large-object threshold
-/// are emptied: a large array is allocated in generation 2, so a new one could not be told from a kept one. The pool
+/// Requests in flight rent 16, 32 and 64 KB buffers from it (YARP's copy of a body rents one of 64 KB); after a burst
+/// of 64 concurrent requests the pool holds as many of each as it may keep (32 per size and core in .NET 9 and 10),
+/// about 3 MB in a client sidecar, of which 1000 requests/s use a handful. The pool gives them up only a few at a time,
+/// at full collections, which steady load rarely causes. After a generation 0 collection, whatever the pool holds is
+/// older than generation 0; renting a size until the pool hands out newly allocated arrays (generation 0) then takes
+/// out what its per-core stores hold, and dropping them leaves them to the next full collection. Each other thread
+/// keeps one buffer per size of its own, which this cannot reach. Only the sizes below the large-object threshold are
+/// emptied: a large array is allocated in generation 2, so a new one could not be told from a kept one. The pool
 /// refills with what the load then needs.
 /// </summary>
 internal static class PooledBuffers
