@@ -15,7 +15,9 @@ using AspireMesh.ControlPlane.Storage;
 using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.Extensions.Options;
 
-var builder = WebApplication.CreateSlimBuilder(args);
+// Settings files are read once, not watched (the given arguments can still say otherwise): a Linux user has 128 inotify
+// instances, and the host's default watches the working directory and every folder under it.
+var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = ["--hostBuilder:reloadConfigOnChange=false", .. args] });
 builder.Configuration.AddCommandLine(args, new Dictionary<string, string>
 {
     ["--config"] = $"{ControlPlaneOptions.SectionName}:{nameof(ControlPlaneOptions.ConfigPath)}",

@@ -35,6 +35,16 @@ public sealed class ControlPlaneApiTests
     }
 
     [Fact]
+    public async Task Start_WatchesNoFiles()
+    {
+        Assert.SkipUnless(OperatingSystem.IsLinux(), "inotify, and /proc to count its instances, are Linux's");
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ControlPlaneApiTests).Assembly);
+
+        // Every file watcher holds an inotify instance, and a Linux user gets 128 of them for all their processes.
+        Assert.Equal(0, FileWatchers.Count(controlPlane.Process.Id));
+    }
+
+    [Fact]
     public async Task Heartbeat_UnknownInstance_Answers404SoTheSidecarReRegisters()
     {
         await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ControlPlaneApiTests).Assembly);
