@@ -1,5 +1,6 @@
 using AspireMesh.Contracts.Client;
 using AspireMesh.Contracts.Snapshots;
+using AspireMesh.Hosting.Model;
 using AspireMesh.Hosting.Processes;
 using AspireMesh.MeshProxy.Inbound;
 using AspireMesh.MeshProxy.Outbound;
@@ -87,7 +88,9 @@ internal static class Sidecar
             ["OTEL_RESOURCE_ATTRIBUTES"] = $"service.instance.id={options.InstanceId}",
             // The sidecar's own I/O mode is not the application's: it gets what the sidecar was given.
             [IoScheduling.InlineCompletionsVariable] = IoScheduling.InheritedValue,
-        }), onLine: null).ConfigureAwait(false);
+        },
+        // The sidecar's runtime settings (its small gen0 budget) are tuned for a proxy, not for the application.
+        Withheld: [.. SidecarRuntime.Environment.Keys]), onLine: null).ConfigureAwait(false);
 
         var first = await Task.WhenAny(run, child.Exited).ConfigureAwait(false);
         if (first == child.Exited)

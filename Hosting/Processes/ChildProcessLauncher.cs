@@ -51,6 +51,11 @@ public sealed class ChildProcessLauncher
             info.ArgumentList.Add(arg);
         }
 
+        foreach (var key in spec.Withheld ?? [])
+        {
+            info.Environment.Remove(key);
+        }
+
         foreach (var (key, value) in spec.Environment)
         {
             info.Environment[key] = value;

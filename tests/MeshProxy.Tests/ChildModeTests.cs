@@ -1,3 +1,5 @@
+using AspireMesh.Hosting.Model;
+
 namespace AspireMesh.MeshProxy.Tests;
 
 /// <summary>The sidecar started with "-- command": it runs the application as its child (how an instance is added by hand).</summary>
@@ -11,16 +13,21 @@ public sealed class ChildModeTests
     public async Task Command_Started_WithPortProxyAndIdentityInItsEnvironment()
     {
         await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ChildModeTests).Assembly);
-        await using var sidecar = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-child", null, "--io", "inline",
-            "--", "/bin/sh", "-c", "echo \"child port=$PORT urls=$ASPNETCORE_URLS proxy=$HTTP_PROXY id=$ASPIREMESH_INSTANCE_ID inline=${DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS-unset}\"; exec sleep 600");
+        // Started as the AppHost and the manifests start a sidecar: with its runtime settings.
+        await using var sidecar = await SidecarProcess.StartAsync(controlPlane.Url, "catalog", "catalog-child", null, null, SidecarRuntime.Environment, "--io", "inline",
+            "--", "/bin/sh", "-c",
+            "echo \"child port=$PORT urls=$ASPNETCORE_URLS proxy=$HTTP_PROXY id=$ASPIREMESH_INSTANCE_ID inline=${DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS-unset} gen0=${DOTNET_GCgen0size-unset}\"; exec sleep 600");
 
-        var line = await sidecar.Process.WaitForLineAsync(@"^child port=(\d+) urls=(\S+) proxy=(\S+) id=(\S+) inline=(\S+)$", Deadline);
+        var line = await sidecar.Process.WaitForLineAsync(@"^child port=(\d+) urls=(\S+) proxy=(\S+) id=(\S+) inline=(\S+) gen0=(\S+)$", Deadline);
 
         Assert.Equal($"http://127.0.0.1:{line.Groups[1].Value}", line.Groups[2].Value);
         Assert.Equal(sidecar.Outbound.ToString().TrimEnd('/'), line.Groups[3].Value);
         Assert.Equal("catalog-child", line.Groups[4].Value);
         // The sidecar runs its socket completions inline (--io inline); the application, which may block, keeps .NET's default.
         Assert.Equal("0", line.Groups[5].Value);
+        // The sidecar's small gen0 budget is for a proxy: the application keeps the runtime's default.
+        Assert.Contains(sidecar.Process.Id, ProcessTable.WithEnvironment("DOTNET_GCgen0size", SidecarRuntime.Environment["DOTNET_GCgen0size"]));
+        Assert.Equal("unset", line.Groups[6].Value);
     }
 
     [Fact]
@@ -56,7 +63,10 @@ public sealed class ChildModeTests
         await using var sidecar = await SidecarProcess.StartAsync(controlPlane, "catalog", $"catalog-{marker[..8]}", null,
             "--", "/bin/sh", "-c", "echo child-up; exec sleep 600");
         await sidecar.Process.WaitForLineAsync("^child-up$", Deadline);
-        Assert.Single(ProcessTable.WithEnvironment("ASPIREMESH_INSTANCE_ID", $"catalog-{marker[..8]}"));
+        // The shell has printed its line and is replacing itself with sleep; while the exec runs, its environment may
+        // not be readable for a moment.
+        await Eventually.UntilAsync(() => ProcessTable.WithEnvironment("ASPIREMESH_INSTANCE_ID", $"catalog-{marker[..8]}").Count == 1, Deadline,
+            "the child to show in the process table");
 
         sidecar.Process.Kill();
 
