@@ -34,4 +34,10 @@ public sealed class ProxyEngineOptions
 
     /// <summary>Attempts per request, the first included, when an endpoint fails before the request reached an app.</summary>
     public int MaxAttempts { get; init; } = 3;
+
+    /// <summary>
+    /// Whether HttpClient records a client span for every forwarded attempt: true when a tracer exports spans. Without
+    /// one, the proxy's own span is written as the forwarded request's parent (<see cref="Telemetry.TraceContextClientFactory"/>).
+    /// </summary>
+    public bool ClientSpans { get; init; }
 }

@@ -52,7 +52,7 @@ public static class ServiceDefaultsExtensions
     public static TBuilder ConfigureOpenTelemetry<TBuilder>(this TBuilder builder) where TBuilder : IHostApplicationBuilder
     {
         ArgumentNullException.ThrowIfNull(builder);
-        var export = !string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]);
+        var export = ExportsTelemetry(builder.Configuration);
         builder.Logging.AddOpenTelemetry(logging =>
         {
             logging.IncludeFormattedMessage = true;
@@ -64,6 +64,16 @@ public static class ServiceDefaultsExtensions
         });
         builder.Services.AddHostedService(_ => new TelemetryProviders(export));
         return builder;
+    }
+
+    /// <summary>
+    /// Whether <see cref="ConfigureOpenTelemetry"/> exports over OTLP (and so records spans) with this configuration:
+    /// when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set.
+    /// </summary>
+    public static bool ExportsTelemetry(IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        return !string.IsNullOrWhiteSpace(configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]);
     }
 
     /// <summary>Adds a <c>self</c> liveness check.</summary>

@@ -1,3 +1,4 @@
+using AspireMesh.ProxyEngine.Telemetry;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace AspireMesh.MeshProxy.Inbound;
@@ -8,9 +9,10 @@ namespace AspireMesh.MeshProxy.Inbound;
 /// default of a minute, a sidecar kept them all, and their buffers, for a minute after the burst. A connection idle
 /// for longer than the app's own keep-alive timeout is also one the app may be closing as the sidecar reuses it (Node.js
 /// closes idle connections after 5 s). Linkerd's proxy closes idle connections to its application after 3 s; so does
-/// this one. A new connection over loopback costs well under a millisecond.
+/// this one. A new connection over loopback costs well under a millisecond. Trace context as the proxy's other clients
+/// write it (<see cref="TraceContextClientFactory"/>).
 /// </summary>
-internal sealed class AppHttpClientFactory : ForwarderHttpClientFactory
+internal sealed class AppHttpClientFactory(bool clientSpans) : TraceContextClientFactory(clientSpans)
 {
     /// <summary>How long a pooled connection to the app may stay idle.</summary>
     public static readonly TimeSpan IdleTimeout = TimeSpan.FromSeconds(3);

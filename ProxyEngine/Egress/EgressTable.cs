@@ -102,7 +102,7 @@ public sealed class EgressTable
     }
 
     private HttpMessageInvoker CreateClient(X509Certificate2Collection? authorities) =>
-        new EgressHttpClientFactory(_options.ConnectTimeout, authorities).CreateClient(new ForwarderHttpClientContext { NewConfig = HttpClientConfig.Empty });
+        new EgressHttpClientFactory(_options.ConnectTimeout, authorities, _options.ClientSpans).CreateClient(new ForwarderHttpClientContext { NewConfig = HttpClientConfig.Empty });
 
     /// <summary>The compiled policies: exact hosts, then wildcard suffixes (<c>.example.com</c>).</summary>
     internal sealed class Compiled(FrozenDictionary<string, EgressDestination[]> exact, (string Suffix, EgressDestination Destination)[] wildcards)
@@ -146,7 +146,8 @@ public sealed class EgressTable
     }
 
     /// <summary>YARP's client factory with the mesh's connect timeout and, when given, extra trusted CAs for the hosts' certificates.</summary>
-    private sealed class EgressHttpClientFactory(TimeSpan connectTimeout, X509Certificate2Collection? authorities) : ForwarderHttpClientFactory
+    private sealed class EgressHttpClientFactory(TimeSpan connectTimeout, X509Certificate2Collection? authorities, bool clientSpans)
+        : Telemetry.TraceContextClientFactory(clientSpans)
     {
         protected override void ConfigureHandler(ForwarderHttpClientContext context, SocketsHttpHandler handler)
         {

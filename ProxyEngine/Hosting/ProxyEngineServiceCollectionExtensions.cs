@@ -59,7 +59,7 @@ public static class ProxyEngineServiceCollectionExtensions
         services.AddSingleton<ILoadBalancingPolicy, ConsistentHashPolicy>();
         services.TryAddSingleton<MeshRandom>();
         services.AddHostedService<SnapshotWatcher>();
-        services.AddSingleton<IForwarderHttpClientFactory>(new MeshForwarderHttpClientFactory(options.ConnectTimeout, options.Identity));
+        services.AddSingleton<IForwarderHttpClientFactory>(new MeshForwarderHttpClientFactory(options.ConnectTimeout, options.Identity, options.ClientSpans));
         services.AddReverseProxy()
             .LoadFromMemory([], []) // also registers InMemoryConfigProvider itself, which SnapshotApplier updates
             .AddTransforms(context =>
@@ -76,7 +76,8 @@ public static class ProxyEngineServiceCollectionExtensions
 /// YARP's client factory, with a bounded connect time so an unreachable endpoint fails fast and is retried, and with
 /// the proxy's workload certificate for mTLS: the peer must prove the identity the snapshot names for the cluster.
 /// </summary>
-internal sealed class MeshForwarderHttpClientFactory(TimeSpan connectTimeout, Security.WorkloadIdentity? identity) : ForwarderHttpClientFactory
+internal sealed class MeshForwarderHttpClientFactory(TimeSpan connectTimeout, Security.WorkloadIdentity? identity, bool clientSpans)
+    : Telemetry.TraceContextClientFactory(clientSpans)
 {
     /// <summary>Cluster metadata: the SPIFFE ID every endpoint of the cluster must prove.</summary>
     public const string IdentityMetadata = "AspireMesh.Identity";

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Text;
+using Microsoft.AspNetCore.Http;
 
 namespace AspireMesh.MeshProxy.Tests;
 
@@ -112,4 +113,96 @@ public sealed class TracingTests
         Assert.Equal("application/x-protobuf", traces.ContentType);
         Assert.True(Has(traces.Body, "mesh.destination") && Has(traces.Body, "catalog-sidecar"));
     }
+
+    [Fact]
+    public async Task Spans_WithATracer_TheForwardedAttemptIsRecordedAsAClientSpanAndIsTheAppsParent()
+    {
+        var (collector, exports) = await StartCollectorAsync();
+        await using var _ = collector;
+        await using var app = await TestBackend.StartAsync("app");
+        string? seen = null;
+        app.Handler = context =>
+        {
+            // Only the request sent below: the sidecar's own probes of the app carry traces of their own.
+            if (context.Request.Path == "/items")
+            {
+                seen = context.Request.Headers["traceparent"].ToString();
+            }
+
+            return context.Response.WriteAsync("[]");
+        };
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(TracingTests).Assembly);
+        await using var sidecar = await StartExportingSidecarAsync(controlPlane, app, collector, new Dictionary<string, string>
+        {
+            ["OTEL_BSP_SCHEDULE_DELAY"] = "100",
+        });
+        const string traceId = "0af7651916cd43dd8448eb211c80319c";
+        await GetItemsAsync(controlPlane, sidecar, "traceparent", $"00-{traceId}-b7ad6b7169203331-01");
+
+        var parts = seen!.Split('-');
+        Assert.Equal(traceId, parts[1]);
+        var parentId = Convert.FromHexString(parts[2]);
+        // The span the app continues is exported, and it is HttpClient's client span, not the sidecar's server span.
+        await Eventually.UntilAsync(() => exports.Any(e => e.Path == "/v1/traces" && SpanKind(e.Body, parentId) is not null),
+            Deadline, "the sidecar to export the span that is the app's parent");
+        Assert.Equal(SpanKindClient, exports.Select(e => SpanKind(e.Body, parentId)).First(k => k is not null));
+    }
+
+    private const int SpanKindClient = 3;
+
+    /// <summary>
+    /// The kind (OTLP <c>Span.kind</c>, field 6) of the span with id <paramref name="spanId"/> in an OTLP protobuf body,
+    /// or null when the body has no such span. Reads the span's fields that follow its id (field 2) until the kind,
+    /// stopping at the next span's trace id (field 1).
+    /// </summary>
+    private static int? SpanKind(byte[] body, byte[] spanId)
+    {
+        byte[] idField = [0x12, 0x08, .. spanId];
+        var at = body.AsSpan().IndexOf(idField);
+        if (at < 0)
+        {
+            return null;
+        }
+
+        var position = at + idField.Length;
+        while (position < body.Length)
+        {
+            var tag = ReadVarint(body, ref position);
+            var (field, wireType) = ((int)(tag >> 3), (int)(tag & 7));
+            if (field == 6 && wireType == 0)
+            {
+                return (int)ReadVarint(body, ref position);
+            }
+
+            var skip = (field, wireType) switch
+            {
+                (1 or 2, _) => body.Length, // the next span: this one had no kind
+                (_, 0) => (int)ReadVarint(body, ref position) * 0,
+                (_, 1) => 8,
+                (_, 2) => (int)ReadVarint(body, ref position),
+                (_, 5) => 4,
+                _ => body.Length,
+            };
+            position += skip;
+        }
+
+        return null;
+    }
+
+    private static ulong ReadVarint(byte[] body, ref int position)
+    {
+        ulong value = 0;
+        for (var shift = 0; position < body.Length && shift < 64; shift += 7)
+        {
+            var b = body[position++];
+            value |= (ulong)(b & 0x7f) << shift;
+            if (b < 0x80)
+            {
+                break;
+            }
+        }
+
+        return value;
+    }
 }
+
