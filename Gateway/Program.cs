@@ -151,7 +151,7 @@ publicBuilder.Services.AddMeshProxyEngine(new ProxyEngineOptions
     ControlPlane = controlPlaneUrl,
     StateFile = Path.Combine(stateDirectory, "snapshot.json"),
     Identity = identity,
-    ClientSpans = telemetry && ServiceDefaultsExtensions.ExportsTelemetry(publicBuilder.Configuration),
+    ClientSpans = TracePropagation.RecordsSpans(telemetry, publicBuilder.Configuration),
 }, status);
 if (telemetry)
 {

@@ -73,7 +73,7 @@ internal static class Sidecar
             return await run.ConfigureAwait(false);
         }
 
-        await using var child = await ManagedProcess.StartAsync(new ProcessSpec(options.AppCommand[0], [.. options.AppCommand.Skip(1)], new Dictionary<string, string>
+        var environment = new Dictionary<string, string>
         {
             ["ASPNETCORE_URLS"] = options.AppUrl.ToString().TrimEnd('/'),
             ["PORT"] = $"{options.AppUrl.Port}",
@@ -88,9 +88,11 @@ internal static class Sidecar
             ["OTEL_RESOURCE_ATTRIBUTES"] = $"service.instance.id={options.InstanceId}",
             // The sidecar's own I/O mode is not the application's: it gets what the sidecar was given.
             [IoScheduling.InlineCompletionsVariable] = IoScheduling.InheritedValue,
-        },
+        };
         // The sidecar's runtime settings (its small gen0 budget) are tuned for a proxy, not for the application.
-        Withheld: [.. SidecarRuntime.Environment.Keys]), onLine: null).ConfigureAwait(false);
+        await using var child = await ManagedProcess.StartAsync(
+            new ProcessSpec(options.AppCommand[0], [.. options.AppCommand.Skip(1)], environment, Withheld: [.. SidecarRuntime.Environment.Keys]),
+            onLine: null).ConfigureAwait(false);
 
         var first = await Task.WhenAny(run, child.Exited).ConfigureAwait(false);
         if (first == child.Exited)

@@ -36,8 +36,8 @@ public sealed class ProxyEngineOptions
     public int MaxAttempts { get; init; } = 3;
 
     /// <summary>
-    /// Whether HttpClient records a client span for every forwarded attempt: true when a tracer exports spans. Without
-    /// one, the proxy's own span is written as the forwarded request's parent (<see cref="Telemetry.TraceContextClientFactory"/>).
+    /// Whether HttpClient records a client span for every forwarded attempt (<see cref="Telemetry.TracePropagation.RecordsSpans"/>);
+    /// without, forwarded requests carry the trace context <see cref="Telemetry.TracePropagation.Write"/> writes.
     /// </summary>
     public bool ClientSpans { get; init; }
 }

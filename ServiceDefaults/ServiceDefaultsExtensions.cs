@@ -67,8 +67,8 @@ public static class ServiceDefaultsExtensions
     }
 
     /// <summary>
-    /// Whether <see cref="ConfigureOpenTelemetry"/> exports over OTLP (and so records spans) with this configuration:
-    /// when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set.
+    /// Whether <see cref="ConfigureOpenTelemetry"/> exports over OTLP with this configuration (recording spans as the
+    /// configured sampler decides): when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set.
     /// </summary>
     public static bool ExportsTelemetry(IConfiguration configuration)
     {

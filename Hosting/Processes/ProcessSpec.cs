@@ -2,7 +2,8 @@ namespace AspireMesh.Hosting.Processes;
 
 /// <summary>
 /// What to start: a command, its arguments, its environment additions, its working directory, and the variables of
-/// this process's environment it does not inherit.
+/// this process's environment it does not inherit (a variable both withheld and in <see cref="Environment"/> gets the
+/// value given there).
 /// </summary>
 public sealed record ProcessSpec(string Command, IReadOnlyList<string> Arguments, IReadOnlyDictionary<string, string> Environment, string? WorkingDirectory = null,
     IReadOnlyCollection<string>? Withheld = null)

@@ -35,8 +35,8 @@ internal static class InboundListener
         builder.Services.AddSingleton(accessLog);
         builder.Services.AddSingleton(tap);
         builder.Services.AddSingleton(TimeProvider.System);
-        // The outbound listener's tracer, when it exports, records this listener's spans too (listeners are per process).
-        builder.Services.AddSingleton<IForwarderHttpClientFactory>(new AppHttpClientFactory(options.Telemetry && ServiceDefaultsExtensions.ExportsTelemetry(builder.Configuration)));
+        // The outbound listener's tracer, when there is one, records this listener's spans too (listeners are per process).
+        builder.Services.AddSingleton<IForwarderHttpClientFactory>(new AppHttpClientFactory(TracePropagation.RecordsSpans(options.Telemetry, builder.Configuration)));
         var app = builder.Build();
         app.UseMeshMetrics(new MetricsOptions { Direction = "inbound", Source = "unknown", Destination = options.Service, Enabled = options.Telemetry });
         app.UseMeshErrors(new MeshErrorOptions

@@ -41,7 +41,7 @@ internal static class OutboundListener
             ControlPlane = options.ControlPlane,
             StateFile = Path.Combine(options.StateDirectory, "snapshot.json"),
             Identity = peers.Identity,
-            ClientSpans = options.Telemetry && ServiceDefaultsExtensions.ExportsTelemetry(builder.Configuration),
+            ClientSpans = TracePropagation.RecordsSpans(options.Telemetry, builder.Configuration),
         }, status);
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton<InboundAddress>();

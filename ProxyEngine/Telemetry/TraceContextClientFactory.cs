@@ -1,14 +1,14 @@
+using System.Diagnostics;
 using Yarp.ReverseProxy.Forwarder;
 
 namespace AspireMesh.ProxyEngine.Telemetry;
 
 /// <summary>
 /// YARP's client factory for the proxy's forwarded requests, and how their trace context is written. With
-/// <paramref name="clientSpans"/> (a tracer records spans), HttpClient starts a client span for every attempt and
-/// writes it as the request's parent, as YARP's clients do. Without, the client has no diagnostics stage (HttpClient's
-/// per-handler <see cref="SocketsHttpHandler.ActivityHeadersPropagator"/> set to null) and the proxy's own span is
-/// written as the parent (<see cref="TracePropagation.Write"/>): the same trace crosses the proxy, for one activity per
-/// request instead of two and none of the diagnostics stage's per-request state.
+/// <paramref name="clientSpans"/> (the proxy records spans, <see cref="TracePropagation.RecordsSpans"/>), HttpClient
+/// starts a client span for every attempt and writes it as the request's parent, as YARP's clients do. Without, the
+/// client has no diagnostics stage (HttpClient's per-handler <see cref="SocketsHttpHandler.ActivityHeadersPropagator"/>
+/// set to null), so no activity is started per attempt, and <see cref="TracePropagation.Write"/> writes the context.
 /// </summary>
 public class TraceContextClientFactory(bool clientSpans) : ForwarderHttpClientFactory
 {
@@ -31,9 +31,12 @@ public class TraceContextClientFactory(bool clientSpans) : ForwarderHttpClientFa
 
     private sealed class TraceContextHandler(HttpMessageHandler inner) : DelegatingHandler(inner)
     {
+        // As YARP's clients write it: the process's propagator, after removing what was copied from the incoming request.
+        private readonly ReverseProxyPropagator _propagator = new(DistributedContextPropagator.Current);
+
         protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
-            TracePropagation.Write(request);
+            TracePropagation.Write(request, _propagator);
             return base.SendAsync(request, cancellationToken);
         }
     }

@@ -8,6 +8,9 @@ namespace AspireMesh.MeshProxy.Tests;
 /// <summary>Proxy spans and metrics, with what the mesh did as attributes, exported over OTLP as the OTEL_* variables say.</summary>
 public sealed class TracingTests
 {
+    // OTLP's Span.SpanKind: SPAN_KIND_CLIENT.
+    private const int SpanKindClient = 3;
+
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
 
     private static CancellationToken Cancel => TestContext.Current.CancellationToken;
@@ -119,41 +122,70 @@ public sealed class TracingTests
     {
         var (collector, exports) = await StartCollectorAsync();
         await using var _ = collector;
-        await using var app = await TestBackend.StartAsync("app");
-        string? seen = null;
-        app.Handler = context =>
-        {
-            // Only the request sent below: the sidecar's own probes of the app carry traces of their own.
-            if (context.Request.Path == "/items")
-            {
-                seen = context.Request.Headers["traceparent"].ToString();
-            }
-
-            return context.Response.WriteAsync("[]");
-        };
+        await using var app = await StartAppRecordingTraceparentAsync();
         await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(TracingTests).Assembly);
-        await using var sidecar = await StartExportingSidecarAsync(controlPlane, app, collector, new Dictionary<string, string>
+        await using var sidecar = await StartExportingSidecarAsync(controlPlane, app.Backend, collector, new Dictionary<string, string>
         {
             ["OTEL_BSP_SCHEDULE_DELAY"] = "100",
         });
         const string traceId = "0af7651916cd43dd8448eb211c80319c";
         await GetItemsAsync(controlPlane, sidecar, "traceparent", $"00-{traceId}-b7ad6b7169203331-01");
 
-        var parts = seen!.Split('-');
+        Assert.NotNull(app.Seen);
+        var parts = app.Seen.Split('-');
         Assert.Equal(traceId, parts[1]);
         var parentId = Convert.FromHexString(parts[2]);
         // The span the app continues is exported, and it is HttpClient's client span, not the sidecar's server span.
-        await Eventually.UntilAsync(() => exports.Any(e => e.Path == "/v1/traces" && SpanKind(e.Body, parentId) is not null),
-            Deadline, "the sidecar to export the span that is the app's parent");
-        Assert.Equal(SpanKindClient, exports.Select(e => SpanKind(e.Body, parentId)).First(k => k is not null));
+        var traces = () => exports.Where(e => e.Path == "/v1/traces");
+        await Eventually.UntilAsync(() => traces().Any(e => SpanKind(e.Body, parentId) is not null), Deadline,
+            "the sidecar to export the span that is the app's parent");
+        Assert.Equal(SpanKindClient, traces().Select(e => SpanKind(e.Body, parentId)).First(k => k is not null));
     }
 
-    private const int SpanKindClient = 3;
+    [Fact]
+    public async Task Traceparent_WithoutATracer_ReachesTheAppUnchanged()
+    {
+        await using var app = await StartAppRecordingTraceparentAsync();
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(TracingTests).Assembly);
+        await using var sidecar = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-1", app.Backend.Url);
+        const string traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+        await GetItemsAsync(controlPlane, sidecar, "traceparent", traceparent);
+
+        // The caller's span stays the parent, sampled as the caller decided: the sidecar records no span of its own.
+        Assert.Equal(traceparent, app.Seen);
+    }
+
+    /// <summary>An app that keeps the traceparent of the last <c>GET /items</c> it served.</summary>
+    private sealed class TraceparentApp(TestBackend backend) : IAsyncDisposable
+    {
+        public TestBackend Backend { get; } = backend;
+
+        public string? Seen { get; set; }
+
+        public ValueTask DisposeAsync() => Backend.DisposeAsync();
+    }
+
+    private static async Task<TraceparentApp> StartAppRecordingTraceparentAsync()
+    {
+        var app = new TraceparentApp(await TestBackend.StartAsync("app"));
+        app.Backend.Handler = context =>
+        {
+            // Only the test's request: the sidecar's own probes of the app carry traces of their own.
+            if (context.Request.Path == "/items")
+            {
+                app.Seen = context.Request.Headers["traceparent"].ToString();
+            }
+
+            return context.Response.WriteAsync("[]");
+        };
+        return app;
+    }
 
     /// <summary>
     /// The kind (OTLP <c>Span.kind</c>, field 6) of the span with id <paramref name="spanId"/> in an OTLP protobuf body,
     /// or null when the body has no such span. Reads the span's fields that follow its id (field 2) until the kind,
-    /// stopping at the next span's trace id (field 1).
+    /// stopping at the next span (its trace id or span id, fields 1 and 2).
     /// </summary>
     private static int? SpanKind(byte[] body, byte[] spanId)
     {
@@ -174,16 +206,29 @@ public sealed class TracingTests
                 return (int)ReadVarint(body, ref position);
             }
 
-            var skip = (field, wireType) switch
+            if (field is 1 or 2)
             {
-                (1 or 2, _) => body.Length, // the next span: this one had no kind
-                (_, 0) => (int)ReadVarint(body, ref position) * 0,
-                (_, 1) => 8,
-                (_, 2) => (int)ReadVarint(body, ref position),
-                (_, 5) => 4,
-                _ => body.Length,
-            };
-            position += skip;
+                return null;
+            }
+
+            switch (wireType)
+            {
+                case 0:
+                    ReadVarint(body, ref position);
+                    break;
+                case 1:
+                    position += 8;
+                    break;
+                case 2:
+                    var length = (int)ReadVarint(body, ref position);
+                    position += length;
+                    break;
+                case 5:
+                    position += 4;
+                    break;
+                default:
+                    return null;
+            }
         }
 
         return null;
@@ -205,4 +250,3 @@ public sealed class TracingTests
         return value;
     }
 }
-

@@ -55,6 +55,24 @@ public sealed class ManagedProcessTests
     }
 
     [Fact]
+    public async Task StartAsync_Withheld_NotInheritedUnlessGivenAgain()
+    {
+        // HOME and PATH are in every test run's environment: HOME is withheld, PATH withheld and given again.
+        var lines = new List<string>();
+        await using var process = await ManagedProcess.StartAsync(
+            new ProcessSpec("/bin/sh", ["-c", "echo \"home=${HOME-unset} path=$PATH\""], new Dictionary<string, string> { ["PATH"] = "/bin" },
+                Withheld: ["HOME", "PATH"]),
+            (line, _) => { lock (lines) { lines.Add(line); } });
+
+        Assert.False(string.IsNullOrEmpty(Environment.GetEnvironmentVariable("HOME")));
+        Assert.Equal(0, await process.Exited.WaitAsync(TimeSpan.FromSeconds(30), Cancel));
+        lock (lines)
+        {
+            Assert.Equal(["home=unset path=/bin"], lines);
+        }
+    }
+
+    [Fact]
     public async Task StartAsync_MissingCommand_ExitsNonZeroNamingTheCommand()
     {
         Assert.True(ChildProcessLauncher.TiesChildrenToParent, "this Linux machine should have setpriv (util-linux)");
