@@ -36,10 +36,15 @@ public static class TracePropagation
 
     /// <summary>
     /// Whether a proxy records spans, and so HttpClient's client span of every forwarded attempt: when its telemetry is
-    /// on and it exports over OTLP (<see cref="ServiceDefaultsExtensions.ExportsTelemetry"/>).
+    /// on and it exports over OTLP (<see cref="ServiceDefaultsExtensions.ExportsTelemetry"/>), unless its sampler
+    /// records none (<c>OTEL_TRACES_SAMPLER=always_off</c>, metrics only).
     /// </summary>
-    public static bool RecordsSpans(bool telemetry, IConfiguration configuration) =>
-        telemetry && ServiceDefaultsExtensions.ExportsTelemetry(configuration);
+    public static bool RecordsSpans(bool telemetry, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        return telemetry && ServiceDefaultsExtensions.ExportsTelemetry(configuration)
+            && !string.Equals(configuration["OTEL_TRACES_SAMPLER"]?.Trim(), "always_off", StringComparison.OrdinalIgnoreCase);
+    }
 
     /// <summary>
     /// Writes the trace context of a forwarded request that no client span is recorded for. When the current activity,

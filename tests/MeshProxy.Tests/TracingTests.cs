@@ -74,13 +74,13 @@ public sealed class TracingTests
     }
 
     [Fact]
-    public async Task Sampling_TracesSamplerAlwaysOff_NoSpansWhileMetricsStillFlow()
+    public async Task Sampling_TracesSamplerAlwaysOff_NoSpansWhileMetricsStillFlowAndTheCallersContextPassesUnchanged()
     {
         var (collector, exports) = await StartCollectorAsync();
         await using var _ = collector;
-        await using var app = await TestBackend.StartAsync("app");
+        await using var app = await StartAppRecordingTraceparentAsync();
         await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(TracingTests).Assembly);
-        await using var sidecar = await StartExportingSidecarAsync(controlPlane, app, collector, new Dictionary<string, string>
+        await using var sidecar = await StartExportingSidecarAsync(controlPlane, app.Backend, collector, new Dictionary<string, string>
         {
             ["OTEL_TRACES_SAMPLER"] = "always_off",
             // Spans (if any were sampled) would leave within 100 ms; metrics every 1.5 s, so a metrics export after the
@@ -88,8 +88,11 @@ public sealed class TracingTests
             ["OTEL_BSP_SCHEDULE_DELAY"] = "100",
             ["OTEL_METRIC_EXPORT_INTERVAL"] = "1500",
         });
-        await GetItemsAsync(controlPlane, sidecar, "traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+        const string traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        await GetItemsAsync(controlPlane, sidecar, "traceparent", traceparent);
 
+        // Recording nothing, the sidecar is no span of the trace: the app's parent is the caller's span.
+        Assert.Equal(traceparent, app.Seen);
         var after = exports.Count;
         await Eventually.UntilAsync(() => exports.Skip(after).Any(e => e.Path == "/v1/metrics" && Has(e.Body, "mesh.requests"))
             && exports.Skip(after).Count(e => e.Path == "/v1/metrics") >= 2, Deadline, "two metric exports after the request");
