@@ -68,12 +68,14 @@ public static class ServiceDefaultsExtensions
 
     /// <summary>
     /// Whether <see cref="ConfigureOpenTelemetry"/> exports over OTLP with this configuration (recording spans as the
-    /// configured sampler decides): when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set.
+    /// configured sampler decides): when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set and <c>OTEL_SDK_DISABLED</c> is not
+    /// <c>true</c> (the specification's switch that turns the SDK off, which OpenTelemetry's providers honour too).
     /// </summary>
     public static bool ExportsTelemetry(IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(configuration);
-        return !string.IsNullOrWhiteSpace(configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]);
+        return !string.IsNullOrWhiteSpace(configuration["OTEL_EXPORTER_OTLP_ENDPOINT"])
+            && !(bool.TryParse(configuration["OTEL_SDK_DISABLED"]?.Trim(), out var disabled) && disabled);
     }
 
     /// <summary>Adds a <c>self</c> liveness check.</summary>

@@ -140,6 +140,35 @@ public sealed class EgressTests
     }
 
     [Fact]
+    public async Task PlainHttp_SidecarWithoutATracer_TheCallersTraceContextReachesTheHostUnchanged()
+    {
+        await using var external = await TestBackend.StartAsync("external");
+        var seen = new ConcurrentQueue<string>();
+        external.Handler = context =>
+        {
+            seen.Enqueue(context.Request.Headers["traceparent"].ToString());
+            return context.Response.WriteAsync("ok");
+        };
+        await using var app = await TestBackend.StartAsync("app");
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(EgressTests).Assembly, Config(new EgressPolicy
+        {
+            Name = "plain", Hosts = ["127.0.0.1"], Port = external.Url.Port, Tls = "None",
+        }));
+        await using var frontend = await SidecarProcess.StartAsync(controlPlane, "frontend", "frontend-1", app.Url);
+        using var client = ClientOf(frontend);
+        var url = $"http://127.0.0.1:{external.Url.Port}/traced";
+        await Eventually.UntilAsync(async () => await StatusAsync(client, url) == HttpStatusCode.OK, Deadline, "frontend's sidecar to call the external host");
+
+        // The sidecar records no span (no OTLP endpoint): what the app sent is what the host gets, sampled flag included.
+        const string traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        using var request = new HttpRequestMessage(HttpMethod.Get, url);
+        request.Headers.TryAddWithoutValidation("traceparent", traceparent);
+        using var response = await client.SendAsync(request, Cancel);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(traceparent, seen.Last());
+    }
+
+    [Fact]
     public async Task Connect_AllowedHostAndPort_TunnelsToTheHost_OtherPortRefused()
     {
         await using var external = await TestBackend.StartAsync("external");

@@ -100,6 +100,25 @@ public sealed class TracingTests
     }
 
     [Fact]
+    public async Task SdkDisabled_WithAnOtlpEndpoint_TheCallersContextPassesUnchanged()
+    {
+        var (collector, exports) = await StartCollectorAsync();
+        await using var _ = collector;
+        await using var app = await StartAppRecordingTraceparentAsync();
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(TracingTests).Assembly);
+        await using var sidecar = await StartExportingSidecarAsync(controlPlane, app.Backend, collector, new Dictionary<string, string>
+        {
+            ["OTEL_SDK_DISABLED"] = "true",
+        });
+        const string traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        await GetItemsAsync(controlPlane, sidecar, "traceparent", traceparent);
+
+        // The SDK records nothing, so HttpClient's client span (written as the app's parent before) would be recorded nowhere.
+        Assert.Equal(traceparent, app.Seen);
+        Assert.DoesNotContain(exports, e => e.Path == "/v1/traces");
+    }
+
+    [Fact]
     public async Task Spans_ExportedOverOtlpHttp_CarryMeshAttributes()
     {
         var (collector, exports) = await StartCollectorAsync();

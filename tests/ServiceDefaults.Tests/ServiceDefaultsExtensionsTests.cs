@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
@@ -24,6 +25,25 @@ public sealed class ServiceDefaultsExtensionsTests
         await app.StartAsync(Cancel);
         var url = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
         return (app, new HttpClient { BaseAddress = new Uri(url) });
+    }
+
+    [Theory]
+    [InlineData("http://127.0.0.1:4318", null, true)]
+    [InlineData("http://127.0.0.1:4318", "false", true)]
+    [InlineData("http://127.0.0.1:4318", "bogus", true)]
+    [InlineData("http://127.0.0.1:4318", "true", false)]
+    [InlineData("http://127.0.0.1:4318", " TRUE ", false)]
+    [InlineData(null, null, false)]
+    [InlineData(" ", null, false)]
+    public void ExportsTelemetry_EndpointAndSdkDisabled_ExportsOnlyWithAnEndpointAndTheSdkOn(string? endpoint, string? sdkDisabled, bool exports)
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint,
+            ["OTEL_SDK_DISABLED"] = sdkDisabled,
+        }).Build();
+
+        Assert.Equal(exports, ServiceDefaultsExtensions.ExportsTelemetry(configuration));
     }
 
     [Fact]
