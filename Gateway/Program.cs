@@ -178,6 +178,7 @@ adminBuilder.Services.AddMemoryReclaimer(parsed.GetValue(memoryReclaim));
 var admin = adminBuilder.Build();
 admin.MapProxyAdmin(status, metrics, accessLog, tap);
 admin.RecordAddressOnStart(status);
+gateway.ReadyOnceListening(status, "public");
 
 return await ListenerHost.RunAllAsync([admin, gateway]);
 

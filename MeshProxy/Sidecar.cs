@@ -51,6 +51,8 @@ internal static class Sidecar
         var admin = adminBuilder.Build();
         admin.MapProxyAdmin(status, metrics, accessLog, tap);
         admin.RecordAddressOnStart(status);
+        inbound.ReadyOnceListening(status, "inbound");
+        outbound.ReadyOnceListening(status, "outbound");
 
         var run = ListenerHost.RunAllAsync([admin, inbound, outbound]);
         // Bound addresses are known once the listeners have started (ports may have been 0).

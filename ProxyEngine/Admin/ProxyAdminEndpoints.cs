@@ -76,6 +76,20 @@ public static class ProxyAdminEndpoints
     }
 
     /// <summary>
+    /// Keeps the proxy not ready until <paramref name="listener"/> is listening: its admin listener starts first and
+    /// could otherwise report ready (a snapshot applied) before the listener's sockets are bound, and a caller that
+    /// trusted it would be refused.
+    /// </summary>
+    public static void ReadyOnceListening(this WebApplication listener, ProxyStatus status, string name)
+    {
+        ArgumentNullException.ThrowIfNull(listener);
+        ArgumentNullException.ThrowIfNull(status);
+        var condition = $"listening:{name}";
+        status.Block(condition, $"the {name} listener is not listening yet");
+        listener.Lifetime.ApplicationStarted.Register(() => status.Unblock(condition));
+    }
+
+    /// <summary>
     /// Records the admin listener's bound address in <paramref name="status"/> once it has started, for the reports
     /// to the control plane. Start the admin listener before the others so that the first report carries it.
     /// </summary>

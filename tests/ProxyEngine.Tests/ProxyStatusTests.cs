@@ -1,3 +1,6 @@
+using AspireMesh.ProxyEngine.Admin;
+using AspireMesh.ProxyEngine.Hosting;
+
 namespace AspireMesh.ProxyEngine.Tests;
 
 public sealed class ProxyStatusTests
@@ -27,5 +30,21 @@ public sealed class ProxyStatusTests
         Assert.Equal(["app is down"], status.Reasons);
         status.Unblock("app");
         Assert.True(status.IsReady);
+    }
+
+    [Fact]
+    public async Task ReadyOnceListening_SnapshotApplied_NotReadyUntilTheListenerHasStarted()
+    {
+        var status = new ProxyStatus();
+        await using var listener = ListenerHost.CreateBuilder("http://127.0.0.1:0").Build();
+        listener.ReadyOnceListening(status, "public");
+
+        status.SnapshotApplied(1);
+
+        Assert.False(status.IsReady);
+        Assert.Equal(["the public listener is not listening yet"], status.Reasons);
+        await listener.StartAsync(TestContext.Current.CancellationToken);
+        Assert.True(status.IsReady);
+        await listener.StopAsync(TestContext.Current.CancellationToken);
     }
 }
