@@ -52,6 +52,8 @@ internal static class InboundListener
         app.MapForwarder("/{**mesh-rest}", options.AppUrl.ToString(), AppRequestConfig(options), transforms =>
         {
             transforms.AddOriginalHost(useOriginal: true);
+            transforms.UseDefaultForwarders = false;
+            transforms.AddRequestTransform(InboundForwardedHeaders.ApplyAsync);
             transforms.AddResponseHeader(MeshHeaders.Instance, options.InstanceId, append: false, ResponseCondition.Always);
         });
         return app;

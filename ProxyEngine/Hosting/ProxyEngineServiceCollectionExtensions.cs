@@ -67,6 +67,17 @@ public static class ProxyEngineServiceCollectionExtensions
                 context.AddResponseTransform(RetryResponseTransform.ApplyAsync);
                 // Who is calling, for the callee's per-source policies; never what the caller claims.
                 context.AddRequestHeader(MeshHeaders.Source, options.Kind == ProxyKinds.Gateway ? $"gateway/{options.Name}" : options.Name, append: false);
+                // The service gets the Host its caller asked for (http://catalog/..., or the public host at the Gateway),
+                // as with Istio's and Linkerd's proxies and Gateway API's default. A route's URLRewrite hostname still
+                // wins: YARP never replaces a Host a transform has set.
+                context.AddOriginalHost(useOriginal: true);
+
+                // X-Forwarded-* are the edge's to write: the Gateway sets them from the client's connection (having
+                // removed what the client sent); a sidecar passes on what its app sent, as Istio's and Linkerd's do.
+                if (options.Kind != ProxyKinds.Gateway)
+                {
+                    context.UseDefaultForwarders = false;
+                }
             });
         return services;
     }

@@ -66,6 +66,51 @@ public sealed class RoutePolicyTests
         Assert.Equal("https://shop.example.com/cart", response.Headers.Location!.ToString());
     }
 
+    /// <summary>A backend that records the Host and path of every request.</summary>
+    private static async Task<(TestBackend Backend, System.Collections.Concurrent.ConcurrentQueue<string> Seen)> StartHostRecordingAsync()
+    {
+        var seen = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var backend = await TestBackend.StartAsync("catalog");
+        backend.Handler = context =>
+        {
+            seen.Enqueue($"{context.Request.Host} {context.Request.Path}");
+            return Microsoft.AspNetCore.Http.HttpResponseWritingExtensions.WriteAsync(context.Response, "ok");
+        };
+        return (backend, seen);
+    }
+
+    [Fact]
+    public async Task NoRewrite_TheBackendGetsTheHostTheCallerAskedFor()
+    {
+        var (backend, seen) = await StartHostRecordingAsync();
+        await using var _ = backend;
+        await using var engine = await EngineHost.StartAsync();
+        Assert.Empty(await engine.ApplyAsync(Snapshot(1, Route("catalog"), ("catalog", [backend.Url]))));
+
+        using var response = await engine.GetAsync("catalog", "/items/7");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("catalog /items/7", Assert.Single(seen));
+    }
+
+    [Fact]
+    public async Task UrlRewrite_HostnameAndPrefix_TheBackendGetsTheRewrittenHostAndPath()
+    {
+        var (backend, seen) = await StartHostRecordingAsync();
+        await using var _ = backend;
+        await using var engine = await EngineHost.StartAsync();
+        var route = Route("catalog", new PathMatchSnapshot(PathMatchTypes.PathPrefix, "/shop")) with
+        {
+            Filters = [new() { Type = FilterTypes.UrlRewrite, UrlRewrite = new() { Hostname = "catalog.internal", Path = new() { Type = "ReplacePrefixMatch", ReplacePrefixMatch = "/api" } } }],
+        };
+        Assert.Empty(await engine.ApplyAsync(Snapshot(1, route, ("catalog", [backend.Url]))));
+
+        using var response = await engine.GetAsync("catalog", "/shop/items/7");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("catalog.internal /api/items/7", Assert.Single(seen));
+    }
+
     [Fact]
     public async Task FaultAbort_EveryRequest_AnsweredWithTheStatusAndNeverForwarded()
     {
