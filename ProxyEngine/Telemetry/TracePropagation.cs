@@ -37,8 +37,7 @@ public static class TracePropagation
     /// <summary>
     /// Whether a proxy records spans, and so HttpClient's client span of every forwarded attempt: when its telemetry is
     /// on and it exports over OTLP (<see cref="ServiceDefaultsExtensions.ExportsTelemetry"/>: an endpoint, and the SDK not
-    /// disabled), unless its sampler
-    /// records none (<c>OTEL_TRACES_SAMPLER=always_off</c>, metrics only).
+    /// disabled), unless its sampler records none (<c>OTEL_TRACES_SAMPLER=always_off</c>, metrics only).
     /// </summary>
     public static bool RecordsSpans(bool telemetry, IConfiguration configuration)
     {
