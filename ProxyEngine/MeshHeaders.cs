@@ -12,6 +12,13 @@ public static class MeshHeaders
     /// </summary>
     public const string Source = "x-mesh-source";
 
+    /// <summary>
+    /// On a request a proxy forwards over mTLS to another proxy: the Host the request is for (the caller's, or a route's
+    /// URLRewrite hostname), which the receiving sidecar gives back to its app. The hop itself carries the endpoint's
+    /// address as Host, so that its TLS server name and connection pool are the endpoint's whatever Host a client sends.
+    /// </summary>
+    public const string Authority = "x-mesh-authority";
+
     /// <summary>On every response that an application produced: the instance that served it.</summary>
     public const string Instance = "x-mesh-instance";
 

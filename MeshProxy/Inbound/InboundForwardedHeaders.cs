@@ -1,26 +1,46 @@
+using AspireMesh.ProxyEngine.Routing;
 using AspireMesh.ProxyEngine.Security;
+using Microsoft.AspNetCore.Http;
 using Yarp.ReverseProxy.Transforms;
 
 namespace AspireMesh.MeshProxy.Inbound;
 
 /// <summary>
-/// What the app learns of the original client. A caller that proved a mesh identity (a peer's sidecar, or the Gateway,
-/// which wrote the client's address, scheme and host from the client's own connection) passes its
-/// <c>X-Forwarded-For</c>, <c>-Proto</c>, <c>-Host</c> and <c>-Prefix</c> on to the app as they came, so an app behind
-/// the mesh sees the client the Gateway saw, as with Istio's and Linkerd's sidecars. For any other caller (a plaintext
-/// one in permissive mode, which could write anything), the sidecar replaces them with what its own connection shows.
+/// What the app learns of who sent a request and for which host. <c>X-Forwarded-For</c>, <c>-Proto</c>, <c>-Host</c>,
+/// <c>-Prefix</c> and <c>Forwarded</c> reach the app only from a Gateway that proved its mesh identity: it wrote them
+/// from its client's own connection, having removed what the client sent. Another service's sidecar is no authority on
+/// them (its app could write anything), so they are removed; <c>x-mesh-source</c> names that caller. A caller that proved
+/// no mesh identity (a plaintext one in permissive mode) gets them replaced with what the sidecar's connection shows.
+/// A proxy's <see cref="ProxyEngine.MeshHeaders.Authority"/> becomes the request's Host again (<see cref="MeshAuthority"/>).
 /// </summary>
 internal static class InboundForwardedHeaders
 {
+    private static readonly string[] Names = ["X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Forwarded-Prefix", "Forwarded"];
+
     private static readonly RequestTransform[] FromTheConnection =
     [
         new RequestHeaderXForwardedForTransform("X-Forwarded-For", ForwardedTransformActions.Set),
         new RequestHeaderXForwardedProtoTransform("X-Forwarded-Proto", ForwardedTransformActions.Set),
         new RequestHeaderXForwardedHostTransform("X-Forwarded-Host", ForwardedTransformActions.Set),
         new RequestHeaderXForwardedPrefixTransform("X-Forwarded-Prefix", ForwardedTransformActions.Set),
+        new RequestHeaderRemoveTransform("Forwarded"),
     ];
 
-    /// <summary>Replaces the forwarded headers of a request whose caller proved no mesh identity.</summary>
+    /// <summary>Middleware step, after the caller is authenticated: the Host back, and another service's forwarded headers out.</summary>
+    public static void Admit(HttpContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        MeshAuthority.Restore(context);
+        if (MeshPeerIdentity.Of(context) is { Verified: true } peer && !peer.Service.StartsWith("gateway/", StringComparison.Ordinal))
+        {
+            foreach (var name in Names)
+            {
+                context.Request.Headers.Remove(name);
+            }
+        }
+    }
+
+    /// <summary>The request transform: a caller that proved no mesh identity gets them from the connection.</summary>
     public static async ValueTask ApplyAsync(RequestTransformContext context)
     {
         ArgumentNullException.ThrowIfNull(context);

@@ -47,6 +47,11 @@ internal static class InboundListener
         // Who is calling (proved by mTLS, or refused in strict mode); then the service's own inbound policies, before
         // anything reaches the app: who may call it, then how often (a denied request spends no token).
         app.UseGate(peers.AuthenticateAsync);
+        app.Use((context, next) =>
+        {
+            InboundForwardedHeaders.Admit(context);
+            return next(context);
+        });
         app.UseMeshAuthorization(policies, new AuthorizationOptions { Service = options.Service });
         app.UseGate(policies.AdmitAsync);
         app.MapForwarder("/{**mesh-rest}", options.AppUrl.ToString(), AppRequestConfig(options), transforms =>

@@ -68,9 +68,10 @@ public static class ProxyEngineServiceCollectionExtensions
                 // Who is calling, for the callee's per-source policies; never what the caller claims.
                 context.AddRequestHeader(MeshHeaders.Source, options.Kind == ProxyKinds.Gateway ? $"gateway/{options.Name}" : options.Name, append: false);
                 // The service gets the Host its caller asked for (http://catalog/..., or the public host at the Gateway),
-                // as with Istio's and Linkerd's proxies and Gateway API's default. A route's URLRewrite hostname still
-                // wins: YARP never replaces a Host a transform has set.
+                // as with Istio's and Linkerd's proxies and Gateway API's default, or a route's URLRewrite hostname. YARP
+                // keeps the copied Host only with this transform (without one it appends one that drops it).
                 context.AddOriginalHost(useOriginal: true);
+                context.AddRequestTransform(MeshAuthority.WriteAsync);
 
                 // X-Forwarded-* are the edge's to write: the Gateway sets them from the client's connection (having
                 // removed what the client sent); a sidecar passes on what its app sent, as Istio's and Linkerd's do.

@@ -25,6 +25,14 @@ public sealed class ForwardedHeadersTests
         ],
     };
 
+    /// <summary>The sidecar's open downstream connections (its listeners', the admin one this client keeps included).</summary>
+    private static async Task<long> DownstreamConnectionsAsync(HttpClient admin, Uri sidecarAdmin)
+    {
+        var metrics = await admin.GetStringAsync(new Uri(sidecarAdmin, "metrics"), Cancel);
+        var line = metrics.Split('\n').Single(l => l.StartsWith("mesh_open_connections{side=\"downstream\"}", StringComparison.Ordinal));
+        return long.Parse(line.Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
+    }
+
     [Fact]
     public async Task ThroughTheAppsSidecar_TheAppSeesThePublicHostAndTheClientTheGatewaySaw()
     {
@@ -38,11 +46,13 @@ public sealed class ForwardedHeadersTests
         };
         await using var gateway = await GatewayProcess.StartAsync(Config);
         var stateDirectory = Directory.CreateTempSubdirectory("aspiremesh-proxy-").FullName;
-        var sidecar = await TestProcess.StartDotnetAsync("shop-1", BuiltProjects.Assembly(typeof(ForwardedHeadersTests).Assembly, "MeshProxy.csproj"),
-            ["--service", "shop", "--instance-id", "shop-1", "--control-plane", gateway.ControlPlane.Url.ToString(), "--state-dir", stateDirectory, "--app-url", app.Url.ToString()],
-            ControlPlaneProcess.SidecarEnvironment("shop", "shop-1"));
+        TestProcess? sidecar = null;
         try
         {
+            sidecar = await TestProcess.StartDotnetAsync("shop-1", BuiltProjects.Assembly(typeof(ForwardedHeadersTests).Assembly, "MeshProxy.csproj"),
+                ["--service", "shop", "--instance-id", "shop-1", "--control-plane", gateway.ControlPlane.Url.ToString(), "--state-dir", stateDirectory, "--app-url", app.Url.ToString()],
+                ControlPlaneProcess.SidecarEnvironment("shop", "shop-1"));
+            var sidecarAdmin = new Uri((await sidecar.WaitForLineAsync(@"listening: inbound \S+, outbound \S+, admin (\S+)$", Deadline)).Groups[1].Value);
             await Eventually.UntilAsync(async () =>
             {
                 using var response = await gateway.Client.GetAsync("/shop/ready", Cancel);
@@ -64,10 +74,30 @@ public sealed class ForwardedHeadersTests
             Assert.True(headers.GetValueOrDefault("x-forwarded-host") == "shop.example.com", shown);
             Assert.True(headers.GetValueOrDefault("x-forwarded-proto") == "http", shown);
             Assert.True(headers.GetValueOrDefault(MeshHeaders.Source) == "gateway/edge", shown);
+            Assert.False(headers.ContainsKey(MeshHeaders.Authority), shown);
+
+            // Clients choose the Host; the mTLS hop's connections must not follow it (one pool and handshake per value).
+            using var admin = new HttpClient { Timeout = Deadline };
+            var before = await DownstreamConnectionsAsync(admin, sidecarAdmin);
+            foreach (var host in new[] { "a.example.com", "b.example.com", "c.example.com", "d.example.com" })
+            {
+                using var other = new HttpRequestMessage(HttpMethod.Get, $"/shop/{host}");
+                other.Headers.Host = host;
+                using var answer = await client.SendAsync(other, Cancel);
+                Assert.Equal(HttpStatusCode.OK, answer.StatusCode);
+                Assert.Equal(host, seen[$"/shop/{host}"].GetValueOrDefault("host"));
+            }
+
+            var after = await DownstreamConnectionsAsync(admin, sidecarAdmin);
+            Assert.True(after <= before, $"the sidecar had {before} downstream connections open before four new Host values and {after} after{Environment.NewLine}{sidecar.Output}");
         }
         finally
         {
-            await sidecar.DisposeAsync();
+            if (sidecar is not null)
+            {
+                await sidecar.DisposeAsync();
+            }
+
             Directory.Delete(stateDirectory, recursive: true);
         }
     }

@@ -8,8 +8,9 @@ using Microsoft.AspNetCore.Http;
 namespace AspireMesh.MeshProxy.Tests;
 
 /// <summary>
-/// The Host and <c>X-Forwarded-*</c> headers an app gets through a sidecar pair: what its caller sent, as Istio's and
-/// Linkerd's sidecars pass them; rewritten from the connection only for callers that proved no mesh identity.
+/// The Host and <c>X-Forwarded-*</c> headers an app gets through its sidecar: the Host its caller asked for; forwarded
+/// headers only from a Gateway (Gateway.Tests), never from another service, and from a caller without a mesh identity
+/// as the sidecar's connection shows them.
 /// </summary>
 public sealed class ForwardedHeadersTests
 {
@@ -38,7 +39,7 @@ public sealed class ForwardedHeadersTests
     private static string Show(IReadOnlyDictionary<string, string> headers) => string.Join(Environment.NewLine, headers.Select(h => $"{h.Key}: {h.Value}"));
 
     [Fact]
-    public async Task SidecarPair_TheHostAndForwardedHeadersTheCallerSent_ReachThePeerAppUnchanged()
+    public async Task SidecarPair_TheAppGetsTheHostItsCallerAskedFor_AndNoForwardedHeadersAnotherServiceWrote()
     {
         await using var frontendApp = await TestBackend.StartAsync("frontend-app");
         var (catalogApp, seen) = await StartRecordingAppAsync("catalog-app");
@@ -53,24 +54,23 @@ public sealed class ForwardedHeadersTests
             return response.StatusCode == HttpStatusCode.OK;
         }, Deadline, "frontend's sidecar to reach catalog");
 
-        // As an app that is itself a proxy for its own clients (a BFF) would send them.
-        using var request = new HttpRequestMessage(HttpMethod.Get, "http://catalog/items/forwarded");
+        // What a frontend app could claim: a client of its own, and another host for the hop.
+        using var request = new HttpRequestMessage(HttpMethod.Get, "http://catalog/items/forged");
         request.Headers.Add("X-Forwarded-For", "203.0.113.7");
         request.Headers.Add("X-Forwarded-Proto", "https");
         request.Headers.Add("X-Forwarded-Host", "shop.example.com");
-        using var forwarded = await client.SendAsync(request, Cancel);
-        using var plain = await client.GetAsync("http://catalog/items/plain", Cancel);
+        request.Headers.Add("Forwarded", "for=203.0.113.7");
+        request.Headers.Add(MeshHeaders.Authority, "admin.internal");
+        using var response = await client.SendAsync(request, Cancel);
 
-        Assert.Equal(HttpStatusCode.OK, forwarded.StatusCode);
-        Assert.Equal(HttpStatusCode.OK, plain.StatusCode);
-        var withThem = seen["/items/forwarded"];
-        Assert.True(withThem.GetValueOrDefault("host") == "catalog", Show(withThem));
-        Assert.True(withThem.GetValueOrDefault("x-forwarded-for") == "203.0.113.7", Show(withThem));
-        Assert.True(withThem.GetValueOrDefault("x-forwarded-proto") == "https", Show(withThem));
-        Assert.True(withThem.GetValueOrDefault("x-forwarded-host") == "shop.example.com", Show(withThem));
-        var without = seen["/items/plain"];
-        Assert.True(without.GetValueOrDefault("host") == "catalog", Show(without));
-        Assert.False(without.Keys.Any(k => k.StartsWith("x-forwarded-", StringComparison.Ordinal)), Show(without));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var headers = seen["/items/forged"];
+        Assert.True(headers.GetValueOrDefault("host") == "catalog", Show(headers));
+        Assert.True(headers.GetValueOrDefault(MeshHeaders.Source) == "frontend", Show(headers));
+        foreach (var name in new[] { "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded", MeshHeaders.Authority })
+        {
+            Assert.False(headers.ContainsKey(name), $"the app got {name}:{Environment.NewLine}{Show(headers)}");
+        }
     }
 
     [Fact]
@@ -81,7 +81,7 @@ public sealed class ForwardedHeadersTests
         await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ForwardedHeadersTests).Assembly, Mesh(MtlsModes.Permissive));
         await using var catalog = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-1", catalogApp.Url);
         // From another loopback address than the sidecar's own, claiming to forward for someone else.
-        using var client = new HttpClient(TestSupport.LoopbackSource.Handler(TestSupport.LoopbackSource.Client)) { Timeout = Deadline };
+        using var client = new HttpClient(LoopbackSource.Handler(LoopbackSource.Client)) { Timeout = Deadline };
         await Eventually.UntilAsync(async () =>
         {
             using var response = await client.GetAsync(new Uri(catalog.Inbound, "ready"), Cancel);
@@ -90,13 +90,20 @@ public sealed class ForwardedHeadersTests
 
         using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(catalog.Inbound, "items/spoofed"));
         request.Headers.Add("X-Forwarded-For", "203.0.113.7");
+        request.Headers.Add("X-Forwarded-Proto", "https");
         request.Headers.Add("X-Forwarded-Host", "admin.internal");
+        request.Headers.Add("Forwarded", "for=203.0.113.7;host=admin.internal");
+        request.Headers.Add(MeshHeaders.Authority, "admin.internal");
         using var response = await client.SendAsync(request, Cancel);
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var headers = seen["/items/spoofed"];
+        // The Host it sent is its own to choose; a proxy's word on it (x-mesh-authority) is not.
+        Assert.True(headers.GetValueOrDefault("host") == catalog.Inbound.Authority, Show(headers));
         Assert.True(headers.GetValueOrDefault("x-forwarded-for") == "127.0.0.2", Show(headers));
-        Assert.True(headers.GetValueOrDefault("x-forwarded-host") == catalog.Inbound.Authority, Show(headers));
         Assert.True(headers.GetValueOrDefault("x-forwarded-proto") == "http", Show(headers));
+        Assert.True(headers.GetValueOrDefault("x-forwarded-host") == catalog.Inbound.Authority, Show(headers));
+        Assert.False(headers.ContainsKey("forwarded"), Show(headers));
+        Assert.False(headers.ContainsKey(MeshHeaders.Authority), Show(headers));
     }
 }
