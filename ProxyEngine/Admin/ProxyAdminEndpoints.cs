@@ -76,9 +76,10 @@ public static class ProxyAdminEndpoints
     }
 
     /// <summary>
-    /// Keeps the proxy not ready until <paramref name="listener"/> is listening: its admin listener starts first and
-    /// could otherwise report ready (a snapshot applied) before the listener's sockets are bound, and a caller that
-    /// trusted it would be refused.
+    /// Keeps the proxy not ready while <paramref name="listener"/> is not listening: until it has started (its admin
+    /// listener starts first and could otherwise report ready, a snapshot applied, before the listener's sockets are
+    /// bound), and again from the moment it starts stopping, so that load balancers and probes stop sending it new work
+    /// while it drains.
     /// </summary>
     public static void ReadyOnceListening(this WebApplication listener, ProxyStatus status, string name)
     {
@@ -87,6 +88,7 @@ public static class ProxyAdminEndpoints
         var condition = $"listening:{name}";
         status.Block(condition, $"the {name} listener is not listening yet");
         listener.Lifetime.ApplicationStarted.Register(() => status.Unblock(condition));
+        listener.Lifetime.ApplicationStopping.Register(() => status.Block(condition, $"the {name} listener is stopping"));
     }
 
     /// <summary>

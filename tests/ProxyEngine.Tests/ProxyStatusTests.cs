@@ -33,7 +33,7 @@ public sealed class ProxyStatusTests
     }
 
     [Fact]
-    public async Task ReadyOnceListening_SnapshotApplied_NotReadyUntilTheListenerHasStarted()
+    public async Task ReadyOnceListening_SnapshotApplied_ReadyOnlyFromTheListenersStartUntilItStops()
     {
         var status = new ProxyStatus();
         await using var listener = ListenerHost.CreateBuilder("http://127.0.0.1:0").Build();
@@ -46,5 +46,7 @@ public sealed class ProxyStatusTests
         await listener.StartAsync(TestContext.Current.CancellationToken);
         Assert.True(status.IsReady);
         await listener.StopAsync(TestContext.Current.CancellationToken);
+        Assert.False(status.IsReady);
+        Assert.Equal(["the public listener is stopping"], status.Reasons);
     }
 }
