@@ -23,6 +23,57 @@ public sealed record AuthenticationPolicy
     public ApiKeyAuthentication? ApiKey { get; set; }
 }
 
+/// <summary>
+/// The request headers in which a gateway tells an app who its client proved to be: <see cref="Subject"/>,
+/// <see cref="ApiKeyName"/> and the headers JWT policies name in <c>claimsToHeaders</c>. An app can believe them only
+/// because nobody else can set them: a gateway removes them from its clients' requests, and a sidecar removes them from
+/// every caller that is not a gateway with a proven mesh identity.
+/// </summary>
+public static class GatewayIdentityHeaders
+{
+    /// <summary>The token's <c>sub</c> claim, after a JWT policy accepted the token.</summary>
+    public const string Subject = "x-mesh-jwt-sub";
+
+    /// <summary>The name of the API key an API-key policy accepted.</summary>
+    public const string ApiKeyName = "x-mesh-api-key";
+
+    /// <summary>The headers every gateway may set, whatever the policies.</summary>
+    public static readonly IReadOnlyList<string> BuiltIn = [Subject, ApiKeyName];
+
+    /// <summary>
+    /// Names a claim cannot be passed in: HTTP's own request headers, those that carry the request's credentials, trace
+    /// context or forwarding, and the mesh's (<c>x-forwarded-*</c> too). A claim written into one of them would change
+    /// what the request means to every proxy and app after the gateway, and sidecars remove these headers from callers
+    /// other than gateways, which would take them off every call between services.
+    /// </summary>
+    private static readonly HashSet<string> Reserved = new([
+        "host", "authorization", "proxy-authorization", "cookie", "connection", "keep-alive", "proxy-connection", "te", "trailer",
+        "transfer-encoding", "upgrade", "expect", "content-length", "content-type", "content-encoding", "content-range",
+        "forwarded", "x-real-ip", "traceparent", "tracestate", "baggage", "x-mesh-source", "x-mesh-authority", "x-mesh-error",
+        "x-mesh-instance", "x-mesh-denied-by", "x-mesh-mirror", ApiKeyName,
+    ], StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>Whether a JWT policy may pass a claim to apps in <paramref name="header"/> (see <see cref="Reserved"/>).</summary>
+    public static bool IsAllowedForClaims(string header) =>
+        !Reserved.Contains(header) && !header.StartsWith("x-forwarded-", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>The headers the gateways of a mesh with these authentication policies may set, lower case, sorted.</summary>
+    public static IReadOnlyList<string> Of(IEnumerable<AuthenticationPolicy> policies)
+    {
+        ArgumentNullException.ThrowIfNull(policies);
+        var names = new SortedSet<string>(BuiltIn, StringComparer.Ordinal);
+        foreach (var policy in policies)
+        {
+            foreach (var mapping in policy.Jwt?.ClaimsToHeaders ?? [])
+            {
+                names.Add(mapping.Header.ToLowerInvariant());
+            }
+        }
+
+        return [.. names];
+    }
+}
+
 /// <summary>Authentication policy types.</summary>
 public static class AuthenticationTypes
 {
@@ -54,7 +105,10 @@ public sealed record JwtAuthentication
     /// <summary>Tolerance for <c>exp</c> and <c>nbf</c>, e.g. <c>60s</c> (the default).</summary>
     public string ClockSkew { get; set; } = "60s";
 
-    /// <summary>Claims passed to the app as request headers, besides <c>sub</c> as <c>x-mesh-jwt-sub</c>.</summary>
+    /// <summary>
+    /// Claims passed to the app as request headers, besides <c>sub</c> as <c>x-mesh-jwt-sub</c>. Every sidecar of the mesh
+    /// removes these headers from callers that are not gateways (<see cref="GatewayIdentityHeaders"/>).
+    /// </summary>
     public IReadOnlyList<ClaimToHeader> ClaimsToHeaders { get; set; } = [];
 
     /// <summary>Signature algorithms a gateway verifies.</summary>

@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using AspireMesh.Contracts.Security;
 
 namespace AspireMesh.Contracts.Config;
 
@@ -750,6 +751,11 @@ public static partial class MeshConfigValidator
             {
                 context.Add($"{path}.claimsToHeaders[{c}].header", $"'{mapping.Header}' is not a header name.");
             }
+            else if (!GatewayIdentityHeaders.IsAllowedForClaims(mapping.Header))
+            {
+                context.Add($"{path}.claimsToHeaders[{c}].header",
+                    $"'{mapping.Header}' already means something to HTTP or to the mesh; pass the claim in a header of its own, e.g. x-mesh-jwt-{(mapping.Claim is { Length: > 0 } claim && IsToken(claim) ? claim.ToLowerInvariant() : "claim")}.");
+            }
         }
     }
 
@@ -795,9 +801,9 @@ public static partial class MeshConfigValidator
         for (var s = 0; s < rule.FromServices.Count; s++)
         {
             var service = rule.FromServices[s];
-            if (service.StartsWith("gateway/", StringComparison.Ordinal))
+            if (SpiffeId.IsGatewayWorkload(service))
             {
-                if (!IsDnsLabel(service["gateway/".Length..]))
+                if (!IsDnsLabel(service[SpiffeId.GatewayWorkloadPrefix.Length..]))
                 {
                     context.Add($"{path}.fromServices[{s}]", $"'{service}' is not gateway/<name> with a valid gateway name.");
                 }

@@ -16,14 +16,23 @@ public sealed record SpiffeId(string TrustDomain, string Namespace, string Accou
     /// <summary>The trust domain of a mesh that names none (Istio's default).</summary>
     public const string DefaultTrustDomain = "cluster.local";
 
+    /// <summary>How a gateway's workload name begins: <c>gateway/name</c> (in <c>x-mesh-source</c> and authorization rules).</summary>
+    public const string GatewayWorkloadPrefix = "gateway/";
+
     private const string GatewayPrefix = "gateway.";
 
     /// <summary>The identity of a sidecar of <paramref name="service"/> or of the gateway <paramref name="name"/>.</summary>
     public static SpiffeId For(string trustDomain, string kind, string name, string ns = DefaultNamespace) =>
         new(trustDomain, ns, kind == "gateway" ? GatewayPrefix + name : name);
 
+    /// <summary>The mesh name of a proxy's workload: the service of a sidecar, <c>gateway/name</c> for a gateway.</summary>
+    public static string WorkloadName(string kind, string name) => kind == "gateway" ? GatewayWorkloadPrefix + name : name;
+
+    /// <summary>Whether a workload name (<see cref="Workload"/>, <c>x-mesh-source</c>) names a gateway.</summary>
+    public static bool IsGatewayWorkload(string workload) => workload.StartsWith(GatewayWorkloadPrefix, StringComparison.Ordinal);
+
     /// <summary>The mesh name of the workload: the service, or <c>gateway/name</c> for a gateway (as in <c>x-mesh-source</c>).</summary>
-    public string Workload => Account.StartsWith(GatewayPrefix, StringComparison.Ordinal) ? $"gateway/{Account[GatewayPrefix.Length..]}" : Account;
+    public string Workload => Account.StartsWith(GatewayPrefix, StringComparison.Ordinal) ? GatewayWorkloadPrefix + Account[GatewayPrefix.Length..] : Account;
 
     /// <inheritdoc/>
     public override string ToString() => $"spiffe://{TrustDomain}/ns/{Namespace}/sa/{Account}";

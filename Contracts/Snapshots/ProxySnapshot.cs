@@ -114,6 +114,13 @@ public sealed record InboundPolicySnapshot
     /// limits refuse, so that a policy never makes the mesh take healthy instances out of rotation.
     /// </summary>
     public string? HealthCheckPath { get; init; }
+
+    /// <summary>
+    /// The headers in which gateways tell apps who their clients proved to be (<see cref="GatewayIdentityHeaders.Of"/>,
+    /// lower case): the sidecar removes them from every request that does not come from a gateway with a proven mesh
+    /// identity, so that no other caller can speak for a gateway.
+    /// </summary>
+    public IReadOnlyList<string> GatewayIdentityHeaders { get; init; } = Config.GatewayIdentityHeaders.BuiltIn;
 }
 
 /// <summary>The kinds of proxy the control plane generates snapshots for.</summary>

@@ -39,6 +39,7 @@ internal static class SnapshotGenerator
                 RateLimits = [.. state.Config.Policies.RateLimits.Where(p => p.TargetRef.Kind == "Service" && p.TargetRef.Name == service)],
                 Mtls = declared?.Mtls ?? MtlsModes.Strict,
                 HealthCheckPath = state.BackendPolicies.GetValueOrDefault(service)?.HealthCheck?.Path,
+                GatewayIdentityHeaders = GatewayIdentityHeaders.Of(state.Config.Policies.Authentication),
             },
             Egress = [.. state.Config.Policies.Egress.Where(p => p.FromServices.Count == 0 || p.FromServices.Contains(service))],
         };
@@ -46,7 +47,7 @@ internal static class SnapshotGenerator
 
     /// <summary>
     /// A gateway: the routes attached to it, by Gateway API precedence, each with its authentication policy (the route's
-    /// own, else the gateway's), and the clusters they use.
+    /// own, else the gateway's), the clusters they use, and the headers only gateways may set.
     /// </summary>
     public static ProxySnapshot ForGateway(MeshState state, string gateway)
     {
@@ -60,7 +61,11 @@ internal static class SnapshotGenerator
             routes.AddRange(Expand(state, route, route.Hostnames, clusters).Select(r => (r.Item1 with { Authentication = policy }, r.Item2)));
         }
 
-        return Build(state, routes, clusters);
+        return Build(state, routes, clusters) with
+        {
+            // A gateway's clients are never gateways: it removes what they send in these headers on every route.
+            Inbound = new InboundPolicySnapshot { GatewayIdentityHeaders = GatewayIdentityHeaders.Of(authentication) },
+        };
     }
 
     private static ProxySnapshot Build(MeshState state, List<(RouteSnapshot Route, Rank Rank)> routes, SortedSet<string> clusters)

@@ -11,8 +11,6 @@ namespace AspireMesh.Gateway.Authentication;
 /// </summary>
 internal sealed class ApiKeyAuthenticator : IAuthenticator
 {
-    public const string KeyNameHeader = "x-mesh-api-key";
-
     private readonly string _header;
     private readonly (string Name, byte[] Hash)[] _keys;
 
@@ -29,7 +27,7 @@ internal sealed class ApiKeyAuthenticator : IAuthenticator
         }
 
         _keys = [.. keys];
-        IdentityHeaders = [KeyNameHeader];
+        IdentityHeaders = [GatewayIdentityHeaders.ApiKeyName];
     }
 
     public IReadOnlyList<string> IdentityHeaders { get; }
@@ -62,6 +60,6 @@ internal sealed class ApiKeyAuthenticator : IAuthenticator
         context.Request.Headers.Remove(_header);
         return ValueTask.FromResult(match is null
             ? AuthenticationOutcome.Refused($"the API key in {_header} is not valid.", challenge)
-            : AuthenticationOutcome.Success([new(KeyNameHeader, match)]));
+            : AuthenticationOutcome.Success([new(GatewayIdentityHeaders.ApiKeyName, match)]));
     }
 }

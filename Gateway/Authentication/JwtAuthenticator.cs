@@ -17,8 +17,6 @@ namespace AspireMesh.Gateway.Authentication;
 /// </summary>
 internal sealed class JwtAuthenticator : IAuthenticator
 {
-    public const string SubjectHeader = "x-mesh-jwt-sub";
-
     private readonly JwtAuthentication _settings;
     private readonly IReadOnlyList<SigningKey> _keys;
     private readonly JwksKeySource? _jwks;
@@ -36,7 +34,7 @@ internal sealed class JwtAuthenticator : IAuthenticator
         _time = time;
         _skew = MeshDuration.Parse(settings.ClockSkew);
         _algorithms = new HashSet<string>(settings.Algorithms.Count > 0 ? settings.Algorithms : JwtAuthentication.SupportedAlgorithms, StringComparer.Ordinal);
-        _claims = [(Claim: "sub", Header: SubjectHeader), .. settings.ClaimsToHeaders.Select(c => (c.Claim, c.Header))];
+        _claims = [(Claim: "sub", Header: GatewayIdentityHeaders.Subject), .. settings.ClaimsToHeaders.Select(c => (c.Claim, c.Header))];
         IdentityHeaders = [.. _claims.Select(c => c.Header).Distinct(StringComparer.OrdinalIgnoreCase)];
         _challenge = $"Bearer realm=\"{realm}\"";
     }

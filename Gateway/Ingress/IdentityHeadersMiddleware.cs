@@ -1,4 +1,5 @@
 using AspireMesh.ProxyEngine;
+using AspireMesh.ProxyEngine.Routing;
 using Microsoft.AspNetCore.Http;
 
 namespace AspireMesh.Gateway.Ingress;
@@ -8,9 +9,11 @@ namespace AspireMesh.Gateway.Ingress;
 /// a service, a certificate or a verified user: <c>x-mesh-*</c> (the mesh's own, e.g. <see cref="MeshHeaders.Source"/>
 /// and the claims the gateway passes on after authentication), <c>x-spiffe-*</c>, <c>x-forwarded-*</c> (including
 /// <c>x-forwarded-client-cert</c>; the forwarder sets X-Forwarded-For/Proto/Host/Prefix itself), <c>forwarded</c>,
-/// <c>x-real-ip</c>, <c>x-client-cert</c>/<c>ssl-client-cert</c>, and any names the gateway was started with.
+/// <c>x-real-ip</c>, <c>x-client-cert</c>/<c>ssl-client-cert</c>, any names the gateway was started with, and the
+/// headers in which the mesh's gateways name authenticated clients (<c>claimsToHeaders</c> of every JWT policy, whatever
+/// route or gateway it is attached to: a route without authentication must not let a client write them either).
 /// </summary>
-internal sealed class IdentityHeadersMiddleware(RequestDelegate next, IngressOptions options)
+internal sealed class IdentityHeadersMiddleware(RequestDelegate next, IngressOptions options, InboundPolicies policies)
 {
     private static readonly string[] Prefixes = ["x-mesh-", "x-spiffe-", "x-forwarded-"];
 
@@ -35,6 +38,11 @@ internal sealed class IdentityHeadersMiddleware(RequestDelegate next, IngressOpt
             {
                 context.Request.Headers.Remove(name);
             }
+        }
+
+        foreach (var name in policies.GatewayIdentityHeaderNames)
+        {
+            context.Request.Headers.Remove(name);
         }
 
         return next(context);

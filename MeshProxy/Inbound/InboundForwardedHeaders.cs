@@ -12,6 +12,9 @@ namespace AspireMesh.MeshProxy.Inbound;
 /// them (its app could write anything), so they are removed; <c>x-mesh-source</c> names that caller. A caller that proved
 /// no mesh identity (a plaintext one in permissive mode) gets them replaced with what the sidecar's connection shows.
 /// A proxy's <see cref="ProxyEngine.MeshHeaders.Authority"/> becomes the request's Host again (<see cref="MeshAuthority"/>).
+/// The headers in which a gateway names its authenticated client (<see cref="InboundPolicies.GatewayIdentityHeaderNames"/>)
+/// are removed from every caller but a gateway with a proven mesh identity: another service, or a plaintext caller,
+/// could otherwise claim to be any user.
 /// </summary>
 internal static class InboundForwardedHeaders
 {
@@ -26,16 +29,32 @@ internal static class InboundForwardedHeaders
         new RequestHeaderRemoveTransform("Forwarded"),
     ];
 
-    /// <summary>Middleware step, after the caller is authenticated: the Host back, and another service's forwarded headers out.</summary>
-    public static void Admit(HttpContext context)
+    /// <summary>
+    /// Middleware step, after the caller is authenticated: the Host back; another service's forwarded headers, and any
+    /// caller's but a gateway's identity headers, out.
+    /// </summary>
+    public static void Admit(HttpContext context, InboundPolicies policies)
     {
         ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(policies);
         MeshAuthority.Restore(context);
-        if (MeshPeerIdentity.Of(context) is { Verified: true } peer && !peer.Service.StartsWith("gateway/", StringComparison.Ordinal))
+        var peer = MeshPeerIdentity.Of(context);
+        if (peer.IsVerifiedGateway)
+        {
+            return;
+        }
+
+        var headers = context.Request.Headers;
+        foreach (var name in policies.GatewayIdentityHeaderNames)
+        {
+            headers.Remove(name);
+        }
+
+        if (peer.Verified)
         {
             foreach (var name in Names)
             {
-                context.Request.Headers.Remove(name);
+                headers.Remove(name);
             }
         }
     }

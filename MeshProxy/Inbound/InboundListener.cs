@@ -49,7 +49,7 @@ internal static class InboundListener
         app.UseGate(peers.AuthenticateAsync);
         app.Use((context, next) =>
         {
-            InboundForwardedHeaders.Admit(context);
+            InboundForwardedHeaders.Admit(context, policies);
             return next(context);
         });
         app.UseMeshAuthorization(policies, new AuthorizationOptions { Service = options.Service });

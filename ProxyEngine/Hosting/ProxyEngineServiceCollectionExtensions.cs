@@ -1,4 +1,5 @@
 using AspireMesh.Contracts.Client;
+using AspireMesh.Contracts.Security;
 using AspireMesh.Contracts.Snapshots;
 using AspireMesh.ProxyEngine.Configuration;
 using AspireMesh.ProxyEngine.LoadBalancing;
@@ -66,7 +67,7 @@ public static class ProxyEngineServiceCollectionExtensions
             {
                 context.AddResponseTransform(RetryResponseTransform.ApplyAsync);
                 // Who is calling, for the callee's per-source policies; never what the caller claims.
-                context.AddRequestHeader(MeshHeaders.Source, options.Kind == ProxyKinds.Gateway ? $"gateway/{options.Name}" : options.Name, append: false);
+                context.AddRequestHeader(MeshHeaders.Source, SpiffeId.WorkloadName(options.Kind, options.Name), append: false);
                 // The service gets the Host its caller asked for (http://catalog/..., or the public host at the Gateway),
                 // as with Istio's and Linkerd's proxies and Gateway API's default, or a route's URLRewrite hostname. YARP
                 // keeps the copied Host only with this transform (without one it appends one that drops it).

@@ -1,3 +1,4 @@
+using AspireMesh.Contracts.Security;
 using AspireMesh.Contracts.Snapshots;
 using AspireMesh.ProxyEngine.Errors;
 using AspireMesh.ProxyEngine.Routing;
@@ -22,7 +23,7 @@ internal sealed class RetryMiddleware(RequestDelegate next, ProxyEngineOptions o
     MeshRandom random, TimeProvider time, Telemetry.RequestMetrics metrics, ILogger<RetryMiddleware> logger)
 {
     private readonly string _direction = options.Kind == ProxyKinds.Gateway ? "ingress" : "outbound";
-    private readonly string _source = options.Kind == ProxyKinds.Gateway ? $"gateway/{options.Name}" : options.Name;
+    private readonly string _source = SpiffeId.WorkloadName(options.Kind, options.Name);
 
     private const int MaxReplayableBody = 64 * 1024;
     // Without a route policy: what never reached an app, and broken connections of requests safe to send again.

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Threading.RateLimiting;
 using AspireMesh.Contracts;
+using AspireMesh.Contracts.Config;
 using AspireMesh.Contracts.Snapshots;
 using AspireMesh.ProxyEngine.Errors;
 using AspireMesh.ProxyEngine.Security;
@@ -12,7 +13,7 @@ namespace AspireMesh.ProxyEngine.Routing;
 /// <summary>
 /// The policies a sidecar enforces on requests to its own service, from the latest snapshot: authorization, and rate
 /// limits, one bucket for the service or one per calling service (the <see cref="MeshHeaders.Source"/> that callers'
-/// proxies set). Shared between the sidecar's outbound side (where snapshots arrive) and its inbound listener. The
+/// proxies set); and which headers only a gateway may send its app. Shared between the sidecar's outbound side (where snapshots arrive) and its inbound listener. The
 /// mesh's own health probes of the service (<see cref="IsHealthProbe"/>) pass both.
 /// </summary>
 public sealed class InboundPolicies
@@ -22,9 +23,16 @@ public sealed class InboundPolicies
     private Dictionary<string, RouteLimiter> _byKey = new(StringComparer.Ordinal);
     private AuthorizationTable _authorization = AuthorizationTable.Empty;
     private string? _healthCheckPath;
+    private IReadOnlyList<string> _gatewayIdentityHeaders = GatewayIdentityHeaders.BuiltIn;
 
     /// <summary>The compiled authorization policies of the latest snapshot.</summary>
     internal AuthorizationTable Authorization => Volatile.Read(ref _authorization);
+
+    /// <summary>
+    /// The headers only a gateway may send the app (<see cref="InboundPolicySnapshot.GatewayIdentityHeaders"/>), from
+    /// the latest snapshot; before the first, the ones every gateway may set.
+    /// </summary>
+    public IReadOnlyList<string> GatewayIdentityHeaderNames => Volatile.Read(ref _gatewayIdentityHeaders);
 
     internal void Apply(InboundPolicySnapshot inbound, AuthorizationTable authorization)
     {
@@ -32,6 +40,7 @@ public sealed class InboundPolicies
         {
             Volatile.Write(ref _authorization, authorization);
             Volatile.Write(ref _healthCheckPath, inbound.HealthCheckPath);
+            Volatile.Write(ref _gatewayIdentityHeaders, inbound.GatewayIdentityHeaders);
             var next = new Dictionary<string, RouteLimiter>(StringComparer.Ordinal);
             foreach (var policy in inbound.RateLimits)
             {

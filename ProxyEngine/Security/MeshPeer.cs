@@ -1,3 +1,4 @@
+using AspireMesh.Contracts.Security;
 using Microsoft.AspNetCore.Http;
 
 namespace AspireMesh.ProxyEngine.Security;
@@ -13,6 +14,9 @@ public sealed record MeshPeer(string Service, string? Principal, bool Verified)
 {
     /// <summary>The identity of a caller that said nothing about itself.</summary>
     public static readonly MeshPeer Unknown = new("unknown", null, Verified: false);
+
+    /// <summary>Whether the caller is a gateway that proved it with its mesh certificate.</summary>
+    public bool IsVerifiedGateway => Verified && SpiffeId.IsGatewayWorkload(Service);
 }
 
 /// <summary>Reads and records the <see cref="MeshPeer"/> of a request.</summary>

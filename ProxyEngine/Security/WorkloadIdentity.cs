@@ -317,7 +317,7 @@ public sealed class WorkloadIdentity : IAsyncDisposable
             var now = _time.GetUtcNow();
             // Kept only if it is ours and has some life left; else the bootstrap credential gets a new one.
             if (certificate.NotAfter <= now.UtcDateTime + TimeSpan.FromSeconds(1) || !SpiffeId.TryFrom(certificate, out var id)
-                || id.Workload != (_kind == "gateway" ? $"gateway/{_name}" : _name))
+                || id.Workload != SpiffeId.WorkloadName(_kind, _name))
             {
                 certificate.Dispose();
                 return null;

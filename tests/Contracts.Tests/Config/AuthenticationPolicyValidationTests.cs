@@ -74,6 +74,29 @@ public sealed class AuthenticationPolicyValidationTests
         Assert.StartsWith("policies.authentication[3].jwt.keys[1]: pem is not an RSA or EC public key", errors[8], StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("Authorization")]
+    [InlineData("host")]
+    [InlineData("cookie")]
+    [InlineData("content-length")]
+    [InlineData("traceparent")]
+    [InlineData("X-Forwarded-For")]
+    [InlineData("x-forwarded-client-cert")]
+    [InlineData("x-mesh-source")]
+    [InlineData("x-mesh-api-key")]
+    public void Validate_ClaimIntoAHeaderThatAlreadyMeansSomething_Refused(string header)
+    {
+        var config = With(new AuthenticationPolicy
+        {
+            Name = "edge-jwt", TargetRef = new() { Kind = "Gateway", Name = "edge" },
+            Jwt = new() { JwksUri = "https://id.example/jwks", ClaimsToHeaders = [new() { Claim = "email", Header = "x-user-email" }, new() { Claim = "Email", Header = header }] },
+        });
+
+        var errors = MeshConfigValidator.Validate(config).Select(e => e.ToString()).ToList();
+
+        Assert.Equal([$"policies.authentication[0].jwt.claimsToHeaders[1].header: '{header}' already means something to HTTP or to the mesh; pass the claim in a header of its own, e.g. x-mesh-jwt-email."], errors);
+    }
+
     [Fact]
     public void Parse_YamlAuthenticationPolicy_ReadIntoTheModel()
     {

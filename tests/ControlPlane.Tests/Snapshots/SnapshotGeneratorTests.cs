@@ -118,6 +118,31 @@ public sealed class SnapshotGeneratorTests
     }
 
     [Fact]
+    public void GatewayIdentityHeaders_EveryProxyGetsTheMeshWideList_BuiltInAndEveryPolicysClaimHeaders()
+    {
+        var edge = new AuthenticationPolicy
+        {
+            Name = "edge-jwt", TargetRef = new() { Kind = "Gateway", Name = "gateway" },
+            Jwt = new() { JwksUri = "https://id.example/jwks", ClaimsToHeaders = [new() { Claim = "email", Header = "X-User-Email" }, new() { Claim = "tenant", Header = "x-tenant" }] },
+        };
+        var other = new AuthenticationPolicy
+        {
+            Name = "internal-jwt", TargetRef = new() { Kind = "Gateway", Name = "internal" },
+            Jwt = new() { JwksUri = "https://id.example/jwks", ClaimsToHeaders = [new() { Claim = "org", Header = "x-tenant" }, new() { Claim = "roles", Header = "x-roles" }] },
+        };
+        var state = new MeshState(7, Config with { Policies = Config.Policies with { Authentication = [edge, other] } }, [], configVersion: 4);
+        string[] expected = ["x-mesh-api-key", "x-mesh-jwt-sub", "x-roles", "x-tenant", "x-user-email"];
+
+        // A sidecar removes them from callers other than gateways; a gateway from its clients on every route, also on
+        // those of a gateway whose policy names none of them.
+        Assert.Equal(expected, SnapshotGenerator.ForSidecar(state, "inventory").Inbound.GatewayIdentityHeaders);
+        Assert.Equal(expected, SnapshotGenerator.ForSidecar(state, "undeclared").Inbound.GatewayIdentityHeaders);
+        Assert.Equal(expected, SnapshotGenerator.ForGateway(state, "gateway").Inbound.GatewayIdentityHeaders);
+        Assert.Equal(expected, SnapshotGenerator.ForGateway(state, "nobody").Inbound.GatewayIdentityHeaders);
+        Assert.Equal(["x-mesh-api-key", "x-mesh-jwt-sub"], SnapshotGenerator.ForSidecar(State(), "inventory").Inbound.GatewayIdentityHeaders);
+    }
+
+    [Fact]
     public void ForGateway_UnknownGateway_HasNoRoutes()
     {
         var snapshot = SnapshotGenerator.ForGateway(State(), "nobody");
