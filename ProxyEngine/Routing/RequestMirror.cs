@@ -1,3 +1,5 @@
+using System.Net;
+using AspireMesh.Contracts.Security;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Yarp.ReverseProxy;
@@ -7,19 +9,24 @@ namespace AspireMesh.ProxyEngine.Routing;
 /// <summary>
 /// Sends a copy of a request to a mirror service, off the request's path: the copy's answer is read and dropped,
 /// its failures are only logged, so mirroring never changes or delays the primary response. Requests whose body is
-/// larger than 64 KiB, or of unknown length, are not mirrored.
+/// larger than 64 KiB, or of unknown length, are not mirrored. The copy goes as a forwarded request to that service
+/// would: through its cluster's own client (mTLS with the mirror's mesh identity, HTTP/2 where the cluster uses it),
+/// with <see cref="MeshHeaders.Source"/>, and the caller's Host, which crosses an mTLS hop in
+/// <see cref="MeshHeaders.Authority"/> (<see cref="MeshAuthority"/>).
 /// </summary>
-internal sealed class RequestMirror(IProxyStateLookup state, MeshRandom random, ILogger<RequestMirror> logger) : IDisposable
+internal sealed class RequestMirror(IProxyStateLookup state, MeshRandom random, ProxyEngineOptions options, ILogger<RequestMirror> logger)
 {
     /// <summary>Header marking the copy, so the mirror can tell shadow traffic from real traffic.</summary>
     public const string Header = "x-mesh-mirror";
 
     private const int MaxBody = 64 * 1024;
-    private static readonly HashSet<string> NotCopied = new(["Host", "Connection", "Transfer-Encoding", "Keep-Alive", "Upgrade", "Proxy-Connection", "TE", "Trailer", "Content-Length"], StringComparer.OrdinalIgnoreCase);
-    private readonly HttpClient _client = new(new SocketsHttpHandler { UseProxy = false, ConnectTimeout = TimeSpan.FromSeconds(2), AllowAutoRedirect = false })
-    {
-        Timeout = TimeSpan.FromSeconds(30),
-    };
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+
+    // What the copy's own hop decides, and what only this proxy may write.
+    private static readonly HashSet<string> NotCopied = new(["Host", "Connection", "Transfer-Encoding", "Keep-Alive", "Upgrade", "Proxy-Connection", "TE", "Trailer",
+        "Content-Length", MeshHeaders.Source, MeshHeaders.Authority, Header], StringComparer.OrdinalIgnoreCase);
+
+    private readonly string _source = SpiffeId.WorkloadName(options.Kind, options.Name);
 
     public async ValueTask MirrorAsync(HttpContext context, Contracts.Config.RequestMirror filter)
     {
@@ -48,9 +55,14 @@ internal sealed class RequestMirror(IProxyStateLookup state, MeshRandom random, 
             return;
         }
 
+        var model = cluster.Model;
         var destination = destinations[(int)(random.NextDouble() * destinations.Count) % destinations.Count];
         var copy = new HttpRequestMessage(new HttpMethod(context.Request.Method),
-            new Uri(new Uri(destination.Model.Config.Address), $"{context.Request.PathBase}{context.Request.Path}{context.Request.QueryString}"));
+            new Uri(new Uri(destination.Model.Config.Address), $"{context.Request.PathBase}{context.Request.Path}{context.Request.QueryString}"))
+        {
+            Version = model.Config.HttpRequest?.Version ?? HttpVersion.Version11,
+            VersionPolicy = model.Config.HttpRequest?.VersionPolicy ?? HttpVersionPolicy.RequestVersionOrLower,
+        };
         foreach (var (name, values) in context.Request.Headers)
         {
             if (!NotCopied.Contains(name) && !copy.Headers.TryAddWithoutValidation(name, (IEnumerable<string?>)values))
@@ -65,24 +77,35 @@ internal sealed class RequestMirror(IProxyStateLookup state, MeshRandom random, 
             copy.Content ??= new ByteArrayContent(body);
         }
 
-        copy.Headers.Host = context.Request.Host.Value;
+        if (context.Request.Host.HasValue)
+        {
+            if (model.Config.Metadata?.ContainsKey(Hosting.MeshForwarderHttpClientFactory.IdentityMetadata) == true)
+            {
+                copy.Headers.TryAddWithoutValidation(MeshHeaders.Authority, context.Request.Host.Value);
+            }
+            else
+            {
+                copy.Headers.Host = context.Request.Host.Value;
+            }
+        }
+
+        copy.Headers.TryAddWithoutValidation(MeshHeaders.Source, _source);
         copy.Headers.TryAddWithoutValidation(Header, "true");
-        _ = SendAsync(copy, filter.BackendRef.Name);
+        _ = SendAsync(model.HttpClient, copy, filter.BackendRef.Name);
     }
 
-    public void Dispose() => _client.Dispose();
-
-    private async Task SendAsync(HttpRequestMessage copy, string mirror)
+    private async Task SendAsync(HttpMessageInvoker client, HttpRequestMessage copy, string mirror)
     {
         try
         {
+            using var timeout = new CancellationTokenSource(Timeout);
             using (copy)
-            using (var response = await _client.SendAsync(copy, HttpCompletionOption.ResponseHeadersRead).ConfigureAwait(false))
+            using (var response = await client.SendAsync(copy, timeout.Token).ConfigureAwait(false))
             {
-                await response.Content.CopyToAsync(Stream.Null).ConfigureAwait(false);
+                await response.Content.CopyToAsync(Stream.Null, timeout.Token).ConfigureAwait(false);
             }
         }
-        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or IOException)
+        catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or IOException)
         {
             ProxyEngineLog.MirrorFailed(logger, mirror, ex.Message);
         }

@@ -76,6 +76,62 @@ public sealed class MtlsTests
     }
 
     [Fact]
+    public async Task RequestMirror_ToAStrictService_TheCopyGoesOverMtlsAsTheCaller()
+    {
+        await using var frontendApp = await TestBackend.StartAsync("frontend-app");
+        await using var catalogApp = await TestBackend.StartAsync("catalog-app");
+        await using var shadowApp = await TestBackend.StartAsync("shadow-app");
+        var copies = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        shadowApp.Handler = async context =>
+        {
+            if (context.Request.Path != "/orders")
+            {
+                await context.Response.WriteAsync("shadow");
+                return;
+            }
+
+            using var reader = new StreamReader(context.Request.Body);
+            var headers = context.Request.Headers;
+            copies.Enqueue($"{context.Request.Method} {context.Request.Path} host={context.Request.Host} source={headers[MeshHeaders.Source]} mirror={headers["x-mesh-mirror"]} {await reader.ReadToEndAsync()}");
+            await context.Response.WriteAsync("shadow");
+        };
+        var config = Mesh() with
+        {
+            // frontend names the shadow too, only so that the test can tell when frontend's sidecar can reach it.
+            Services = [new ServiceConfig { Name = "frontend", References = ["catalog", "catalog-shadow"] }, new ServiceConfig { Name = "catalog" }, new ServiceConfig { Name = "catalog-shadow" }],
+            Routes =
+            [
+                new HttpRouteConfig
+                {
+                    Name = "catalog-mirror", ParentRefs = [new ParentReference { Kind = "Service", Name = "catalog" }],
+                    Rules =
+                    [
+                        new HttpRouteRule
+                        {
+                            BackendRefs = [new BackendReference { Name = "catalog" }],
+                            Filters = [new HttpRouteFilter { Type = FilterTypes.RequestMirror, RequestMirror = new RequestMirror { BackendRef = new BackendReference { Name = "catalog-shadow" }, Percent = 100 } }],
+                        },
+                    ],
+                },
+            ],
+        };
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(MtlsTests).Assembly, config);
+        await using var frontend = await SidecarProcess.StartAsync(controlPlane, "frontend", "frontend-1", frontendApp.Url);
+        await using var catalog = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-1", catalogApp.Url);
+        await using var shadow = await SidecarProcess.StartAsync(controlPlane, "catalog-shadow", "catalog-shadow-1", shadowApp.Url);
+        using var client = frontend.OutboundClient();
+        await CallUntilOkAsync(client, "http://catalog-shadow/ready");
+        await CallUntilOkAsync(client, "http://catalog/ready");
+
+        using var response = await client.PostAsync("http://catalog/orders", new StringContent("order 7"), Cancel);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        // The shadow's sidecar takes mTLS callers only, and names the caller from its certificate.
+        await Eventually.UntilAsync(() => !copies.IsEmpty, Deadline, $"the copy to reach the shadow{Environment.NewLine}{frontend.Process.Output}");
+        Assert.Equal("POST /orders host=catalog source=frontend mirror=true order 7", copies.Single());
+    }
+
+    [Fact]
     public async Task Strict_PlaintextCaller_403MtlsRequiredAndTheAppSeesNothing()
     {
         await using var catalogApp = await TestBackend.StartAsync("catalog-app");
