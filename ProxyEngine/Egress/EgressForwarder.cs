@@ -29,7 +29,7 @@ internal sealed class EgressForwarder(EgressTable table, RoutedHosts routed, IHt
             var destination = $"{scheme}://{(IPAddress.TryParse(host, out var ip) && ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{host}]" : host)}:{allowed.Port}";
             context.Features.Set(new EgressRequestFeature(host.ToLowerInvariant(), $"egress/{allowed.Policy}"));
             ProxyEngineLog.EgressForwarding(logger, request.Method, host, request.Path.Value ?? "/", allowed.Policy, destination);
-            await forwarder.SendAsync(context, destination, allowed.Client, _requestConfig, HttpTransformer.Default).ConfigureAwait(false);
+            await forwarder.SendAsync(context, destination, allowed.Client, _requestConfig, EgressTransformer.Instance).ConfigureAwait(false);
             return;
         }
 
@@ -45,6 +45,26 @@ internal sealed class EgressForwarder(EgressTable table, RoutedHosts routed, IHt
             : $"egress policy '{otherPort.Policy}' allows '{host}' on port {otherPort.Port}{(otherPort.OriginateTls ? " (or 80, with TLS originated to " + otherPort.Port + ")" : "")}, not {port} (request {request.Method} {request.Host}{request.Path}).";
         ProxyEngineLog.EgressRefused(logger, request.Method, request.Host.Value ?? host, request.Path.Value ?? "/", reason);
         await MeshErrorWriter.WriteAsync(context, StatusCodes.Status403Forbidden, MeshErrors.EgressDenied, reason).ConfigureAwait(false);
+    }
+}
+
+/// <summary>
+/// The app's request as it wrote it, to the external host's own authority: no <c>X-Forwarded-*</c> (YARP's default
+/// transformer would tell every external host the app's loopback address and the sidecar's scheme).
+/// </summary>
+internal sealed class EgressTransformer : HttpTransformer
+{
+    public static readonly EgressTransformer Instance = new();
+
+    private EgressTransformer()
+    {
+    }
+
+    public override async ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken)
+    {
+        await base.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken).ConfigureAwait(false);
+        // The Host of the address called (the policy's port, TLS originated or not), as before.
+        proxyRequest.Headers.Host = null;
     }
 }
 

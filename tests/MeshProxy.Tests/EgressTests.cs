@@ -63,7 +63,7 @@ public sealed class EgressTests
     }
 
     [Fact]
-    public async Task PlainHttp_AllowedHostWithTlsOriginate_SidecarCallsItOverHttpsAndMeasuresIt()
+    public async Task PlainHttp_AllowedHostWithTlsOriginate_SidecarCallsItOverHttpsAndMeasuresIt_WithoutForwardedHeaders()
     {
         await using var server = await HttpsServer.StartAsync();
         await using var app = await TestBackend.StartAsync("app");
@@ -82,6 +82,8 @@ public sealed class EgressTests
         Assert.Equal("https GET /quote?sku=1 host=localhost:" + server.Port, await onPolicyPort.Content.ReadAsStringAsync(Cancel));
         Assert.Equal("https GET /quote?sku=2 host=localhost:" + server.Port, await onPort80.Content.ReadAsStringAsync(Cancel));
         Assert.False(onPolicyPort.Headers.Contains(MeshHeaders.Error));
+        // Nothing about the app's connection to its sidecar, or about the mesh, leaves it.
+        Assert.All(server.HeaderNames, names => Assert.DoesNotContain(names, n => n.StartsWith("x-forwarded-", StringComparison.Ordinal) || n.StartsWith("x-mesh-", StringComparison.Ordinal) || n == "forwarded"));
         var metrics = await MetricsAsync(frontend);
         Assert.Contains("mesh_requests_total{direction=\"outbound\",source=\"frontend\",destination=\"localhost\",route=\"egress/quotes\",code=\"2xx\",mesh_error=\"\"}", metrics, StringComparison.Ordinal);
     }
@@ -250,6 +252,9 @@ public sealed class EgressTests
 
         public ConcurrentQueue<string> Requests { get; } = new();
 
+        /// <summary>The names of the request headers of every request, lower case.</summary>
+        public ConcurrentQueue<string[]> HeaderNames { get; } = new();
+
         public static async Task<HttpsServer> StartAsync()
         {
             using var key = RSA.Create(2048);
@@ -271,6 +276,7 @@ public sealed class EgressTests
             {
                 var line = $"{context.Request.Scheme} {context.Request.Method} {context.Request.Path}{context.Request.QueryString} host={context.Request.Host}";
                 server!.Requests.Enqueue(line);
+                server.HeaderNames.Enqueue([.. context.Request.Headers.Keys.Select(k => k.ToLowerInvariant())]);
                 return context.Response.WriteAsync(line);
             });
             await app.StartAsync();
