@@ -41,21 +41,33 @@ public static class GatewayIdentityHeaders
     public static readonly IReadOnlyList<string> BuiltIn = [Subject, ApiKeyName];
 
     /// <summary>
-    /// Names a claim cannot be passed in: HTTP's own request headers, those that carry the request's credentials, trace
-    /// context or forwarding, and the mesh's (<c>x-forwarded-*</c> too). A claim written into one of them would change
-    /// what the request means to every proxy and app after the gateway, and sidecars remove these headers from callers
-    /// other than gateways, which would take them off every call between services.
+    /// <c>x-</c> headers that already mean something to proxies or apps: forwarding, client certificates, trace and
+    /// request ids, method overrides, API keys, SPIFFE identities, and the mesh's own (<c>x-mesh-jwt-*</c> apart from
+    /// <see cref="Subject"/> is for claims).
     /// </summary>
-    private static readonly HashSet<string> Reserved = new([
-        "host", "authorization", "proxy-authorization", "cookie", "connection", "keep-alive", "proxy-connection", "te", "trailer",
-        "transfer-encoding", "upgrade", "expect", "content-length", "content-type", "content-encoding", "content-range",
-        "forwarded", "x-real-ip", "traceparent", "tracestate", "baggage", "x-mesh-source", "x-mesh-authority", "x-mesh-error",
-        "x-mesh-instance", "x-mesh-denied-by", "x-mesh-mirror", ApiKeyName,
-    ], StringComparer.OrdinalIgnoreCase);
+    private static readonly string[] ReservedPrefixes = ["x-forwarded-", "x-spiffe-", "x-b3-", "x-mesh-"];
 
-    /// <summary>Whether a JWT policy may pass a claim to apps in <paramref name="header"/> (see <see cref="Reserved"/>).</summary>
-    public static bool IsAllowedForClaims(string header) =>
-        !Reserved.Contains(header) && !header.StartsWith("x-forwarded-", StringComparison.OrdinalIgnoreCase);
+    private static readonly HashSet<string> ReservedNames = new(["x-real-ip", "x-client-cert", "x-ssl-client-cert", "x-request-id", "x-http-method-override", "x-api-key"],
+        StringComparer.OrdinalIgnoreCase);
+
+    /// <summary>
+    /// Whether a JWT policy may pass a claim to apps in <paramref name="header"/>: an <c>x-</c> header of its own, so
+    /// never one of HTTP's (<c>Host</c>, <c>Authorization</c>, <c>Content-*</c>, <c>traceparent</c>, ...) nor one of
+    /// <see cref="ReservedPrefixes"/> and <see cref="ReservedNames"/>. A claim written into a header that already means
+    /// something would change the request for every proxy and app after the gateway, and every sidecar removes the
+    /// claim headers from callers other than gateways, which would take that header off every call between services.
+    /// </summary>
+    public static bool IsAllowedForClaims(string header)
+    {
+        ArgumentNullException.ThrowIfNull(header);
+        if (!header.StartsWith("x-", StringComparison.OrdinalIgnoreCase) || ReservedNames.Contains(header) || string.Equals(header, Subject, StringComparison.OrdinalIgnoreCase))
+        {
+            return false;
+        }
+
+        return header.StartsWith("x-mesh-jwt-", StringComparison.OrdinalIgnoreCase)
+            || !ReservedPrefixes.Any(prefix => header.StartsWith(prefix, StringComparison.OrdinalIgnoreCase));
+    }
 
     /// <summary>The headers the gateways of a mesh with these authentication policies may set, lower case, sorted.</summary>
     public static IReadOnlyList<string> Of(IEnumerable<AuthenticationPolicy> policies)

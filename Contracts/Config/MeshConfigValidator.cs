@@ -612,6 +612,15 @@ public static partial class MeshConfigValidator
     private static void ValidateAuthentication(IReadOnlyList<AuthenticationPolicy> policies, Context context)
     {
         var targets = new Dictionary<string, string>(StringComparer.Ordinal);
+        var apiKeyHeaders = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        foreach (var policy in policies)
+        {
+            if (policy.ApiKey is { Header: { Length: > 0 } header })
+            {
+                apiKeyHeaders.TryAdd(header, policy.Name);
+            }
+        }
+
         Named(policies, p => p.Name, "policies.authentication", context, (policy, path) =>
         {
             var target = policy.TargetRef;
@@ -656,7 +665,7 @@ public static partial class MeshConfigValidator
                     }
                     else
                     {
-                        ValidateJwt(jwt, $"{path}.jwt", context);
+                        ValidateJwt(jwt, $"{path}.jwt", apiKeyHeaders, context);
                     }
 
                     if (policy.ApiKey is not null)
@@ -688,7 +697,7 @@ public static partial class MeshConfigValidator
         });
     }
 
-    private static void ValidateJwt(JwtAuthentication jwt, string path, Context context)
+    private static void ValidateJwt(JwtAuthentication jwt, string path, IReadOnlyDictionary<string, string> apiKeyHeaders, Context context)
     {
         if (jwt.Keys.Count == 0 && jwt.JwksUri is null)
         {
@@ -751,10 +760,11 @@ public static partial class MeshConfigValidator
             {
                 context.Add($"{path}.claimsToHeaders[{c}].header", $"'{mapping.Header}' is not a header name.");
             }
-            else if (!GatewayIdentityHeaders.IsAllowedForClaims(mapping.Header))
+            else if (!GatewayIdentityHeaders.IsAllowedForClaims(mapping.Header) || apiKeyHeaders.ContainsKey(mapping.Header))
             {
+                var meaning = apiKeyHeaders.TryGetValue(mapping.Header, out var policy) ? $"is where authentication policy '{policy}' takes API keys" : "already means something to HTTP or to the mesh";
                 context.Add($"{path}.claimsToHeaders[{c}].header",
-                    $"'{mapping.Header}' already means something to HTTP or to the mesh; pass the claim in a header of its own, e.g. x-mesh-jwt-{(mapping.Claim is { Length: > 0 } claim && IsToken(claim) ? claim.ToLowerInvariant() : "claim")}.");
+                    $"'{mapping.Header}' {meaning}; pass the claim in an x- header of its own, e.g. x-mesh-jwt-{(mapping.Claim is { Length: > 0 } claim && IsToken(claim) ? claim.ToLowerInvariant() : "claim")}.");
             }
         }
     }

@@ -118,9 +118,10 @@ public sealed record InboundPolicySnapshot
     /// <summary>
     /// The headers in which gateways tell apps who their clients proved to be (<see cref="GatewayIdentityHeaders.Of"/>,
     /// lower case): the sidecar removes them from every request that does not come from a gateway with a proven mesh
-    /// identity, so that no other caller can speak for a gateway.
+    /// identity, so that no other caller can speak for a gateway. Settable, not init-only, so that a snapshot written
+    /// without it (by an older control plane, or saved by an older proxy) keeps the built-in ones rather than null.
     /// </summary>
-    public IReadOnlyList<string> GatewayIdentityHeaders { get; init; } = Config.GatewayIdentityHeaders.BuiltIn;
+    public IReadOnlyList<string> GatewayIdentityHeaders { get; set; } = Config.GatewayIdentityHeaders.BuiltIn;
 }
 
 /// <summary>The kinds of proxy the control plane generates snapshots for.</summary>

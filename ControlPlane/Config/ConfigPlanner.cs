@@ -48,7 +48,9 @@ internal static class ConfigPlanner
         snapshot.Inbound.Authorization.Select(p => ($"authorization/{p.Name}", JsonSerializer.Serialize(p, MeshJsonContext.Default.AuthorizationPolicy)))
             .Concat(snapshot.Inbound.RateLimits.Select(p => ($"rateLimit/{p.Name}", JsonSerializer.Serialize(p, MeshJsonContext.Default.RateLimitPolicy))))
             .Concat(snapshot.Egress.Select(p => ($"egress/{p.Name}", JsonSerializer.Serialize(p, MeshJsonContext.Default.EgressPolicy))))
-            .Concat(snapshot.Clusters.Where(c => c.Policy is not null).Select(c => ($"backend/{c.Policy!.Name}", JsonSerializer.Serialize(c.Policy, MeshJsonContext.Default.BackendPolicy))));
+            .Concat(snapshot.Clusters.Where(c => c.Policy is not null).Select(c => ($"backend/{c.Policy!.Name}", JsonSerializer.Serialize(c.Policy, MeshJsonContext.Default.BackendPolicy))))
+            // Which headers only gateways may send (every JWT policy's claimsToHeaders): one entry, changed with the list.
+            .Append(("gatewayIdentityHeaders", string.Join(',', snapshot.Inbound.GatewayIdentityHeaders)));
 
     private static ChangeSet Diff<T>(IEnumerable<T> before, IEnumerable<T> after, Func<T, string> key, Func<T, string> content)
     {

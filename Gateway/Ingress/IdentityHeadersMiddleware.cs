@@ -40,9 +40,11 @@ internal sealed class IdentityHeadersMiddleware(RequestDelegate next, IngressOpt
             }
         }
 
-        foreach (var name in policies.GatewayIdentityHeaderNames)
+        // Those of the mesh's policies (x-mesh-jwt-sub and x-mesh-api-key went with the x-mesh- prefix above).
+        var identityHeaders = policies.GatewayIdentityHeaderNames;
+        for (var i = 0; i < identityHeaders.Count; i++)
         {
-            context.Request.Headers.Remove(name);
+            context.Request.Headers.Remove(identityHeaders[i]);
         }
 
         return next(context);

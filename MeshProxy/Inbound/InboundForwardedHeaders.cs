@@ -45,9 +45,10 @@ internal static class InboundForwardedHeaders
         }
 
         var headers = context.Request.Headers;
-        foreach (var name in policies.GatewayIdentityHeaderNames)
+        var identityHeaders = policies.GatewayIdentityHeaderNames;
+        for (var i = 0; i < identityHeaders.Count; i++)
         {
-            headers.Remove(name);
+            headers.Remove(identityHeaders[i]);
         }
 
         if (peer.Verified)

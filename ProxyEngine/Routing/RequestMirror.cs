@@ -1,6 +1,7 @@
 using System.Net;
 using AspireMesh.Contracts.Security;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 using Yarp.ReverseProxy;
 
@@ -9,7 +10,7 @@ namespace AspireMesh.ProxyEngine.Routing;
 /// <summary>
 /// Sends a copy of a request to a mirror service, off the request's path: the copy's answer is read and dropped,
 /// its failures are only logged, so mirroring never changes or delays the primary response. Requests whose body is
-/// larger than 64 KiB, or of unknown length, are not mirrored. The copy goes as a forwarded request to that service
+/// larger than 64 KiB, or of unknown length (chunked, an HTTP/2 stream without content-length), are not mirrored. The copy goes as a forwarded request to that service
 /// would: through its cluster's own client (mTLS with the mirror's mesh identity, HTTP/2 where the cluster uses it),
 /// with <see cref="MeshHeaders.Source"/>, and the caller's Host, which crosses an mTLS hop in
 /// <see cref="MeshHeaders.Authority"/> (<see cref="MeshAuthority"/>).
@@ -38,21 +39,24 @@ internal sealed class RequestMirror(IProxyStateLookup state, MeshRandom random, 
         }
 
         byte[]? body = null;
-        if (context.Request.ContentLength is > 0)
+        // Kestrel knows whether a body follows: a length, chunks, or (HTTP/2 and 3) DATA frames without a length.
+        var canHaveBody = context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody
+            ?? (context.Request.ContentLength is > 0 || context.Request.Headers.TransferEncoding.Count > 0);
+        if (canHaveBody)
         {
-            if (context.Request.ContentLength > MaxBody)
+            // Of unknown length (chunked, or a stream such as gRPC's), or too large: not mirrored.
+            if (context.Request.ContentLength is not { } length || length > MaxBody)
             {
                 return;
             }
 
-            context.Request.EnableBuffering(MaxBody, MaxBody);
-            body = new byte[(int)context.Request.ContentLength];
-            await context.Request.Body.ReadExactlyAsync(body, context.RequestAborted).ConfigureAwait(false);
-            context.Request.Body.Position = 0;
-        }
-        else if (context.Request.Headers.TransferEncoding.Count > 0)
-        {
-            return;
+            if (length > 0)
+            {
+                context.Request.EnableBuffering(MaxBody, MaxBody);
+                body = new byte[(int)length];
+                await context.Request.Body.ReadExactlyAsync(body, context.RequestAborted).ConfigureAwait(false);
+                context.Request.Body.Position = 0;
+            }
         }
 
         var model = cluster.Model;

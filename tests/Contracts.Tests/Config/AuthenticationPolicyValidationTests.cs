@@ -84,6 +84,12 @@ public sealed class AuthenticationPolicyValidationTests
     [InlineData("x-forwarded-client-cert")]
     [InlineData("x-mesh-source")]
     [InlineData("x-mesh-api-key")]
+    [InlineData("x-mesh-jwt-sub")]
+    [InlineData("grpc-timeout")]
+    [InlineData("Accept-Encoding")]
+    [InlineData("x-spiffe-id")]
+    [InlineData("x-client-cert")]
+    [InlineData("x-b3-traceid")]
     public void Validate_ClaimIntoAHeaderThatAlreadyMeansSomething_Refused(string header)
     {
         var config = With(new AuthenticationPolicy
@@ -94,7 +100,23 @@ public sealed class AuthenticationPolicyValidationTests
 
         var errors = MeshConfigValidator.Validate(config).Select(e => e.ToString()).ToList();
 
-        Assert.Equal([$"policies.authentication[0].jwt.claimsToHeaders[1].header: '{header}' already means something to HTTP or to the mesh; pass the claim in a header of its own, e.g. x-mesh-jwt-email."], errors);
+        Assert.Equal([$"policies.authentication[0].jwt.claimsToHeaders[1].header: '{header}' already means something to HTTP or to the mesh; pass the claim in an x- header of its own, e.g. x-mesh-jwt-email."], errors);
+    }
+
+    [Fact]
+    public void Validate_ClaimIntoAnApiKeyHeader_RefusedNamingThePolicy_AndClaimHeadersOfTheirOwnAccepted()
+    {
+        var config = With(
+            new AuthenticationPolicy { Name = "partner-keys", TargetRef = new() { Kind = "Route", Name = "public" }, Type = "ApiKey", ApiKey = new() { Header = "X-Partner-Key", Keys = [new() { Name = "p", Sha256 = new string('a', 64) }] } },
+            new AuthenticationPolicy
+            {
+                Name = "edge-jwt", TargetRef = new() { Kind = "Gateway", Name = "edge" },
+                Jwt = new() { JwksUri = "https://id.example/jwks", ClaimsToHeaders = [new() { Claim = "email", Header = "x-mesh-jwt-email" }, new() { Claim = "tenant", Header = "X-Tenant" }, new() { Claim = "partner", Header = "x-partner-key" }] },
+            });
+
+        var errors = MeshConfigValidator.Validate(config).Select(e => e.ToString()).ToList();
+
+        Assert.Equal(["policies.authentication[1].jwt.claimsToHeaders[2].header: 'x-partner-key' is where authentication policy 'partner-keys' takes API keys; pass the claim in an x- header of its own, e.g. x-mesh-jwt-partner."], errors);
     }
 
     [Fact]

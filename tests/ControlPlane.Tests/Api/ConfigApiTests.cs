@@ -268,6 +268,30 @@ public sealed class ConfigApiTests
     }
 
     [Fact]
+    public async Task Plan_NewClaimHeader_ChangesWhatEveryProxyRemoves()
+    {
+        await using var controlPlane = await StartAsync();
+        await PutAsync(controlPlane, Storefront);
+
+        using var response = await controlPlane.Admin.PostAsync("v1/config/plan", Yaml(Storefront + "\n" + """
+            policies:
+              authentication:
+                - name: edge-jwt
+                  targetRef: { kind: Gateway, name: gateway }
+                  jwt:
+                    jwksUri: https://id.example/jwks
+                    claimsToHeaders: [{ claim: email, header: x-user-email }]
+            """), Cancel);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var plan = (await response.Content.ReadFromJsonAsync(MeshJsonContext.Default.ConfigPlan, Cancel))!;
+        // Sidecars remove the new header from callers other than gateways; the gateway from its clients.
+        Assert.All(plan.Proxies, p => Assert.Equal(["gatewayIdentityHeaders"], p.Policies.Changed));
+        Assert.Contains(plan.Proxies, p => p is { Kind: "sidecar", Name: "catalog" });
+        Assert.Contains(plan.Proxies, p => p is { Kind: "gateway", Name: "gateway" });
+    }
+
+    [Fact]
     public async Task Restart_SameStateDirectory_ConfigAndHistorySurvive()
     {
         var state = Directory.CreateTempSubdirectory("aspiremesh-cp-").FullName;

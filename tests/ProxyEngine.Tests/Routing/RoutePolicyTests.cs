@@ -255,6 +255,42 @@ public sealed class RoutePolicyTests
     }
 
     [Fact]
+    public async Task Mirror_ToAnHttp2OnlyCluster_TheCopyGoesOverHttp2WithTheCallersHostAndSource_AndABodyOfUnknownLengthIsNotMirrored()
+    {
+        await using var primary = await TestBackend.StartAsync("primary");
+        var copies = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        // h2c only, as a gRPC server: an HTTP/1.1 copy would be refused.
+        await using var shadow = await TestBackend.StartAsync("shadow", Microsoft.AspNetCore.Server.Kestrel.Core.HttpProtocols.Http2);
+        shadow.Handler = async context =>
+        {
+            using var reader = new StreamReader(context.Request.Body);
+            var body = await reader.ReadToEndAsync();
+            copies.Enqueue($"{context.Request.Protocol} {context.Request.Method} {context.Request.Path} host={context.Request.Host} source={context.Request.Headers[MeshHeaders.Source]} {body}");
+        };
+        await using var engine = await EngineHost.StartAsync();
+        var snapshot = new ProxySnapshot(1, [Mirrored(100)],
+        [
+            new ClusterSnapshot("catalog", [new EndpointSnapshot("catalog-1", primary.Url.ToString().TrimEnd('/'))]),
+            new ClusterSnapshot("shadow", [new EndpointSnapshot("shadow-1", shadow.Url.ToString().TrimEnd('/')) { Http2Address = shadow.Url.ToString().TrimEnd('/') }]),
+        ]);
+        Assert.Empty(await engine.ApplyAsync(snapshot));
+
+        // A chunked body first: its length is unknown until it ends, so it is not copied.
+        using var chunked = new HttpRequestMessage(HttpMethod.Post, "/stream") { Content = new StreamContent(new MemoryStream("part 1"u8.ToArray())) };
+        chunked.Headers.Host = "catalog";
+        chunked.Headers.TransferEncodingChunked = true;
+        using var streamed = await engine.Client.SendAsync(chunked, Cancel);
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/orders") { Content = new StringContent("order 7") };
+        request.Headers.Host = "catalog";
+        using var response = await engine.Client.SendAsync(request, Cancel);
+
+        Assert.Equal("primary POST /stream", await streamed.Content.ReadAsStringAsync(Cancel));
+        Assert.Equal("primary POST /orders", await response.Content.ReadAsStringAsync(Cancel));
+        await Eventually.UntilAsync(() => !copies.IsEmpty, TimeSpan.FromSeconds(10), "the copy to reach the shadow");
+        Assert.Equal(["HTTP/2 POST /orders host=catalog source=gateway/test order 7"], copies);
+    }
+
+    [Fact]
     public async Task Mirror_ShadowDownOrHanging_PrimaryAnswersUnaffected()
     {
         await using var primary = await TestBackend.StartAsync("primary");
