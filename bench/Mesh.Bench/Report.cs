@@ -55,8 +55,9 @@ internal static class Report
             var threeQuarters = result.At("75% of max");
             // Measured in alternation with its own nginx: the ratio is to that one.
             var nginxRps = result.Scenario.VersusReference ? result.BaselineMaxRps : nginx?.MaxRps;
-            var head = $"| {result.Scenario.Title} | {Protocol(result)} | {F(result.MaxRps)} | {(nginxRps is not { } n ? "" : F(result.MaxRps / n, "0.00") + "x")} | "
-                + $"{LevelP99(half)} | {LevelP99(threeQuarters)} ";
+            // A scenario driven at 1000 requests/s only has no maximum.
+            var maximum = result.Scenario.SteadyOnly ? " | " : $"{F(result.MaxRps)} | {(nginxRps is not { } n ? "" : F(result.MaxRps / n, "0.00") + "x")}";
+            var head = $"| {result.Scenario.Title} | {Protocol(result)} | {maximum} | {LevelP99(half)} | {LevelP99(threeQuarters)} ";
             if (costs.Count == 0)
             {
                 var peak = result.PeakCosts;
@@ -173,7 +174,7 @@ internal static class Report
             }
         }
 
-        foreach (var (id, build) in new[] { ("sidecars", ""), ("sidecars-aot", " (Native AOT)") })
+        foreach (var (id, build) in new[] { ("sidecars", ""), ("sidecars-aot", " (Native AOT)"), ("sidecars-steady", " (driven at 1000 req/s only)"), ("sidecars-aot-steady", " (Native AOT, driven at 1000 req/s only)") })
         {
             var sidecarCosts = results.Where(r => r.Scenario.Id == id).SelectMany(r => (r.At(Runner.Fixed)?.Costs ?? []).Select(c => (r.Protocol, Cost: c))).ToList();
             if (sidecarCosts.Count > 0)
@@ -195,8 +196,8 @@ internal static class Report
     /// <summary>Two horizontal bar charts: maximum requests/s, and added p99 at 1000 requests/s, per scenario and protocol.</summary>
     public static string Svg(IReadOnlyList<ScenarioResult> results)
     {
-        var rows = results.ToList();
-        var latencyRows = rows.Where(r => r.At(Runner.Fixed) is not null && r.Scenario.Id != "direct").ToList();
+        var rows = results.Where(r => !r.Scenario.SteadyOnly).ToList();
+        var latencyRows = results.Where(r => r.At(Runner.Fixed) is not null && r.Scenario.Id != "direct").ToList();
         const int label = 250, width = 420, bar = 16, gap = 4, top = 30;
         var height1 = top + (rows.Count * (bar + gap));
         var height2 = top + (latencyRows.Count * (bar + gap));
@@ -204,7 +205,7 @@ internal static class Report
         var svg = new StringBuilder();
         svg.Append(CultureInfo.InvariantCulture, $"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{label + width + 90}\" height=\"{total}\" font-family=\"sans-serif\" font-size=\"12\">\n");
         svg.Append("<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n");
-        var maxRps = Math.Max(1, rows.Max(r => r.MaxRps));
+        var maxRps = rows.Count == 0 ? 1 : Math.Max(1, rows.Max(r => r.MaxRps));
         svg.Append("<text x=\"4\" y=\"18\" font-weight=\"bold\">Maximum requests/s (closed loop)</text>\n");
         for (var i = 0; i < rows.Count; i++)
         {

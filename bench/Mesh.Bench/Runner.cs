@@ -91,7 +91,7 @@ internal sealed class Runner(Topology topology, BenchOptions options)
             Progress($"{scenario.Id}: starting ({scenario.Path})");
             await using var running = await scenario.StartAsync(topology).ConfigureAwait(false);
             await using var baseline = scenario.StartBaselineAsync is { } startBaseline ? await startBaseline(topology).ConfigureAwait(false) : null;
-            if (scenario.OurProxies && options.JitWarmup > TimeSpan.Zero)
+            if (scenario.OurProxies && options.JitWarmup > TimeSpan.Zero && !scenario.SteadyOnly)
             {
                 await WarmUpJitAsync(scenario, running, baseline).ConfigureAwait(false);
             }
@@ -110,7 +110,8 @@ internal sealed class Runner(Topology topology, BenchOptions options)
                     continue;
                 }
 
-                results.Add(baseline is not null && (protocol == "h2" ? baseline.Http2 : baseline.Http1) is { } baselineTarget
+                results.Add(scenario.SteadyOnly ? await RunSteadyAsync(scenario, running, target).ConfigureAwait(false)
+                    : baseline is not null && (protocol == "h2" ? baseline.Http2 : baseline.Http1) is { } baselineTarget
                     ? await RunAlternatingAsync(scenario, running, target, baselineTarget).ConfigureAwait(false)
                     : await RunProtocolAsync(scenario, running, target).ConfigureAwait(false));
             }
@@ -210,6 +211,24 @@ internal sealed class Runner(Topology topology, BenchOptions options)
         var rates = scenario.ThroughputOnly ? [] : await RunLevelsAsync(scenario, running, target, max).ConfigureAwait(false);
         var peak = running.Proxies.Select(p => new ProcessCost(p.Name, 0, 0, ProcessStats.PeakRssBytes(p.Pid) / 1048576.0, null, 0, 0, 0)).ToList();
         return new ScenarioResult(scenario, target.Protocol, max, (long)failed, rates, peak);
+    }
+
+    /// <summary>
+    /// A <see cref="Scenario.SteadyOnly"/> scenario: warmed up at 1000 requests/s for as long as the others are at full
+    /// load (long enough for the tiered JIT's hot methods at that rate), then measured at that rate; no maximum.
+    /// </summary>
+    private async Task<ScenarioResult> RunSteadyAsync(Scenario scenario, RunningScenario running, LoadTarget target)
+    {
+        var warmup = options.JitWarmup > options.Warmup ? options.JitWarmup : options.Warmup;
+        Progress($"{scenario.Id} {target.Protocol}: warming up at 1000 requests/s for {warmup.TotalSeconds:0} s");
+        using (var client = OpenLoopGenerator.CreateClient(target.Version, 1024))
+        {
+            await OpenLoopGenerator.RunAsync(client, target, 1000, warmup, TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+        }
+
+        var rate = await RunRateAsync(scenario, running, target, Fixed, 1000).ConfigureAwait(false);
+        var peak = running.Proxies.Select(p => new ProcessCost(p.Name, 0, 0, ProcessStats.PeakRssBytes(p.Pid) / 1048576.0, null, 0, 0, 0)).ToList();
+        return new ScenarioResult(scenario, target.Protocol, 0, 0, [rate], peak);
     }
 
     /// <summary>The constant-rate levels: 1000 requests/s, and 50 % and 75 % of the scenario's maximum.</summary>

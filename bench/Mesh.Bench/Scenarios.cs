@@ -16,6 +16,12 @@ internal sealed record Scenario(string Id, string Title, string Path, Func<Topol
     /// <summary>Measured only for maximum throughput (telemetry-off variants).</summary>
     public bool ThroughputOnly { get; init; }
 
+    /// <summary>
+    /// Measured only at 1000 requests/s, freshly started and never driven harder (warmed up at that rate): the steady
+    /// state of a proxy whose load has always been ordinary, where the other scenarios measure it after their bursts.
+    /// </summary>
+    public bool SteadyOnly { get; init; }
+
     /// <summary>Whether the scenario's proxies are ours (allocations per request come from their /debug/runtime).</summary>
     public bool OurProxies { get; init; }
 
@@ -91,6 +97,10 @@ internal static class Scenarios
         },
         new("sidecars-aot", "sidecar pair, Native AOT", "as sidecar pair, both sidecars Native AOT executables (build/publish-sidecar-aot.sh, on .NET 9)",
             t => SidecarPairAsync(t, telemetry: true, native: true)) { OurProxies = true },
+        new("sidecars-steady", "sidecar pair, 1000 req/s only", "as sidecar pair, freshly started and driven at 1000 requests/s only (no maximum-throughput burst before)",
+            t => SidecarPairAsync(t, telemetry: true)) { OurProxies = true, SteadyOnly = true },
+        new("sidecars-aot-steady", "sidecar pair, Native AOT, 1000 req/s only", "as sidecar pair, Native AOT, freshly started and driven at 1000 requests/s only",
+            t => SidecarPairAsync(t, telemetry: true, native: true)) { OurProxies = true, SteadyOnly = true },
         new("full", "Gateway -> sidecar -> sidecar", "load -> Gateway -> edge sidecar (outbound) -> server sidecar (inbound) -> upstream",
             FullPathAsync) { OurProxies = true, Http2OverTls = true },
         new("nginx", "nginx", "load -> nginx (worker_processes auto) -> upstream", ReferenceProxies.NginxAsync),

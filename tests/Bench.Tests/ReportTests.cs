@@ -66,4 +66,33 @@ public sealed class ReportTests
         Assert.Single(telemetry.Split('\n'), line => line.StartsWith("| Gateway", StringComparison.Ordinal));
         Assert.Single(markdown.Split('\n'), line => line.StartsWith("| telemetry costs", StringComparison.Ordinal));
     }
+
+    /// <summary>A scenario's 1000 requests/s level, with both sidecars' RSS (MB).</summary>
+    private static ScenarioResult AtFixedRate(string id, string protocol, double maxRps, double clientRss, double backendRss)
+    {
+        var latency = new Histogram();
+        latency.Record(500_000);
+        ProcessCost Cost(string name, double rss) => new(name, 0.2, rss, rss + 10, 4000, 0, 0, 0);
+        return new(Of(id), protocol, maxRps, 0, [new RateResult(Runner.Fixed, 1000, 1000, 0, latency, [Cost("client sidecar", clientRss), Cost("backend sidecar", backendRss)])], []);
+    }
+
+    [Fact]
+    public void SteadyOnlyScenario_ItsOwnRssVerdict_NoMaximumAndNotInTheThroughputChart()
+    {
+        // After the bursts 45 MB; driven at 1000 requests/s only, 38.5 MB.
+        var results = new[] { AtFixedRate("sidecars-aot", "h1", 12000, 45, 41), AtFixedRate("sidecars-aot-steady", "h1", 0, 38.5, 36) };
+
+        var markdown = Report.Markdown(results, "test machine", "test", "chart.svg");
+        var svg = Report.Svg(results);
+
+        Assert.EndsWith("| **fail** |", TargetRow(markdown, "sidecar steady RSS <= 40 MB at 1000 req/s (Native AOT) |"), StringComparison.Ordinal);
+        var steady = TargetRow(markdown, "sidecar steady RSS <= 40 MB at 1000 req/s (Native AOT, driven at 1000 req/s only)");
+        Assert.Contains("38.5 MB", steady, StringComparison.Ordinal);
+        Assert.EndsWith("| pass |", steady, StringComparison.Ordinal);
+        var row = markdown.Split('\n').Single(line => line.StartsWith("| sidecar pair, Native AOT, 1000 req/s only | HTTP/1.1 |", StringComparison.Ordinal) && line.Contains("client sidecar", StringComparison.Ordinal));
+        Assert.Equal(["sidecar pair, Native AOT, 1000 req/s only", "HTTP/1.1", "", "", "", "", "client sidecar", "0.200", "38.5"], row.Split('|').Skip(1).Take(9).Select(c => c.Trim()));
+        var throughputChart = svg[..svg.IndexOf("Added p99 latency", StringComparison.Ordinal)];
+        Assert.DoesNotContain("1000 req/s only", throughputChart, StringComparison.Ordinal);
+        Assert.Contains("1000 req/s only", svg[svg.IndexOf("Added p99 latency", StringComparison.Ordinal)..], StringComparison.Ordinal);
+    }
 }
