@@ -67,8 +67,8 @@ internal static partial class ProxyEngineLog
     public static partial void TrustBundleUpdated(ILogger logger, int count);
 
     [LoggerMessage(2300, LogLevel.Information,
-        "Memory: load fell (allocating {RateMb:0.0} MB/s, peak {PeakMb:0.0} MB/s); returned {ReturnedMb:0.0} MB to the system (resident {RssBeforeMb:0.0} -> {RssAfterMb:0.0} MB, GC committed {BeforeMb:0.0} -> {AfterMb:0.0} MB, paused {PauseMs:0.0} ms, after emptying {PooledMb:0.0} MB of pooled buffers); let go of {CodeMb:0.0} MB of mapped code pages")]
-    public static partial void MemoryReclaimed(ILogger logger, double rateMb, double peakMb, double returnedMb, double rssBeforeMb, double rssAfterMb, double beforeMb, double afterMb,
+        "Memory: {Reason} (allocating {RateMb:0.0} MB/s, peak {PeakMb:0.0} MB/s); returned {ReturnedMb:0.0} MB to the system (resident {RssBeforeMb:0.0} -> {RssAfterMb:0.0} MB, GC committed {BeforeMb:0.0} -> {AfterMb:0.0} MB, paused {PauseMs:0.0} ms, after emptying {PooledMb:0.0} MB of pooled buffers); let go of {CodeMb:0.0} MB of mapped code pages")]
+    public static partial void MemoryReclaimed(ILogger logger, string reason, double rateMb, double peakMb, double returnedMb, double rssBeforeMb, double rssAfterMb, double beforeMb, double afterMb,
         double pauseMs, double pooledMb, double codeMb);
 
     [LoggerMessage(2301, LogLevel.Information, "Memory: let go of {CodeMb:0.0} MB of mapped code pages after start-up (resident {RssBeforeMb:0.0} -> {RssAfterMb:0.0} MB)")]

@@ -12,7 +12,8 @@ namespace AspireMesh.ProxyEngine.Hosting;
 /// generation 2, which is collected rarely, and freed regions are decommitted slowly. Every interval this compares the
 /// allocation rate with the highest since the last reclaim; when it has fallen to a quarter or less and the GC holds at
 /// least 8 MB more than after the last reclaim, one compacting collection in aggressive mode returns the difference, and
-/// glibc's <c>malloc_trim</c> the native memory freed since. Nothing happens under steady load (the rate does not fall),
+/// glibc's <c>malloc_trim</c> the native memory freed since. Once after start-up (six intervals in) it reclaims whatever
+/// the load, for what start-up left; after that nothing happens under steady load (the rate does not fall),
 /// and at most once per six intervals, so the pause (12-19 ms in the tests' Debug build) is rare. Envoy's overload
 /// manager has the same lever ("shrink heap"). Each reclaim first empties the shared buffer pool of what the burst left in
 /// it (<see cref="PooledBuffers"/>); each reclaim, and once one interval after start, also lets go of the mapped code
@@ -73,6 +74,7 @@ public sealed partial class MemoryReclaimer(TimeSpan interval, ILogger<MemoryRec
                     continue;
                 }
 
+                var reason = policy.StartUpPending ? "start-up has settled" : "load fell";
                 var rssBefore = Environment.WorkingSet;
                 // Before the collection, which then frees them.
                 var pooled = PooledBuffers.Drain();
@@ -88,7 +90,7 @@ public sealed partial class MemoryReclaimer(TimeSpan interval, ILogger<MemoryRec
                 policy.Reclaimed(rate, after);
                 Interlocked.Increment(ref _reclaims);
                 Interlocked.Add(ref _reclaimedBytes, Math.Max(0, rssBefore - rssAfter));
-                ProxyEngineLog.MemoryReclaimed(logger, rate / 1048576, policy.LastPeakRate / 1048576, (rssBefore - rssAfter) / 1048576.0, rssBefore / 1048576.0, rssAfter / 1048576.0,
+                ProxyEngineLog.MemoryReclaimed(logger, reason, rate / 1048576, policy.LastPeakRate / 1048576, (rssBefore - rssAfter) / 1048576.0, rssBefore / 1048576.0, rssAfter / 1048576.0,
                     committed / 1048576.0, after / 1048576.0, pause.Elapsed.TotalMilliseconds, pooled / 1048576.0, code / 1048576.0);
                 // What the collection allocated is not load.
                 allocated = GC.GetTotalAllocatedBytes();
@@ -130,6 +132,10 @@ public sealed partial class MemoryReclaimer(TimeSpan interval, ILogger<MemoryRec
 /// <summary>
 /// When <see cref="MemoryReclaimer"/> collects: the allocation rate has fallen to a quarter of its peak since the last
 /// reclaim (or less), the GC holds at least 8 MB more than right after that reclaim, and six samples have passed since.
+/// The first time, six samples after start, it reclaims whatever the load and the heap: what start-up left
+/// (configuration, the first snapshot, connections' set-up) was promoted by the first collections and stays in
+/// generation 2, which a proxy under ordinary load collects rarely, so one reclaim returns it however busy the proxy
+/// is; and at a known time, so that the reclaims after it are all for a fall of load.
 /// </summary>
 public sealed class MemoryReclaimPolicy
 {
@@ -144,7 +150,11 @@ public sealed class MemoryReclaimPolicy
 
     private double _peakRate;
     private long _floor;
-    private int _samplesSince = Spacing;
+    private int _samplesSince;
+    private bool _startUpReclaimed;
+
+    /// <summary>True until the first reclaim, the one for what start-up left, which waits only for the spacing.</summary>
+    public bool StartUpPending => !_startUpReclaimed;
 
     /// <summary>The peak allocation rate (bytes per second) that the last reclaim compared against.</summary>
     public double LastPeakRate { get; private set; }
@@ -154,6 +164,11 @@ public sealed class MemoryReclaimPolicy
     {
         _samplesSince++;
         _peakRate = Math.Max(_peakRate, allocationRate);
+        if (!_startUpReclaimed)
+        {
+            return _samplesSince >= Spacing;
+        }
+
         return _samplesSince >= Spacing && committedBytes - _floor >= MinimumExcessBytes && allocationRate * LoadDrop <= _peakRate;
     }
 
@@ -164,5 +179,6 @@ public sealed class MemoryReclaimPolicy
         _peakRate = allocationRate;
         _floor = committedAfter;
         _samplesSince = 0;
+        _startUpReclaimed = true;
     }
 }
