@@ -12,7 +12,7 @@ namespace AspireMesh.ProxyEngine.Hosting;
 /// generation 2, which is collected rarely, and freed regions are decommitted slowly. Every interval this compares the
 /// allocation rate with the highest since the last reclaim; when it has fallen to a quarter or less and the GC holds at
 /// least 8 MB more than after the last reclaim, one compacting collection in aggressive mode returns the difference, and
-/// glibc's <c>malloc_trim</c> the native memory freed since. Once after start-up (six intervals in) it reclaims whatever
+/// glibc's <c>malloc_trim</c> the native memory freed since. Once after start-up (seven intervals in) it reclaims whatever
 /// the load, for what start-up left; after that nothing happens under steady load (the rate does not fall),
 /// and at most once per six intervals, so the pause (12-19 ms in the tests' Debug build) is rare. Envoy's overload
 /// manager has the same lever ("shrink heap"). Each reclaim first empties the shared buffer pool of what the burst left in
@@ -132,10 +132,10 @@ public sealed partial class MemoryReclaimer(TimeSpan interval, ILogger<MemoryRec
 /// <summary>
 /// When <see cref="MemoryReclaimer"/> collects: the allocation rate has fallen to a quarter of its peak since the last
 /// reclaim (or less), the GC holds at least 8 MB more than right after that reclaim, and six samples have passed since.
-/// The first time, six samples after start, it reclaims whatever the load and the heap: what start-up left
-/// (configuration, the first snapshot, connections' set-up) was promoted by the first collections and stays in
-/// generation 2, which a proxy under ordinary load collects rarely, so one reclaim returns it however busy the proxy
-/// is; and at a known time, so that the reclaims after it are all for a fall of load.
+/// The first time, six samples after start (the reclaimer samples from its second interval on), it reclaims whatever
+/// the load and the heap: what start-up left (configuration, the first snapshot, connections' set-up) was promoted by
+/// the first collections and stays in generation 2, which a proxy under ordinary load collects rarely, so one reclaim
+/// returns it however busy the proxy is; and at a known time, so that the reclaims after it are all for a fall of load.
 /// </summary>
 public sealed class MemoryReclaimPolicy
 {

@@ -29,7 +29,7 @@ public sealed partial class MemoryReclaimTests
         await Eventually.UntilAsync(async () => (await client.GetAsync("http://catalog/", Cancel)).StatusCode == HttpStatusCode.OK, Deadline,
             $"frontend to reach catalog\nfrontend:\n{frontend.Process.Output}\ncatalog:\n{catalog.Process.Output}");
 
-        // The reclaim for what start-up left comes first, six intervals after start, whatever the load.
+        // The reclaim for what start-up left comes first, seven intervals after start, whatever the load.
         foreach (var (sidecar, name) in new[] { (frontend, "frontend"), (catalog, "catalog") })
         {
             await Eventually.UntilAsync(async () => await ReclaimsAsync(sidecar) >= 1, Deadline, $"{name}'s sidecar to reclaim what start-up left\n{sidecar.Process.Output}");
