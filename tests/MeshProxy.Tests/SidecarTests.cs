@@ -142,12 +142,22 @@ public sealed class SidecarTests
         using var client = frontend.OutboundClient();
 
         string? body = null;
-        await Eventually.UntilAsync(async () =>
+        var status = 0;
+        try
         {
-            using var response = await client.GetAsync("http://catalog/items", Cancel);
-            body = await response.Content.ReadAsStringAsync(Cancel);
-            return response.StatusCode == HttpStatusCode.OK && response.Headers.GetValues(MeshHeaders.Instance).Single() == "catalog-1";
-        }, Deadline, "frontend's sidecar to route http://catalog/ to catalog-1");
+            await Eventually.UntilAsync(async () =>
+            {
+                using var response = await client.GetAsync("http://catalog/items", Cancel);
+                body = await response.Content.ReadAsStringAsync(Cancel);
+                status = (int)response.StatusCode;
+                return response.StatusCode == HttpStatusCode.OK && response.Headers.GetValues(MeshHeaders.Instance).Single() == "catalog-1";
+            }, Deadline, "frontend's sidecar to route http://catalog/ to catalog-1");
+        }
+        catch (TimeoutException ex)
+        {
+            // What the last answer was, and what both sidecars said meanwhile, for a failure seen once under a full run.
+            throw new TimeoutException($"{ex.Message} Last answer: {status} {body}{Environment.NewLine}frontend:{Environment.NewLine}{frontend.Process.Output}{Environment.NewLine}catalog:{Environment.NewLine}{catalog.Process.Output}", ex);
+        }
 
         Assert.Equal("catalog-app GET /items", body);
         Assert.DoesNotContain(frontendApp.Requests, r => r.StartsWith("GET /items", StringComparison.Ordinal));
