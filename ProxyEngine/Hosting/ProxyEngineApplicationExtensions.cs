@@ -16,12 +16,15 @@ public static class ProxyEngineApplicationExtensions
     private const string AuthorizationMiddlewareSetKey = "__AuthorizationMiddlewareSet";
 
     /// <summary>
-    /// Measures every request (put it first, so that mesh errors and redirects are counted too); adds nothing when
-    /// <see cref="MetricsOptions.Enabled"/> is false.
+    /// Counts this listener's connections as the proxy's downstream ones and measures every request (put it first, so
+    /// that mesh errors and redirects are counted too); measures no request when <see cref="MetricsOptions.Enabled"/>
+    /// is false.
     /// </summary>
     public static IApplicationBuilder UseMeshMetrics(this IApplicationBuilder app, MetricsOptions options)
     {
+        ArgumentNullException.ThrowIfNull(app);
         ArgumentNullException.ThrowIfNull(options);
+        app.ApplicationServices.GetRequiredService<RequestMetrics>().CountConnectionsOf(app.ApplicationServices);
         return options.Enabled ? app.UseMiddleware<Telemetry.RequestMetricsMiddleware>(options) : app;
     }
 

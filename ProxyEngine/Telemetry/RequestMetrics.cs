@@ -4,6 +4,7 @@ using System.Diagnostics.Metrics;
 using System.Globalization;
 using System.Text;
 using AspireMesh.Contracts.Admin;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace AspireMesh.ProxyEngine.Telemetry;
 
@@ -39,6 +40,8 @@ public sealed class RequestMetrics : IDisposable
     private readonly DateTimeOffset _startedAt = DateTimeOffset.UtcNow;
     private long _downstreamConnections;
     private long _upstreamConnections;
+    private readonly Lock _countedGate = new();
+    private volatile object[] _countedListeners = [];
 
     /// <summary>Creates the metrics, their OpenTelemetry instruments, and the listener that counts open connections.</summary>
     public RequestMetrics()
@@ -56,7 +59,7 @@ public sealed class RequestMetrics : IDisposable
         {
             new Measurement<long>(Interlocked.Read(ref _downstreamConnections), new KeyValuePair<string, object?>("side", "downstream")),
             new Measurement<long>(Interlocked.Read(ref _upstreamConnections), new KeyValuePair<string, object?>("side", "upstream")),
-        }, "{connection}", "Open connections: downstream (clients to this proxy) and upstream (this proxy to endpoints and its app).");
+        }, "{connection}", "Open connections: downstream (clients to this proxy's traffic listeners) and upstream (this proxy to endpoints and its app).");
 
         // Kestrel and HttpClient count their connections themselves; listen to those instruments instead of wrapping sockets.
         _connections.InstrumentPublished = (instrument, listener) =>
@@ -68,11 +71,40 @@ public sealed class RequestMetrics : IDisposable
             }
         };
         _connections.SetMeasurementEventCallback<long>((instrument, delta, _, _) =>
-            Interlocked.Add(ref instrument.Name == "kestrel.active_connections" ? ref _downstreamConnections : ref _upstreamConnections, delta));
+        {
+            if (instrument.Name != "kestrel.active_connections")
+            {
+                Interlocked.Add(ref _upstreamConnections, delta);
+            }
+            else if (Array.IndexOf(_countedListeners, instrument.Meter.Scope) >= 0)
+            {
+                // Every listener's Kestrel has its own meter, scoped to its host's meter factory; only the traffic
+                // listeners count (not the admin one that scrapers and the control plane poll, nor other servers in
+                // the process).
+                Interlocked.Add(ref _downstreamConnections, delta);
+            }
+        });
         _connections.Start();
     }
 
-    /// <summary>Open connections from clients to this proxy.</summary>
+    /// <summary>
+    /// Counts the connections clients open to the listener whose services these are (<see cref="DownstreamConnections"/>);
+    /// call it before the listener starts.
+    /// </summary>
+    public void CountConnectionsOf(IServiceProvider listenerServices)
+    {
+        ArgumentNullException.ThrowIfNull(listenerServices);
+        var scope = listenerServices.GetRequiredService<IMeterFactory>();
+        lock (_countedGate)
+        {
+            if (Array.IndexOf(_countedListeners, scope) < 0)
+            {
+                _countedListeners = [.. _countedListeners, scope];
+            }
+        }
+    }
+
+    /// <summary>Open connections from clients to this proxy's traffic listeners (those passed to <see cref="CountConnectionsOf"/>).</summary>
     public long DownstreamConnections => Interlocked.Read(ref _downstreamConnections);
 
     /// <summary>Open connections from this proxy to endpoints (and, for a sidecar, its app).</summary>
@@ -239,7 +271,7 @@ public sealed class RequestMetrics : IDisposable
             text.Append("mesh_tls_refusals_total{reason=\"").Append(Labels.Escape(reason)).Append("\"} ").Append(Interlocked.Read(ref counter.Value).ToString(CultureInfo.InvariantCulture)).Append('\n');
         }
 
-        text.Append("# HELP mesh_open_connections Open connections: downstream (clients to this proxy), upstream (this proxy to endpoints and its app).\n# TYPE mesh_open_connections gauge\n");
+        text.Append("# HELP mesh_open_connections Open connections: downstream (clients to this proxy's traffic listeners, not its admin one), upstream (this proxy to endpoints and its app).\n# TYPE mesh_open_connections gauge\n");
         text.Append("mesh_open_connections{side=\"downstream\"} ").Append(DownstreamConnections.ToString(CultureInfo.InvariantCulture)).Append('\n');
         text.Append("mesh_open_connections{side=\"upstream\"} ").Append(UpstreamConnections.ToString(CultureInfo.InvariantCulture)).Append('\n');
         return text.ToString();

@@ -51,7 +51,7 @@ public sealed class ForwardedHeadersTests
         },
     };
 
-    /// <summary>The sidecar's open downstream connections (its listeners', the admin one this client keeps included).</summary>
+    /// <summary>The sidecar's open downstream connections (its traffic listeners'; the admin one this client and the control plane poll is not counted).</summary>
     private static async Task<long> DownstreamConnectionsAsync(HttpClient admin, Uri sidecarAdmin)
     {
         var metrics = await admin.GetStringAsync(new Uri(sidecarAdmin, "metrics"), Cancel);

@@ -1,4 +1,9 @@
+using System.Diagnostics;
+using AspireMesh.ProxyEngine.Hosting;
 using AspireMesh.ProxyEngine.Telemetry;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace AspireMesh.ProxyEngine.Tests.Telemetry;
 
@@ -33,5 +38,46 @@ public sealed class RequestMetricsTests
         metrics.Record("ingress", "external", "a\"b", "r", 200, "", TimeSpan.Zero);
 
         Assert.Contains("destination=\"a\\\"b\"", metrics.ToPrometheusText(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task DownstreamConnections_CountsTheTrafficListeners_NotTheAdminOneNorOtherServers()
+    {
+        using var metrics = new RequestMetrics();
+        await using var traffic = await StartListenerAsync(metrics, counted: true);
+        await using var admin = await StartListenerAsync(metrics, counted: false);
+        using var toTraffic = new HttpClient();
+        using var toAdmin = new HttpClient();
+
+        // Kestrel counts a connection when it accepts it, before the request on it is answered.
+        Assert.Equal("ok", await toTraffic.GetStringAsync(new Uri(traffic.Urls.Single()), TestContext.Current.CancellationToken));
+        Assert.Equal(1, metrics.DownstreamConnections);
+        Assert.Equal("ok", await toAdmin.GetStringAsync(new Uri(admin.Urls.Single()), TestContext.Current.CancellationToken));
+        Assert.Equal(1, metrics.DownstreamConnections);
+
+        // Closing the counted connection takes it off again.
+        toTraffic.Dispose();
+        var deadline = Stopwatch.StartNew();
+        while (metrics.DownstreamConnections != 0 && deadline.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            await Task.Delay(20, TestContext.Current.CancellationToken);
+        }
+
+        Assert.Equal(0, metrics.DownstreamConnections);
+    }
+
+    private static async Task<WebApplication> StartListenerAsync(RequestMetrics metrics, bool counted)
+    {
+        var builder = ListenerHost.CreateBuilder("http://127.0.0.1:0");
+        builder.Services.AddSingleton(metrics);
+        var app = builder.Build();
+        if (counted)
+        {
+            app.UseMeshMetrics(new MetricsOptions { Direction = "inbound", Source = "unknown", Enabled = false });
+        }
+
+        app.MapGet("/", () => "ok");
+        await app.StartAsync(TestContext.Current.CancellationToken);
+        return app;
     }
 }
