@@ -169,6 +169,8 @@ publicBuilder.Services.AddSingleton<ISnapshotConsumer>(services => services.GetR
 var gateway = publicBuilder.Build();
 gateway.UseMeshMetrics(new MetricsOptions { Direction = "ingress", Source = "external", Enabled = telemetry });
 gateway.UseMeshErrors();
+// Routes come with the first snapshot: hold what arrives before it instead of answering 404.
+gateway.UseFirstSnapshotWait(status, "public");
 gateway.UseIngressProtection(ingress);
 gateway.UseMiddleware<AuthenticationMiddleware>();
 gateway.MapMeshRoutes(context => $"no route of gateway '{gatewayName}' matched {context.Request.Method} {context.Request.Path}.");

@@ -44,7 +44,7 @@ internal static class Sidecar
         var inboundEndpoints = new ListenerEndpoints();
         var outboundEndpoints = new ListenerEndpoints();
         // Without inbound mTLS the inbound side has no identity to check callers against, so it serves them all.
-        var inbound = InboundListener.Build(options, inboundEndpoints, policies, options.InboundMtls ? peers : new PeerAuthentication(null), metrics, accessLog, tap, loggers.CreateLogger("AspireMesh.MeshProxy.Tls"));
+        var inbound = InboundListener.Build(options, inboundEndpoints, status, policies, options.InboundMtls ? peers : new PeerAuthentication(null), metrics, accessLog, tap, loggers.CreateLogger("AspireMesh.MeshProxy.Tls"));
         var outbound = OutboundListener.Build(options, outboundEndpoints, status, policies, peers, metrics, accessLog, tap);
         var adminBuilder = ListenerHost.CreateBuilder($"http://127.0.0.1:{options.AdminPort}");
         adminBuilder.Services.AddMemoryReclaimer(options.MemoryReclaimSeconds);

@@ -35,6 +35,12 @@ public static class MeshErrors
     /// <summary>No route matched the request (404).</summary>
     public const string NoRoute = "no-route";
 
+    /// <summary>
+    /// The proxy has had no configuration (routes and policies) from the control plane yet, and waited for it as long as
+    /// it holds a request (503); the request went no further, so peers retry elsewhere.
+    /// </summary>
+    public const string NotConfigured = "not-configured";
+
     /// <summary>The target service has no healthy instance (503).</summary>
     public const string NoHealthyEndpoint = "no-healthy-endpoint";
 

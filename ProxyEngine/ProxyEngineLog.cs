@@ -8,6 +8,12 @@ internal static partial class ProxyEngineLog
     [LoggerMessage(2001, LogLevel.Information, "Applied first snapshot, version {Version}: {Routes} routes, {Clusters} clusters, {Endpoints} endpoints")]
     public static partial void FirstSnapshotApplied(ILogger logger, long version, int routes, int clusters, int endpoints);
 
+    [LoggerMessage(2009, LogLevel.Information, "Holding requests to the {Listener} listener until the first snapshot from the control plane is applied (each for at most {Seconds} s)")]
+    public static partial void HoldingUntilFirstSnapshot(ILogger logger, string listener, double seconds);
+
+    [LoggerMessage(2011, LogLevel.Warning, "No snapshot from the control plane after holding {Method} {Path} on the {Listener} listener for {Seconds} s: answered 503 not-configured")]
+    public static partial void NotConfigured(ILogger logger, string method, string path, string listener, double seconds);
+
     [LoggerMessage(2005, LogLevel.Debug, "Applied snapshot version {Version}: {Routes} routes, {Clusters} clusters, {Endpoints} endpoints")]
     public static partial void SnapshotApplied(ILogger logger, long version, int routes, int clusters, int endpoints);
 

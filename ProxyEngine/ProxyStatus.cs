@@ -8,6 +8,7 @@ public sealed class ProxyStatus
 {
     private readonly Lock _gate = new();
     private readonly Dictionary<string, string> _blockers = new(StringComparer.Ordinal);
+    private readonly TaskCompletionSource _firstSnapshot = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _appliedVersion;
     private volatile string? _adminAddress;
 
@@ -23,6 +24,9 @@ public sealed class ProxyStatus
         get => _adminAddress;
         set => _adminAddress = value;
     }
+
+    /// <summary>Completes once the first snapshot is applied: every part of the proxy has its routes and policies by then.</summary>
+    public Task FirstSnapshot => _firstSnapshot.Task;
 
     /// <summary>The version of the snapshot being served; 0 before the first.</summary>
     public long AppliedVersion => Interlocked.Read(ref _appliedVersion);
@@ -56,6 +60,7 @@ public sealed class ProxyStatus
     {
         Interlocked.Exchange(ref _appliedVersion, version);
         Unblock(SnapshotCondition);
+        _firstSnapshot.TrySetResult();
     }
 
     /// <summary>Marks the proxy not ready for <paramref name="reason"/> until <see cref="Unblock"/> is called with the same condition.</summary>

@@ -17,8 +17,8 @@ namespace AspireMesh.MeshProxy.Inbound;
 /// </summary>
 internal static class InboundListener
 {
-    public static WebApplication Build(SidecarOptions options, ListenerEndpoints endpoints, InboundPolicies policies, PeerAuthentication peers, RequestMetrics metrics,
-        AccessLog accessLog, TapHub tap, ILogger tlsLogger)
+    public static WebApplication Build(SidecarOptions options, ListenerEndpoints endpoints, ProxyStatus status, InboundPolicies policies, PeerAuthentication peers,
+        RequestMetrics metrics, AccessLog accessLog, TapHub tap, ILogger tlsLogger)
     {
         // Peers' sidecars and gateways call the HTTP/1.1 port with mTLS (ALPN picks HTTP/2); plaintext callers reach the
         // same port and, in strict mode, are told that mTLS is required.
@@ -44,6 +44,9 @@ internal static class InboundListener
             ConnectFailureReason = MeshErrors.AppUnavailable,
             UpstreamName = $"the application of instance '{options.InstanceId}'",
         });
+        // Nothing reaches the app before the service's policies (its mTLS mode, who may call it) have come: a peer may
+        // route here as soon as the instance registers, which can be before the first snapshot.
+        app.UseFirstSnapshotWait(status, "inbound");
         // Who is calling (proved by mTLS, or refused in strict mode); then the service's own inbound policies, before
         // anything reaches the app: who may call it, then how often (a denied request spends no token).
         app.UseGate(peers.AuthenticateAsync);

@@ -56,6 +56,10 @@ internal static class OutboundListener
         var app = builder.Build();
         app.UseMeshMetrics(new MetricsOptions { Direction = "outbound", Source = options.Service, Enabled = options.Telemetry });
         app.UseMeshErrors();
+        // Until the first snapshot the outbound side knows no service and no egress policy: hold the app's first calls
+        // rather than refuse them, and route them once it arrives (routing comes after the wait, not before it).
+        app.UseFirstSnapshotWait(status, "outbound");
+        app.UseRouting();
         // Hosts outside the mesh are called only as an egress policy allows.
         app.MapMeshRoutes(context =>
             $"no service named '{context.Request.Host.Host}' is known to the mesh or referenced by '{options.Service}' (request {context.Request.Method} {context.Request.Host}{context.Request.Path}).",

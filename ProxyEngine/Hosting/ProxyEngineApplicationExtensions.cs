@@ -6,6 +6,7 @@ using AspireMesh.ProxyEngine.Telemetry;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace AspireMesh.ProxyEngine.Hosting;
 
@@ -38,6 +39,47 @@ public static class ProxyEngineApplicationExtensions
     /// </summary>
     public static IApplicationBuilder UseMeshAuthorization(this IApplicationBuilder app, InboundPolicies policies, Security.AuthorizationOptions options) =>
         app.UseMiddleware<Security.AuthorizationMiddleware>(policies, options);
+
+    /// <summary>How long a request that reaches a proxy before its first snapshot waits for it, by default.</summary>
+    public static readonly TimeSpan FirstSnapshotWait = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Holds the requests that reach <paramref name="listener"/> before the proxy's first snapshot (its routes and
+    /// policies, <see cref="ProxyStatus.FirstSnapshot"/>) until it is applied, each for at most <paramref name="wait"/>
+    /// (<see cref="FirstSnapshotWait"/>), then answers 503 <see cref="MeshErrors.NotConfigured"/>: no request is routed
+    /// or let in without the policies the control plane has for it. Once applied it costs a completed-task check. Put
+    /// it after <see cref="UseMeshMetrics"/> and <see cref="UseMeshErrors"/>, before anything that reads the snapshot.
+    /// </summary>
+    public static IApplicationBuilder UseFirstSnapshotWait(this IApplicationBuilder app, ProxyStatus status, string listener, TimeSpan? wait = null)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        ArgumentNullException.ThrowIfNull(status);
+        var limit = wait ?? FirstSnapshotWait;
+        var logger = app.ApplicationServices.GetRequiredService<ILoggerFactory>().CreateLogger("AspireMesh.ProxyEngine.Configuration");
+        var held = 0;
+        return app.UseGate(context => status.FirstSnapshot.IsCompleted ? ValueTask.FromResult(true) : HoldAsync(context));
+
+        async ValueTask<bool> HoldAsync(HttpContext context)
+        {
+            if (Interlocked.Exchange(ref held, 1) == 0)
+            {
+                ProxyEngineLog.HoldingUntilFirstSnapshot(logger, listener, limit.TotalSeconds);
+            }
+
+            try
+            {
+                await status.FirstSnapshot.WaitAsync(limit, context.RequestAborted).ConfigureAwait(false);
+                return true;
+            }
+            catch (TimeoutException)
+            {
+                ProxyEngineLog.NotConfigured(logger, context.Request.Method, context.Request.Path.Value ?? "/", listener, limit.TotalSeconds);
+                await MeshErrorWriter.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, MeshErrors.NotConfigured,
+                    $"this proxy has had no configuration from the control plane yet (waited {limit.TotalSeconds:0.#} s), so no route or policy applies; the request went no further.").ConfigureAwait(false);
+                return false;
+            }
+        }
+    }
 
     /// <summary>
     /// Runs the rest of the pipeline when <paramref name="gate"/> lets the request through (a gate that refuses has

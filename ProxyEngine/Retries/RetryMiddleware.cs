@@ -14,7 +14,7 @@ namespace AspireMesh.ProxyEngine.Retries;
 /// Runs a request's attempts within its route's limits: the whole-request and per-attempt timeouts, and retries,
 /// each on an endpoint not yet tried when there is one, after an exponential backoff with jitter, within the backend's
 /// retry budget. A request that never reached an app (connection refused or, from a peer sidecar,
-/// <see cref="MeshErrors.AppUnavailable"/>) is always worth retrying; a route's retry policy adds broken connections
+/// <see cref="MeshErrors.AppUnavailable"/> or <see cref="MeshErrors.NotConfigured"/>) is always worth retrying; a route's retry policy adds broken connections
 /// (<c>reset</c>), timeouts and chosen statuses. Requests with a body are retried only when they are replayable: up
 /// to 64 KiB, and for non-idempotent methods only when the policy allows it. Runs in YARP's proxy pipeline, before
 /// load balancing.

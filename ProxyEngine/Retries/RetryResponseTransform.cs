@@ -15,13 +15,15 @@ internal static class RetryResponseTransform
             return ValueTask.CompletedTask;
         }
 
-        // A peer sidecar's answer to a gRPC request is 200 with grpc-status, so the reason header decides.
-        var appUnavailable = response.Headers.TryGetValues(MeshHeaders.Error, out var reasons)
-            && reasons.Contains(MeshErrors.AppUnavailable, StringComparer.Ordinal);
-        if (appUnavailable || retry.Codes.Contains((int)response.StatusCode))
+        // A peer sidecar's answer to a gRPC request is 200 with grpc-status, so the reason header decides. Its app never
+        // saw the request when it could not reach it, or when the sidecar had no configuration yet.
+        var neverReached = response.Headers.TryGetValues(MeshHeaders.Error, out var reasons)
+            ? reasons.FirstOrDefault(r => r is MeshErrors.AppUnavailable or MeshErrors.NotConfigured)
+            : null;
+        if (neverReached is not null || retry.Codes.Contains((int)response.StatusCode))
         {
             retry.Requested = true;
-            retry.RequestedReason = appUnavailable ? MeshErrors.AppUnavailable : $"status {(int)response.StatusCode}";
+            retry.RequestedReason = neverReached ?? $"status {(int)response.StatusCode}";
             context.SuppressResponseBody = true;
         }
 
