@@ -19,6 +19,12 @@ internal sealed class RegistrationService(ControlPlaneClient client, SidecarOpti
         : new() { Timeout = TimeSpan.FromSeconds(2) };
     private bool _registered;
 
+    // Probes in a row that must fail before a healthy app is reported unhealthy (Kubernetes' readiness default): one
+    // slow answer (a GC pause, a busy machine) must not take the only instance of a service out of rotation.
+    internal const int FailuresBeforeUnhealthy = 3;
+    private int _failuresInARow;
+    private bool _passedOnce;
+
     // Set before a registration is sent: if shutdown cancels it in flight, the control plane may still have taken it.
     private volatile bool _mayBeRegistered;
 
@@ -82,7 +88,8 @@ internal sealed class RegistrationService(ControlPlaneClient client, SidecarOpti
         try
         {
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            timeout.CancelAfter(TimeSpan.FromSeconds(2));
+            // Within the host's five seconds to stop; a control plane busy for longer lets the lease expire instead.
+            timeout.CancelAfter(TimeSpan.FromSeconds(4));
             await client.DeregisterAsync(options.InstanceId, timeout.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is HttpRequestException or ControlPlaneException or OperationCanceledException)
@@ -92,19 +99,26 @@ internal sealed class RegistrationService(ControlPlaneClient client, SidecarOpti
         }
     }
 
+    /// <summary>
+    /// Probes the app; it is healthy from its first passed probe until <see cref="FailuresBeforeUnhealthy"/> probes in a
+    /// row fail (before its first passed probe, it is not).
+    /// </summary>
     private async Task<bool> ProbeAppAsync(CancellationToken cancellationToken)
     {
-        bool healthy;
+        bool passed;
         try
         {
             using var response = await _probe.GetAsync(new Uri(options.AppUrl, options.AppHealthPath), cancellationToken).ConfigureAwait(false);
-            healthy = options.AppHealthPath.Length == 0 || response.IsSuccessStatusCode;
+            passed = options.AppHealthPath.Length == 0 || response.IsSuccessStatusCode;
         }
         catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
         {
-            healthy = false;
+            passed = false;
         }
 
+        _failuresInARow = passed ? 0 : _failuresInARow + 1;
+        _passedOnce |= passed;
+        var healthy = _passedOnce && _failuresInARow < FailuresBeforeUnhealthy;
         if (healthy)
         {
             status.Unblock(AppCondition);

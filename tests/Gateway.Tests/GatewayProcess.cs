@@ -1,3 +1,4 @@
+using AspireMesh.Contracts.Client;
 using AspireMesh.Contracts.Config;
 using AspireMesh.Contracts.Registry;
 
@@ -119,7 +120,7 @@ public sealed class GatewayProcess : IAsyncDisposable
     {
         var id = $"{service}-1";
         await ControlPlane.Client.RegisterAsync(id, new InstanceRegistration(service, backend.Url.ToString().TrimEnd('/'), true), TestContext.Current.CancellationToken);
-        _heartbeats.Add(HeartbeatAsync(id));
+        _heartbeats.Add(HeartbeatAsync(id, service, backend));
         await Eventually.UntilAsync(async () =>
         {
             using var response = await (client ?? Client).GetAsync(probePath);
@@ -127,7 +128,7 @@ public sealed class GatewayProcess : IAsyncDisposable
         }, Deadline, $"{probePath} to reach {backend.Name}");
     }
 
-    private async Task HeartbeatAsync(string id)
+    private async Task HeartbeatAsync(string id, string service, TestBackend backend)
     {
         using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
         try
@@ -136,9 +137,13 @@ public sealed class GatewayProcess : IAsyncDisposable
             {
                 try
                 {
-                    await ControlPlane.Client.HeartbeatAsync(id, new Heartbeat(true), _stopping.Token);
+                    // As a sidecar does: a control plane that evicted the instance (a stall longer than the lease) gets it again.
+                    if (!await ControlPlane.Client.HeartbeatAsync(id, new Heartbeat(true), _stopping.Token))
+                    {
+                        await ControlPlane.Client.RegisterAsync(id, new InstanceRegistration(service, backend.Url.ToString().TrimEnd('/'), true), _stopping.Token);
+                    }
                 }
-                catch (HttpRequestException)
+                catch (Exception ex) when (ex is HttpRequestException or ControlPlaneException || (ex is TaskCanceledException && !_stopping.IsCancellationRequested))
                 {
                     // The next tick tries again.
                 }

@@ -30,7 +30,8 @@ public sealed class GatewayTests : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
-        _controlPlane = await ControlPlaneProcess.StartAsync(typeof(GatewayTests).Assembly, Config);
+        // Instances are registered without heartbeats: a long lease keeps them for the whole test on a slow machine.
+        _controlPlane = await ControlPlaneProcess.StartAsync(typeof(GatewayTests).Assembly, Config, "--ControlPlane:LeaseDuration=00:10:00");
         var port = Ports.Free();
         var admin = Ports.Free();
         _stateDirectory = Directory.CreateTempSubdirectory("aspiremesh-gw-").FullName;

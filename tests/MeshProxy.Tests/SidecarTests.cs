@@ -211,6 +211,35 @@ public sealed class SidecarTests
     }
 
     [Fact]
+    public async Task Heartbeat_AppFailsTwoProbesInARow_StaysHealthy()
+    {
+        await using var app = await TestBackend.StartAsync("app");
+        await using var controlPlane = await StartControlPlaneAsync();
+        await using var sidecar = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-1", app.Url);
+        await Eventually.UntilAsync(async () => await controlPlane.HealthOfAsync("catalog-1") == InstanceHealth.Healthy, Deadline, "catalog-1 healthy");
+
+        // One fewer failed probe than it takes (a slow app, a busy machine); each probe's result goes out with the
+        // heartbeat sent before the next probe, so the one that passes after them comes after both were reported.
+        var failed = 0;
+        var passedAfter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        app.Handler = context =>
+        {
+            if (context.Request.Path == "/health" && Interlocked.Increment(ref failed) <= 2)
+            {
+                context.Response.StatusCode = StatusCodes.Status503ServiceUnavailable;
+                return Task.CompletedTask;
+            }
+
+            passedAfter.TrySetResult();
+            return context.Response.WriteAsync("ok");
+        };
+        await passedAfter.Task.WaitAsync(Deadline, Cancel);
+
+        Assert.Equal(InstanceHealth.Healthy, await controlPlane.HealthOfAsync("catalog-1"));
+        Assert.DoesNotContain("Instance catalog-1 is now unhealthy", controlPlane.Process.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Start_NeitherAppUrlNorCommand_ExitsWithReason()
     {
         await using var process = await TestProcess.StartDotnetAsync("sidecar", SidecarProcess.Assembly, ["--service", "catalog"]);

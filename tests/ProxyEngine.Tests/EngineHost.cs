@@ -48,7 +48,7 @@ internal sealed class EngineHost : IAsyncDisposable
             Kind = ProxyKinds.Gateway,
             Name = "test",
             ProxyId = "test-1",
-            ControlPlane = new Uri($"http://127.0.0.1:{Ports.Free()}/"),
+            ControlPlane = Ports.ClosedUrl(),
             UpstreamTimeout = upstreamTimeout ?? TimeSpan.FromSeconds(30),
         }, status);
         var app = builder.Build();

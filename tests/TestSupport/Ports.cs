@@ -14,6 +14,29 @@ public static class Ports
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    /// <summary>The URL of a loopback port nothing listens on: connections to it are refused.</summary>
-    public static Uri ClosedUrl() => new($"http://127.0.0.1:{Free()}");
+    private static int _nextClosed;
+
+    /// <summary>
+    /// The URL of a loopback port nothing listens on: connections to it are refused. It is a privileged port (below
+    /// 1024) found closed: never one the kernel hands out for <c>bind(0)</c> or an outgoing connection, so no test's
+    /// server or client can take it later, as it could a port that was free a moment ago.
+    /// </summary>
+    public static Uri ClosedUrl()
+    {
+        for (var tries = 0; tries < 1023; tries++)
+        {
+            var port = 1 + (Interlocked.Increment(ref _nextClosed) % 1023);
+            try
+            {
+                using var probe = new TcpClient();
+                probe.Connect(IPAddress.Loopback, port);
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionRefused)
+            {
+                return new Uri($"http://127.0.0.1:{port}");
+            }
+        }
+
+        throw new InvalidOperationException("every port below 1024 on 127.0.0.1 accepts connections");
+    }
 }

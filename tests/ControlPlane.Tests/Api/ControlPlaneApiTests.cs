@@ -55,7 +55,7 @@ public sealed class ControlPlaneApiTests
     [Fact]
     public async Task Lease_HeartbeatsStop_InstanceIsEvicted()
     {
-        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ControlPlaneApiTests).Assembly, null, "--ControlPlane:LeaseDuration=00:00:01");
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ControlPlaneApiTests).Assembly, null, "--ControlPlane:LeaseDuration=00:00:03");
         await controlPlane.Client.RegisterAsync("catalog-1", new InstanceRegistration("catalog", "http://127.0.0.1:5001", true), Cancel);
         Assert.Equal(InstanceHealth.Healthy, await controlPlane.HealthOfAsync("catalog-1"));
 

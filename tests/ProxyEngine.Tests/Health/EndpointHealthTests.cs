@@ -50,7 +50,7 @@ public sealed class EndpointHealthTests
         {
             Name = "catalog-policy", TargetRef = new() { Name = "catalog" },
             LoadBalancer = new() { Type = "RoundRobin" },
-            OutlierDetection = new() { ConsecutiveFailures = 3, BaseEjectionTime = "1s", MaxEjectionPercent = 50 },
+            OutlierDetection = new() { ConsecutiveFailures = 3, BaseEjectionTime = "5s", MaxEjectionPercent = 50 },
         };
         Assert.Empty(await engine.ApplyAsync(Snapshot(policy, flaky.Url, steady.Url)));
 

@@ -67,7 +67,8 @@ public sealed class ResiliencePolicyTests
         silent.Handler = TestBackend.HangUntilAborted;
         await using var fast = await TestBackend.StartAsync("fast");
         await using var engine = await EngineHost.StartAsync();
-        await engine.ApplyAsync(Snapshot(Route(new HttpRouteRetry { Attempts = 2, Conditions = ["timeout"], Backoff = "1ms" }, new HttpRouteTimeouts { BackendRequest = "200ms" }),
+        // Long enough for "fast" to answer on a loaded machine (a new connection included), short enough to wait out.
+        await engine.ApplyAsync(Snapshot(Route(new HttpRouteRetry { Attempts = 2, Conditions = ["timeout"], Backoff = "1ms" }, new HttpRouteTimeouts { BackendRequest = "1s" }),
             [silent.Url, fast.Url]));
 
         for (var i = 0; i < 4; i++)

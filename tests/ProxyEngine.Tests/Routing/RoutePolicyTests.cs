@@ -297,7 +297,7 @@ public sealed class RoutePolicyTests
         await using var hanging = await TestBackend.StartAsync("hanging");
         hanging.Handler = TestBackend.HangUntilAborted;
         await using var engine = await EngineHost.StartAsync();
-        await engine.ApplyAsync(Snapshot(1, Mirrored(100), ("catalog", [primary.Url]), ("shadow", [hanging.Url, new Uri($"http://127.0.0.1:{Ports.Free()}")])));
+        await engine.ApplyAsync(Snapshot(1, Mirrored(100), ("catalog", [primary.Url]), ("shadow", [hanging.Url, Ports.ClosedUrl()])));
 
         for (var i = 0; i < 10; i++)
         {
