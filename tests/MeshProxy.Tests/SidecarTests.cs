@@ -155,8 +155,9 @@ public sealed class SidecarTests
         }
         catch (TimeoutException ex)
         {
-            // What the last answer was, and what both sidecars said meanwhile, for a failure seen once under a full run.
-            throw new TimeoutException($"{ex.Message} Last answer: {status} {body}{Environment.NewLine}frontend:{Environment.NewLine}{frontend.Process.Output}{Environment.NewLine}catalog:{Environment.NewLine}{catalog.Process.Output}", ex);
+            // What the last answer was, and what both sidecars and the control plane (health changes, evictions) said
+            // meanwhile, for a failure seen once under a full run.
+            throw new TimeoutException($"{ex.Message} Last answer: {status} {body}{Environment.NewLine}frontend:{Environment.NewLine}{frontend.Process.Output}{Environment.NewLine}catalog:{Environment.NewLine}{catalog.Process.Output}{Environment.NewLine}control plane:{Environment.NewLine}{controlPlane.Process.Output}", ex);
         }
 
         Assert.Equal("catalog-app GET /items", body);
