@@ -11,6 +11,9 @@ internal static partial class GatewayLog
     [LoggerMessage(3002, LogLevel.Warning, "Cannot fetch signing keys from {JwksUri}: {Reason}")]
     public static partial void JwksFetchFailed(ILogger logger, Uri jwksUri, string reason);
 
+    [LoggerMessage(3004, LogLevel.Information, "Gateway {Name} listening: {Urls}, admin {Admin}")]
+    public static partial void Listening(ILogger logger, string name, string urls, string admin);
+
     [LoggerMessage(3003, LogLevel.Debug, "Refused {Method} {Path} on route {Route}: {Reason}")]
     public static partial void Unauthenticated(ILogger logger, string method, string path, string route, string reason);
 }

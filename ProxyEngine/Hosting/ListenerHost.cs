@@ -82,10 +82,10 @@ public static class ListenerHost
 
     /// <summary>
     /// Starts every listener; if one cannot bind its address, says so on stderr, stops the others and returns
-    /// <see cref="ListenFailedExitCode"/>. Otherwise runs until any of them is asked to stop (SIGTERM, Ctrl+C), stops
-    /// them all and returns 0.
+    /// <see cref="ListenFailedExitCode"/>. Otherwise calls <paramref name="listening"/> once all listen, runs until any of
+    /// them is asked to stop (SIGTERM, Ctrl+C), stops them all and returns 0.
     /// </summary>
-    public static async Task<int> RunAllAsync(IReadOnlyList<WebApplication> listeners)
+    public static async Task<int> RunAllAsync(IReadOnlyList<WebApplication> listeners, Action? listening = null)
     {
         ArgumentNullException.ThrowIfNull(listeners);
         var started = new List<WebApplication>();
@@ -106,6 +106,7 @@ public static class ListenerHost
                 started.Add(listener);
             }
 
+            listening?.Invoke();
             // Each listener stops itself once asked (SIGTERM reaches all of them); when one stops, ask the others too,
             // and return only when every one has finished stopping (a sidecar deregisters while it stops).
             var shutdowns = started.Select(l => l.WaitForShutdownAsync()).ToList();

@@ -1,0 +1,55 @@
+using System.Net;
+using AspireMesh.Contracts.Config;
+using AspireMesh.Contracts.Registry;
+
+namespace AspireMesh.Gateway.Tests;
+
+/// <summary>A gateway that listens before its routes have come from the control plane.</summary>
+public sealed class FirstSnapshotTests
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
+
+    private static CancellationToken Cancel => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task RequestBeforeTheFirstSnapshot_IsHeldThenRoutedByIt()
+    {
+        await using var app = await TestBackend.StartAsync("shop-app");
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(FirstSnapshotTests).Assembly, new MeshConfig
+        {
+            Services = [new() { Name = "shop" }],
+            Routes = [new() { Name = "shop", ParentRefs = [new() { Name = "edge" }], Rules = [new() { Matches = [new() { Path = new() { Type = "PathPrefix", Value = "/shop" } }], BackendRefs = [new() { Name = "shop" }] }] }],
+        }, "--ControlPlane:LeaseDuration=00:10:00");
+        await controlPlane.Client.RegisterAsync("shop-1", new InstanceRegistration("shop", app.Url.ToString().TrimEnd('/'), true), Cancel);
+        // The gateway gets its certificate through the relay, which holds its snapshot watch.
+        await using var relay = await ControlPlaneRelay.StartAsync(controlPlane.Url);
+        var stateDirectory = Directory.CreateTempSubdirectory("aspiremesh-gw-").FullName;
+        try
+        {
+            await using var gateway = await TestProcess.StartDotnetAsync("gateway", BuiltProjects.Assembly(typeof(FirstSnapshotTests).Assembly, "Gateway.csproj"),
+                ["--name", "edge", "--host", "127.0.0.1", "--port", "0", "--admin-port", "0", "--control-plane", relay.Url.ToString(), "--state-dir", stateDirectory],
+                ControlPlaneProcess.GatewayEnvironment("edge"));
+            var listening = await gateway.WaitForLineAsync(@"Gateway edge listening: (\S+), admin (\S+)$", Deadline);
+            using var client = new HttpClient { BaseAddress = new Uri(listening.Groups[1].Value), Timeout = Deadline };
+
+            var early = client.GetAsync("/shop/cart", Cancel);
+            await Task.WhenAny(early, gateway.WaitForLineAsync("Holding requests to the public listener until the first snapshot", Deadline));
+            if (early.IsCompleted)
+            {
+                using var answer = await early;
+                Assert.Fail($"answered {(int)answer.StatusCode} {await answer.Content.ReadAsStringAsync(Cancel)} before the first snapshot{Environment.NewLine}{gateway.Output}");
+            }
+
+            Assert.True(relay.HeldWatches > 0, "the gateway's snapshot watch was not held");
+            relay.ReleaseWatches();
+
+            using var response = await early.WaitAsync(Deadline, Cancel);
+            Assert.True(response.StatusCode == HttpStatusCode.OK, $"expected 200, got {(int)response.StatusCode}: {await response.Content.ReadAsStringAsync(Cancel)}{Environment.NewLine}{gateway.Output}");
+            Assert.Equal("shop-app", response.Headers.GetValues("x-backend").Single());
+        }
+        finally
+        {
+            Directory.Delete(stateDirectory, recursive: true);
+        }
+    }
+}
