@@ -32,14 +32,14 @@ public sealed class GatewayTests : IAsyncLifetime
     {
         // Instances are registered without heartbeats: a long lease keeps them for the whole test on a slow machine.
         _controlPlane = await ControlPlaneProcess.StartAsync(typeof(GatewayTests).Assembly, Config, "--ControlPlane:LeaseDuration=00:10:00");
-        var port = Ports.Free();
-        var admin = Ports.Free();
         _stateDirectory = Directory.CreateTempSubdirectory("aspiremesh-gw-").FullName;
+        // Ports chosen by the kernel at bind time (no free-then-bind race); the gateway says which once it listens.
         _gateway = await TestProcess.StartDotnetAsync("gateway", BuiltProjects.Assembly(typeof(GatewayTests).Assembly, "Gateway.csproj"),
-            ["--name", "edge", "--host", "127.0.0.1", "--port", $"{port}", "--admin-port", $"{admin}", "--control-plane", _controlPlane.Url.ToString(), "--state-dir", _stateDirectory],
+            ["--name", "edge", "--host", "127.0.0.1", "--port", "0", "--admin-port", "0", "--control-plane", _controlPlane.Url.ToString(), "--state-dir", _stateDirectory],
             ControlPlaneProcess.GatewayEnvironment("edge"));
-        _client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/"), Timeout = Deadline };
-        _admin = new Uri($"http://127.0.0.1:{admin}/");
+        var listening = await _gateway.WaitForLineAsync(@"Gateway edge listening: (\S+), admin (\S+)$", Deadline);
+        _client = new HttpClient { BaseAddress = new Uri(listening.Groups[1].Value), Timeout = Deadline };
+        _admin = new Uri(listening.Groups[2].Value);
         await Eventually.UntilAsync(async () => (await _client.GetAsync(new Uri(_admin, "ready"))).IsSuccessStatusCode, Deadline, "the gateway to be ready");
     }
 
