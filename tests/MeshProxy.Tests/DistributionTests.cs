@@ -133,7 +133,7 @@ public sealed class DistributionTests
         await using var frontendApp = await TestBackend.StartAsync("frontend-app");
         await using var catalogApp = await TestBackend.StartAsync("catalog-app");
         var state = Directory.CreateTempSubdirectory("aspiremesh-cp-").FullName;
-        var port = Ports.Free();
+        var port = Ports.FreeBelowEphemeral();
         var controlPlane = await ControlPlaneProcess.StartWithStateAsync(typeof(DistributionTests).Assembly, Storefront, state, port);
         try
         {

@@ -116,7 +116,7 @@ public sealed class SidecarTests
     public async Task Inbound_AppNotListening_503AppUnavailableAndInstanceUnhealthy()
     {
         await using var controlPlane = await StartControlPlaneAsync();
-        await using var sidecar = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-7", new Uri($"http://127.0.0.1:{Ports.Free()}"));
+        await using var sidecar = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-7", Ports.ClosedUrl());
         using var peer = await MeshIdentity.IssueAsync(controlPlane, "sidecar", "frontend");
         using var http = peer.Client();
 

@@ -17,6 +17,31 @@ public static class Ports
     private static int _nextClosed;
 
     /// <summary>
+    /// A port free on 127.0.0.1 right now, below the kernel's ephemeral range (32768 and up on Linux): for a server that
+    /// binds it later, or binds it again after a restart. No outgoing connection and no <c>bind(0)</c> of another
+    /// test can take it in between, as they can a port <see cref="Free"/> returned.
+    /// </summary>
+    public static int FreeBelowEphemeral()
+    {
+        for (var tries = 0; tries < 200; tries++)
+        {
+            var port = Random.Shared.Next(20000, 32000);
+            try
+            {
+                using var listener = new TcpListener(IPAddress.Loopback, port);
+                listener.Start();
+                return port;
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressAlreadyInUse)
+            {
+                // Taken: try another.
+            }
+        }
+
+        throw new InvalidOperationException("no free port between 20000 and 32000 on 127.0.0.1");
+    }
+
+    /// <summary>
     /// The URL of a loopback port nothing listens on: connections to it are refused. It is a privileged port (below
     /// 1024) found closed: never one the kernel hands out for <c>bind(0)</c> or an outgoing connection, so no test's
     /// server or client can take it later, as it could a port that was free a moment ago.

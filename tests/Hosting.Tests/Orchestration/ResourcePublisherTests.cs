@@ -29,7 +29,7 @@ public sealed class ResourcePublisherTests
     [Fact]
     public async Task Publish_ControlPlaneStartsLate_SnapshotAndNewestQueuedLinesArriveOldestDropped()
     {
-        var port = Ports.Free();
+        var port = Ports.FreeBelowEphemeral();
         await using var publisher = new ResourcePublisher(new Uri($"http://127.0.0.1:{port}/"), ControlPlaneProcess.AdminToken, maxQueuedLines: 100);
         publisher.Start();
         publisher.Update(Running("worker"));
@@ -50,7 +50,7 @@ public sealed class ResourcePublisherTests
     [Fact]
     public async Task Publish_ControlPlaneRestarts_ResourcesPublishedAgainAndNewLinesArrive()
     {
-        var port = Ports.Free();
+        var port = Ports.FreeBelowEphemeral();
         var state = Directory.CreateTempSubdirectory("aspiremesh-publisher-").FullName;
         try
         {
