@@ -169,9 +169,9 @@ publicBuilder.Services.AddSingleton<ISnapshotConsumer>(services => services.GetR
 var gateway = publicBuilder.Build();
 gateway.UseMeshMetrics(new MetricsOptions { Direction = "ingress", Source = "external", Enabled = telemetry });
 gateway.UseMeshErrors();
-// Routes come with the first snapshot: hold what arrives before it instead of answering 404.
-gateway.UseFirstSnapshotWait(status, "public");
-gateway.UseIngressProtection(ingress);
+// Routes (and claim headers to remove) come with the first snapshot: what arrives before it and passes the checks
+// that need none (redirect, limits, hygiene) is held, not answered 404 or let through with a forged claim header.
+gateway.UseIngressProtection(ingress, beforeSnapshotUse: app => app.UseFirstSnapshotWait(status, "public"));
 gateway.UseMiddleware<AuthenticationMiddleware>();
 gateway.MapMeshRoutes(context => $"no route of gateway '{gatewayName}' matched {context.Request.Method} {context.Request.Path}.");
 

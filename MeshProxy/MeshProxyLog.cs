@@ -21,6 +21,9 @@ internal static partial class MeshProxyLog
     [LoggerMessage(3012, LogLevel.Information, "HTTP/2 with prior knowledge (h2c): inbound {Inbound}, outbound {Outbound}; the app speaks {AppProtocol}")]
     public static partial void ListeningHttp2(ILogger logger, string inbound, string outbound, string appProtocol);
 
+    [LoggerMessage(3015, LogLevel.Information, "Holding CONNECT tunnels until the first snapshot from the control plane is applied (each for at most {Seconds} s)")]
+    public static partial void HoldingTunnels(ILogger logger, double seconds);
+
     [LoggerMessage(3013, LogLevel.Warning, "Refused a CONNECT tunnel to {Authority}: no route serves that host and no egress policy allows it (egress-denied)")]
     public static partial void TunnelRefused(ILogger logger, string authority);
 

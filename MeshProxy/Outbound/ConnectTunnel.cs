@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using System.Text;
 using AspireMesh.ProxyEngine;
 using AspireMesh.ProxyEngine.Egress;
+using AspireMesh.ProxyEngine.Hosting;
 using AspireMesh.ProxyEngine.Routing;
 using AspireMesh.ProxyEngine.Telemetry;
 using Microsoft.AspNetCore.Connections;
@@ -20,10 +21,12 @@ namespace AspireMesh.MeshProxy.Outbound;
 /// speaks TLS to it itself) and measured as one request; any other tunnel is refused with 403 <c>egress-denied</c>.
 /// </summary>
 /// <remarks>A connection middleware: it looks at the first bytes of each connection and hands anything else to Kestrel untouched.</remarks>
-internal sealed class ConnectTunnel(RoutedHosts hosts, EgressTable egress, ListenerEndpoints ports, RequestMetrics metrics, SidecarOptions options, TimeProvider time,
-    ILogger<ConnectTunnel> logger)
+internal sealed class ConnectTunnel(RoutedHosts hosts, EgressTable egress, ListenerEndpoints ports, RequestMetrics metrics, SidecarOptions options, ProxyStatus status,
+    TimeProvider time, ILogger<ConnectTunnel> logger)
 {
     private const int MaxHeadBytes = 8 * 1024;
+
+    private int _held;
 
     /// <summary>Tunnels are measured with the app's other calls.</summary>
     private const string Direction = "outbound";
@@ -97,6 +100,27 @@ internal sealed class ConnectTunnel(RoutedHosts hosts, EgressTable egress, Liste
         {
             await RefuseAsync(connection, 400, "Bad Request", MeshErrors.NotSupported, $"CONNECT needs host:port, got '{authority}'.").ConfigureAwait(false);
             return;
+        }
+
+        // Which hosts are the mesh's and which egress policies allow come with the first snapshot: wait for it, as the
+        // HTTP pipeline does (UseFirstSnapshotWait), rather than refuse a tunnel the snapshot would allow.
+        if (!status.FirstSnapshot.IsCompleted)
+        {
+            if (Interlocked.Exchange(ref _held, 1) == 0)
+            {
+                MeshProxyLog.HoldingTunnels(logger, ProxyEngineApplicationExtensions.FirstSnapshotWait.TotalSeconds);
+            }
+
+            try
+            {
+                await status.FirstSnapshot.WaitAsync(ProxyEngineApplicationExtensions.FirstSnapshotWait, connection.ConnectionClosed).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                await RefuseAsync(connection, 503, "Service Unavailable", MeshErrors.NotConfigured,
+                    $"this proxy has had no configuration from the control plane yet (waited {ProxyEngineApplicationExtensions.FirstSnapshotWait.TotalSeconds:0.#} s), so it cannot tell whether {authority} may be called.").ConfigureAwait(false);
+                return;
+            }
         }
 
         if (hosts.Accepts(host))

@@ -42,7 +42,9 @@ internal sealed class RegistrationService(ControlPlaneClient client, SidecarOpti
         var failing = false;
         while (!stoppingToken.IsCancellationRequested)
         {
-            var healthy = await ProbeAppAsync(stoppingToken).ConfigureAwait(false);
+            // Peers route only to healthy instances: not before this sidecar has its first snapshot (its policies), and
+            // not if it never gets one (a refused snapshot), whatever its app says.
+            var healthy = await ProbeAppAsync(stoppingToken).ConfigureAwait(false) && status.FirstSnapshot.IsCompleted;
             try
             {
                 if (!_registered || !await client.HeartbeatAsync(options.InstanceId, new Heartbeat(healthy), stoppingToken).ConfigureAwait(false))
@@ -68,7 +70,10 @@ internal sealed class RegistrationService(ControlPlaneClient client, SidecarOpti
 
             try
             {
-                await Task.Delay(interval, time, stoppingToken).ConfigureAwait(false);
+                var delay = Task.Delay(interval, time, stoppingToken);
+                // The first snapshot makes a healthy app's instance healthy: say so now, not an interval later.
+                await (healthy || status.FirstSnapshot.IsCompleted ? delay : Task.WhenAny(delay, status.FirstSnapshot)).ConfigureAwait(false);
+                stoppingToken.ThrowIfCancellationRequested();
             }
             catch (OperationCanceledException)
             {

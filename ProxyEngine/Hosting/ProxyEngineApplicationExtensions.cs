@@ -71,6 +71,12 @@ public static class ProxyEngineApplicationExtensions
                 await status.FirstSnapshot.WaitAsync(limit, context.RequestAborted).ConfigureAwait(false);
                 return true;
             }
+            catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+            {
+                // The client gave up while it waited: measured as such, not as an answer.
+                context.Response.StatusCode = StatusCodes.Status499ClientClosedRequest;
+                return false;
+            }
             catch (TimeoutException)
             {
                 ProxyEngineLog.NotConfigured(logger, context.Request.Method, context.Request.Path.Value ?? "/", listener, limit.TotalSeconds);

@@ -65,7 +65,7 @@ public sealed class ControlPlaneRelay : IAsyncDisposable
             await _released.Task.WaitAsync(held.Token).ConfigureAwait(false);
         }
 
-        using var request = new HttpRequestMessage(new HttpMethod(context.Request.Method), context.Request.Path.Value!.TrimStart('/') + context.Request.QueryString);
+        using var request = new HttpRequestMessage(new HttpMethod(context.Request.Method), context.Request.Path.ToUriComponent().TrimStart('/') + context.Request.QueryString);
         if (context.Request.ContentLength > 0 || context.Request.Headers.TransferEncoding.Count > 0)
         {
             request.Content = new StreamContent(context.Request.Body);
@@ -96,6 +96,7 @@ public sealed class ControlPlaneRelay : IAsyncDisposable
     {
         // Watches still held end here, unanswered; the proxies that sent them are stopped first or ask again.
         await _stopping.CancelAsync().ConfigureAwait(false);
+        await _app.StopAsync().ConfigureAwait(false);
         await _app.DisposeAsync().ConfigureAwait(false);
         _upstream.Dispose();
         _stopping.Dispose();
