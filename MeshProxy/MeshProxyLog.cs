@@ -24,6 +24,9 @@ internal static partial class MeshProxyLog
     [LoggerMessage(3015, LogLevel.Information, "Holding CONNECT tunnels until the first snapshot from the control plane is applied (each for at most {Seconds} s)")]
     public static partial void HoldingTunnels(ILogger logger, double seconds);
 
+    [LoggerMessage(3016, LogLevel.Warning, "No snapshot from the control plane after holding a CONNECT tunnel to {Authority} for {Seconds} s: answered 503 not-configured")]
+    public static partial void TunnelNotConfigured(ILogger logger, string authority, double seconds);
+
     [LoggerMessage(3013, LogLevel.Warning, "Refused a CONNECT tunnel to {Authority}: no route serves that host and no egress policy allows it (egress-denied)")]
     public static partial void TunnelRefused(ILogger logger, string authority);
 

@@ -117,6 +117,8 @@ internal sealed class ConnectTunnel(RoutedHosts hosts, EgressTable egress, Liste
             }
             catch (TimeoutException)
             {
+                MeshProxyLog.TunnelNotConfigured(logger, authority, ProxyEngineApplicationExtensions.FirstSnapshotWait.TotalSeconds);
+                metrics.Record(Direction, options.Service, host.ToLowerInvariant(), "", 503, MeshErrors.NotConfigured, ProxyEngineApplicationExtensions.FirstSnapshotWait);
                 await RefuseAsync(connection, 503, "Service Unavailable", MeshErrors.NotConfigured,
                     $"this proxy has had no configuration from the control plane yet (waited {ProxyEngineApplicationExtensions.FirstSnapshotWait.TotalSeconds:0.#} s), so it cannot tell whether {authority} may be called.").ConfigureAwait(false);
                 return;

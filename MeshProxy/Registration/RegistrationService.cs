@@ -5,8 +5,9 @@ using AspireMesh.ProxyEngine;
 namespace AspireMesh.MeshProxy.Registration;
 
 /// <summary>
-/// Registers the instance, renews its lease with the app's current health, re-registers when the control plane has
-/// forgotten it, and deregisters on shutdown. The proxy is not ready until registered with a healthy app.
+/// Registers the instance, renews its lease with its current health (its app's, once the sidecar has its first
+/// snapshot), re-registers when the control plane has forgotten it, and deregisters on shutdown. The proxy is not ready
+/// until the control plane has the instance as healthy.
 /// </summary>
 internal sealed class RegistrationService(ControlPlaneClient client, SidecarOptions options, InboundAddress inbound, ProxyStatus status,
     TimeProvider time, ILogger<RegistrationService> logger) : BackgroundService
@@ -44,7 +45,9 @@ internal sealed class RegistrationService(ControlPlaneClient client, SidecarOpti
         {
             // Peers route only to healthy instances: not before this sidecar has its first snapshot (its policies), and
             // not if it never gets one (a refused snapshot), whatever its app says.
-            var healthy = await ProbeAppAsync(stoppingToken).ConfigureAwait(false) && status.FirstSnapshot.IsCompleted;
+            var configured = status.FirstSnapshot.IsCompleted;
+            var appHealthy = await ProbeAppAsync(stoppingToken).ConfigureAwait(false);
+            var healthy = appHealthy && configured;
             try
             {
                 if (!_registered || !await client.HeartbeatAsync(options.InstanceId, new Heartbeat(healthy), stoppingToken).ConfigureAwait(false))
@@ -56,7 +59,16 @@ internal sealed class RegistrationService(ControlPlaneClient client, SidecarOpti
                     MeshProxyLog.Registered(logger, options.InstanceId, options.Service, address.Http1.ToString());
                 }
 
-                status.Unblock(RegisteredCondition);
+                // Ready once the control plane has the instance as healthy: what is ready gets traffic right away.
+                if (healthy)
+                {
+                    status.Unblock(RegisteredCondition);
+                }
+                else
+                {
+                    status.Block(RegisteredCondition, "registered with the control plane, not yet reported healthy");
+                }
+
                 failing = false;
             }
             catch (Exception ex) when (!stoppingToken.IsCancellationRequested && ex is HttpRequestException or ControlPlaneException or TaskCanceledException)
@@ -71,8 +83,9 @@ internal sealed class RegistrationService(ControlPlaneClient client, SidecarOpti
             try
             {
                 var delay = Task.Delay(interval, time, stoppingToken);
-                // The first snapshot makes a healthy app's instance healthy: say so now, not an interval later.
-                await (healthy || status.FirstSnapshot.IsCompleted ? delay : Task.WhenAny(delay, status.FirstSnapshot)).ConfigureAwait(false);
+                // The first snapshot makes a healthy app's instance healthy: say so now, not an interval later (also when
+                // it came while this round's heartbeat was on its way).
+                await (appHealthy && !configured ? Task.WhenAny(delay, status.FirstSnapshot) : delay).ConfigureAwait(false);
                 stoppingToken.ThrowIfCancellationRequested();
             }
             catch (OperationCanceledException)

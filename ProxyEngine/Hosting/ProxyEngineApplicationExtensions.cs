@@ -73,8 +73,9 @@ public static class ProxyEngineApplicationExtensions
             }
             catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
             {
-                // The client gave up while it waited: measured as such, not as an answer.
+                // The client gave up while it waited: measured as such (with why it waited), not as an answer.
                 context.Response.StatusCode = StatusCodes.Status499ClientClosedRequest;
+                context.Response.Headers[MeshHeaders.Error] = MeshErrors.NotConfigured;
                 return false;
             }
             catch (TimeoutException)

@@ -131,6 +131,8 @@ public sealed class CliTests
         await using var frontend = await StartSidecarAsync(controlPlane, "frontend", frontendApp.Url);
         await using var catalog = await StartSidecarAsync(controlPlane, "catalog", catalogApp.Url);
         using var http = new HttpClient(new HttpClientHandler { Proxy = new WebProxy(await OutboundOfAsync(frontend)), UseProxy = true });
+        // Every request of the edge must succeed: none may be sent before frontend's sidecar can route it.
+        await controlPlane.WaitUntilRoutableAsync("catalog-1", ["frontend-1"], Deadline);
         await using var tap = await TestProcess.StartDotnetAsync("aspiremesh-tap", Assembly("Cli.csproj"),
             ["tap", "--control-plane", controlPlane.Url.ToString(), "--path", "/items", "--direction", "inbound", "--max", "1"]);
         await tap.WaitForLineAsync("^tapping ", Deadline);

@@ -30,6 +30,9 @@ internal sealed class EngineHost : IAsyncDisposable
 
     public ProxyStatus Status { get; }
 
+    /// <summary>The engine's services (its metrics, its status).</summary>
+    public IServiceProvider Services => _app.Services;
+
     /// <summary>
     /// Starts the engine; <paramref name="beforeRoutes"/> adds middleware of the test's own after the proxy's (where
     /// an application's middleware runs, after what ASP.NET Core adds to every web application) and before its routes.

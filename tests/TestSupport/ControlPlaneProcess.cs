@@ -136,6 +136,23 @@ public sealed class ControlPlaneProcess : IAsyncDisposable
     public async Task<string?> HealthOfAsync(string instanceId) =>
         (await GetServicesAsync().ConfigureAwait(false)).Services.SelectMany(s => s.Instances).FirstOrDefault(i => i.Id == instanceId)?.Health;
 
+    /// <summary>
+    /// Waits until <paramref name="instanceId"/> is healthy and each of <paramref name="proxyIds"/> serves the control
+    /// plane's current snapshot (which has that instance): from then on those proxies route to it without a failed
+    /// attempt, so a test that measures success rates counts no start-up 503 of its own making.
+    /// </summary>
+    public async Task WaitUntilRoutableAsync(string instanceId, IReadOnlyList<string> proxyIds, TimeSpan timeout)
+    {
+        ArgumentNullException.ThrowIfNull(proxyIds);
+        await Eventually.UntilAsync(async () => await HealthOfAsync(instanceId).ConfigureAwait(false) == InstanceHealth.Healthy, timeout,
+            $"{instanceId} to be healthy").ConfigureAwait(false);
+        await Eventually.UntilAsync(async () =>
+        {
+            var proxies = (await Http.GetFromJsonAsync("v1/proxies", MeshJsonContext.Default.ProxyList).ConfigureAwait(false))!.Proxies;
+            return proxyIds.All(id => proxies.Any(p => p.Id == id && p is { UpToDate: true, Watching: true }));
+        }, timeout, $"{string.Join(", ", proxyIds)} to serve the snapshot with {instanceId}").ConfigureAwait(false);
+    }
+
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {

@@ -1,5 +1,6 @@
 using System.Net;
 using AspireMesh.ProxyEngine.Hosting;
+using AspireMesh.ProxyEngine.Telemetry;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -16,6 +17,7 @@ public sealed class FirstSnapshotWaitTests
     /// <summary>The engine with the wait, and routing after it, as the proxies put them; <paramref name="arrived"/> is set when a request reaches the wait.</summary>
     private static Task<EngineHost> StartAsync(TaskCompletionSource arrived, TimeSpan? wait = null) => EngineHost.StartAsync(beforeRoutes: app =>
     {
+        app.UseMeshMetrics(new MetricsOptions { Direction = "ingress", Source = "external" });
         app.Use((context, next) =>
         {
             arrived.TrySetResult();
@@ -60,5 +62,28 @@ public sealed class FirstSnapshotWaitTests
         Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
         Assert.Equal(MeshErrors.NotConfigured, response.Headers.GetValues(MeshHeaders.Error).Single());
         Assert.Contains("no configuration from the control plane yet (waited 0.2 s)", body, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ClientGivingUpWhileHeld_IsMeasuredAs499NotConfigured()
+    {
+        var arrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var engine = await StartAsync(arrived);
+        var metrics = engine.Services.GetRequiredService<RequestMetrics>();
+        using var impatient = new HttpClient { BaseAddress = engine.Url };
+
+        var call = engine.GetAsync("catalog", "/items", impatient);
+        await arrived.Task.WaitAsync(TimeSpan.FromSeconds(10), Cancel);
+        impatient.CancelPendingRequests();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => call);
+
+        const string series = "mesh_requests_total{direction=\"ingress\",source=\"external\",destination=\"\",route=\"\",code=\"4xx\",mesh_error=\"not-configured\"} 1";
+        var deadline = System.Diagnostics.Stopwatch.StartNew();
+        while (!metrics.ToPrometheusText().Contains(series, StringComparison.Ordinal) && deadline.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            await Task.Delay(20, Cancel);
+        }
+
+        Assert.Contains(series, metrics.ToPrometheusText(), StringComparison.Ordinal);
     }
 }
