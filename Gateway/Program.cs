@@ -184,11 +184,7 @@ gateway.ReadyOnceListening(status, "public");
 
 // Once both listen: where to send requests, and where to ask whether the gateway is ready (ports may have been 0).
 return await ListenerHost.RunAllAsync([admin, gateway], () => GatewayLog.Listening(gateway.Logger, gatewayName,
-    string.Join(", ", BoundAddresses(gateway)), BoundAddresses(admin).FirstOrDefault() ?? "?"));
-
-static IEnumerable<string> BoundAddresses(WebApplication listener) =>
-    listener.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>().Features
-        .Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()?.Addresses.Select(a => a.TrimEnd('/') + "/") ?? [];
+    string.Join(", ", ListenerHost.BoundAddresses(gateway)), ListenerHost.BoundAddresses(admin).FirstOrDefault() ?? "?"));
 
 static void AtLeast(System.CommandLine.Parsing.OptionResult result, int minimum)
 {

@@ -67,7 +67,7 @@ internal static class Sidecar
         // Peers reach the instance at the advertised host (in a pod: its IP), which may differ from the address bound.
         var advertised = options.AdvertiseHost ?? options.InboundAddress.ToString();
         outbound.Services.GetRequiredService<InboundAddress>().Set(inboundEndpoints.Http1UrlAt(advertised), inboundEndpoints.Http2UrlAt(advertised));
-        MeshProxyLog.Listening(outbound.Logger, options.InstanceId, options.Service, inboundUrl.ToString(), outboundUrl.ToString(), BoundAddress(admin).ToString());
+        MeshProxyLog.Listening(outbound.Logger, options.InstanceId, options.Service, inboundUrl.ToString(), outboundUrl.ToString(), ListenerHost.BoundAddresses(admin)[0]);
         MeshProxyLog.ListeningHttp2(outbound.Logger, inboundEndpoints.Http2Url.ToString(), outboundEndpoints.Http2Url.ToString(), options.AppProtocol);
 
         if (options.AppCommand.Count == 0)
@@ -117,7 +117,4 @@ internal static class Sidecar
         app.Lifetime.ApplicationStarted.Register(() => started.TrySetResult());
         return started.Task;
     }
-
-    private static Uri BoundAddress(WebApplication app) =>
-        new(app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
 }

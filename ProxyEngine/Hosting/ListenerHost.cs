@@ -77,6 +77,14 @@ public static class ListenerHost
         services.AddSingleton<IConnectionListenerFactory>(provider => provider.GetRequiredService<ScheduledSocketTransport>());
     }
 
+    /// <summary>The addresses a started listener is bound to (ports chosen by the kernel included), each ending in '/'.</summary>
+    public static IReadOnlyList<string> BoundAddresses(WebApplication listener)
+    {
+        ArgumentNullException.ThrowIfNull(listener);
+        return listener.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>().Features
+            .Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()?.Addresses.Select(a => a.TrimEnd('/') + "/").ToList() ?? [];
+    }
+
     /// <summary>Exit code of a proxy whose listener could not bind its address.</summary>
     public const int ListenFailedExitCode = 3;
 
