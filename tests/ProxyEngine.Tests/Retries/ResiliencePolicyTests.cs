@@ -1,6 +1,7 @@
 using System.Net;
 using AspireMesh.Contracts.Config;
 using AspireMesh.Contracts.Snapshots;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 
 namespace AspireMesh.ProxyEngine.Tests.Retries;
@@ -202,7 +203,13 @@ public sealed class CircuitBreakerTests
             await release.Task.WaitAsync(context.RequestAborted);
             await context.Response.WriteAsync("done", context.RequestAborted);
         };
-        await using var engine = await EngineHost.StartAsync();
+        // Which of the test's requests have reached the proxy's pipeline (a step before its circuit breaker).
+        var arrived = new System.Collections.Concurrent.ConcurrentDictionary<string, bool>();
+        await using var engine = await EngineHost.StartAsync(beforeRoutes: app => app.Use((context, next) =>
+        {
+            arrived[context.Request.Path.Value ?? ""] = true;
+            return next(context);
+        }));
         var snapshot = new ProxySnapshot(1, [new RouteSnapshot("r", ["catalog"], null, "catalog") { Backends = [new BackendReference { Name = "catalog" }] }],
             [new ClusterSnapshot("catalog", [new EndpointSnapshot("catalog-1", slow.Url.ToString().TrimEnd('/'))])
             {
@@ -213,6 +220,8 @@ public sealed class CircuitBreakerTests
         var first = engine.GetAsync("catalog", "/1");
         var second = engine.GetAsync("catalog", "/2");
         await Eventually.UntilAsync(() => Volatile.Read(ref held) >= 1, TimeSpan.FromSeconds(10), "a request to be held by the backend");
+        // Both must have taken their places before a third is sent, or the third could take the pending one.
+        await Eventually.UntilAsync(() => arrived.ContainsKey("/1") && arrived.ContainsKey("/2"), TimeSpan.FromSeconds(10), "both requests to reach the proxy");
         // A probe admitted before the second request arrives would be held too: its own short timeout bounds the wait.
         using var probe = new HttpClient { BaseAddress = engine.Url, Timeout = TimeSpan.FromSeconds(2) };
         await Eventually.UntilAsync(async () =>
