@@ -54,7 +54,8 @@ public sealed class IoSchedulingTests
     [Fact]
     public async Task Auto_KestrelBindsEachListenerWithItsScheduling()
     {
-        var port = Ports.Free();
+        // Bound later, and on ::1 too: a port no outgoing connection of another test can take meanwhile.
+        var port = Ports.FreeBelowEphemeral();
         var builder = Microsoft.AspNetCore.Builder.WebApplication.CreateSlimBuilder();
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
