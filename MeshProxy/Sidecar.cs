@@ -11,7 +11,6 @@ using AspireMesh.ProxyEngine.Hosting;
 using AspireMesh.ProxyEngine.Routing;
 using AspireMesh.ProxyEngine.Security;
 using AspireMesh.ProxyEngine.Telemetry;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 
 namespace AspireMesh.MeshProxy;
 
