@@ -42,7 +42,8 @@ public sealed class MetricsTests
                     static_configs:
                       - targets: ["{frontend.Admin.Authority}", "{catalog.Admin.Authority}"]
                 """, Cancel);
-            var port = Ports.Free();
+            // Bound by another process later: a port no outgoing connection can take meanwhile.
+            var port = Ports.FreeBelowEphemeral();
             await using var prometheus = await TestProcess.StartAsync("prometheus", binary,
                 [$"--config.file={config}", $"--storage.tsdb.path={Path.Combine(work, "data")}", $"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"]);
             using var api = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/") };

@@ -67,7 +67,7 @@ public sealed class ProtocolTests
     {
         await using var clientApp = await TestBackend.StartAsync("client-app");
         await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ProtocolTests).Assembly);
-        var serverPort = Ports.Free();
+        var serverPort = Ports.FreeBelowEphemeral();
         await using var server = await Interop.StartNodeAsync(typeof(ProtocolTests).Assembly, "greeter-app", "grpc/server.js", [$"{serverPort}", "greeter-1"]);
         await server.WaitForLineAsync("grpc server greeter-1 listening", Deadline);
         // A gRPC server answers any HTTP/2 request, so "any answer is healthy" (empty health path) fits it.
