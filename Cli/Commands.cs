@@ -202,6 +202,11 @@ internal static class Commands
             var unhealthy = service.Instances.Where(i => i.Health != InstanceHealth.Healthy).Select(i => i.Id).ToList();
             await Line(healthy > 0 && unhealthy.Count == 0, $"service {service.Name}: {healthy}/{service.Instances.Count} instances healthy"
                 + (unhealthy.Count > 0 ? $" (unhealthy: {string.Join(", ", unhealthy)})" : "")).ConfigureAwait(false);
+            // Why, as each instance's sidecar says: the app's failed health check, or the sidecar not configured yet.
+            foreach (var instance in service.Instances.Where(i => i.Health != InstanceHealth.Healthy && i.Reason is not null))
+            {
+                await output.WriteLineAsync($"     {instance.Id}: {instance.Reason}").ConfigureAwait(false);
+            }
         }
 
         // Workload certificates: every connected proxy holds one that is still valid (proxies renew at half-life, so

@@ -15,8 +15,11 @@ internal static partial class ControlPlaneLog
     [LoggerMessage(1004, LogLevel.Information, "Instance {InstanceId} is now {Health}")]
     public static partial void InstanceHealthChangedCore(ILogger logger, string instanceId, string health);
 
-    public static void InstanceHealthChanged(ILogger logger, string instanceId, bool healthy) =>
-        InstanceHealthChangedCore(logger, instanceId, healthy ? "healthy" : "unhealthy");
+    public static void InstanceHealthChanged(ILogger logger, string instanceId, bool healthy, string? reason) =>
+        InstanceHealthChangedCore(logger, instanceId, healthy ? "healthy" : reason is null ? "unhealthy" : $"unhealthy: {reason}");
+
+    [LoggerMessage(1005, LogLevel.Information, "Instance {InstanceId} is unhealthy: {Reason}")]
+    public static partial void InstanceUnhealthyBecause(ILogger logger, string instanceId, string reason);
 
     [LoggerMessage(1010, LogLevel.Information, "Accepted config version {Version} from {Source}: {Services} services, {Routes} routes")]
     public static partial void ConfigAccepted(ILogger logger, long version, string source, int services, int routes);

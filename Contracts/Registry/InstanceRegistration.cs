@@ -17,10 +17,17 @@ public sealed record InstanceRegistration(string Service, string Address, bool H
     /// port: peers with certificates then call it over mTLS, expecting the service's SPIFFE ID.
     /// </summary>
     public bool Mtls { get; init; }
+
+    /// <summary>When not <see cref="Healthy"/>: why, in a line an operator can act on (the app's failed health check, a sidecar not configured yet).</summary>
+    public string? Reason { get; init; }
 }
 
-/// <summary>A lease renewal (POST /v1/instances/{id}/heartbeat), carrying the latest health of the application.</summary>
-public sealed record Heartbeat(bool Healthy);
+/// <summary>A lease renewal (POST /v1/instances/{id}/heartbeat), carrying the latest health of the instance.</summary>
+public sealed record Heartbeat(bool Healthy)
+{
+    /// <summary>When not <see cref="Healthy"/>: why (see <see cref="InstanceRegistration.Reason"/>).</summary>
+    public string? Reason { get; init; }
+}
 
 /// <summary>The answer to a registration: how often to renew and when the lease runs out.</summary>
 public sealed record LeaseGrant(string InstanceId, double HeartbeatIntervalSeconds, double LeaseDurationSeconds);
@@ -41,6 +48,9 @@ public sealed record InstanceStatus(string Id, string Address, string Health, Da
 
     /// <summary>The SPIFFE ID peers expect when they call the instance over mTLS; null when it takes plaintext only.</summary>
     public string? Identity { get; init; }
+
+    /// <summary>Why the instance is unhealthy, as its sidecar last said; null when healthy.</summary>
+    public string? Reason { get; init; }
 }
 
 /// <summary>Well-known values of <see cref="InstanceStatus.Health"/>.</summary>
@@ -49,6 +59,6 @@ public static class InstanceHealth
     /// <summary>The application passes its health check and the lease is current.</summary>
     public const string Healthy = "healthy";
 
-    /// <summary>The lease is current but the application fails its health check.</summary>
+    /// <summary>The lease is current but the instance cannot take traffic: its application fails its health check, or its sidecar has no configuration yet (<see cref="InstanceStatus.Reason"/> says which).</summary>
     public const string Unhealthy = "unhealthy";
 }

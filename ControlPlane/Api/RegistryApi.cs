@@ -22,7 +22,7 @@ internal static class RegistryApi
         });
 
         endpoints.MapPost("/v1/instances/{instanceId}/heartbeat", (string instanceId, Heartbeat heartbeat, InstanceRegistry registry) =>
-            registry.Renew(instanceId, heartbeat.Healthy)
+            registry.Renew(instanceId, heartbeat.Healthy, heartbeat.Reason)
                 ? Results.NoContent()
                 : Problems.NotFound($"Instance '{instanceId}' is not registered (its lease may have expired); register it again."));
 
@@ -45,6 +45,7 @@ internal static class RegistryApi
                     {
                         Http2Address = i.Http2Address,
                         Identity = i.Mtls ? SpiffeId.For(state.Trust.TrustDomain, ProxyKinds.Sidecar, i.Service).ToString() : null,
+                        Reason = i.Reason,
                     })]))
                 .ToList();
             return Results.Json(new ServiceList(state.Version, services), MeshJsonContext.Default.ServiceList);

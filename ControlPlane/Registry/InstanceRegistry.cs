@@ -24,6 +24,7 @@ internal sealed class InstanceRegistry(MeshStateStore store, TimeProvider time, 
             {
                 Http2Address = registration.Http2Address,
                 Mtls = registration.Mtls,
+                Reason = RegisteredInstance.ReasonOf(registration.Healthy, registration.Reason),
             };
             var visible = existing is null || existing.Service != updated.Service || existing.Address != updated.Address
                 || existing.Http2Address != updated.Http2Address || existing.Mtls != updated.Mtls || existing.Healthy != updated.Healthy;
@@ -35,11 +36,15 @@ internal sealed class InstanceRegistry(MeshStateStore store, TimeProvider time, 
         }
 
         ControlPlaneLog.InstanceRegistered(logger, instanceId, registration.Service, registration.Address, registration.Healthy);
+        if (RegisteredInstance.ReasonOf(registration.Healthy, registration.Reason) is { } why)
+        {
+            ControlPlaneLog.InstanceUnhealthyBecause(logger, instanceId, why);
+        }
         return new LeaseGrant(instanceId, options.Value.HeartbeatInterval.TotalSeconds, lease.TotalSeconds);
     }
 
     /// <summary>Renews a lease; false when the instance is unknown (evicted or never registered).</summary>
-    public bool Renew(string instanceId, bool healthy)
+    public bool Renew(string instanceId, bool healthy, string? reason = null)
     {
         var now = time.GetUtcNow();
         lock (_gate)
@@ -49,11 +54,17 @@ internal sealed class InstanceRegistry(MeshStateStore store, TimeProvider time, 
                 return false;
             }
 
-            _instances[instanceId] = existing with { Healthy = healthy, LastHeartbeat = now, ExpiresAt = now + options.Value.LeaseDuration };
+            var why = RegisteredInstance.ReasonOf(healthy, reason);
+            _instances[instanceId] = existing with { Healthy = healthy, Reason = why, LastHeartbeat = now, ExpiresAt = now + options.Value.LeaseDuration };
             if (existing.Healthy != healthy)
             {
-                ControlPlaneLog.InstanceHealthChanged(logger, instanceId, healthy);
+                ControlPlaneLog.InstanceHealthChanged(logger, instanceId, healthy, why);
                 PublishLocked();
+            }
+            else if (!healthy && why is not null && why != existing.Reason)
+            {
+                // Still unhealthy, for another reason: nothing a proxy sees changes, but an operator reading the log should.
+                ControlPlaneLog.InstanceUnhealthyBecause(logger, instanceId, why);
             }
         }
 

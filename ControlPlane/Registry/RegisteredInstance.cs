@@ -15,4 +15,22 @@ internal sealed record RegisteredInstance(
 
     /// <summary>Whether the sidecar takes mTLS on its inbound address.</summary>
     public bool Mtls { get; init; }
+
+    /// <summary>Why the instance is unhealthy, as its sidecar said; null when healthy.</summary>
+    public string? Reason { get; init; }
+
+    /// <summary>The longest reason kept: a line for a table, not a log.</summary>
+    public const int MaxReasonLength = 300;
+
+    /// <summary>What is kept of a sidecar's reason: none when healthy, one line of at most <see cref="MaxReasonLength"/> characters.</summary>
+    public static string? ReasonOf(bool healthy, string? reason)
+    {
+        if (healthy || string.IsNullOrWhiteSpace(reason))
+        {
+            return null;
+        }
+
+        var line = string.Join(' ', reason.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries)).Trim();
+        return line.Length <= MaxReasonLength ? line : string.Concat(line.AsSpan(0, MaxReasonLength - 1), "…");
+    }
 }

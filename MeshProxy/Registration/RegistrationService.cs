@@ -25,6 +25,7 @@ internal sealed class RegistrationService(ControlPlaneClient client, SidecarOpti
     internal const int FailuresBeforeUnhealthy = 3;
     private int _failuresInARow;
     private bool _passedOnce;
+    private string _appProblem = "";
 
     // Set before a registration is sent: if shutdown cancels it in flight, the control plane may still have taken it.
     private volatile bool _mayBeRegistered;
@@ -50,10 +51,11 @@ internal sealed class RegistrationService(ControlPlaneClient client, SidecarOpti
             var healthy = appHealthy && configured;
             try
             {
-                if (!_registered || !await client.HeartbeatAsync(options.InstanceId, new Heartbeat(healthy), stoppingToken).ConfigureAwait(false))
+                var reason = healthy ? null : UnhealthyReason(appHealthy);
+                if (!_registered || !await client.HeartbeatAsync(options.InstanceId, new Heartbeat(healthy) { Reason = reason }, stoppingToken).ConfigureAwait(false))
                 {
                     _mayBeRegistered = true;
-                    var lease = await client.RegisterAsync(options.InstanceId, new InstanceRegistration(options.Service, address.Http1.ToString().TrimEnd('/'), healthy) { Http2Address = address.Http2.ToString().TrimEnd('/'), Mtls = options.InboundMtls }, stoppingToken).ConfigureAwait(false);
+                    var lease = await client.RegisterAsync(options.InstanceId, new InstanceRegistration(options.Service, address.Http1.ToString().TrimEnd('/'), healthy) { Http2Address = address.Http2.ToString().TrimEnd('/'), Mtls = options.InboundMtls, Reason = reason }, stoppingToken).ConfigureAwait(false);
                     interval = TimeSpan.FromSeconds(Math.Clamp(lease.HeartbeatIntervalSeconds, 0.05, 30));
                     _registered = true;
                     MeshProxyLog.Registered(logger, options.InstanceId, options.Service, address.Http1.ToString());
@@ -124,14 +126,22 @@ internal sealed class RegistrationService(ControlPlaneClient client, SidecarOpti
     private async Task<bool> ProbeAppAsync(CancellationToken cancellationToken)
     {
         bool passed;
+        var probe = new Uri(options.AppUrl, options.AppHealthPath);
         try
         {
-            using var response = await _probe.GetAsync(new Uri(options.AppUrl, options.AppHealthPath), cancellationToken).ConfigureAwait(false);
+            using var response = await _probe.GetAsync(probe, cancellationToken).ConfigureAwait(false);
             passed = options.AppHealthPath.Length == 0 || response.IsSuccessStatusCode;
+            if (!passed)
+            {
+                _appProblem = $"its application answers GET {probe} with {(int)response.StatusCode} {response.ReasonPhrase}";
+            }
         }
         catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
         {
             passed = false;
+            _appProblem = ex is TaskCanceledException
+                ? $"its application did not answer GET {probe} within {_probe.Timeout.TotalSeconds:0.#} s"
+                : $"its application cannot be reached at {probe}: {ex.Message}";
         }
 
         _failuresInARow = passed ? 0 : _failuresInARow + 1;
@@ -143,11 +153,24 @@ internal sealed class RegistrationService(ControlPlaneClient client, SidecarOpti
         }
         else
         {
-            status.Block(AppCondition, $"application at {options.AppUrl} fails its health check ({options.AppHealthPath})");
+            status.Block(AppCondition, AppProblem);
         }
 
         return healthy;
     }
+
+    /// <summary>
+    /// Why the app counts as unhealthy: the last failed probe, and whether it ever passed. The same text while nothing
+    /// changes, so the control plane logs a new reason only when there is one.
+    /// </summary>
+    private string AppProblem => _passedOnce
+        ? $"{_appProblem} ({FailuresBeforeUnhealthy} or more health checks in a row failed)"
+        : $"{_appProblem} (no health check passed yet)";
+
+    /// <summary>What the control plane is told when the instance is not healthy.</summary>
+    private string UnhealthyReason(bool appHealthy) => appHealthy
+        ? "its sidecar has not applied a snapshot from the control plane yet (it holds requests until it has its policies and routes)"
+        : AppProblem;
 
     public override void Dispose()
     {

@@ -109,6 +109,7 @@ public sealed class CliTests
 
         Assert.Equal(1, code);
         Assert.Contains("FAIL service catalog: 0/1 instances healthy (unhealthy: catalog-1)", output, StringComparison.Ordinal);
+        Assert.Contains($"catalog-1: its application answers GET {new Uri(app.Url, "/health")} with 503", output, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -136,6 +136,10 @@ public sealed class ControlPlaneProcess : IAsyncDisposable
     public async Task<string?> HealthOfAsync(string instanceId) =>
         (await GetServicesAsync().ConfigureAwait(false)).Services.SelectMany(s => s.Instances).FirstOrDefault(i => i.Id == instanceId)?.Health;
 
+    /// <summary>Why <paramref name="instanceId"/> is unhealthy, as the control plane lists it; null when healthy or not registered.</summary>
+    public async Task<string?> ReasonOfAsync(string instanceId) =>
+        (await GetServicesAsync().ConfigureAwait(false)).Services.SelectMany(s => s.Instances).FirstOrDefault(i => i.Id == instanceId)?.Reason;
+
     /// <summary>
     /// Waits until <paramref name="instanceId"/> is healthy and each of <paramref name="proxyIds"/> serves the control
     /// plane's current snapshot (which has that instance): from then on those proxies route to it without a failed

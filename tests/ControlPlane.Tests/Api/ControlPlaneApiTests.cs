@@ -77,6 +77,29 @@ public sealed class ControlPlaneApiTests
     }
 
     [Fact]
+    public async Task Health_UnhealthyWithAReason_ListedAndLoggedOnOneBoundedLine_ThenClearedWhenHealthy()
+    {
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ControlPlaneApiTests).Assembly, Storefront, "--ControlPlane:LeaseDuration=00:10:00");
+        await controlPlane.Client.RegisterAsync("catalog-1",
+            new InstanceRegistration("catalog", "http://127.0.0.1:5001", false) { Reason = "its application answers GET http://127.0.0.1:5000/health with 503" }, Cancel);
+
+        Assert.Equal("its application answers GET http://127.0.0.1:5000/health with 503", await controlPlane.ReasonOfAsync("catalog-1"));
+        Assert.Contains("Instance catalog-1 is unhealthy: its application answers GET", controlPlane.Process.Output, StringComparison.Ordinal);
+
+        // A sidecar's word is shown in tables and logs: one line, and not a page of it.
+        Assert.True(await controlPlane.Client.HeartbeatAsync("catalog-1", new Heartbeat(false) { Reason = "first line\nsecond " + new string('x', 1000) }, Cancel));
+        var shown = await controlPlane.ReasonOfAsync("catalog-1");
+        Assert.NotNull(shown);
+        Assert.StartsWith("first line second xxx", shown, StringComparison.Ordinal);
+        Assert.Equal(300, shown.Length);
+
+        // Healthy: no reason, whatever the heartbeat says.
+        Assert.True(await controlPlane.Client.HeartbeatAsync("catalog-1", new Heartbeat(true) { Reason = "stale" }, Cancel));
+        Assert.Null(await controlPlane.ReasonOfAsync("catalog-1"));
+        Assert.Equal(InstanceHealth.Healthy, await controlPlane.HealthOfAsync("catalog-1"));
+    }
+
+    [Fact]
     public async Task Watch_OlderVersion_AnswersAtOnceWithSnapshot()
     {
         await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ControlPlaneApiTests).Assembly, Storefront);
