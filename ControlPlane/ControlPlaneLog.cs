@@ -15,8 +15,14 @@ internal static partial class ControlPlaneLog
     [LoggerMessage(1004, LogLevel.Information, "Instance {InstanceId} is now {Health}")]
     public static partial void InstanceHealthChangedCore(ILogger logger, string instanceId, string health);
 
-    public static void InstanceHealthChanged(ILogger logger, string instanceId, bool healthy, string? reason) =>
-        InstanceHealthChangedCore(logger, instanceId, healthy ? "healthy" : reason is null ? "unhealthy" : $"unhealthy: {reason}");
+    public static void InstanceHealthChanged(ILogger logger, string instanceId, bool healthy, string? reason)
+    {
+        InstanceHealthChangedCore(logger, instanceId, healthy ? "healthy" : "unhealthy");
+        if (!healthy && reason is not null)
+        {
+            InstanceUnhealthyBecause(logger, instanceId, reason);
+        }
+    }
 
     [LoggerMessage(1005, LogLevel.Information, "Instance {InstanceId} is unhealthy: {Reason}")]
     public static partial void InstanceUnhealthyBecause(ILogger logger, string instanceId, string reason);

@@ -30,7 +30,33 @@ internal sealed record RegisteredInstance(
             return null;
         }
 
-        var line = string.Join(' ', reason.Split(['\r', '\n'], StringSplitOptions.RemoveEmptyEntries)).Trim();
-        return line.Length <= MaxReasonLength ? line : string.Concat(line.AsSpan(0, MaxReasonLength - 1), "…");
+        // Control characters (line breaks, escape sequences) and line separators become spaces: one plain line for
+        // tables and logs.
+        var plain = string.Create(reason.Length, reason, static (span, text) =>
+        {
+            for (var i = 0; i < text.Length; i++)
+            {
+                span[i] = char.IsControl(text[i]) || text[i] is '\u2028' or '\u2029' ? ' ' : text[i];
+            }
+        });
+        var line = string.Join(' ', plain.Split(' ', StringSplitOptions.RemoveEmptyEntries));
+        if (line.Length == 0)
+        {
+            return null;
+        }
+
+        if (line.Length <= MaxReasonLength)
+        {
+            return line;
+        }
+
+        // Cut before the ellipsis, never between the two halves of a surrogate pair.
+        var cut = MaxReasonLength - 1;
+        if (char.IsHighSurrogate(line[cut - 1]))
+        {
+            cut--;
+        }
+
+        return string.Concat(line.AsSpan(0, cut), "…");
     }
 }

@@ -133,7 +133,7 @@ internal sealed class RegistrationService(ControlPlaneClient client, SidecarOpti
             passed = options.AppHealthPath.Length == 0 || response.IsSuccessStatusCode;
             if (!passed)
             {
-                _appProblem = $"its application answers GET {probe} with {(int)response.StatusCode} {response.ReasonPhrase}";
+                _appProblem = $"its application answers GET {probe} with {(int)response.StatusCode}{(string.IsNullOrEmpty(response.ReasonPhrase) ? "" : " " + response.ReasonPhrase)}";
             }
         }
         catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)

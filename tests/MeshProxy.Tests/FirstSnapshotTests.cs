@@ -60,7 +60,9 @@ public sealed class FirstSnapshotTests
         string? registered = null;
         await Eventually.UntilAsync(async () => (registered = await controlPlane.HealthOfAsync("catalog-1")) is not null, Deadline, "catalog-1 to register");
         Assert.Equal(InstanceHealth.Unhealthy, registered);
-        Assert.StartsWith("its sidecar has not applied a snapshot from the control plane yet", await controlPlane.ReasonOfAsync("catalog-1"), StringComparison.Ordinal);
+        string? reason = null;
+        await Eventually.UntilAsync(async () => (reason = await controlPlane.ReasonOfAsync("catalog-1"))?.StartsWith("its sidecar has not applied a snapshot from the control plane yet", StringComparison.Ordinal) == true,
+            Deadline, "catalog-1's reason to be its sidecar's missing snapshot");
         // (The sidecar's own probes of its app's health are all the app has had.)
         Assert.DoesNotContain("GET /items", catalogApp.Requests);
 

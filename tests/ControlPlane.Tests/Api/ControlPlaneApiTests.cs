@@ -84,10 +84,10 @@ public sealed class ControlPlaneApiTests
             new InstanceRegistration("catalog", "http://127.0.0.1:5001", false) { Reason = "its application answers GET http://127.0.0.1:5000/health with 503" }, Cancel);
 
         Assert.Equal("its application answers GET http://127.0.0.1:5000/health with 503", await controlPlane.ReasonOfAsync("catalog-1"));
-        Assert.Contains("Instance catalog-1 is unhealthy: its application answers GET", controlPlane.Process.Output, StringComparison.Ordinal);
+        await controlPlane.Process.WaitForLineAsync("Instance catalog-1 is unhealthy: its application answers GET", TimeSpan.FromSeconds(30));
 
         // A sidecar's word is shown in tables and logs: one line, and not a page of it.
-        Assert.True(await controlPlane.Client.HeartbeatAsync("catalog-1", new Heartbeat(false) { Reason = "first line\nsecond " + new string('x', 1000) }, Cancel));
+        Assert.True(await controlPlane.Client.HeartbeatAsync("catalog-1", new Heartbeat(false) { Reason = "first\tline\u001b\nsecond " + new string('x', 1000) }, Cancel));
         var shown = await controlPlane.ReasonOfAsync("catalog-1");
         Assert.NotNull(shown);
         Assert.StartsWith("first line second xxx", shown, StringComparison.Ordinal);
