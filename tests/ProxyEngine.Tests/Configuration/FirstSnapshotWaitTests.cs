@@ -78,12 +78,7 @@ public sealed class FirstSnapshotWaitTests
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() => call);
 
         const string series = "mesh_requests_total{direction=\"ingress\",source=\"external\",destination=\"\",route=\"\",code=\"4xx\",mesh_error=\"not-configured\"} 1";
-        var deadline = System.Diagnostics.Stopwatch.StartNew();
-        while (!metrics.ToPrometheusText().Contains(series, StringComparison.Ordinal) && deadline.Elapsed < TimeSpan.FromSeconds(10))
-        {
-            await Task.Delay(20, Cancel);
-        }
-
-        Assert.Contains(series, metrics.ToPrometheusText(), StringComparison.Ordinal);
+        await Eventually.UntilAsync(() => metrics.ToPrometheusText().Contains(series, StringComparison.Ordinal), TimeSpan.FromSeconds(10),
+            $"the abandoned request to be measured as {series}");
     }
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using AspireMesh.ProxyEngine.Hosting;
 using AspireMesh.ProxyEngine.Telemetry;
 using Microsoft.AspNetCore.Builder;
@@ -57,13 +56,8 @@ public sealed class RequestMetricsTests
 
         // Closing the counted connection takes it off again.
         toTraffic.Dispose();
-        var deadline = Stopwatch.StartNew();
-        while (metrics.DownstreamConnections != 0 && deadline.Elapsed < TimeSpan.FromSeconds(10))
-        {
-            await Task.Delay(20, TestContext.Current.CancellationToken);
-        }
-
-        Assert.Equal(0, metrics.DownstreamConnections);
+        await Eventually.UntilAsync(() => metrics.DownstreamConnections == 0, TimeSpan.FromSeconds(10),
+            "the closed connection to leave the count");
     }
 
     private static async Task<WebApplication> StartListenerAsync(RequestMetrics metrics, bool counted)
