@@ -26,8 +26,8 @@ public sealed class AppHostTests
         Assert.Matches("^catalog-[12]$", first.ServedBy["catalog"]);
         Assert.Equal("inventory-1", first.ServedBy["inventory"]);
 
-        // Every sidecar, and only the sidecars, run with the sidecar's runtime settings (a 4 MB gen0 budget).
-        var tuned = mesh.LiveProcesses.Intersect(ProcessTable.WithEnvironment("DOTNET_GCgen0size", "400000")).ToHashSet();
+        // Every sidecar, and only the sidecars, run with the sidecar's runtime settings (a 2 MB gen0 budget).
+        var tuned = mesh.LiveProcesses.Intersect(ProcessTable.WithEnvironment("DOTNET_GCgen0size", "200000")).ToHashSet();
         foreach (var instance in new[] { "frontend-1", "catalog-1", "catalog-2", "inventory-1" })
         {
             Assert.Contains(Assert.Single(mesh.LiveProcesses.Intersect(ProcessTable.WithEnvironment("ASPIREMESH_RESOURCE", $"{instance}-proxy"))), tuned);

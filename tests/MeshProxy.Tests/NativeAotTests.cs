@@ -71,7 +71,7 @@ public sealed class NativeAotTests(NativeAotSidecar aot) : IClassFixture<NativeA
     [Fact]
     public async Task NativeAot_BuiltInGen0Budget_CollectsGen0EveryFewMegabytes_DefaultDoesNot()
     {
-        // No environment for the first: the 4 MB budget is built into the executable. DOTNET_GCgen0size=0 gives the
+        // No environment for the first: the 2 MB budget is built into the executable. DOTNET_GCgen0size=0 gives the
         // second the runtime's default, sized from the CPU's cache.
         await SidecarRuntimeTests.AssertSmallGen0BudgetAsync(typeof(NativeAotTests).Assembly,
             (controlPlane, service, instance, app) => SidecarProcess.StartNativeAsync(aot.Executable, controlPlane, service, instance, app, null, SidecarRuntimeTests.NoReclaim),

@@ -88,8 +88,8 @@ public sealed class PublishModeTests : IDisposable
         Assert.Equal("catalog", proxyArgs[proxyArgs.IndexOf("--service") + 1]);
         Assert.Equal("{controlplane.bindings.http.url}", proxyArgs[proxyArgs.IndexOf("--control-plane") + 1]);
         Assert.Equal("{catalog-proxy-bootstrap-token.value}", resources["catalog-proxy"].GetProperty("env").GetProperty(BootstrapCredential.EnvironmentVariable).GetString());
-        // The sidecar's runtime settings (its 4 MB gen0 budget) travel with it, as the AppHost gives them.
-        Assert.Equal("400000", resources["catalog-proxy"].GetProperty("env").GetProperty("DOTNET_GCgen0size").GetString());
+        // The sidecar's runtime settings (its 2 MB gen0 budget) travel with it, as the AppHost gives them.
+        Assert.Equal("200000", resources["catalog-proxy"].GetProperty("env").GetProperty("DOTNET_GCgen0size").GetString());
         Assert.False(resources["gateway"].GetProperty("env").TryGetProperty("DOTNET_GCgen0size", out _));
         Assert.Equal($"http://127.0.0.1:{proxyArgs[proxyArgs.IndexOf("--outbound-port") + 1]}", resources["catalog"].GetProperty("env").GetProperty("HTTP_PROXY").GetString());
         Assert.Equal("http://inventory", resources["catalog"].GetProperty("env").GetProperty("services__inventory__http__0").GetString());
@@ -160,7 +160,7 @@ public sealed class PublishModeTests : IDisposable
             var sidecarEnv = Seq(sidecar, "env").ToDictionary(e => Text(e, "name"));
             Assert.Equal("metadata.name", Text(Map(Map(sidecarEnv["POD_NAME"], "valueFrom"), "fieldRef"), "fieldPath"));
             Assert.Equal("status.podIP", Text(Map(Map(sidecarEnv["POD_IP"], "valueFrom"), "fieldRef"), "fieldPath"));
-            Assert.Equal("400000", Text(sidecarEnv["DOTNET_GCgen0size"], "value"));
+            Assert.Equal("200000", Text(sidecarEnv["DOTNET_GCgen0size"], "value"));
             var appEnv = Seq(containers["app"], "env").ToDictionary(e => Text(e, "name"));
             Assert.DoesNotContain("DOTNET_GCgen0size", appEnv.Keys);
             Assert.Equal($"http://127.0.0.1:{Arg("--outbound-port")}", Text(appEnv["HTTP_PROXY"], "value"));
