@@ -3,6 +3,12 @@ namespace AspireMesh.MeshProxy;
 /// <summary>All sidecar log messages, with their event ids in one place.</summary>
 internal static partial class MeshProxyLog
 {
+    [LoggerMessage(3017, LogLevel.Information, "CPU time slice of the sidecar's threads: {Milliseconds} ms ({Threads} threads; --cpu-slice 0 keeps the kernel's default)")]
+    public static partial void CpuSliceSet(ILogger logger, double milliseconds, int threads);
+
+    [LoggerMessage(3018, LogLevel.Information, "CPU time slice of the sidecar's threads: the kernel's default ({Reason})")]
+    public static partial void CpuSliceKept(ILogger logger, string reason);
+
     [LoggerMessage(3001, LogLevel.Information, "Registered instance {InstanceId} of {Service} at {Address}")]
     public static partial void Registered(ILogger logger, string instanceId, string service, string address);
 

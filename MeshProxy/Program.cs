@@ -36,6 +36,19 @@ var stateDir = new Option<string?>("--state-dir") { Description = "Where the las
 var telemetry = CommandLineOptions.Telemetry();
 var io = IoScheduling.Option();
 var memoryReclaim = CommandLineOptions.MemoryReclaimInterval();
+var cpuSlice = new Option<int>("--cpu-slice")
+{
+    Description = $"CPU time slice, in microseconds, the sidecar's threads ask Linux's scheduler for (6.12 or later), so that a woken one takes its core sooner (default {AspireMesh.Hosting.Processes.CpuSlice.DefaultMicroseconds}; {AspireMesh.Hosting.Processes.CpuSlice.MinimumMicroseconds}-{AspireMesh.Hosting.Processes.CpuSlice.MaximumMicroseconds}; 0: the kernel's default).",
+    DefaultValueFactory = _ => AspireMesh.Hosting.Processes.CpuSlice.DefaultMicroseconds,
+};
+cpuSlice.Validators.Add(result =>
+{
+    var value = result.GetValueOrDefault<int>();
+    if (value != 0 && value is < AspireMesh.Hosting.Processes.CpuSlice.MinimumMicroseconds or > AspireMesh.Hosting.Processes.CpuSlice.MaximumMicroseconds)
+    {
+        result.AddError($"--cpu-slice: {value} is outside {AspireMesh.Hosting.Processes.CpuSlice.MinimumMicroseconds}-{AspireMesh.Hosting.Processes.CpuSlice.MaximumMicroseconds} microseconds (the kernel's range); 0 keeps the kernel's default.");
+    }
+});
 var inboundMtls = new Option<string>("--inbound-mtls")
 {
     Description = "on (default): peers call this instance with mTLS. off: the inbound port takes plaintext only and every caller is served (Istio's DISABLE; to measure mTLS's cost, or to debug).",
@@ -46,7 +59,7 @@ var command = new Argument<string[]>("command") { Arity = ArgumentArity.ZeroOrMo
 
 var root = new RootCommand("AspireMesh sidecar: inbound, outbound and admin listeners beside one service instance.")
 {
-    service, instanceId, appUrl, appHealth, appProtocol, inboundAddress, advertiseHost, inboundPort, outboundPort, inboundHttp2Port, outboundHttp2Port, adminPort, controlPlane, stateDir, accessLog, telemetry, io, memoryReclaim, inboundMtls, command,
+    service, instanceId, appUrl, appHealth, appProtocol, inboundAddress, advertiseHost, inboundPort, outboundPort, inboundHttp2Port, outboundHttp2Port, adminPort, controlPlane, stateDir, accessLog, telemetry, io, memoryReclaim, cpuSlice, inboundMtls, command,
 };
 root.Validators.Add(result =>
 {
@@ -94,6 +107,7 @@ var options = new SidecarOptions
     Telemetry = parsed.GetValue(telemetry) != "off",
     InboundMtls = parsed.GetValue(inboundMtls) != "off",
     MemoryReclaimSeconds = parsed.GetValue(memoryReclaim),
+    CpuSliceMicroseconds = parsed.GetValue(cpuSlice),
     AccessLog = parsed.GetValue(telemetry) != "off" && parsed.GetValue(accessLog),
     BootstrapCredential = Environment.GetEnvironmentVariable(AspireMesh.Contracts.Security.BootstrapCredential.EnvironmentVariable),
 };

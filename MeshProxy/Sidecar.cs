@@ -17,12 +17,33 @@ namespace AspireMesh.MeshProxy;
 /// <summary>Runs a sidecar: its three listeners, and optionally the application it fronts as a child process.</summary>
 internal static class Sidecar
 {
+    /// <summary>
+    /// Gives the sidecar's threads, those running now and those started later, a short CPU time slice, so that a woken
+    /// one takes its core sooner from another process's thread (<see cref="CpuSlice"/>).
+    /// </summary>
+    private static void ApplyCpuSlice(int microseconds, ILogger logger)
+    {
+        if (microseconds == 0)
+        {
+            MeshProxyLog.CpuSliceKept(logger, "--cpu-slice 0");
+        }
+        else if (CpuSlice.Apply(microseconds, out var reason) is { } threads)
+        {
+            MeshProxyLog.CpuSliceSet(logger, microseconds / 1000.0, threads);
+        }
+        else
+        {
+            MeshProxyLog.CpuSliceKept(logger, reason);
+        }
+    }
+
     public static async Task<int> RunAsync(SidecarOptions options)
     {
         var status = new ProxyStatus();
         var policies = new InboundPolicies();
         // The identity comes first: the inbound port takes mTLS from its first connection on.
         using var loggers = LoggerFactory.Create(logging => logging.AddConsole());
+        ApplyCpuSlice(options.CpuSliceMicroseconds, loggers.CreateLogger("AspireMesh.MeshProxy"));
         await using var identity = new WorkloadIdentity(ProxyKinds.Sidecar, options.Service, options.InstanceId, options.StateDirectory,
             new ControlPlaneClient(new HttpClient { BaseAddress = options.ControlPlane, Timeout = TimeSpan.FromSeconds(30) }), options.BootstrapCredential,
             loggers.CreateLogger("AspireMesh.MeshProxy.Identity"));

@@ -62,6 +62,12 @@ public sealed record SidecarOptions
     /// <summary>Seconds between the memory reclaimer's looks at load and memory (<see cref="ProxyEngine.Hosting.MemoryReclaimer"/>); 0: off.</summary>
     public int MemoryReclaimSeconds { get; init; } = ProxyEngine.Hosting.CommandLineOptions.DefaultMemoryReclaimSeconds;
 
+    /// <summary>
+    /// The CPU time slice the sidecar's threads ask Linux's scheduler for, in microseconds (<see cref="Hosting.Processes.CpuSlice"/>);
+    /// 0: the kernel's default.
+    /// </summary>
+    public int CpuSliceMicroseconds { get; init; } = Hosting.Processes.CpuSlice.DefaultMicroseconds;
+
     /// <summary>Whether to write an access log line per request from the start.</summary>
     public bool AccessLog { get; init; }
 

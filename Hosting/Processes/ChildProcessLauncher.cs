@@ -72,7 +72,18 @@ public sealed class ChildProcessLauncher
         {
             try
             {
-                var process = Process.Start(info) ?? throw new InvalidOperationException($"'{info.FileName}' did not start.");
+                // A child inherits the forking thread's scheduling: it gets the kernel's default slice, not the proxy's.
+                CpuSlice.ResetCurrentThread();
+                Process process;
+                try
+                {
+                    process = Process.Start(info) ?? throw new InvalidOperationException($"'{info.FileName}' did not start.");
+                }
+                finally
+                {
+                    CpuSlice.Reapply();
+                }
+
                 if (info.RedirectStandardInput)
                 {
                     process.StandardInput.Close();
