@@ -1,5 +1,6 @@
 using System.Net;
 using System.CommandLine;
+using AspireMesh.Hosting.Processes;
 using AspireMesh.MeshProxy;
 using AspireMesh.ProxyEngine.Hosting;
 
@@ -38,15 +39,15 @@ var io = IoScheduling.Option();
 var memoryReclaim = CommandLineOptions.MemoryReclaimInterval();
 var cpuSlice = new Option<int>("--cpu-slice")
 {
-    Description = $"CPU time slice, in microseconds, the sidecar's threads ask Linux's scheduler for (6.12 or later), so that a woken one takes its core sooner (default {AspireMesh.Hosting.Processes.CpuSlice.DefaultMicroseconds}; {AspireMesh.Hosting.Processes.CpuSlice.MinimumMicroseconds}-{AspireMesh.Hosting.Processes.CpuSlice.MaximumMicroseconds}; 0: the kernel's default).",
-    DefaultValueFactory = _ => AspireMesh.Hosting.Processes.CpuSlice.DefaultMicroseconds,
+    Description = $"CPU time slice, in microseconds, the sidecar's threads ask Linux's scheduler for (6.12 or later), so that a woken one takes its core sooner (default {CpuSlice.DefaultMicroseconds}; {CpuSlice.MinimumMicroseconds}-{CpuSlice.MaximumMicroseconds}; 0: the kernel's default).",
+    DefaultValueFactory = _ => CpuSlice.DefaultMicroseconds,
 };
 cpuSlice.Validators.Add(result =>
 {
     var value = result.GetValueOrDefault<int>();
-    if (value != 0 && value is < AspireMesh.Hosting.Processes.CpuSlice.MinimumMicroseconds or > AspireMesh.Hosting.Processes.CpuSlice.MaximumMicroseconds)
+    if (value != 0 && value is < CpuSlice.MinimumMicroseconds or > CpuSlice.MaximumMicroseconds)
     {
-        result.AddError($"--cpu-slice: {value} is outside {AspireMesh.Hosting.Processes.CpuSlice.MinimumMicroseconds}-{AspireMesh.Hosting.Processes.CpuSlice.MaximumMicroseconds} microseconds (the kernel's range); 0 keeps the kernel's default.");
+        result.AddError($"--cpu-slice: {value} is outside {CpuSlice.MinimumMicroseconds}-{CpuSlice.MaximumMicroseconds} microseconds (the kernel's range); 0 keeps the kernel's default.");
     }
 });
 var inboundMtls = new Option<string>("--inbound-mtls")
@@ -92,7 +93,7 @@ var options = new SidecarOptions
     Service = serviceName,
     InstanceId = instance,
     StateDirectory = parsed.GetValue(stateDir) ?? Path.Combine(Path.GetTempPath(), "aspiremesh", "proxies", instance),
-    AppUrl = app ?? new Uri($"http://127.0.0.1:{AspireMesh.Hosting.Processes.PortAllocator.FreePort()}"),
+    AppUrl = app ?? new Uri($"http://127.0.0.1:{PortAllocator.FreePort()}"),
     AppHealthPath = parsed.GetValue(appHealth) ?? "",
     InboundAddress = IPAddress.Parse(parsed.GetRequiredValue(inboundAddress)),
     AdvertiseHost = parsed.GetValue(advertiseHost),

@@ -121,18 +121,6 @@ public static partial class CpuSlice
         }
     }
 
-    /// <summary>The slice of thread <paramref name="tid"/> of any process, in microseconds; null where it cannot be read.</summary>
-    public static int? Of(int tid)
-    {
-        if (!OperatingSystem.IsLinux() || SyscallNumbers() is not { } numbers)
-        {
-            return null;
-        }
-
-        var attributes = new SchedAttributes { Size = (uint)Marshal.SizeOf<SchedAttributes>() };
-        return Syscall(numbers.Get, tid, ref attributes, attributes.Size, 0) == 0 ? (int)(attributes.Runtime / 1000) : null;
-    }
-
     private static SetResult SetSlice((long Set, long Get) numbers, int tid, ulong nanoseconds, out string error)
     {
         error = "";
