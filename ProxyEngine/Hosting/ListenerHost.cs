@@ -62,8 +62,6 @@ public static class ListenerHost
         builder.Logging.AddFilter("Yarp", LogLevel.Warning);
         // Failed attempts are logged once, by the retry middleware or as a mesh error; YARP would log each twice.
         builder.Logging.AddFilter("Yarp.ReverseProxy.Forwarder.HttpForwarder", LogLevel.Error);
-        // YARP registers DataProtection for session affinity, which the mesh does not use; its key-storage warning is noise.
-        builder.Logging.AddFilter("Microsoft.AspNetCore.DataProtection", LogLevel.Error);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(5));
         TracePropagation.Enable();
         return builder;

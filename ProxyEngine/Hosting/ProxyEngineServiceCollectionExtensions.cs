@@ -6,8 +6,10 @@ using AspireMesh.ProxyEngine.LoadBalancing;
 using AspireMesh.ProxyEngine.Retries;
 using AspireMesh.ProxyEngine.Routing;
 using AspireMesh.ProxyEngine.Watch;
+using Microsoft.AspNetCore.DataProtection;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Yarp.ReverseProxy.Configuration;
 using Yarp.ReverseProxy.Forwarder;
@@ -19,6 +21,9 @@ namespace AspireMesh.ProxyEngine.Hosting;
 /// <summary>DI entry points of the proxy engine.</summary>
 public static class ProxyEngineServiceCollectionExtensions
 {
+    /// <summary>The hosted service with which DataProtection loads its key ring at start (internal to ASP.NET Core).</summary>
+    private const string DataProtectionKeyRingLoader = "Microsoft.AspNetCore.DataProtection.Internal.DataProtectionHostedService";
+
     /// <summary>Runs a <see cref="MemoryReclaimer"/> in the host every <paramref name="intervalSeconds"/>; 0 adds nothing.</summary>
     public static IServiceCollection AddMemoryReclaimer(this IServiceCollection services, int intervalSeconds)
     {
@@ -81,7 +86,28 @@ public static class ProxyEngineServiceCollectionExtensions
                     context.UseDefaultForwarders = false;
                 }
             });
+        UseEphemeralDataProtection(services);
         return services;
+    }
+
+    /// <summary>
+    /// YARP registers ASP.NET Core's DataProtection for its session-affinity cookies, which mesh routes never set. As
+    /// registered, DataProtection loads its key ring when the host starts: it reads the XML key files under the user's
+    /// home (<c>~/.aspnet/DataProtection-Keys</c>), writes one there on a first start, and warns in a container, all for
+    /// keys a proxy never uses, in a folder a read-only container does not have. A key kept in memory and made on first
+    /// use stands in, and the start-up load goes.
+    /// </summary>
+    internal static void UseEphemeralDataProtection(IServiceCollection services)
+    {
+        services.RemoveAll<IDataProtectionProvider>();
+        services.AddSingleton<IDataProtectionProvider>(provider => new EphemeralDataProtectionProvider(provider.GetRequiredService<ILoggerFactory>()));
+        for (var i = services.Count - 1; i >= 0; i--)
+        {
+            if (services[i].ServiceType == typeof(IHostedService) && services[i].ImplementationType?.FullName == DataProtectionKeyRingLoader)
+            {
+                services.RemoveAt(i);
+            }
+        }
     }
 }
 
