@@ -17,7 +17,8 @@ namespace AspireMesh.ProxyEngine.Hosting;
 /// and at most once per six intervals, so the pause (12-19 ms in the tests' Debug build) is rare. Envoy's overload
 /// manager has the same lever ("shrink heap"). Each reclaim first empties the shared buffer pool of what the burst left in
 /// it (<see cref="PooledBuffers"/>); each reclaim, and once one interval after start, also lets go of the mapped code
-/// pages the process no longer runs (<see cref="MappedCode"/>).
+/// pages the process no longer runs (<see cref="MappedCode"/>); in a Native AOT process, the one after start again on
+/// the next <see cref="MappedCode.FollowUpPasses"/> intervals.
 /// </summary>
 public sealed partial class MemoryReclaimer(TimeSpan interval, ILogger<MemoryReclaimer> logger) : BackgroundService
 {
@@ -42,6 +43,7 @@ public sealed partial class MemoryReclaimer(TimeSpan interval, ILogger<MemoryRec
         var allocated = GC.GetTotalAllocatedBytes();
         var clock = Stopwatch.StartNew();
         var startUpReleased = false;
+        var followUps = 0;
         try
         {
             while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
@@ -51,7 +53,7 @@ public sealed partial class MemoryReclaimer(TimeSpan interval, ILogger<MemoryRec
                     // One interval after start: the start-up code has run.
                     startUpReleased = true;
                     var rss = Environment.WorkingSet;
-                    var startUpCode = MappedCode.Release();
+                    var startUpCode = MappedCode.Release(dropUnmappedPages: true);
                     Interlocked.Add(ref _codeReleasedBytes, startUpCode);
                     if (startUpCode > 0)
                     {
@@ -61,7 +63,17 @@ public sealed partial class MemoryReclaimer(TimeSpan interval, ILogger<MemoryRec
                     // What reading the maps allocated is not load.
                     allocated = GC.GetTotalAllocatedBytes();
                     clock.Restart();
+                    followUps = MappedCode.FollowUpPasses;
                     continue;
+                }
+
+                if (followUps > 0)
+                {
+                    // Between samples, which keep their pace; what reading the maps allocated is not load.
+                    followUps--;
+                    var before = GC.GetTotalAllocatedBytes();
+                    Interlocked.Add(ref _codeReleasedBytes, MappedCode.Release(dropUnmappedPages: true));
+                    allocated += GC.GetTotalAllocatedBytes() - before;
                 }
 
                 var now = GC.GetTotalAllocatedBytes();

@@ -69,6 +69,30 @@ public sealed class NativeAotTests(NativeAotSidecar aot) : IClassFixture<NativeA
     }
 
     [Fact]
+    public async Task NativeAot_AfterStartUp_DropsTheExecutablesPagesNoProcessMapsFromThePageCache_AndKeepsServing()
+    {
+        await using var catalogApp = await TestBackend.StartAsync("catalog-app");
+        catalogApp.Handler = context => context.Response.WriteAsync("catalog");
+        var mesh = new MeshConfig { Services = [new ServiceConfig { Name = "frontend", References = ["catalog"] }, new ServiceConfig { Name = "catalog" }] };
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(NativeAotTests).Assembly, mesh);
+        await using var catalog = await SidecarProcess.StartNativeAsync(aot.Executable, controlPlane, "catalog", "catalog-1", catalogApp.Url);
+        await MemoryReclaimTests.AssertLetGoOfStartUpCodeAsync(catalog, residentFalls: true);
+
+        // The whole file cached again, as a first start leaves it; the releases that follow (one per interval) drop the
+        // pages no process maps, which for a sidecar that started and idles is most of them.
+        await using (var read = File.OpenRead(aot.Executable))
+        {
+            await read.CopyToAsync(Stream.Null, Cancel);
+        }
+
+        var size = new FileInfo(aot.Executable).Length;
+        Assert.True(PageCache.CachedBytes(aot.Executable) > size * 9 / 10, "reading the executable caches it");
+        await Eventually.UntilAsync(() => PageCache.CachedBytes(aot.Executable) < size / 2, Deadline,
+            $"the sidecar to drop its executable's unmapped pages from the page cache (at most half of its {size} bytes cached)");
+        await MemoryReclaimTests.AssertServesAsync(controlPlane, catalog, "catalog");
+    }
+
+    [Fact]
     public async Task NativeAot_BuiltInGen0Budget_CollectsGen0EveryFewMegabytes_DefaultDoesNot()
     {
         // No environment for the first: the 2 MB budget is built into the executable. DOTNET_GCgen0size=0 gives the
