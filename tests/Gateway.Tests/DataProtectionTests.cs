@@ -17,27 +17,16 @@ public sealed class DataProtectionTests
     [Fact]
     public async Task Start_ReadsAndWritesNoKeyFilesUnderHome()
     {
-        var home = Directory.CreateTempSubdirectory("aspiremesh-home-");
-        try
+        using var home = await DataProtectionHome.CreateAsync();
+        string output;
+        await using (var gateway = await GatewayProcess.StartAsync(Config, environment: home.Environment))
         {
-            // A key file DataProtection cannot read: had the Gateway loaded the key ring, it would log the failure.
-            var keys = Directory.CreateDirectory(Path.Combine(home.FullName, ".aspnet", "DataProtection-Keys"));
-            await File.WriteAllTextAsync(Path.Combine(keys.FullName, "key-unreadable.xml"), "<key", TestContext.Current.CancellationToken);
-            string output;
-            await using (var gateway = await GatewayProcess.StartAsync(Config, environment: new Dictionary<string, string> { ["HOME"] = home.FullName }))
-            {
-                // A request through YARP's pipeline (a route with no instance: the mesh's 503 is beside the point).
-                using var response = await gateway.Client.GetAsync(new Uri("/", UriKind.Relative), TestContext.Current.CancellationToken);
-                output = gateway.Process.Output + gateway.Process.ErrorOutput;
-            }
+            // A request through YARP's pipeline (a route with no instance: the mesh's 503 is beside the point).
+            using var response = await gateway.Client.GetAsync(new Uri("/", UriKind.Relative), TestContext.Current.CancellationToken);
+            output = gateway.Process.Output + gateway.Process.ErrorOutput;
+        }
 
-            Assert.DoesNotContain("DataProtection", output, StringComparison.Ordinal);
-            Assert.DoesNotContain("key ring", output, StringComparison.OrdinalIgnoreCase);
-            Assert.Equal(["key-unreadable.xml"], keys.EnumerateFileSystemInfos().Select(file => file.Name));
-        }
-        finally
-        {
-            home.Delete(recursive: true);
-        }
+        Assert.False(DataProtectionHome.Mentioned(output), output);
+        Assert.Equal([DataProtectionHome.UnreadableKey], home.KeyFiles);
     }
 }

@@ -9,30 +9,18 @@ public sealed class DataProtectionTests
     [Fact]
     public async Task Start_ReadsAndWritesNoKeyFilesUnderHome()
     {
-        var home = Directory.CreateTempSubdirectory("aspiremesh-home-");
-        try
+        using var home = await DataProtectionHome.CreateAsync();
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(DataProtectionTests).Assembly);
+        string output;
+        await using (var sidecar = await SidecarProcess.StartAsync(controlPlane.Url, "catalog", "catalog-keys", Ports.ClosedUrl(), null, home.Environment))
         {
-            // A key file DataProtection cannot read: had the sidecar loaded the key ring, it would log the failure.
-            var keys = Directory.CreateDirectory(Path.Combine(home.FullName, ".aspnet", "DataProtection-Keys"));
-            await File.WriteAllTextAsync(Path.Combine(keys.FullName, "key-unreadable.xml"), "<key", TestContext.Current.CancellationToken);
-            await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(DataProtectionTests).Assembly);
-            string output;
-            await using (var sidecar = await SidecarProcess.StartAsync(controlPlane.Url, "catalog", "catalog-keys", Ports.ClosedUrl(), null,
-                new Dictionary<string, string> { ["HOME"] = home.FullName }))
-            {
-                // A call through the outbound listener, which runs YARP's pipeline (the mesh's error for it, a route or not, is beside the point).
-                using var client = sidecar.OutboundClient();
-                using var response = await client.GetAsync(new Uri("http://catalog/"), TestContext.Current.CancellationToken);
-                output = sidecar.Process.Output + sidecar.Process.ErrorOutput;
-            }
+            // A call through the outbound listener, which runs YARP's pipeline (the mesh's error for it, a route or not, is beside the point).
+            using var client = sidecar.OutboundClient();
+            using var response = await client.GetAsync(new Uri("http://catalog/"), TestContext.Current.CancellationToken);
+            output = sidecar.Process.Output + sidecar.Process.ErrorOutput;
+        }
 
-            Assert.DoesNotContain("DataProtection", output, StringComparison.Ordinal);
-            Assert.DoesNotContain("key ring", output, StringComparison.OrdinalIgnoreCase);
-            Assert.Equal(["key-unreadable.xml"], keys.EnumerateFileSystemInfos().Select(file => file.Name));
-        }
-        finally
-        {
-            home.Delete(recursive: true);
-        }
+        Assert.False(DataProtectionHome.Mentioned(output), output);
+        Assert.Equal([DataProtectionHome.UnreadableKey], home.KeyFiles);
     }
 }
