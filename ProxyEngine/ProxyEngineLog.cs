@@ -44,6 +44,9 @@ internal static partial class ProxyEngineLog
     [LoggerMessage(2021, LogLevel.Debug, "Mirrored request to {Mirror} failed: {Reason}")]
     public static partial void MirrorFailed(ILogger logger, string mirror, string reason);
 
+    [LoggerMessage(2022, LogLevel.Warning, "Mirror {Mirror} is at its limit of {Capacity} copies in flight (its connection limits, or the default for mirrors): {Count} dropped since the last report")]
+    public static partial void MirrorCopiesDropped(ILogger logger, string mirror, int capacity, long count);
+
     [LoggerMessage(2030, LogLevel.Debug, "Denied {Method} {Path} from {Source} [{Principal}] to {Destination}: authorization policy {Policy}")]
     public static partial void AuthorizationDenied(ILogger logger, string method, string path, string source, string principal, string destination, string policy);
 

@@ -57,6 +57,7 @@ public static class ProxyEngineServiceCollectionExtensions
         services.AddSingleton<Egress.EgressTable>();
         services.AddSingleton<Egress.EgressForwarder>();
         services.AddSingleton<RequestMirror>();
+        services.AddSingleton<InFlightRequests>();
         services.AddSingleton<RetryBudgets>();
         services.AddSingleton<Microsoft.AspNetCore.Routing.MatcherPolicy, RegexMatcherPolicy>();
         services.AddSingleton<Yarp.ReverseProxy.Health.IPassiveHealthCheckPolicy, Health.OutlierDetectionPolicy>();

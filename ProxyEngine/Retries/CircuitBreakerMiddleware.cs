@@ -1,5 +1,3 @@
-using System.Collections.Concurrent;
-using System.Runtime.CompilerServices;
 using AspireMesh.Contracts.Config;
 using AspireMesh.ProxyEngine.Errors;
 using AspireMesh.ProxyEngine.Routing;
@@ -11,12 +9,11 @@ namespace AspireMesh.ProxyEngine.Retries;
 /// <summary>
 /// Circuit breaking by overflow, as Envoy and Istio do it: a service whose backend policy sets connection limits
 /// accepts at most <c>maxConnections + maxPendingRequests</c> requests in flight; more are refused at once with 503
-/// <see cref="MeshErrors.CircuitOpen"/> instead of piling up behind a struggling service.
+/// <see cref="MeshErrors.CircuitOpen"/> instead of piling up behind a struggling service. Mirrored copies sent to the
+/// service count among them (<see cref="InFlightRequests"/>).
 /// </summary>
-internal sealed class CircuitBreakerMiddleware(RequestDelegate next, RouteTable routes)
+internal sealed class CircuitBreakerMiddleware(RequestDelegate next, RouteTable routes, InFlightRequests inFlight)
 {
-    private readonly ConcurrentDictionary<string, StrongBox<int>> _inFlight = new(StringComparer.Ordinal);
-
     public Task InvokeAsync(HttpContext context)
     {
         // Without limits the request passes straight on (no state machine allocated for it).
@@ -26,11 +23,9 @@ internal sealed class CircuitBreakerMiddleware(RequestDelegate next, RouteTable 
 
     private async Task LimitAsync(HttpContext context, string cluster, ConnectionLimitsConfig limits)
     {
-        var counter = _inFlight.GetOrAdd(cluster, _ => new StrongBox<int>());
         var capacity = limits.MaxConnections + limits.MaxPendingRequests;
-        if (Interlocked.Increment(ref counter.Value) > capacity)
+        if (!inFlight.TryEnter(cluster, capacity))
         {
-            Interlocked.Decrement(ref counter.Value);
             await MeshErrorWriter.WriteAsync(context, StatusCodes.Status503ServiceUnavailable, MeshErrors.CircuitOpen,
                 $"service '{cluster}' already has {capacity} requests in flight (maxConnections {limits.MaxConnections} + maxPendingRequests {limits.MaxPendingRequests}).").ConfigureAwait(false);
             return;
@@ -42,7 +37,7 @@ internal sealed class CircuitBreakerMiddleware(RequestDelegate next, RouteTable 
         }
         finally
         {
-            Interlocked.Decrement(ref counter.Value);
+            inFlight.Exit(cluster);
         }
     }
 }

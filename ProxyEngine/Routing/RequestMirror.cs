@@ -1,9 +1,12 @@
+using System.Collections.Concurrent;
 using System.Net;
 using AspireMesh.Contracts.Security;
+using AspireMesh.ProxyEngine.Retries;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 using Yarp.ReverseProxy;
+using Yarp.ReverseProxy.Model;
 
 namespace AspireMesh.ProxyEngine.Routing;
 
@@ -13,10 +16,21 @@ namespace AspireMesh.ProxyEngine.Routing;
 /// larger than 64 KiB, or of unknown length (chunked, an HTTP/2 stream without content-length), are not mirrored. The copy goes as a forwarded request to that service
 /// would: through its cluster's own client (mTLS with the mirror's mesh identity, HTTP/2 where the cluster uses it),
 /// with <see cref="MeshHeaders.Source"/>, and the caller's Host, which crosses an mTLS hop in
-/// <see cref="MeshHeaders.Authority"/> (<see cref="MeshAuthority"/>).
+/// <see cref="MeshHeaders.Authority"/> (<see cref="MeshAuthority"/>). Copies in flight to a mirror are bounded, so that
+/// a slow or hanging mirror cannot pile up copies (each held up to 30 s, with its body) in the proxy: by the mirror
+/// service's connection limits, which its own requests from this proxy share (<see cref="InFlightRequests"/>, as Envoy
+/// counts shadow requests against the shadow cluster's circuit breakers), or else by <see cref="DefaultCapacity"/>.
+/// A copy over the bound is dropped, never waited for; the drops are logged at most every
+/// <see cref="DropLogInterval"/> per mirror.
 /// </summary>
-internal sealed class RequestMirror(IProxyStateLookup state, MeshRandom random, ProxyEngineOptions options, ILogger<RequestMirror> logger)
+internal sealed class RequestMirror(IProxyStateLookup state, RouteTable routes, InFlightRequests inFlight, MeshRandom random, ProxyEngineOptions options,
+    ILogger<RequestMirror> logger)
 {
+    /// <summary>Copies in flight to one mirror without connection limits: Envoy's default for a cluster's requests in flight.</summary>
+    public const int DefaultCapacity = 1024;
+
+    public static readonly TimeSpan DropLogInterval = TimeSpan.FromSeconds(10);
+
     /// <summary>Header marking the copy, so the mirror can tell shadow traffic from real traffic.</summary>
     public const string Header = "x-mesh-mirror";
 
@@ -28,6 +42,7 @@ internal sealed class RequestMirror(IProxyStateLookup state, MeshRandom random, 
         "Content-Length", MeshHeaders.Source, MeshHeaders.Authority, Header], StringComparer.OrdinalIgnoreCase);
 
     private readonly string _source = SpiffeId.WorkloadName(options.Kind, options.Name);
+    private readonly ConcurrentDictionary<string, Drops> _drops = new(StringComparer.Ordinal);
 
     public async ValueTask MirrorAsync(HttpContext context, Contracts.Config.RequestMirror filter)
     {
@@ -38,28 +53,48 @@ internal sealed class RequestMirror(IProxyStateLookup state, MeshRandom random, 
             return;
         }
 
-        byte[]? body = null;
         // Kestrel knows whether a body follows: a length, chunks, or (HTTP/2 and 3) DATA frames without a length.
         var canHaveBody = context.Features.Get<IHttpRequestBodyDetectionFeature>()?.CanHaveBody
             ?? (context.Request.ContentLength is > 0 || context.Request.Headers.TransferEncoding.Count > 0);
-        if (canHaveBody)
+        // Of unknown length (chunked, or a stream such as gRPC's), or too large: not mirrored.
+        if (canHaveBody && context.Request.ContentLength is not (>= 0 and <= MaxBody))
         {
-            // Of unknown length (chunked, or a stream such as gRPC's), or too large: not mirrored.
-            if (context.Request.ContentLength is not { } length || length > MaxBody)
-            {
-                return;
-            }
-
-            if (length > 0)
-            {
-                context.Request.EnableBuffering(MaxBody, MaxBody);
-                body = new byte[(int)length];
-                await context.Request.Body.ReadExactlyAsync(body, context.RequestAborted).ConfigureAwait(false);
-                context.Request.Body.Position = 0;
-            }
+            return;
         }
 
-        var model = cluster.Model;
+        var mirror = filter.BackendRef.Name;
+        var capacity = routes.Backend(mirror)?.ConnectionLimits is { } limits ? limits.MaxConnections + limits.MaxPendingRequests : DefaultCapacity;
+        if (!inFlight.TryEnter(mirror, capacity))
+        {
+            Dropped(mirror, capacity);
+            return;
+        }
+
+        HttpRequestMessage copy;
+        try
+        {
+            copy = await CopyAsync(context, cluster.Model, destinations).ConfigureAwait(false);
+        }
+        catch
+        {
+            inFlight.Exit(mirror);
+            throw;
+        }
+
+        _ = SendAsync(cluster.Model.HttpClient, copy, mirror);
+    }
+
+    private async ValueTask<HttpRequestMessage> CopyAsync(HttpContext context, ClusterModel model, IReadOnlyList<DestinationState> destinations)
+    {
+        byte[]? body = null;
+        if (context.Request.ContentLength is > 0 and var length)
+        {
+            context.Request.EnableBuffering(MaxBody, MaxBody);
+            body = new byte[(int)length];
+            await context.Request.Body.ReadExactlyAsync(body, context.RequestAborted).ConfigureAwait(false);
+            context.Request.Body.Position = 0;
+        }
+
         var destination = destinations[(int)(random.NextDouble() * destinations.Count) % destinations.Count];
         var copy = new HttpRequestMessage(new HttpMethod(context.Request.Method),
             new Uri(new Uri(destination.Model.Config.Address), $"{context.Request.PathBase}{context.Request.Path}{context.Request.QueryString}"))
@@ -95,7 +130,20 @@ internal sealed class RequestMirror(IProxyStateLookup state, MeshRandom random, 
 
         copy.Headers.TryAddWithoutValidation(MeshHeaders.Source, _source);
         copy.Headers.TryAddWithoutValidation(Header, "true");
-        _ = SendAsync(model.HttpClient, copy, filter.BackendRef.Name);
+        return copy;
+    }
+
+    /// <summary>Counts a copy dropped over the bound, and logs the drops at most once per <see cref="DropLogInterval"/>.</summary>
+    private void Dropped(string mirror, int capacity)
+    {
+        var drops = _drops.GetOrAdd(mirror, static _ => new Drops());
+        Interlocked.Increment(ref drops.Count);
+        var now = Environment.TickCount64;
+        var last = Interlocked.Read(ref drops.LoggedAt);
+        if (now - last >= (long)DropLogInterval.TotalMilliseconds && Interlocked.CompareExchange(ref drops.LoggedAt, now, last) == last)
+        {
+            ProxyEngineLog.MirrorCopiesDropped(logger, mirror, capacity, Interlocked.Exchange(ref drops.Count, 0));
+        }
     }
 
     private async Task SendAsync(HttpMessageInvoker client, HttpRequestMessage copy, string mirror)
@@ -113,5 +161,15 @@ internal sealed class RequestMirror(IProxyStateLookup state, MeshRandom random, 
         {
             ProxyEngineLog.MirrorFailed(logger, mirror, ex.Message);
         }
+        finally
+        {
+            inFlight.Exit(mirror);
+        }
+    }
+
+    private sealed class Drops
+    {
+        public long Count;
+        public long LoggedAt = long.MinValue / 2;
     }
 }

@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace AspireMesh.ProxyEngine.Tests;
 
@@ -16,10 +17,11 @@ internal sealed class EngineHost : IAsyncDisposable
 {
     private readonly WebApplication _app;
 
-    private EngineHost(WebApplication app, ProxyStatus status)
+    private EngineHost(WebApplication app, ProxyStatus status, LogLines logs)
     {
         _app = app;
         Status = status;
+        Logs = logs;
         Url = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
         Client = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false }) { BaseAddress = Url, Timeout = TimeSpan.FromSeconds(30) };
     }
@@ -29,6 +31,9 @@ internal sealed class EngineHost : IAsyncDisposable
     public HttpClient Client { get; }
 
     public ProxyStatus Status { get; }
+
+    /// <summary>What the engine logged, one formatted message a line, with its category.</summary>
+    public LogLines Logs { get; }
 
     /// <summary>The engine's services (its metrics, its status).</summary>
     public IServiceProvider Services => _app.Services;
@@ -45,6 +50,8 @@ internal sealed class EngineHost : IAsyncDisposable
             builder.Services.AddSingleton(time);
         }
 
+        var logs = new LogLines();
+        builder.Logging.AddProvider(logs);
         var status = new ProxyStatus();
         builder.Services.AddMeshProxyEngine(new ProxyEngineOptions
         {
@@ -59,7 +66,7 @@ internal sealed class EngineHost : IAsyncDisposable
         beforeRoutes?.Invoke(app);
         app.MapMeshRoutes(context => $"nothing matched {context.Request.Host} {context.Request.Path}");
         await app.StartAsync();
-        return new EngineHost(app, status);
+        return new EngineHost(app, status, logs);
     }
 
     public Task<IReadOnlyList<string>> ApplyAsync(ProxySnapshot snapshot) =>
@@ -102,5 +109,34 @@ internal sealed class EngineHost : IAsyncDisposable
         Client.Dispose();
         await _app.StopAsync();
         await _app.DisposeAsync();
+    }
+}
+
+/// <summary>Keeps every message logged at Information or above as <c>category: message</c>.</summary>
+internal sealed class LogLines : ILoggerProvider
+{
+    private readonly System.Collections.Concurrent.ConcurrentQueue<string> _lines = new();
+
+    public IReadOnlyCollection<string> Lines => _lines;
+
+    public ILogger CreateLogger(string categoryName) => new Logger(categoryName, _lines);
+
+    public void Dispose()
+    {
+    }
+
+    private sealed class Logger(string category, System.Collections.Concurrent.ConcurrentQueue<string> lines) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => logLevel >= LogLevel.Information;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            if (IsEnabled(logLevel))
+            {
+                lines.Enqueue($"{category}: {formatter(state, exception)}");
+            }
+        }
     }
 }

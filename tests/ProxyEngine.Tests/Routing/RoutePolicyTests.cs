@@ -310,6 +310,51 @@ public sealed class RoutePolicyTests
     }
 
     [Fact]
+    public async Task Mirror_HangingShadowWithConnectionLimits_CopiesStopAtItsLimitAndAreLogged_PrimaryUnaffected_ThenResume()
+    {
+        await using var primary = await TestBackend.StartAsync("primary");
+        var copies = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var shadow = await TestBackend.StartAsync("shadow");
+        shadow.Handler = async context =>
+        {
+            copies.Enqueue(context.Request.Path.Value ?? "");
+            await release.Task.WaitAsync(context.RequestAborted);
+        };
+        await using var engine = await EngineHost.StartAsync();
+        var snapshot = new ProxySnapshot(1, [Mirrored(100)],
+        [
+            new ClusterSnapshot("catalog", [new EndpointSnapshot("catalog-1", primary.Url.ToString().TrimEnd('/'))]),
+            new ClusterSnapshot("shadow", [new EndpointSnapshot("shadow-1", shadow.Url.ToString().TrimEnd('/'))])
+            {
+                Policy = new BackendPolicy { Name = "shadow-limits", TargetRef = new() { Name = "shadow" }, ConnectionLimits = new() { MaxConnections = 2, MaxPendingRequests = 1 } },
+            },
+        ]);
+        Assert.Empty(await engine.ApplyAsync(snapshot));
+
+        // One at a time: each copy is admitted or dropped before the next request arrives. The first two hang in the
+        // shadow, on the two connections its limits allow; the third waits for one of them (maxPendingRequests 1).
+        for (var i = 0; i < 10; i++)
+        {
+            using var response = await engine.GetAsync("catalog", $"/items/{i}");
+            Assert.Equal($"primary GET /items/{i}", await response.Content.ReadAsStringAsync(Cancel));
+        }
+
+        await Eventually.UntilAsync(() => copies.Count >= 2, TimeSpan.FromSeconds(10), "two copies to reach the hanging shadow");
+        Assert.Contains(engine.Logs.Lines, line => line.Contains("Mirror shadow is at its limit of 3 copies in flight", StringComparison.Ordinal) && line.EndsWith(": 1 dropped since the last report", StringComparison.Ordinal));
+
+        // Once the shadow answers, the places are given back and copies flow again.
+        release.SetResult();
+        await Eventually.UntilAsync(async () =>
+        {
+            using var response = await engine.GetAsync("catalog", "/after");
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            return copies.Contains("/after");
+        }, TimeSpan.FromSeconds(10), "a copy to reach the shadow after it answered");
+        Assert.Equal(["/items/0", "/items/1", "/items/2"], copies.Where(p => p.StartsWith("/items/", StringComparison.Ordinal)).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
     public async Task Mirror_ZeroPercent_NoCopies()
     {
         await using var primary = await TestBackend.StartAsync("primary");
