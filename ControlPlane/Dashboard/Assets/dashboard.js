@@ -296,10 +296,13 @@
         rows.push(el('tr', { 'data-service': service.name }, el('td', {}, service.name), el('td', { colspan: 4, class: 'bad' }, 'no instances')));
       }
       for (const instance of service.instances) {
+        // An unhealthy instance says why (its sidecar's word: the app's failed health check, no configuration yet).
         rows.push(el('tr', { 'data-instance': instance.id, 'data-health': instance.health },
           el('td', {}, service.name), el('td', {}, instance.id),
           el('td', {}, instance.address + (instance.http2Address ? ` (h2c ${instance.http2Address})` : '')),
-          el('td', { class: instance.health }, instance.health), el('td', {}, ago(instance.lastHeartbeat))));
+          el('td', { class: `${instance.health} wrap` }, instance.health,
+            instance.reason ? el('div', { class: 'reason' }, instance.reason) : null),
+          el('td', {}, ago(instance.lastHeartbeat))));
       }
     }
     fill($('instance-table').tBodies[0], rows, 'No services registered.', 5);

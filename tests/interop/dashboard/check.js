@@ -1,9 +1,11 @@
 // Opens the mesh dashboard in Debian's chromium (headless, driven by playwright-core; no downloaded browser), waits
-// until it shows the expected services, edges with traffic, tapped requests and running resources, and saves
-// full-page screenshots. Exit code 0 when everything showed, 1 otherwise (with the reason and a screenshot).
+// until it shows what is asked: the services, edges with traffic (then also tapped requests and golden metrics),
+// running resources (then also one's console output), instances with their health and why they are unhealthy; and
+// saves full-page screenshots. Exit code 0 when everything showed, 1 otherwise (with the reason and a screenshot).
 //
 //   node check.js --url http://localhost:8761/dashboard/ --out TestResults --node frontend --edge "gateway -> frontend" \
-//                 --resource frontend-1 [--console controlplane] [--chromium /usr/bin/chromium] [--timeout 120]
+//                 --resource frontend-1 [--console controlplane] [--instance "catalog-1=unhealthy:answers 503"] \
+//                 [--chromium /usr/bin/chromium] [--timeout 120]
 'use strict';
 
 const fs = require('node:fs');
@@ -11,7 +13,7 @@ const path = require('node:path');
 const { chromium } = require('playwright-core');
 
 function parseArgs(argv) {
-  const args = { nodes: [], edges: [], resources: [], console: null, chromium: '/usr/bin/chromium', timeout: 120, out: '.' };
+  const args = { nodes: [], edges: [], resources: [], instances: [], console: null, chromium: '/usr/bin/chromium', timeout: 120, out: '.' };
   for (let i = 0; i < argv.length; i++) {
     const value = argv[i + 1];
     switch (argv[i]) {
@@ -20,6 +22,7 @@ function parseArgs(argv) {
       case '--node': args.nodes.push(value); i++; break;
       case '--edge': args.edges.push(value); i++; break;
       case '--resource': args.resources.push(value); i++; break;
+      case '--instance': args.instances.push(parseInstance(value)); i++; break;
       case '--console': args.console = value; i++; break;
       case '--chromium': args.chromium = value; i++; break;
       case '--timeout': args.timeout = Number(value); i++; break;
@@ -30,6 +33,13 @@ function parseArgs(argv) {
   const host = new URL(args.url).hostname;
   if (!['localhost', '127.0.0.1', '[::1]'].includes(host)) throw new Error(`refusing to open ${args.url}: the dashboard test stays on loopback`);
   return args;
+}
+
+// "id=health" or "id=health:text the health cell shows besides" (why an instance is unhealthy).
+function parseInstance(value) {
+  const match = /^([^=]+)=([a-z]+)(?::(.+))?$/.exec(value || '');
+  if (!match) throw new Error(`--instance ${value}: expected id=health or id=health:reason`);
+  return { id: match[1], health: match[2], reason: match[3] || null };
 }
 
 function log(message) {
@@ -69,6 +79,16 @@ async function main() {
       await page.waitForSelector(`#topology-view g.node[data-node="${node}"]`, { timeout: deadline });
     }
 
+    step = `the instances ${args.instances.map((i) => i.id).join(', ')} with their health`;
+    for (const expected of args.instances) {
+      await page.waitForFunction((e) => {
+        const row = document.querySelector(`#instance-table tr[data-instance="${e.id}"][data-health="${e.health}"]`);
+        return row !== null && (e.reason === null || row.cells[3].textContent.includes(e.reason));
+      }, expected, { timeout: deadline, polling: 500 });
+    }
+    const instances = await page.$$eval('#instance-table tr[data-instance]', (rows) => rows.map((r) => `${r.getAttribute('data-instance')}: ${r.cells[3].innerText.replace(/\s+/g, ' ').trim()}`));
+    for (const instance of instances) log(`instance ${instance}`);
+
     step = `the topology to show traffic on ${args.edges.join(', ')}`;
     await page.waitForFunction((edges) => edges.every((name) => {
       const edge = [...document.querySelectorAll('#topology-view g.edge')].find((g) => g.getAttribute('data-edge') === name);
@@ -77,10 +97,13 @@ async function main() {
     const edges = await page.$$eval('#topology-view g.edge', (gs) => gs.map((g) => ({ edge: g.getAttribute('data-edge'), rps: g.getAttribute('data-rps'), label: g.querySelector('title').textContent })));
     for (const edge of edges) log(`edge ${edge.label}`);
 
-    step = 'the tap to show requests';
-    await page.waitForSelector('#tap-rows tr[data-status]', { timeout: deadline });
-    const tapped = await page.$$eval('#tap-rows tr[data-status]', (rows) => rows.length);
-    log(`tap shows ${tapped} request(s)`);
+    let tapped = 0;
+    if (args.edges.length > 0) {
+      step = 'the tap to show requests';
+      await page.waitForSelector('#tap-rows tr[data-status]', { timeout: deadline });
+      tapped = await page.$$eval('#tap-rows tr[data-status]', (rows) => rows.length);
+      log(`tap shows ${tapped} request(s)`);
+    }
 
     step = `the resources ${args.resources.join(', ')} to be Running`;
     for (const resource of args.resources) {
@@ -90,20 +113,24 @@ async function main() {
     log(`resources: ${resources.join(' ')}`);
 
     const consoleOf = args.console || args.resources[0];
-    step = `the console output of ${consoleOf}`;
-    await page.click(`#resource-table tr[data-resource="${consoleOf}"]`);
-    await page.waitForFunction((name) => {
-      const output = document.getElementById('console-output');
-      return output.getAttribute('data-resource') === name && Number(output.getAttribute('data-lines')) > 0;
-    }, consoleOf, { timeout: deadline, polling: 500 });
+    if (consoleOf) {
+      step = `the console output of ${consoleOf}`;
+      await page.click(`#resource-table tr[data-resource="${consoleOf}"]`);
+      await page.waitForFunction((name) => {
+        const output = document.getElementById('console-output');
+        return output.getAttribute('data-resource') === name && Number(output.getAttribute('data-lines')) > 0;
+      }, consoleOf, { timeout: deadline, polling: 500 });
+    }
 
-    step = 'the golden metrics to list the services';
-    await page.waitForSelector('#service-metrics tr[data-service]', { timeout: deadline });
+    if (args.edges.length > 0) {
+      step = 'the golden metrics to list the services';
+      await page.waitForSelector('#service-metrics tr[data-service]', { timeout: deadline });
+    }
 
     if (pageErrors.length) throw new Error(`the page threw: ${pageErrors.join(' | ')}`);
     await shoot('dashboard-full.png', { fullPage: true });
     await shoot('dashboard-topology.png', {}, page.locator('#topology'));
-    console.log(JSON.stringify({ ok: true, edges, tapped, resources, screenshots: shots }));
+    console.log(JSON.stringify({ ok: true, edges, tapped, resources, instances, screenshots: shots }));
   } catch (error) {
     log(`FAILED waiting for ${step}: ${error.message}`);
     if (pageErrors.length) log(`page errors: ${pageErrors.join(' | ')}`);
