@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Net;
 using AspireMesh.Contracts.Security;
 using AspireMesh.ProxyEngine.Retries;
+using AspireMesh.ProxyEngine.Telemetry;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
@@ -20,11 +21,11 @@ namespace AspireMesh.ProxyEngine.Routing;
 /// a slow or hanging mirror cannot pile up copies (each held up to 30 s, with its body) in the proxy: by the mirror
 /// service's connection limits, which its own requests from this proxy share (<see cref="InFlightRequests"/>, as Envoy
 /// counts shadow requests against the shadow cluster's circuit breakers), or else by <see cref="DefaultCapacity"/>.
-/// A copy over the bound is dropped, never waited for; the drops are logged at most every
-/// <see cref="DropLogInterval"/> per mirror.
+/// A copy over the bound is dropped, never waited for, and counted (<c>mesh_mirror_dropped_total</c>); the drops are
+/// logged at most every <see cref="DropLogInterval"/> per mirror.
 /// </summary>
-internal sealed class RequestMirror(IProxyStateLookup state, RouteTable routes, InFlightRequests inFlight, MeshRandom random, ProxyEngineOptions options,
-    ILogger<RequestMirror> logger)
+internal sealed class RequestMirror(IProxyStateLookup state, RouteTable routes, InFlightRequests inFlight, RequestMetrics metrics, MeshRandom random,
+    ProxyEngineOptions options, ILogger<RequestMirror> logger)
 {
     /// <summary>Copies in flight to one mirror without connection limits: Envoy's default for a cluster's requests in flight.</summary>
     public const int DefaultCapacity = 1024;
@@ -136,6 +137,7 @@ internal sealed class RequestMirror(IProxyStateLookup state, RouteTable routes, 
     /// <summary>Counts a copy dropped over the bound, and logs the drops at most once per <see cref="DropLogInterval"/>.</summary>
     private void Dropped(string mirror, int capacity)
     {
+        metrics.RecordMirrorDropped(mirror);
         var drops = _drops.GetOrAdd(mirror, static _ => new Drops());
         Interlocked.Increment(ref drops.Count);
         var now = Environment.TickCount64;

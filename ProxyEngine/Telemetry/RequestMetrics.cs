@@ -27,6 +27,7 @@ public sealed class RequestMetrics : IDisposable
     private readonly ConcurrentDictionary<(string Destination, string Endpoint), Counter> _ejections = new();
     private readonly ConcurrentDictionary<(string Source, string Destination, string Policy), Counter> _auditDenials = new();
     private readonly ConcurrentDictionary<string, Counter> _tlsRefusals = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Counter> _mirrorDrops = new(StringComparer.Ordinal);
     private readonly Meter _meter = new(MeterName);
     private readonly Counter<long> _requestsInstrument;
     private readonly Histogram<double> _durationInstrument;
@@ -36,6 +37,7 @@ public sealed class RequestMetrics : IDisposable
     private readonly Counter<long> _ejectionsInstrument;
     private readonly Counter<long> _auditDenialsInstrument;
     private readonly Counter<long> _tlsRefusalsInstrument;
+    private readonly Counter<long> _mirrorDropsInstrument;
     private readonly MeterListener _connections = new();
     private readonly DateTimeOffset _startedAt = DateTimeOffset.UtcNow;
     private long _downstreamConnections;
@@ -55,6 +57,7 @@ public sealed class RequestMetrics : IDisposable
         _ejectionsInstrument = _meter.CreateCounter<long>("mesh.ejections", "{ejection}", "Endpoints ejected by outlier detection.");
         _auditDenialsInstrument = _meter.CreateCounter<long>("mesh.authz.audit_denials", "{request}", "Requests an authorization policy in Audit mode would have denied (they were let through).");
         _tlsRefusalsInstrument = _meter.CreateCounter<long>("mesh.tls.refusals", "{connection}", "TLS handshakes the inbound port refused, by reason (no client certificate, a certificate not of this mesh, other handshake failures).");
+        _mirrorDropsInstrument = _meter.CreateCounter<long>("mesh.mirror.dropped", "{request}", "Copies of requests not sent to a mirror service because as many as it may take were already in flight.");
         _meter.CreateObservableUpDownCounter("mesh.connections.open", () => new[]
         {
             new Measurement<long>(Interlocked.Read(ref _downstreamConnections), new KeyValuePair<string, object?>("side", "downstream")),
@@ -185,6 +188,13 @@ public sealed class RequestMetrics : IDisposable
         _tlsRefusalsInstrument.Add(1, new KeyValuePair<string, object?>("mesh.tls.refusal_reason", reason));
     }
 
+    /// <summary>Records a copy of a request dropped because <paramref name="mirror"/> had as many in flight as it may take.</summary>
+    public void RecordMirrorDropped(string mirror)
+    {
+        Interlocked.Increment(ref _mirrorDrops.GetOrAdd(mirror, static _ => new Counter()).Value);
+        _mirrorDropsInstrument.Add(1, new KeyValuePair<string, object?>("mesh.mirror", mirror));
+    }
+
     /// <summary>Every request series, cumulative since the proxy started: what the control plane's dashboard and CLI compute rates from.</summary>
     public ProxyStats Snapshot(string proxyId) => new(proxyId, DateTimeOffset.UtcNow, Buckets,
         [.. _series.Select(s => new StatsSeries(s.Key.Direction, s.Key.Source, s.Key.Destination, s.Key.Route, s.Key.Code, s.Key.MeshError,
@@ -269,6 +279,12 @@ public sealed class RequestMetrics : IDisposable
         foreach (var (reason, counter) in _tlsRefusals.OrderBy(r => r.Key, StringComparer.Ordinal))
         {
             text.Append("mesh_tls_refusals_total{reason=\"").Append(Labels.Escape(reason)).Append("\"} ").Append(Interlocked.Read(ref counter.Value).ToString(CultureInfo.InvariantCulture)).Append('\n');
+        }
+
+        text.Append("# HELP mesh_mirror_dropped_total Copies of requests not sent to a mirror service because as many as it may take were already in flight.\n# TYPE mesh_mirror_dropped_total counter\n");
+        foreach (var (mirror, counter) in _mirrorDrops.OrderBy(r => r.Key, StringComparer.Ordinal))
+        {
+            text.Append("mesh_mirror_dropped_total{mirror=\"").Append(Labels.Escape(mirror)).Append("\"} ").Append(Interlocked.Read(ref counter.Value).ToString(CultureInfo.InvariantCulture)).Append('\n');
         }
 
         text.Append("# HELP mesh_open_connections Open connections: downstream (clients to this proxy's traffic listeners, not its admin one), upstream (this proxy to endpoints and its app).\n# TYPE mesh_open_connections gauge\n");

@@ -1,6 +1,7 @@
 using System.Net;
 using AspireMesh.Contracts.Config;
 using AspireMesh.Contracts.Snapshots;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace AspireMesh.ProxyEngine.Tests.Routing;
 
@@ -310,7 +311,7 @@ public sealed class RoutePolicyTests
     }
 
     [Fact]
-    public async Task Mirror_HangingShadowWithConnectionLimits_CopiesStopAtItsLimitAndAreLogged_PrimaryUnaffected_ThenResume()
+    public async Task Mirror_HangingShadowWithConnectionLimits_CopiesStopAtItsLimit_DropsCountedAndLogged_PrimaryUnaffected_ThenResume()
     {
         await using var primary = await TestBackend.StartAsync("primary");
         var copies = new System.Collections.Concurrent.ConcurrentQueue<string>();
@@ -342,6 +343,8 @@ public sealed class RoutePolicyTests
 
         await Eventually.UntilAsync(() => copies.Count >= 2, TimeSpan.FromSeconds(10), "two copies to reach the hanging shadow");
         Assert.Contains(engine.Logs.Lines, line => line.Contains("Mirror shadow is at its limit of 3 copies in flight", StringComparison.Ordinal) && line.EndsWith(": 1 dropped since the last report", StringComparison.Ordinal));
+        Assert.Contains("mesh_mirror_dropped_total{mirror=\"shadow\"} 7\n",
+            engine.Services.GetRequiredService<AspireMesh.ProxyEngine.Telemetry.RequestMetrics>().ToPrometheusText(), StringComparison.Ordinal);
 
         // Once the shadow answers, the places are given back and copies flow again.
         release.SetResult();
