@@ -41,7 +41,7 @@ internal static class Commands
         MeshStats? stats;
         try
         {
-            stats = await http.GetFromJsonAsync($"v1/stats?window={Uri.EscapeDataString(window)}", MeshJsonContext.Default.MeshStats, cancellationToken).ConfigureAwait(false);
+            stats = await http.GetFromJsonAsync($"v1/stats?window={Uri.EscapeDataString(window)}", MeshJsonContext.Tolerant.MeshStats, cancellationToken).ConfigureAwait(false);
         }
         catch (HttpRequestException ex)
         {
@@ -173,8 +173,8 @@ internal static class Commands
         {
             using var health = await http.GetAsync("health", cancellationToken).ConfigureAwait(false);
             await Line(health.IsSuccessStatusCode, $"control plane {controlPlane} reachable ({(int)health.StatusCode})").ConfigureAwait(false);
-            proxies = (await http.GetFromJsonAsync("v1/proxies", MeshJsonContext.Default.ProxyList, cancellationToken).ConfigureAwait(false))!;
-            services = (await http.GetFromJsonAsync("v1/services", MeshJsonContext.Default.ServiceList, cancellationToken).ConfigureAwait(false))!;
+            proxies = (await http.GetFromJsonAsync("v1/proxies", MeshJsonContext.Tolerant.ProxyList, cancellationToken).ConfigureAwait(false))!;
+            services = (await http.GetFromJsonAsync("v1/services", MeshJsonContext.Tolerant.ServiceList, cancellationToken).ConfigureAwait(false))!;
         }
         catch (HttpRequestException ex)
         {
@@ -194,6 +194,24 @@ internal static class Commands
         if (live.All(p => p.UpToDate) && live.Count > 0)
         {
             await Line(true, "every connected proxy serves the latest config").ConfigureAwait(false);
+        }
+
+        // Builds: proxies and control plane one version apart work together (each skips what it does not know), as in
+        // a rolling upgrade; a proxy that ignored fields of its config does not do all the config asks.
+        if (proxies.ControlPlaneVersion is { } controlPlaneVersion && live.Count > 0)
+        {
+            var others = live.Where(p => p.ProxyVersion is { } v && v != controlPlaneVersion).GroupBy(p => p.ProxyVersion!, StringComparer.Ordinal).ToList();
+            await output.WriteLineAsync(others.Count == 0
+                ? $"ok   control plane and proxies run {controlPlaneVersion}"
+                : $"WARN control plane runs {controlPlaneVersion}, {others.Sum(g => g.Count())} of {live.Count} proxies another build: "
+                    + string.Join(", ", others.Select(g => $"{g.Key} ({string.Join(", ", g.Select(p => p.Id))})"))
+                    + "; expected during an upgrade, finish it").ConfigureAwait(false);
+        }
+
+        foreach (var proxy in live.Where(p => p.IgnoredFields.Count > 0))
+        {
+            await Line(false, $"proxy {proxy.Id} ({proxy.Kind} {proxy.Name}, {proxy.ProxyVersion ?? "an older build"}) ignores fields of its config it does not know: "
+                + $"{string.Join(", ", proxy.IgnoredFields)}; upgrade it to the control plane's build").ConfigureAwait(false);
         }
 
         foreach (var service in services.Services)
@@ -247,7 +265,7 @@ internal static class Commands
         MeshProblem? problem = null;
         try
         {
-            problem = JsonSerializer.Deserialize(body, MeshJsonContext.Default.MeshProblem);
+            problem = JsonSerializer.Deserialize(body, MeshJsonContext.Tolerant.MeshProblem);
         }
         catch (JsonException)
         {
@@ -278,7 +296,7 @@ internal static class Commands
                 return await RefusedAsync(response, output, cancellationToken).ConfigureAwait(false);
             }
 
-            var plan = (await response.Content.ReadFromJsonAsync(MeshJsonContext.Default.ConfigPlan, cancellationToken).ConfigureAwait(false))!;
+            var plan = (await response.Content.ReadFromJsonAsync(MeshJsonContext.Tolerant.ConfigPlan, cancellationToken).ConfigureAwait(false))!;
             await output.WriteLineAsync($"Plan against config version {plan.BaseVersion}:").ConfigureAwait(false);
             var changed = plan.Proxies.Where(p => p.Changes).ToList();
             if (changed.Count == 0)
@@ -326,7 +344,7 @@ internal static class Commands
                 return await RefusedAsync(response, output, cancellationToken).ConfigureAwait(false);
             }
 
-            var result = (await response.Content.ReadFromJsonAsync(MeshJsonContext.Default.ConfigWriteResult, cancellationToken).ConfigureAwait(false))!;
+            var result = (await response.Content.ReadFromJsonAsync(MeshJsonContext.Tolerant.ConfigWriteResult, cancellationToken).ConfigureAwait(false))!;
             await output.WriteLineAsync(result.Unchanged ? $"unchanged: version {result.Version} is already this config." : $"applied: config version {result.Version}.").ConfigureAwait(false);
             return 0;
         }
@@ -347,7 +365,7 @@ internal static class Commands
                 return await RefusedAsync(response, output, cancellationToken).ConfigureAwait(false);
             }
 
-            var result = (await response.Content.ReadFromJsonAsync(MeshJsonContext.Default.ConfigWriteResult, cancellationToken).ConfigureAwait(false))!;
+            var result = (await response.Content.ReadFromJsonAsync(MeshJsonContext.Tolerant.ConfigWriteResult, cancellationToken).ConfigureAwait(false))!;
             await output.WriteLineAsync($"rolled back: config version {version} is current again (as version {result.Version}).").ConfigureAwait(false);
             return 0;
         }

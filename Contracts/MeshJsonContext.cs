@@ -51,7 +51,17 @@ namespace AspireMesh.Contracts;
 [JsonSerializable(typeof(CertificateAuthorityInfo))]
 [JsonSerializable(typeof(BootstrapCredentialRequest))]
 [JsonSerializable(typeof(BootstrapCredentialGrant))]
-public sealed partial class MeshJsonContext : JsonSerializerContext;
+public sealed partial class MeshJsonContext : JsonSerializerContext
+{
+    /// <summary>
+    /// The same contract for reading what another mesh component wrote (snapshots, registrations, heartbeats, reports,
+    /// stats, the control plane's answers), except that members this build does not know are skipped: a control plane
+    /// and proxies one version apart keep working during a rolling upgrade or a rollback. What people write (mesh
+    /// config, rollback requests) is read with <see cref="Default"/>, which refuses them, so a typo never passes.
+    /// </summary>
+    public static MeshJsonContext Tolerant =>
+        field ??= new(new JsonSerializerOptions(Default.Options) { UnmappedMemberHandling = JsonUnmappedMemberHandling.Skip });
+}
 
 /// <summary>What a proxy's admin /ready answers.</summary>
 /// <param name="Ready">Whether the proxy can serve traffic.</param>

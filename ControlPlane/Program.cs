@@ -28,8 +28,10 @@ builder.Services.Configure<ControlPlaneOptions>(builder.Configuration.GetSection
 builder.Services.ConfigureHttpJsonOptions(o =>
 {
     o.SerializerOptions.TypeInfoResolverChain.Insert(0, MeshJsonContext.Default);
-    // Unknown fields are refused with a clear error rather than silently dropped (a typo must not pass unnoticed).
-    o.SerializerOptions.UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow;
+    // What proxies send (registrations, heartbeats, reports, certificate requests) is read like MeshJsonContext.Tolerant:
+    // members this build does not know are skipped, so proxies a version ahead (a rollback of the control plane) keep
+    // their registrations. What operators write is read strictly: the mesh config by its parser, the rest by StrictBody.
+    o.SerializerOptions.UnmappedMemberHandling = JsonUnmappedMemberHandling.Skip;
     // Messages quote names ('catalog'); keep them readable instead of \u0027-escaped.
     o.SerializerOptions.Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping;
 });

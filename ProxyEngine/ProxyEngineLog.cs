@@ -38,6 +38,9 @@ internal static partial class ProxyEngineLog
     [LoggerMessage(2008, LogLevel.Warning, "Ignoring the saved snapshot {Path}: {Reason}")]
     public static partial void SnapshotNotRestored(ILogger logger, string path, string reason);
 
+    [LoggerMessage(2042, LogLevel.Warning, "Snapshot version {Version} has {Count} fields this proxy ({ProxyVersion}) does not know; applied without them: {Fields}. The control plane is newer than this proxy: upgrade the proxy to use them")]
+    public static partial void SnapshotFieldsIgnored(ILogger logger, long version, string proxyVersion, int count, string fields);
+
     [LoggerMessage(2020, LogLevel.Warning, "Ejected endpoint {Destination} of {Cluster} after {Failures} failures in a row, for {Seconds} s")]
     public static partial void Ejected(ILogger logger, string destination, string cluster, double failures, double seconds);
 

@@ -51,10 +51,26 @@ public sealed record ProxyReport(string Kind, string Name, long AppliedVersion, 
 
     /// <summary>When its current certificate expires.</summary>
     public DateTimeOffset? CertificateNotAfter { get; init; }
+
+    /// <summary>The proxy's build (<see cref="MeshBuild.Version"/>).</summary>
+    public string? ProxyVersion { get; init; }
+
+    /// <summary>
+    /// Fields of the applied snapshot this proxy does not know and ignored (paths without array indexes, as
+    /// <c>routes[].mirrorPercent</c>; at most <see cref="MaxIgnoredFields"/>): the control plane is newer than the proxy.
+    /// </summary>
+    public IReadOnlyList<string>? IgnoredFields { get; init; }
+
+    /// <summary>How many ignored fields a report names at most.</summary>
+    public const int MaxIgnoredFields = 20;
 }
 
 /// <summary>GET /v1/proxies.</summary>
-public sealed record ProxyList(long CurrentVersion, long ConfigVersion, IReadOnlyList<ProxyInfo> Proxies);
+public sealed record ProxyList(long CurrentVersion, long ConfigVersion, IReadOnlyList<ProxyInfo> Proxies)
+{
+    /// <summary>The control plane's build (<see cref="MeshBuild.Version"/>), to compare with each proxy's.</summary>
+    public string? ControlPlaneVersion { get; init; }
+}
 
 /// <summary>One proxy as the control plane last heard of it.</summary>
 /// <param name="UpToDate">Whether it serves the control plane's current snapshot version.</param>
@@ -69,6 +85,12 @@ public sealed record ProxyInfo(string Id, string Kind, string Name, long Applied
 
     /// <summary>When its current certificate expires (renewed at about half of its life).</summary>
     public DateTimeOffset? CertificateNotAfter { get; init; }
+
+    /// <summary>The proxy's build, when it has reported one.</summary>
+    public string? ProxyVersion { get; init; }
+
+    /// <summary>Fields of its snapshot the proxy did not know and ignored; empty when none.</summary>
+    public IReadOnlyList<string> IgnoredFields { get; init; } = [];
 }
 
 /// <summary>

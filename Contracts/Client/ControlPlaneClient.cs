@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Json;
+using System.Text.Json;
 using AspireMesh.Contracts.Admin;
 using AspireMesh.Contracts.Registry;
 using AspireMesh.Contracts.Security;
@@ -16,7 +17,7 @@ public sealed class ControlPlaneClient(HttpClient http)
         using var response = await http.PutAsJsonAsync(
             $"v1/instances/{Uri.EscapeDataString(instanceId)}", registration, MeshJsonContext.Default.InstanceRegistration, cancellationToken).ConfigureAwait(false);
         await EnsureSuccessAsync(response, cancellationToken).ConfigureAwait(false);
-        return await response.Content.ReadFromJsonAsync(MeshJsonContext.Default.LeaseGrant, cancellationToken).ConfigureAwait(false)
+        return await response.Content.ReadFromJsonAsync(MeshJsonContext.Tolerant.LeaseGrant, cancellationToken).ConfigureAwait(false)
             ?? throw new InvalidOperationException("The control plane answered the registration with an empty body.");
     }
 
@@ -48,7 +49,7 @@ public sealed class ControlPlaneClient(HttpClient http)
     /// Long-polls for a snapshot newer than <paramref name="knownVersion"/>. Returns null when the control plane
     /// had nothing newer before its wait ran out; the caller simply asks again.
     /// </summary>
-    public async Task<ProxySnapshot?> WatchAsync(string kind, string name, string proxyId, long knownVersion, CancellationToken cancellationToken)
+    public async Task<WatchedSnapshot?> WatchAsync(string kind, string name, string proxyId, long knownVersion, CancellationToken cancellationToken)
     {
         var uri = $"v1/watch/{Uri.EscapeDataString(kind)}/{Uri.EscapeDataString(name)}?proxy={Uri.EscapeDataString(proxyId)}&version={knownVersion}";
         using var response = await http.GetAsync(uri, cancellationToken).ConfigureAwait(false);
@@ -58,7 +59,10 @@ public sealed class ControlPlaneClient(HttpClient http)
         }
 
         await EnsureSuccessAsync(response, cancellationToken).ConfigureAwait(false);
-        return await response.Content.ReadFromJsonAsync(MeshJsonContext.Default.ProxySnapshot, cancellationToken).ConfigureAwait(false);
+        var json = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+        var snapshot = JsonSerializer.Deserialize(json, MeshJsonContext.Tolerant.ProxySnapshot)
+            ?? throw new JsonException("The control plane answered the watch with an empty snapshot (null).");
+        return new WatchedSnapshot(snapshot, UnknownMembers.Find(json, snapshot, MeshJsonContext.Default.ProxySnapshot));
     }
 
     /// <summary>Tells the control plane which snapshot version the proxy serves, or why it refused one.</summary>
@@ -85,7 +89,7 @@ public sealed class ControlPlaneClient(HttpClient http)
 
         using var response = await http.SendAsync(message, cancellationToken).ConfigureAwait(false);
         await EnsureSuccessAsync(response, cancellationToken).ConfigureAwait(false);
-        return await response.Content.ReadFromJsonAsync(MeshJsonContext.Default.IssuedCertificate, cancellationToken).ConfigureAwait(false)
+        return await response.Content.ReadFromJsonAsync(MeshJsonContext.Tolerant.IssuedCertificate, cancellationToken).ConfigureAwait(false)
             ?? throw new InvalidOperationException("The control plane answered the certificate request with an empty body.");
     }
 
@@ -102,7 +106,7 @@ public sealed class ControlPlaneClient(HttpClient http)
     {
         using var response = await http.GetAsync("v1/services", cancellationToken).ConfigureAwait(false);
         await EnsureSuccessAsync(response, cancellationToken).ConfigureAwait(false);
-        return await response.Content.ReadFromJsonAsync(MeshJsonContext.Default.ServiceList, cancellationToken).ConfigureAwait(false)
+        return await response.Content.ReadFromJsonAsync(MeshJsonContext.Tolerant.ServiceList, cancellationToken).ConfigureAwait(false)
             ?? throw new InvalidOperationException("The control plane answered /v1/services with an empty body.");
     }
 
@@ -125,3 +129,8 @@ public sealed class ControlPlaneException(HttpStatusCode statusCode, string mess
     /// <summary>The HTTP status the control plane answered.</summary>
     public HttpStatusCode StatusCode { get; } = statusCode;
 }
+
+/// <summary>A snapshot as a proxy received it.</summary>
+/// <param name="Snapshot">What this build of the proxy read of it.</param>
+/// <param name="IgnoredFields">Fields it does not know and skipped (paths): the control plane is newer than the proxy.</param>
+public sealed record WatchedSnapshot(ProxySnapshot Snapshot, IReadOnlyList<string> IgnoredFields);

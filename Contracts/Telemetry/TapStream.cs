@@ -14,7 +14,7 @@ public static class TapStream
         using var reader = new StreamReader(stream);
         while (await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false) is { } line)
         {
-            if (line.StartsWith("data: ", StringComparison.Ordinal) && JsonSerializer.Deserialize(line.AsSpan(6), MeshJsonContext.Default.TapEvent) is { } tapEvent)
+            if (line.StartsWith("data: ", StringComparison.Ordinal) && JsonSerializer.Deserialize(line.AsSpan(6), MeshJsonContext.Tolerant.TapEvent) is { } tapEvent)
             {
                 yield return tapEvent;
             }

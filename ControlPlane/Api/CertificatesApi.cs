@@ -84,8 +84,9 @@ internal static class CertificatesApi
             return Results.Json(new CertificateAuthorityInfo(ca.TrustDomain, ca.Roots(), ca.Lifetime.TotalSeconds), MeshJsonContext.Default.CertificateAuthorityInfo);
         }).RequireAdminToken();
 
-        endpoints.MapPost("/v1/bootstrap-credentials", (BootstrapCredentialRequest request, BootstrapCredentials credentials, TimeProvider time) =>
+        endpoints.MapPost("/v1/bootstrap-credentials", async (HttpContext context, BootstrapCredentials credentials, TimeProvider time) =>
         {
+            var request = await StrictBody.ReadAsync(context, MeshJsonContext.Default.BootstrapCredentialRequest).ConfigureAwait(false);
             if (request.Kind is not (ProxyKinds.Sidecar or ProxyKinds.Gateway) || string.IsNullOrEmpty(request.Name))
             {
                 return Problems.Problem(new MeshProblem("Bad request", StatusCodes.Status400BadRequest, "kind (sidecar or gateway) and name are required."));

@@ -62,12 +62,14 @@ internal static class ConfigApi
             return Written(context, store.Apply(config!, "api", expected), expected);
         }).RequireAdminToken().RequireRateLimiting(WritePolicy);
 
-        endpoints.MapPost("/v1/config/rollback", (HttpContext context, RollbackRequest request, ConfigStore store) =>
+        endpoints.MapPost("/v1/config/rollback", async (HttpContext context, ConfigStore store) =>
         {
             if (!TryIfMatch(context, out var expected, out var badHeader))
             {
                 return badHeader!;
             }
+
+            var request = await StrictBody.ReadAsync(context, MeshJsonContext.Default.RollbackRequest).ConfigureAwait(false);
 
             var outcome = store.Rollback(request.Version, expected);
             return outcome.Status == ConfigWriteStatus.NotFound

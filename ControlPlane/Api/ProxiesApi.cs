@@ -13,7 +13,7 @@ internal static class ProxiesApi
         endpoints.MapGet("/v1/proxies", (ProxyRegistry proxies, MeshStateStore state) =>
         {
             var current = state.Current;
-            return Results.Json(new ProxyList(current.Version, current.ConfigVersion, proxies.List(current.Version)), MeshJsonContext.Default.ProxyList);
+            return Results.Json(new ProxyList(current.Version, current.ConfigVersion, proxies.List(current.Version)) { ControlPlaneVersion = MeshBuild.Version }, MeshJsonContext.Default.ProxyList);
         });
 
         endpoints.MapPost("/v1/proxies/{proxyId}/report", (string proxyId, ProxyReport report, ProxyRegistry proxies, ILogger<ProxyRegistry> logger) =>

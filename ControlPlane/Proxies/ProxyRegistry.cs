@@ -32,6 +32,8 @@ internal sealed class ProxyRegistry(TimeProvider time)
             record.AdminAddress = report.AdminAddress ?? record.AdminAddress;
             record.SpiffeId = report.SpiffeId ?? record.SpiffeId;
             record.CertificateNotAfter = report.CertificateNotAfter ?? record.CertificateNotAfter;
+            record.ProxyVersion = report.ProxyVersion ?? record.ProxyVersion;
+            record.IgnoredFields = report.IgnoredFields is { } ignored ? [.. ignored.Take(ProxyReport.MaxIgnoredFields)] : record.IgnoredFields;
             if (report.RefusedVersion is not null)
             {
                 record.RefusedVersion = report.RefusedVersion;
@@ -52,6 +54,8 @@ internal sealed class ProxyRegistry(TimeProvider time)
                     AdminAddress = r.AdminAddress,
                     SpiffeId = r.SpiffeId,
                     CertificateNotAfter = r.CertificateNotAfter,
+                    ProxyVersion = r.ProxyVersion,
+                    IgnoredFields = r.IgnoredFields,
                 };
             }
         }).OrderBy(p => p.Kind, StringComparer.Ordinal).ThenBy(p => p.Name, StringComparer.Ordinal).ThenBy(p => p.Id, StringComparer.Ordinal)];
@@ -77,6 +81,10 @@ internal sealed class ProxyRegistry(TimeProvider time)
         public string? SpiffeId { get; set; }
 
         public DateTimeOffset? CertificateNotAfter { get; set; }
+
+        public string? ProxyVersion { get; set; }
+
+        public IReadOnlyList<string> IgnoredFields { get; set; } = [];
 
         public DateTimeOffset LastSeen { get; set; }
     }

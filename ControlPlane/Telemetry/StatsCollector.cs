@@ -52,7 +52,7 @@ internal sealed class StatsCollector(ProxyRegistry proxies, MeshStateStore state
         {
             try
             {
-                return await _http.GetFromJsonAsync(new Uri(new Uri(proxy.AdminAddress!), "stats"), MeshJsonContext.Default.ProxyStats, cancellationToken).ConfigureAwait(false);
+                return await _http.GetFromJsonAsync(new Uri(new Uri(proxy.AdminAddress!), "stats"), MeshJsonContext.Tolerant.ProxyStats, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or System.Text.Json.JsonException && !cancellationToken.IsCancellationRequested)
             {

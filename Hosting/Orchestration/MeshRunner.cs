@@ -342,7 +342,7 @@ internal sealed class MeshRunner(MeshApplication app, MeshConsole console) : IAs
         long version;
         try
         {
-            var services = await _probe.GetFromJsonAsync(new Uri(controlPlane, "v1/services"), MeshJsonContext.Default.ServiceList, stopping).ConfigureAwait(false);
+            var services = await _probe.GetFromJsonAsync(new Uri(controlPlane, "v1/services"), MeshJsonContext.Tolerant.ServiceList, stopping).ConfigureAwait(false);
             version = services?.Version ?? 0;
         }
         catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or JsonException && !stopping.IsCancellationRequested)
@@ -404,7 +404,7 @@ internal sealed class MeshRunner(MeshApplication app, MeshConsole console) : IAs
         try
         {
             using var response = await _probe.GetAsync(url, stopping).ConfigureAwait(false);
-            return await response.Content.ReadFromJsonAsync(MeshJsonContext.Default.ProxyReadiness, stopping).ConfigureAwait(false);
+            return await response.Content.ReadFromJsonAsync(MeshJsonContext.Tolerant.ProxyReadiness, stopping).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or JsonException && !stopping.IsCancellationRequested)
         {

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using AspireMesh.Contracts;
 using AspireMesh.Contracts.Admin;
 using AspireMesh.Contracts.Client;
@@ -15,7 +16,7 @@ namespace AspireMesh.ProxyEngine.Watch;
 /// why it refused one. While the control plane is unreachable the last applied snapshot keeps serving and the watch
 /// retries with capped backoff.
 /// </summary>
-internal sealed class SnapshotWatcher(ControlPlaneClient client, SnapshotApplier applier, ProxyStatus status, ProxyEngineOptions options,
+internal sealed partial class SnapshotWatcher(ControlPlaneClient client, SnapshotApplier applier, ProxyStatus status, ProxyEngineOptions options,
     TimeProvider time, ILogger<SnapshotWatcher> logger) : BackgroundService
 {
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(5);
@@ -36,7 +37,7 @@ internal sealed class SnapshotWatcher(ControlPlaneClient client, SnapshotApplier
         {
             try
             {
-                var snapshot = await client.WatchAsync(options.Kind, options.Name, options.ProxyId, received, stoppingToken).ConfigureAwait(false);
+                var watched = await client.WatchAsync(options.Kind, options.Name, options.ProxyId, received, stoppingToken).ConfigureAwait(false);
                 if (failing)
                 {
                     failing = false;
@@ -44,11 +45,16 @@ internal sealed class SnapshotWatcher(ControlPlaneClient client, SnapshotApplier
                 }
 
                 backoff = TimeSpan.FromMilliseconds(200);
-                if (snapshot is not null)
+                if (watched is { Snapshot: var snapshot })
                 {
                     // Watch from the version received, applied or refused, so a refused snapshot is not sent again and again.
                     received = snapshot.Version;
                     var refusal = snapshot.Version == status.AppliedVersion ? [] : await applier.ApplyAsync(snapshot, stoppingToken).ConfigureAwait(false);
+                    if (refusal.Count == 0)
+                    {
+                        NoteIgnoredFields(snapshot.Version, watched.IgnoredFields);
+                    }
+
                     await ReportAsync(refusal.Count == 0 ? null : snapshot.Version, refusal.Count == 0 ? null : string.Join("; ", refusal), stoppingToken).ConfigureAwait(false);
                 }
             }
@@ -80,6 +86,26 @@ internal sealed class SnapshotWatcher(ControlPlaneClient client, SnapshotApplier
 
     private long? _refusedVersion;
     private string? _refusal;
+    private IReadOnlyList<string> _ignoredFields = [];
+
+    // Like Envoy with unknown fields in dynamic config: a snapshot from a newer control plane is applied without the
+    // fields this build does not know, and the proxy says which, in its log and to the control plane.
+    // Fields are named without their indexes (routes[].mirrorPercent: a field of the contract, whichever route has it),
+    // and logged when that set changes, not with every snapshot (each registration in the mesh makes one).
+    private void NoteIgnoredFields(long version, IReadOnlyList<string> ignored)
+    {
+        var before = _ignoredFields;
+        var fields = ignored.Select(f => ArrayIndex().Replace(f, "[]")).Distinct(StringComparer.Ordinal).ToList();
+        _ignoredFields = [.. fields.Take(ProxyReport.MaxIgnoredFields)];
+        if (fields.Count > 0 && !before.SequenceEqual(_ignoredFields, StringComparer.Ordinal))
+        {
+            ProxyEngineLog.SnapshotFieldsIgnored(logger, version, MeshBuild.Version, fields.Count,
+                string.Join(", ", _ignoredFields) + (fields.Count > _ignoredFields.Count ? ", ..." : ""));
+        }
+    }
+
+    [GeneratedRegex(@"\[\d+\]")]
+    private static partial Regex ArrayIndex();
 
     private Task ReportAsync(long? refusedVersion, string? refusal, CancellationToken cancellationToken)
     {
@@ -90,6 +116,8 @@ internal sealed class SnapshotWatcher(ControlPlaneClient client, SnapshotApplier
             AdminAddress = status.AdminAddress,
             SpiffeId = options.Identity?.Id.ToString(),
             CertificateNotAfter = options.Identity?.NotAfter,
+            ProxyVersion = MeshBuild.Version,
+            IgnoredFields = _ignoredFields,
         }, cancellationToken);
     }
 
@@ -114,7 +142,7 @@ internal sealed class SnapshotWatcher(ControlPlaneClient client, SnapshotApplier
 
         try
         {
-            var saved = JsonSerializer.Deserialize(await File.ReadAllBytesAsync(path, cancellationToken).ConfigureAwait(false), MeshJsonContext.Default.ProxySnapshot);
+            var saved = JsonSerializer.Deserialize(await File.ReadAllBytesAsync(path, cancellationToken).ConfigureAwait(false), MeshJsonContext.Tolerant.ProxySnapshot);
             if (saved is not null && (await applier.ApplyAsync(saved, cancellationToken).ConfigureAwait(false)).Count == 0)
             {
                 ProxyEngineLog.SnapshotRestored(logger, saved.Version, path);

@@ -50,6 +50,7 @@ public sealed class CliTests
         }, Deadline, "aspiremesh check to pass once the sidecar is registered and up to date");
 
         Assert.Contains("ok   every connected proxy serves the latest config", output, StringComparison.Ordinal);
+        Assert.Contains($"ok   control plane and proxies run {MeshBuild.Version}", output, StringComparison.Ordinal);
         Assert.Contains("ok   service catalog: 1/1 instances healthy", output, StringComparison.Ordinal);
         Assert.Contains("ok   1 workload certificates valid (earliest expiry", output, StringComparison.Ordinal);
         Assert.Contains("The mesh is healthy.", output, StringComparison.Ordinal);
@@ -60,35 +61,75 @@ public sealed class CliTests
     {
         await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(CliTests).Assembly);
         // A proxy that reports a certificate that ran out (as one whose renewals keep failing would) and keeps watching.
-        using var report = await controlPlane.Http.PostAsJsonAsync("v1/proxies/catalog-9/report",
-            new ProxyReport("sidecar", "catalog", 0, null, null) { SpiffeId = "spiffe://cluster.local/ns/default/sa/catalog", CertificateNotAfter = DateTimeOffset.UtcNow.AddMinutes(-1) },
-            MeshJsonContext.Default.ProxyReport, Cancel);
-        using var watch = new CancellationTokenSource();
-        var version = (await controlPlane.GetServicesAsync()).Version;
-        var watching = controlPlane.Http.GetAsync($"v1/watch/sidecar/catalog?proxy=catalog-9&version={version}", watch.Token);
-        try
-        {
-            var (code, output) = (0, "");
-            await Eventually.UntilAsync(async () =>
-            {
-                (code, output) = await RunAsync("check", "--control-plane", controlPlane.Url.ToString());
-                return output.Contains("certificate spiffe://cluster.local/ns/default/sa/catalog expired at", StringComparison.Ordinal);
-            }, Deadline, "aspiremesh check to name the expired certificate");
+        await using var proxy = await ReportedProxy.StartAsync(controlPlane, "catalog-9",
+            new ProxyReport("sidecar", "catalog", 0, null, null) { SpiffeId = "spiffe://cluster.local/ns/default/sa/catalog", CertificateNotAfter = DateTimeOffset.UtcNow.AddMinutes(-1) });
 
-            Assert.Equal(1, code);
-            Assert.Contains("FAIL proxy catalog-9 certificate", output, StringComparison.Ordinal);
-        }
-        finally
+        var (code, output) = (0, "");
+        await Eventually.UntilAsync(async () =>
         {
-            await watch.CancelAsync();
+            (code, output) = await RunAsync("check", "--control-plane", controlPlane.Url.ToString());
+            return output.Contains("certificate spiffe://cluster.local/ns/default/sa/catalog expired at", StringComparison.Ordinal);
+        }, Deadline, "aspiremesh check to name the expired certificate");
+
+        Assert.Equal(1, code);
+        Assert.Contains("FAIL proxy catalog-9 certificate", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Check_ProxyOfAnOlderBuildThatIgnoredFields_WarnsOfItsBuild_Exit1NamingTheFields()
+    {
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(CliTests).Assembly);
+        // Mid-upgrade: a proxy of an older build that skipped fields of its snapshot its build does not know.
+        await using var proxy = await ReportedProxy.StartAsync(controlPlane, "catalog-9", new ProxyReport("sidecar", "catalog", 0, null, null)
+        {
+            SpiffeId = "spiffe://cluster.local/ns/default/sa/catalog",
+            CertificateNotAfter = DateTimeOffset.UtcNow.AddHours(1),
+            ProxyVersion = "0.0.1-older",
+            IgnoredFields = ["inbound.authorization[].rules[].notFrom", "clusters[].retries"],
+        });
+
+        var (code, output) = (0, "");
+        await Eventually.UntilAsync(async () =>
+        {
+            (code, output) = await RunAsync("check", "--control-plane", controlPlane.Url.ToString());
+            return output.Contains("ignores fields", StringComparison.Ordinal);
+        }, Deadline, "aspiremesh check to name the ignored fields");
+
+        Assert.Equal(1, code);
+        Assert.Matches(@"WARN control plane runs \S+, 1 of 1 proxies another build: 0\.0\.1-older \(catalog-9\); expected during an upgrade", output);
+        Assert.Contains("FAIL proxy catalog-9 (sidecar catalog, 0.0.1-older) ignores fields of its config it does not know: "
+            + "inbound.authorization[].rules[].notFrom, clusters[].retries; upgrade it", output, StringComparison.Ordinal);
+    }
+
+    /// <summary>A proxy as the control plane sees it: its report, and a watch held open so that it counts as connected.</summary>
+    private sealed class ReportedProxy : IAsyncDisposable
+    {
+        private readonly CancellationTokenSource _watch = new();
+        private Task<HttpResponseMessage> _watching = null!;
+
+        public static async Task<ReportedProxy> StartAsync(ControlPlaneProcess controlPlane, string id, ProxyReport report)
+        {
+            using var reported = await controlPlane.Http.PostAsJsonAsync($"v1/proxies/{id}/report", report, MeshJsonContext.Default.ProxyReport, Cancel);
+            reported.EnsureSuccessStatusCode();
+            var proxy = new ReportedProxy();
+            var version = (await controlPlane.GetServicesAsync()).Version;
+            proxy._watching = controlPlane.Http.GetAsync($"v1/watch/{report.Kind}/{report.Name}?proxy={id}&version={version}", proxy._watch.Token);
+            return proxy;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _watch.CancelAsync();
             try
             {
-                (await watching).Dispose();
+                (await _watching).Dispose();
             }
             catch (OperationCanceledException)
             {
                 // The long poll was still open: the proxy counted as connected throughout.
             }
+
+            _watch.Dispose();
         }
     }
 

@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -12,6 +14,8 @@ namespace AspireMesh.TestSupport;
 /// A real Kestrel server on loopback in front of a real control plane: it relays every request to it (certificates,
 /// registration, heartbeats, reports) but holds the proxies' snapshot watches (<c>v1/watch/...</c>) until
 /// <see cref="ReleaseWatches"/>, so a proxy given its URL runs without its first snapshot for as long as a test needs.
+/// Given a member name, it also adds that member to every JSON object it relays, both ways: to the proxy, the
+/// control plane then looks one version newer, and to the control plane, the proxy does.
 /// </summary>
 public sealed class ControlPlaneRelay : IAsyncDisposable
 {
@@ -24,13 +28,19 @@ public sealed class ControlPlaneRelay : IAsyncDisposable
     private readonly HttpClient _upstream;
     private readonly TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _stopping = new();
+    private readonly string? _addedMember;
+    private readonly ConcurrentQueue<string> _rewritten = new();
     private int _heldWatches;
 
-    private ControlPlaneRelay(WebApplication app, HttpClient upstream)
+    private ControlPlaneRelay(WebApplication app, HttpClient upstream, string? addedMember)
     {
         _app = app;
         _upstream = upstream;
+        _addedMember = addedMember;
     }
+
+    /// <summary>The JSON messages the relay added its member to, as <c>request PUT /v1/instances/x</c> or <c>response GET /v1/watch/...</c>.</summary>
+    public IReadOnlyCollection<string> Rewritten => _rewritten;
 
     /// <summary>The URL to give proxies as their control plane.</summary>
     public Uri Url { get; private set; } = null!;
@@ -38,15 +48,23 @@ public sealed class ControlPlaneRelay : IAsyncDisposable
     /// <summary>How many snapshot watches have been held so far.</summary>
     public int HeldWatches => Volatile.Read(ref _heldWatches);
 
-    /// <summary>Starts a relay to <paramref name="controlPlane"/> that holds watches until released.</summary>
-    public static async Task<ControlPlaneRelay> StartAsync(Uri controlPlane)
+    /// <summary>
+    /// Starts a relay to <paramref name="controlPlane"/> that holds watches until released, or lets them through when
+    /// <paramref name="holdWatches"/> is false, and adds <paramref name="addedMember"/> (an object) to every JSON object.
+    /// </summary>
+    public static async Task<ControlPlaneRelay> StartAsync(Uri controlPlane, bool holdWatches = true, string? addedMember = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
         builder.Logging.ClearProviders();
         builder.Services.Configure<Microsoft.Extensions.Hosting.HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(2));
         var app = builder.Build();
-        var relay = new ControlPlaneRelay(app, new HttpClient { BaseAddress = controlPlane, Timeout = Timeout.InfiniteTimeSpan });
+        var relay = new ControlPlaneRelay(app, new HttpClient { BaseAddress = controlPlane, Timeout = Timeout.InfiniteTimeSpan }, addedMember);
+        if (!holdWatches)
+        {
+            relay.ReleaseWatches();
+        }
+
         app.Run(relay.RelayAsync);
         await app.StartAsync().ConfigureAwait(false);
         relay.Url = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
@@ -65,31 +83,88 @@ public sealed class ControlPlaneRelay : IAsyncDisposable
             await _released.Task.WaitAsync(held.Token).ConfigureAwait(false);
         }
 
+        var what = $"{context.Request.Method} {context.Request.Path}";
         using var request = new HttpRequestMessage(new HttpMethod(context.Request.Method), context.Request.Path.ToUriComponent().TrimStart('/') + context.Request.QueryString);
-        if (context.Request.ContentLength > 0 || context.Request.Headers.TransferEncoding.Count > 0)
+        var rewriteRequest = _addedMember is not null && context.Request.HasJsonContentType();
+        if (rewriteRequest)
+        {
+            using var body = new MemoryStream();
+            await context.Request.Body.CopyToAsync(body, context.RequestAborted).ConfigureAwait(false);
+            request.Content = new ByteArrayContent(AddMember(body.ToArray(), $"request {what}"));
+        }
+        else if (context.Request.ContentLength > 0 || context.Request.Headers.TransferEncoding.Count > 0)
         {
             request.Content = new StreamContent(context.Request.Body);
         }
 
         foreach (var (name, values) in context.Request.Headers)
         {
-            if (!HopByHop.Contains(name) && !request.Headers.TryAddWithoutValidation(name, values.ToArray()))
+            if (!HopByHop.Contains(name) && !(rewriteRequest && name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase))
+                && !request.Headers.TryAddWithoutValidation(name, values.ToArray()))
             {
                 request.Content?.Headers.TryAddWithoutValidation(name, values.ToArray());
             }
         }
 
         using var response = await _upstream.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, context.RequestAborted).ConfigureAwait(false);
+        var rewriteResponse = _addedMember is not null && response.Content.Headers.ContentType?.MediaType is { } media && media.EndsWith("json", StringComparison.Ordinal);
         context.Response.StatusCode = (int)response.StatusCode;
         foreach (var (name, values) in response.Headers.Concat(response.Content.Headers))
         {
-            if (!HopByHop.Contains(name))
+            if (!HopByHop.Contains(name) && !(rewriteResponse && name.Equals("Content-Length", StringComparison.OrdinalIgnoreCase)))
             {
                 context.Response.Headers[name] = values.ToArray();
             }
         }
 
+        if (rewriteResponse)
+        {
+            var body = await response.Content.ReadAsByteArrayAsync(context.RequestAborted).ConfigureAwait(false);
+            await context.Response.Body.WriteAsync(AddMember(body, $"response {what}"), context.RequestAborted).ConfigureAwait(false);
+            return;
+        }
+
         await response.Content.CopyToAsync(context.Response.Body, context.RequestAborted).ConfigureAwait(false);
+    }
+
+    private byte[] AddMember(byte[] json, string what)
+    {
+        if (json.Length == 0 || JsonNode.Parse(json) is not { } root)
+        {
+            return json;
+        }
+
+        var objects = new List<JsonObject>();
+        Collect(root, objects);
+        foreach (var obj in objects)
+        {
+            obj[_addedMember!] = new JsonObject { ["note"] = "a member this build does not know" };
+        }
+
+        _rewritten.Enqueue(what);
+        return System.Text.Encoding.UTF8.GetBytes(root.ToJsonString());
+
+        static void Collect(JsonNode? node, List<JsonObject> objects)
+        {
+            switch (node)
+            {
+                case JsonObject obj:
+                    objects.Add(obj);
+                    foreach (var (_, value) in obj)
+                    {
+                        Collect(value, objects);
+                    }
+
+                    break;
+                case JsonArray array:
+                    foreach (var item in array)
+                    {
+                        Collect(item, objects);
+                    }
+
+                    break;
+            }
+        }
     }
 
     public async ValueTask DisposeAsync()

@@ -104,9 +104,11 @@ public sealed class ControlPlaneApiTests
     {
         await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ControlPlaneApiTests).Assembly, Storefront);
 
-        var snapshot = await controlPlane.Client.WatchAsync(ProxyKinds.Gateway, "gateway", "gateway-test", 0, Cancel);
+        var watched = await controlPlane.Client.WatchAsync(ProxyKinds.Gateway, "gateway", "gateway-test", 0, Cancel);
 
-        Assert.NotNull(snapshot);
+        Assert.NotNull(watched);
+        Assert.Empty(watched.IgnoredFields);
+        var snapshot = watched.Snapshot;
         Assert.True(snapshot.Version > 0);
         var route = Assert.Single(snapshot.Routes);
         Assert.Equal("frontend", route.Cluster);
@@ -116,13 +118,13 @@ public sealed class ControlPlaneApiTests
     public async Task Watch_CurrentVersion_WaitsAndIsWokenByARegistration()
     {
         await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ControlPlaneApiTests).Assembly, Storefront);
-        var first = await controlPlane.Client.WatchAsync(ProxyKinds.Sidecar, "frontend", "frontend-1", 0, Cancel);
+        var first = (await controlPlane.Client.WatchAsync(ProxyKinds.Sidecar, "frontend", "frontend-1", 0, Cancel))?.Snapshot;
 
         var watching = controlPlane.Client.WatchAsync(ProxyKinds.Sidecar, "frontend", "frontend-1", first!.Version, Cancel);
         Assert.False(watching.IsCompleted);
         await controlPlane.Client.RegisterAsync("catalog-1", new InstanceRegistration("catalog", "http://127.0.0.1:5001", true), Cancel);
 
-        var pushed = await watching.WaitAsync(TimeSpan.FromSeconds(20), Cancel);
+        var pushed = (await watching.WaitAsync(TimeSpan.FromSeconds(20), Cancel))?.Snapshot;
         Assert.NotNull(pushed);
         Assert.True(pushed.Version > first.Version);
         Assert.Equal("catalog-1", Assert.Single(pushed.Clusters.Single(c => c.Name == "catalog").Endpoints).InstanceId);
@@ -132,7 +134,7 @@ public sealed class ControlPlaneApiTests
     public async Task Watch_NoChangeWithinWatchTimeout_Answers304()
     {
         await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ControlPlaneApiTests).Assembly, null, "--ControlPlane:WatchTimeout=00:00:00.300");
-        var first = await controlPlane.Client.WatchAsync(ProxyKinds.Sidecar, "frontend", "frontend-1", 0, Cancel);
+        var first = (await controlPlane.Client.WatchAsync(ProxyKinds.Sidecar, "frontend", "frontend-1", 0, Cancel))?.Snapshot;
 
         Assert.Null(await controlPlane.Client.WatchAsync(ProxyKinds.Sidecar, "frontend", "frontend-1", first!.Version, Cancel));
     }
@@ -175,17 +177,40 @@ public sealed class ControlPlaneApiTests
     }
 
     [Fact]
-    public async Task Register_UnknownField_Answers400NamingIt()
+    public async Task ProxyMessages_MembersOfANewerBuild_Accepted_TheKnownOnesApplied()
     {
+        // A proxy one version ahead of its control plane (the control plane was rolled back) sends members this build
+        // does not know: refusing them would drop its registration and with it the instance's traffic.
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ControlPlaneApiTests).Assembly);
+        static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
+
+        using var registered = await controlPlane.Http.PutAsync("v1/instances/x-1",
+            Json("""{"service":"catalog","address":"http://127.0.0.1:1","healthy":true,"colour":"red","zone":{"name":"a"}}"""), Cancel);
+        using var heartbeat = await controlPlane.Http.PostAsync("v1/instances/x-1/heartbeat",
+            Json("""{"healthy":false,"reason":"app answered 503","load":0.5}"""), Cancel);
+        using var report = await controlPlane.Http.PostAsync("v1/proxies/x-1/report",
+            Json("""{"kind":"sidecar","name":"catalog","appliedVersion":0,"proxyVersion":"9.9.9","features":["x"]}"""), Cancel);
+
+        Assert.Equal((HttpStatusCode.OK, HttpStatusCode.NoContent, HttpStatusCode.NoContent), (registered.StatusCode, heartbeat.StatusCode, report.StatusCode));
+        var instance = Assert.Single((await controlPlane.GetServicesAsync()).Services.Single(s => s.Name == "catalog").Instances);
+        Assert.Equal(("http://127.0.0.1:1", InstanceHealth.Unhealthy, "app answered 503"), (instance.Address, instance.Health, instance.Reason));
+        var proxies = await controlPlane.Http.GetFromJsonAsync("v1/proxies", MeshJsonContext.Default.ProxyList, Cancel);
+        Assert.Equal("9.9.9", Assert.Single(proxies!.Proxies).ProxyVersion);
+    }
+
+    [Theory]
+    [InlineData("v1/config/rollback", """{"version":1,"verison":2}""", "'verison'")]
+    [InlineData("v1/bootstrap-credentials", """{"kind":"sidecar","name":"catalog","lifetime":60}""", "'lifetime'")]
+    public async Task OperatorInput_UnknownMember_Answers400NamingIt(string path, string json, string named)
+    {
+        // What people write stays strict: a misspelt field would otherwise pass as its default.
         await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ControlPlaneApiTests).Assembly);
 
-        using var response = await controlPlane.Http.PutAsync("v1/instances/x-1",
-            new StringContent("""{"service":"catalog","address":"http://127.0.0.1:1","healthy":true,"colour":"red"}""", Encoding.UTF8, "application/json"), Cancel);
+        using var response = await controlPlane.Admin.PostAsync(path, new StringContent(json, Encoding.UTF8, "application/json"), Cancel);
 
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         var problem = await response.Content.ReadFromJsonAsync(MeshJsonContext.Default.MeshProblem, Cancel);
-        Assert.Contains("'colour'", problem!.Detail, StringComparison.Ordinal);
-        Assert.Empty((await controlPlane.GetServicesAsync()).Services);
+        Assert.Contains(named, problem!.Detail, StringComparison.Ordinal);
     }
 
     [Fact]
