@@ -103,6 +103,7 @@ app.UseMiddleware<RemoteAdminGuard>();
 app.UseRateLimiter();
 app.MapHealthChecks("/health");
 app.MapRegistryApi();
+app.MapEurekaApi();
 app.MapWatchApi();
 app.MapConfigApi();
 app.MapProxiesApi();

@@ -1,4 +1,5 @@
 using AspireMesh.Contracts.Registry;
+using AspireMesh.ControlPlane.Eureka;
 using AspireMesh.ControlPlane.State;
 using Microsoft.Extensions.Options;
 
@@ -55,7 +56,7 @@ internal sealed class InstanceRegistry(MeshStateStore store, TimeProvider time, 
             }
 
             var why = RegisteredInstance.ReasonOf(healthy, reason);
-            _instances[instanceId] = existing with { Healthy = healthy, Reason = why, LastHeartbeat = now, ExpiresAt = now + options.Value.LeaseDuration };
+            _instances[instanceId] = existing with { Healthy = healthy, Reason = why, LastHeartbeat = now, ExpiresAt = now + (existing.Lease ?? options.Value.LeaseDuration) };
             if (existing.Healthy != healthy)
             {
                 ControlPlaneLog.InstanceHealthChanged(logger, instanceId, healthy, why);
@@ -70,6 +71,113 @@ internal sealed class InstanceRegistry(MeshStateStore store, TimeProvider time, 
 
         return true;
     }
+
+    /// <summary>
+    /// Registers (or re-registers) an instance through the Eureka API, keeping an operator's status override across
+    /// re-registrations as Eureka does. False when the id belongs to an instance registered by a sidecar.
+    /// </summary>
+    public bool RegisterEureka(EurekaRegistration registration)
+    {
+        var now = time.GetUtcNow();
+        var lease = TimeSpan.FromSeconds(registration.DurationSeconds);
+        lock (_gate)
+        {
+            _instances.TryGetValue(registration.InstanceId, out var existing);
+            if (existing is { Eureka: null })
+            {
+                return false;
+            }
+
+            if (existing?.Eureka is { OverriddenStatus: { } overridden } && existing.Eureka.App == registration.App)
+            {
+                registration = registration with { OverriddenStatus = overridden };
+            }
+
+            var healthy = registration.EffectiveStatus == "UP";
+            var updated = new RegisteredInstance(registration.InstanceId, registration.Service, registration.Address, healthy,
+                existing?.RegisteredAt ?? now, now, now + lease)
+            {
+                Lease = lease,
+                Eureka = registration,
+                Reason = healthy ? null : EurekaReason(registration),
+            };
+            _instances[registration.InstanceId] = updated;
+            if (existing is null || existing.Service != updated.Service || existing.Address != updated.Address || existing.Healthy != updated.Healthy)
+            {
+                PublishLocked();
+            }
+        }
+
+        ControlPlaneLog.InstanceRegistered(logger, registration.InstanceId, registration.Service, registration.Address, registration.EffectiveStatus == "UP");
+        return true;
+    }
+
+    /// <summary>A Eureka heartbeat: extends the lease. False when the instance is unknown to <paramref name="app"/>, or
+    /// the client changed since it registered (<paramref name="lastDirtyTimestamp"/> later than the registration's).</summary>
+    public bool RenewEureka(string app, string instanceId, long? lastDirtyTimestamp)
+    {
+        var now = time.GetUtcNow();
+        lock (_gate)
+        {
+            if (FindEurekaLocked(app, instanceId) is not { Eureka: { } eureka } existing || lastDirtyTimestamp > eureka.LastDirtyTimestamp)
+            {
+                return false;
+            }
+
+            _instances[instanceId] = existing with { LastHeartbeat = now, ExpiresAt = now + existing.Lease!.Value };
+            return true;
+        }
+    }
+
+    /// <summary>Changes a Eureka instance's registration (a status override, metadata); false when it is unknown to <paramref name="app"/>.</summary>
+    public bool UpdateEureka(string app, string instanceId, Func<EurekaRegistration, EurekaRegistration> change)
+    {
+        bool healthy;
+        string? why;
+        lock (_gate)
+        {
+            if (FindEurekaLocked(app, instanceId) is not { Eureka: { } eureka } existing)
+            {
+                return false;
+            }
+
+            var registration = change(eureka);
+            healthy = registration.EffectiveStatus == "UP";
+            why = healthy ? null : EurekaReason(registration);
+            _instances[instanceId] = existing with { Eureka = registration, Healthy = healthy, Reason = why };
+            if (existing.Healthy == healthy)
+            {
+                return true;
+            }
+
+            PublishLocked();
+        }
+
+        ControlPlaneLog.InstanceHealthChanged(logger, instanceId, healthy, why);
+        return true;
+    }
+
+    /// <summary>Removes a Eureka instance (the client's cancel); false when it is unknown to <paramref name="app"/>.</summary>
+    public bool RemoveEureka(string app, string instanceId)
+    {
+        lock (_gate)
+        {
+            if (FindEurekaLocked(app, instanceId) is null)
+            {
+                return false;
+            }
+        }
+
+        return Remove(instanceId);
+    }
+
+    private RegisteredInstance? FindEurekaLocked(string app, string instanceId) =>
+        _instances.TryGetValue(instanceId, out var instance) && string.Equals(instance.Eureka?.App, app, StringComparison.OrdinalIgnoreCase) ? instance : null;
+
+    private static string EurekaReason(EurekaRegistration registration) =>
+        registration.OverriddenStatus is { } overridden
+            ? $"its Eureka status is overridden to {overridden}"
+            : $"its Eureka client reports {registration.Status}";
 
     public bool Remove(string instanceId)
     {

@@ -19,6 +19,12 @@ internal sealed record RegisteredInstance(
     /// <summary>Why the instance is unhealthy, as its sidecar said; null when healthy.</summary>
     public string? Reason { get; init; }
 
+    /// <summary>Its own lease, when it is not the control plane's (a Eureka client's, 90 s by default).</summary>
+    public TimeSpan? Lease { get; init; }
+
+    /// <summary>What a Eureka client registered, when the instance came through the Eureka API (no sidecar).</summary>
+    public Eureka.EurekaRegistration? Eureka { get; init; }
+
     /// <summary>The longest reason kept: a line for a table, not a log.</summary>
     public const int MaxReasonLength = 300;
 

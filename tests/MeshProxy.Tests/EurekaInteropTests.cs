@@ -1,0 +1,67 @@
+using System.Net;
+using System.Text.Json;
+using AspireMesh.Contracts.Config;
+using AspireMesh.Contracts.Registry;
+
+namespace AspireMesh.MeshProxy.Tests;
+
+/// <summary>
+/// An app that knows Eureka and nothing of the mesh (a Node app with the real eureka-js-client) joins it through the
+/// control plane's Eureka API: it registers, heartbeats and discovers the mesh's services, and sidecars route to it.
+/// </summary>
+public sealed class EurekaInteropTests
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(60);
+
+    private static CancellationToken Cancel => TestContext.Current.CancellationToken;
+
+    [Theory]
+    [InlineData("object")]
+    [InlineData("bare")]
+    public async Task EurekaJsClient_RegistersDiscoversTheMeshAndIsRoutedToBySidecars_DeregistersOnStop(string portStyle)
+    {
+        await using var frontendApp = await TestBackend.StartAsync("frontend-app");
+        await using var catalogApp = await TestBackend.StartAsync("catalog-app");
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(EurekaInteropTests).Assembly, new MeshConfig
+        {
+            Services = [new() { Name = "frontend", References = ["orders"] }, new() { Name = "orders" }, new() { Name = "catalog" }],
+        });
+        await using var catalog = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-1", catalogApp.Url);
+        await using var frontend = await SidecarProcess.StartAsync(controlPlane, "frontend", "frontend-1", frontendApp.Url);
+        await Eventually.UntilAsync(async () => await controlPlane.HealthOfAsync("catalog-1") == InstanceHealth.Healthy, Deadline, "catalog-1 to be healthy");
+        var port = Ports.FreeBelowEphemeral();
+
+        await using var orders = await Interop.StartNodeAsync(typeof(EurekaInteropTests).Assembly, "orders-js", "eureka/app.js",
+            [new Uri(controlPlane.Url, "eureka").ToString(), "orders", $"{port}", "orders-js-1", "catalog", portStyle]);
+
+        // Registered (204) and found in the registry it fetched: itself by VIP, and catalog's sidecar instance.
+        var line = await orders.WaitForLineAsync("^discovered (.+)$", Deadline);
+        using var discovered = JsonDocument.Parse(line.Groups[1].Value);
+        Assert.Equal(["orders-js-1"], discovered.RootElement.GetProperty("self").EnumerateArray().Select(e => e.GetString()));
+        var peer = Assert.Single(discovered.RootElement.GetProperty("other").EnumerateArray());
+        Assert.Equal(("catalog-1", "UP", "catalog"), (peer.GetProperty("instanceId").GetString(), peer.GetProperty("status").GetString(), peer.GetProperty("vipAddress").GetString()));
+        Assert.Equal("true", peer.GetProperty("securePort").GetProperty("@enabled").GetString());
+        Assert.Equal(new Uri(catalog.Inbound.ToString()).Port, peer.GetProperty("securePort").GetProperty("$").GetInt32());
+        Assert.StartsWith("spiffe://", peer.GetProperty("metadata").GetProperty("mesh.identity").GetString(), StringComparison.Ordinal);
+        Assert.Contains("registered", orders.Output.Split('\n'));
+        await orders.WaitForLineAsync("^heartbeat$", Deadline);
+
+        // A mesh instance of service orders: the frontend's sidecar routes its app's calls to it.
+        var instance = (await controlPlane.GetServicesAsync()).Services.Single(s => s.Name == "orders").Instances.Single();
+        Assert.Equal(("orders-js-1", $"http://127.0.0.1:{port}", InstanceHealth.Healthy), (instance.Id, instance.Address, instance.Health));
+        using var client = frontend.OutboundClient();
+        var body = "";
+        await Eventually.UntilAsync(async () =>
+        {
+            using var response = await client.GetAsync(new Uri("http://orders/items?page=1"), Cancel);
+            body = await response.Content.ReadAsStringAsync(Cancel);
+            return response.StatusCode == HttpStatusCode.OK;
+        }, Deadline, $"frontend -> orders to answer 200 (last: {body})");
+        Assert.Equal("orders-js GET /items", body);
+
+        // Stopped, it cancels its registration (200) and leaves the mesh's registry at once.
+        Assert.Equal(0, await orders.StopAsync(TimeSpan.FromSeconds(10)).WaitAsync(Deadline, Cancel));
+        Assert.Contains("deregistered", orders.Output.Split('\n'));
+        Assert.Empty((await controlPlane.GetServicesAsync()).Services.Single(s => s.Name == "orders").Instances);
+    }
+}
