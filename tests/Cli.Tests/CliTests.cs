@@ -23,6 +23,18 @@ public sealed class CliTests
         return (code, cli.Output);
     }
 
+    /// <summary>Runs <c>aspiremesh check</c> until its output says <paramref name="expected"/>; returns that run's exit code and output.</summary>
+    private static async Task<(int Code, string Output)> CheckUntilAsync(ControlPlaneProcess controlPlane, string expected)
+    {
+        var (code, output) = (0, "");
+        await Eventually.UntilAsync(async () =>
+        {
+            (code, output) = await RunAsync("check", "--control-plane", controlPlane.Url.ToString());
+            return output.Contains(expected, StringComparison.Ordinal);
+        }, Deadline, $"aspiremesh check to say '{expected}'");
+        return (code, output);
+    }
+
     private static async Task<TestProcess> StartSidecarAsync(ControlPlaneProcess controlPlane, string service, Uri app)
     {
         var state = Directory.CreateTempSubdirectory("aspiremesh-cli-proxy-").FullName;
@@ -64,12 +76,7 @@ public sealed class CliTests
         await using var proxy = await ReportedProxy.StartAsync(controlPlane, "catalog-9",
             new ProxyReport("sidecar", "catalog", 0, null, null) { SpiffeId = "spiffe://cluster.local/ns/default/sa/catalog", CertificateNotAfter = DateTimeOffset.UtcNow.AddMinutes(-1) });
 
-        var (code, output) = (0, "");
-        await Eventually.UntilAsync(async () =>
-        {
-            (code, output) = await RunAsync("check", "--control-plane", controlPlane.Url.ToString());
-            return output.Contains("certificate spiffe://cluster.local/ns/default/sa/catalog expired at", StringComparison.Ordinal);
-        }, Deadline, "aspiremesh check to name the expired certificate");
+        var (code, output) = await CheckUntilAsync(controlPlane, "certificate spiffe://cluster.local/ns/default/sa/catalog expired at");
 
         Assert.Equal(1, code);
         Assert.Contains("FAIL proxy catalog-9 certificate", output, StringComparison.Ordinal);
@@ -88,12 +95,7 @@ public sealed class CliTests
             IgnoredFields = ["inbound.authorization[].rules[].notFrom", "clusters[].retries"],
         });
 
-        var (code, output) = (0, "");
-        await Eventually.UntilAsync(async () =>
-        {
-            (code, output) = await RunAsync("check", "--control-plane", controlPlane.Url.ToString());
-            return output.Contains("ignores fields", StringComparison.Ordinal);
-        }, Deadline, "aspiremesh check to name the ignored fields");
+        var (code, output) = await CheckUntilAsync(controlPlane, "ignores fields");
 
         Assert.Equal(1, code);
         Assert.Matches(@"WARN control plane runs \S+, 1 of 1 proxies another build: 0\.0\.1-older \(catalog-9\); expected during an upgrade", output);

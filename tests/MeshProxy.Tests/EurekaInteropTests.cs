@@ -1,4 +1,3 @@
-using System.Net;
 using System.Text.Json;
 using AspireMesh.Contracts.Config;
 using AspireMesh.Contracts.Registry;
@@ -49,15 +48,7 @@ public sealed class EurekaInteropTests
         // A mesh instance of service orders: the frontend's sidecar routes its app's calls to it.
         var instance = (await controlPlane.GetServicesAsync()).Services.Single(s => s.Name == "orders").Instances.Single();
         Assert.Equal(("orders-js-1", $"http://127.0.0.1:{port}", InstanceHealth.Healthy), (instance.Id, instance.Address, instance.Health));
-        using var client = frontend.OutboundClient();
-        var body = "";
-        await Eventually.UntilAsync(async () =>
-        {
-            using var response = await client.GetAsync(new Uri("http://orders/items?page=1"), Cancel);
-            body = await response.Content.ReadAsStringAsync(Cancel);
-            return response.StatusCode == HttpStatusCode.OK;
-        }, Deadline, $"frontend -> orders to answer 200 (last: {body})");
-        Assert.Equal("orders-js GET /items", body);
+        Assert.Equal("orders-js GET /items", await frontend.GetUntilOkAsync(new Uri("http://orders/items?page=1"), Deadline, Cancel));
 
         // Stopped, it cancels its registration (200) and leaves the mesh's registry at once.
         Assert.Equal(0, await orders.StopAsync(TimeSpan.FromSeconds(10)).WaitAsync(Deadline, Cancel));

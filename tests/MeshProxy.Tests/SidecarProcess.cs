@@ -94,6 +94,21 @@ internal sealed class SidecarProcess : IAsyncDisposable
     public HttpClient OutboundClient() =>
         new(new HttpClientHandler { Proxy = new WebProxy(Outbound), UseProxy = true }) { Timeout = TimeSpan.FromSeconds(30) };
 
+    /// <summary>Calls <paramref name="url"/> through the outbound listener until it answers 200 (routes and endpoints
+    /// arrive with snapshots), within <paramref name="deadline"/>; returns that answer's body.</summary>
+    public async Task<string> GetUntilOkAsync(Uri url, TimeSpan deadline, CancellationToken cancellationToken)
+    {
+        using var client = OutboundClient();
+        var body = "";
+        await Eventually.UntilAsync(async () =>
+        {
+            using var response = await client.GetAsync(url, cancellationToken);
+            body = await response.Content.ReadAsStringAsync(cancellationToken);
+            return response.StatusCode == HttpStatusCode.OK;
+        }, deadline, $"{url} through the sidecar's outbound listener ({Outbound}) to answer 200 (last: {body})");
+        return body;
+    }
+
     public async Task<HttpStatusCode> ReadyStatusAsync()
     {
         using var http = new HttpClient();

@@ -1,4 +1,3 @@
-using System.Net;
 using System.Net.Http.Json;
 using AspireMesh.Contracts;
 using AspireMesh.Contracts.Config;
@@ -29,18 +28,10 @@ public sealed class VersionSkewTests
         await using var relay = await ControlPlaneRelay.StartAsync(controlPlane.Url, holdWatches: false, addedMember: AddedMember);
         await using var frontend = await SidecarProcess.StartAsync(relay.Url, "frontend", "frontend-1", frontendApp.Url, null);
         await using var catalog = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-1", catalogApp.Url);
-        using var client = frontend.OutboundClient();
 
         // The frontend's sidecar routes by the snapshot it read from the "newer" control plane, over mTLS with the
         // certificate it was issued through the relay.
-        var body = "";
-        await Eventually.UntilAsync(async () =>
-        {
-            using var response = await client.GetAsync(new Uri("http://catalog/items"), Cancel);
-            body = await response.Content.ReadAsStringAsync(Cancel);
-            return response.StatusCode == HttpStatusCode.OK;
-        }, Deadline, $"frontend -> catalog to answer 200 (last: {body})");
-        Assert.Equal("catalog-app GET /items", body);
+        Assert.Equal("catalog-app GET /items", await frontend.GetUntilOkAsync(new Uri("http://catalog/items"), Deadline, Cancel));
         // The control plane took the "newer" sidecar's registration and keeps taking its heartbeats.
         Assert.Equal(InstanceHealth.Healthy, await controlPlane.HealthOfAsync("frontend-1"));
         await Eventually.UntilAsync(() => Task.FromResult(relay.Rewritten.Contains("request POST /v1/instances/frontend-1/heartbeat")), Deadline,
