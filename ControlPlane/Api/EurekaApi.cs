@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using Microsoft.AspNetCore.Http.Features;
 using AspireMesh.ControlPlane.Eureka;
 using AspireMesh.ControlPlane.Registry;
 using AspireMesh.ControlPlane.State;
@@ -15,6 +16,8 @@ namespace AspireMesh.ControlPlane.Api;
 /// </summary>
 internal static class EurekaApi
 {
+    private const int MaxRegistrationBytes = 256 * 1024;
+
     private static readonly HashSet<string> OverrideStatuses = new(StringComparer.Ordinal) { "UP", "DOWN", "STARTING", "OUT_OF_SERVICE", "UNKNOWN" };
 
     public static IEndpointRouteBuilder MapEurekaApi(this IEndpointRouteBuilder endpoints)
@@ -28,6 +31,17 @@ internal static class EurekaApi
     {
         eureka.MapPost("/apps/{app}", async (string app, HttpContext context, InstanceRegistry registry, TimeProvider time) =>
         {
+            if (context.Request.ContentType?.Contains("xml", StringComparison.OrdinalIgnoreCase) == true)
+            {
+                return Text(StatusCodes.Status415UnsupportedMediaType, "This Eureka API reads JSON only: send the instance as Content-Type: application/json.");
+            }
+
+            // A registration is a few KB; Kestrel answers 413 past this.
+            if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+            {
+                limit.MaxRequestBodySize = MaxRegistrationBytes;
+            }
+
             JsonElement body;
             try
             {

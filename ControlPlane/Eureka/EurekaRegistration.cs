@@ -80,6 +80,11 @@ internal sealed record EurekaRegistration(
             throw new EurekaException("Missing instanceId");
         }
 
+        if (id.Length > 253)
+        {
+            throw new EurekaException($"instanceId is {id.Length} characters long; the mesh takes at most 253.");
+        }
+
         if (string.IsNullOrWhiteSpace(hostName))
         {
             throw new EurekaException("Missing hostname");

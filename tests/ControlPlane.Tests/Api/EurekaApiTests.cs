@@ -135,6 +135,25 @@ public sealed class EurekaApiTests
     }
 
     [Fact]
+    public async Task Register_XmlOversizedOrOverlongId_RefusedSayingWhy()
+    {
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(EurekaApiTests).Assembly);
+
+        using var xml = await controlPlane.Http.PostAsync("eureka/apps/orders",
+            new StringContent("<instance><app>ORDERS</app></instance>", Encoding.UTF8, "application/xml"), Cancel);
+        using var oversized = await controlPlane.Http.PostAsync("eureka/apps/orders",
+            Json(SpringBody.Replace("\"name\": \"MyOwn\"", $"\"name\": \"MyOwn\", \"padding\": \"{new string('x', 300_000)}\"", StringComparison.Ordinal)), Cancel);
+        using var overlong = await controlPlane.Http.PostAsync("eureka/apps/orders",
+            Json(SpringBody.Replace("host1:orders:5001", new string('h', 254), StringComparison.Ordinal)), Cancel);
+
+        Assert.Equal((HttpStatusCode.UnsupportedMediaType, HttpStatusCode.RequestEntityTooLarge, HttpStatusCode.BadRequest),
+            (xml.StatusCode, oversized.StatusCode, overlong.StatusCode));
+        Assert.Contains("JSON only", await xml.Content.ReadAsStringAsync(Cancel), StringComparison.Ordinal);
+        Assert.StartsWith("instanceId is 254 characters long", await overlong.Content.ReadAsStringAsync(Cancel), StringComparison.Ordinal);
+        Assert.Empty((await controlPlane.GetServicesAsync()).Services.SelectMany(s => s.Instances));
+    }
+
+    [Fact]
     public async Task Heartbeat_Known200_Unknown404_FromAClientThatChangedSince404()
     {
         await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(EurekaApiTests).Assembly);
