@@ -104,6 +104,7 @@ app.UseRateLimiter();
 app.MapHealthChecks("/health");
 app.MapRegistryApi();
 app.MapEurekaApi();
+app.MapConsulApi();
 app.MapWatchApi();
 app.MapConfigApi();
 app.MapProxiesApi();

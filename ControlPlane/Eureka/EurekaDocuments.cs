@@ -91,7 +91,7 @@ internal static class EurekaDocuments
 
     private static void WriteInstance(Utf8JsonWriter writer, RegisteredInstance instance, string trustDomain)
     {
-        var eureka = instance.Eureka ?? FromSidecar(instance);
+        var eureka = instance.Eureka ?? FromMesh(instance);
         var (vip, secureVip) = VipsOf(instance);
         writer.WriteStartObject();
         writer.WriteString("instanceId", eureka.InstanceId);
@@ -116,7 +116,7 @@ internal static class EurekaDocuments
         writer.WriteNumber("serviceUpTimestamp", instance.RegisteredAt.ToUnixTimeMilliseconds());
         writer.WriteEndObject();
         writer.WriteStartObject("metadata");
-        var metadata = instance.Eureka is null ? SidecarMetadata(instance, trustDomain) : eureka.Metadata;
+        var metadata = instance.Eureka is null ? MeshMetadata(instance, trustDomain) : eureka.Metadata;
         if (metadata.Count == 0)
         {
             writer.WriteString("@class", EmptyMapClass);
@@ -141,22 +141,28 @@ internal static class EurekaDocuments
         writer.WriteEndObject();
     }
 
-    // An instance behind a sidecar, as a Eureka client sees it: the sidecar's inbound address, on the secure port when
-    // the sidecar takes mTLS there (a caller outside the mesh has no certificate: it goes through the Gateway).
-    private static EurekaRegistration FromSidecar(RegisteredInstance instance)
+    // An instance registered otherwise (behind a sidecar, or by a Consul client), as a Eureka client sees it: its
+    // address, on the secure port when it takes TLS there (a sidecar taking mTLS: a caller outside the mesh has no
+    // certificate, so it goes through the Gateway).
+    private static EurekaRegistration FromMesh(RegisteredInstance instance)
     {
         var address = new Uri(instance.Address);
         var secure = instance.Mtls || address.Scheme == Uri.UriSchemeHttps;
         return new EurekaRegistration(instance.Service.ToUpperInvariant(), instance.Id, address.IdnHost, address.IdnHost, instance.Healthy ? "UP" : "DOWN",
             new EurekaPort(secure ? 0 : address.Port, !secure), new EurekaPort(secure ? address.Port : 0, secure))
         {
-            RenewalIntervalSeconds = 1,
-            DurationSeconds = Math.Max(1, (int)Math.Ceiling((instance.ExpiresAt - instance.LastHeartbeat).TotalSeconds)),
+            RenewalIntervalSeconds = instance.Consul is null ? 1 : 30,
+            DurationSeconds = instance.Consul is null ? Math.Max(1, (int)Math.Ceiling((instance.ExpiresAt - instance.LastHeartbeat).TotalSeconds)) : 90,
         };
     }
 
-    private static Dictionary<string, string> SidecarMetadata(RegisteredInstance instance, string trustDomain)
+    private static IReadOnlyDictionary<string, string> MeshMetadata(RegisteredInstance instance, string trustDomain)
     {
+        if (instance.Consul is { } consul)
+        {
+            return consul.Meta;
+        }
+
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal) { ["mesh.sidecar"] = "true" };
         if (instance.Mtls)
         {

@@ -1,4 +1,5 @@
 using AspireMesh.Contracts.Registry;
+using AspireMesh.ControlPlane.Consul;
 using AspireMesh.ControlPlane.Eureka;
 using AspireMesh.ControlPlane.State;
 using Microsoft.Extensions.Options;
@@ -169,6 +170,103 @@ internal sealed class InstanceRegistry(MeshStateStore store, TimeProvider time, 
         }
 
         return Remove(instanceId);
+    }
+
+    /// <summary>Registers (or re-registers) a service instance through the Consul agent API; false when the id belongs to
+    /// an instance registered another way (a sidecar, a Eureka client). Maintenance mode survives a re-registration.</summary>
+    public bool RegisterConsul(ConsulRegistration registration)
+    {
+        var now = time.GetUtcNow();
+        lock (_gate)
+        {
+            _instances.TryGetValue(registration.Id, out var existing);
+            if (existing is not null && existing.Consul is null)
+            {
+                return false;
+            }
+
+            if (existing?.Consul is { Maintenance: { } maintenance })
+            {
+                registration = registration with { Maintenance = maintenance };
+            }
+
+            var updated = new RegisteredInstance(registration.Id, registration.Name, registration.Url, registration.Healthy, existing?.RegisteredAt ?? now, now, registration.ExpiresAt)
+            {
+                Consul = registration,
+                Reason = registration.Reason,
+            };
+            _instances[registration.Id] = updated;
+            if (existing is null || existing.Service != updated.Service || existing.Address != updated.Address || existing.Healthy != updated.Healthy)
+            {
+                PublishLocked();
+            }
+        }
+
+        ControlPlaneLog.InstanceRegistered(logger, registration.Id, registration.Name, registration.Url, registration.Healthy);
+        return true;
+    }
+
+    /// <summary>Changes a Consul instance (its check's state, maintenance); false when no Consul instance has that id.</summary>
+    public bool UpdateConsul(string serviceId, Func<ConsulRegistration, ConsulRegistration> change)
+    {
+        var now = time.GetUtcNow();
+        lock (_gate)
+        {
+            if (!_instances.TryGetValue(serviceId, out var existing) || existing.Consul is not { } consul)
+            {
+                return false;
+            }
+
+            ReplaceConsulLocked(existing, change(consul), now);
+            return true;
+        }
+    }
+
+    /// <summary>Turns critical every Consul check whose TTL ran out without a pass.</summary>
+    public void ExpireConsulTtls()
+    {
+        var now = time.GetUtcNow();
+        lock (_gate)
+        {
+            foreach (var instance in _instances.Values.ToList())
+            {
+                if (instance.Consul is { } consul && consul.TtlDeadline <= now && consul.CheckStatus != ConsulRegistration.Critical)
+                {
+                    ReplaceConsulLocked(instance, consul with
+                    {
+                        CheckStatus = ConsulRegistration.Critical,
+                        CheckOutput = $"TTL expired: no pass within {consul.Ttl!.Value.TotalSeconds:0.###} s",
+                        CriticalSince = now,
+                        TtlDeadline = DateTimeOffset.MaxValue,
+                    }, instance.LastHeartbeat);
+                }
+            }
+        }
+    }
+
+    /// <summary>Removes a Consul instance (<c>PUT /v1/agent/service/deregister/{id}</c>); false when no Consul instance has that id.</summary>
+    public bool RemoveConsul(string serviceId)
+    {
+        lock (_gate)
+        {
+            if (!_instances.TryGetValue(serviceId, out var existing) || existing.Consul is null)
+            {
+                return false;
+            }
+        }
+
+        return Remove(serviceId);
+    }
+
+    // lastHeartbeat: when the client last spoke (a pass, warn, fail or update; not a TTL running out).
+    private void ReplaceConsulLocked(RegisteredInstance existing, ConsulRegistration consul, DateTimeOffset lastHeartbeat)
+    {
+        _instances[existing.Id] = existing with { Consul = consul, Healthy = consul.Healthy, Reason = consul.Reason, LastHeartbeat = lastHeartbeat, ExpiresAt = consul.ExpiresAt };
+        if (existing.Healthy != consul.Healthy)
+        {
+            ControlPlaneLog.InstanceHealthChanged(logger, existing.Id, consul.Healthy, consul.Reason);
+            PublishLocked();
+        }
     }
 
     private RegisteredInstance? FindEurekaLocked(string app, string instanceId) =>

@@ -2,7 +2,10 @@ using Microsoft.Extensions.Options;
 
 namespace AspireMesh.ControlPlane.Registry;
 
-/// <summary>Sweeps expired leases a few times per lease duration, so an instance whose heartbeats stop is evicted promptly.</summary>
+/// <summary>
+/// Sweeps expired leases a few times per lease duration, so an instance whose heartbeats stop is evicted promptly, and
+/// turns critical the Consul checks whose TTL ran out (an instance whose check stays critical long enough goes too).
+/// </summary>
 internal sealed class LeaseExpiryService(InstanceRegistry registry, TimeProvider time, IOptions<ControlPlaneOptions> options) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -13,6 +16,7 @@ internal sealed class LeaseExpiryService(InstanceRegistry registry, TimeProvider
         {
             while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
             {
+                registry.ExpireConsulTtls();
                 registry.EvictExpired();
             }
         }

@@ -25,6 +25,9 @@ internal sealed record RegisteredInstance(
     /// <summary>What a Eureka client registered, when the instance came through the Eureka API (no sidecar).</summary>
     public Eureka.EurekaRegistration? Eureka { get; init; }
 
+    /// <summary>What a Consul client registered, and its check, when the instance came through the Consul agent API (no sidecar).</summary>
+    public Consul.ConsulRegistration? Consul { get; init; }
+
     /// <summary>The longest reason kept: a line for a table, not a log.</summary>
     public const int MaxReasonLength = 300;
 

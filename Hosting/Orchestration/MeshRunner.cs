@@ -69,6 +69,7 @@ internal sealed class MeshRunner(MeshApplication app, MeshConsole console) : IAs
             console.Info($"ControlPlane: {urls.ControlPlane}");
             console.Info($"Dashboard: {new Uri(urls.ControlPlane, "dashboard/")}");
             console.Info($"Eureka: {new Uri(urls.ControlPlane, "eureka/")} (for apps that register and discover with a Eureka client)");
+            console.Info($"Consul: {urls.ControlPlane.Host}:{urls.ControlPlane.Port} (for apps with a Consul client: the agent's host and port)");
             console.Info($"Admin token (for PUT {new Uri(urls.ControlPlane, "v1/config")}): {_adminToken}");
             await Task.Delay(Timeout.Infinite, stopping).ConfigureAwait(false);
         }

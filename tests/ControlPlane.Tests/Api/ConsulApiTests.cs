@@ -1,0 +1,169 @@
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using AspireMesh.Contracts.Registry;
+
+namespace AspireMesh.ControlPlane.Tests.Api;
+
+/// <summary>
+/// The control plane's Consul API against the real process, with the requests Steeltoe.Discovery.Consul sends; the
+/// node-consul client itself runs in the sidecar's interop tests.
+/// </summary>
+public sealed class ConsulApiTests
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
+
+    private static CancellationToken Cancel => TestContext.Current.CancellationToken;
+
+    // As Steeltoe registers: a TTL check, critical until its first pass, deregistered after 30 minutes critical.
+    private const string SteeltoeBody = """
+        {"ID": "orders-1", "Name": "orders", "Tags": ["v1"], "Address": "127.0.0.1", "Port": 5001, "Meta": {"zone": "a", "secure": "false"},
+         "EnableTagOverride": false, "Check": {"TTL": "30s", "DeregisterCriticalServiceAfter": "30m0s"}}
+        """;
+
+    private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
+
+    private static async Task PutAsync(ControlPlaneProcess controlPlane, string path, string? body = null)
+    {
+        using var response = await controlPlane.Http.PutAsync(path, body is null ? null : Json(body), Cancel);
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"PUT {path}: {(int)response.StatusCode} {await response.Content.ReadAsStringAsync(Cancel)}");
+    }
+
+    private static async Task<(JsonElement Body, long Index)> GetAsync(ControlPlaneProcess controlPlane, string path)
+    {
+        using var response = await controlPlane.Http.GetAsync(path, Cancel);
+        var body = await response.Content.ReadAsStringAsync(Cancel);
+        Assert.True(response.StatusCode == HttpStatusCode.OK, $"GET {path}: {(int)response.StatusCode} {body}");
+        Assert.Equal("true", response.Headers.GetValues("X-Consul-KnownLeader").Single());
+        return (JsonDocument.Parse(body).RootElement.Clone(), response.Headers.TryGetValues("X-Consul-Index", out var index) ? long.Parse(index.Single()) : 0);
+    }
+
+    [Fact]
+    public async Task Register_SteeltoeBody_CriticalUntilTheFirstPass_ThenPassingAndHealthyInTheMesh()
+    {
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ConsulApiTests).Assembly);
+
+        await PutAsync(controlPlane, "v1/agent/service/register", SteeltoeBody);
+
+        Assert.Equal(0, (await GetAsync(controlPlane, "v1/health/service/orders?passing=1")).Body.GetArrayLength());
+        var entry = (await GetAsync(controlPlane, "v1/health/service/orders")).Body[0];
+        Assert.Equal(("orders-1", "orders", "127.0.0.1", 5001), (entry.GetProperty("Service").GetProperty("ID").GetString(), entry.GetProperty("Service").GetProperty("Service").GetString(),
+            entry.GetProperty("Service").GetProperty("Address").GetString(), entry.GetProperty("Service").GetProperty("Port").GetInt32()));
+        Assert.Equal(("aspiremesh", "dc1"), (entry.GetProperty("Node").GetProperty("Node").GetString(), entry.GetProperty("Node").GetProperty("Datacenter").GetString()));
+        var check = Assert.Single(entry.GetProperty("Checks").EnumerateArray());
+        Assert.Equal(("service:orders-1", "critical", "ttl"), (check.GetProperty("CheckID").GetString(), check.GetProperty("Status").GetString(), check.GetProperty("Type").GetString()));
+        Assert.Equal(InstanceHealth.Unhealthy, await controlPlane.HealthOfAsync("orders-1"));
+
+        await PutAsync(controlPlane, "v1/agent/check/pass/service:orders-1?note=ok");
+
+        var passing = Assert.Single((await GetAsync(controlPlane, "v1/health/service/orders?passing=true")).Body.EnumerateArray());
+        Assert.Equal(("passing", "ok"), (passing.GetProperty("Checks")[0].GetProperty("Status").GetString(), passing.GetProperty("Checks")[0].GetProperty("Output").GetString()));
+        Assert.Equal("""{"secure":"false","zone":"a"}""", passing.GetProperty("Service").GetProperty("Meta").GetRawText());
+        var meshInstance = Assert.Single((await controlPlane.GetServicesAsync()).Services.Single(s => s.Name == "orders").Instances);
+        Assert.Equal(("orders-1", "http://127.0.0.1:5001", InstanceHealth.Healthy), (meshInstance.Id, meshInstance.Address, meshInstance.Health));
+        Assert.Equal("""{"orders":["v1"]}""", (await GetAsync(controlPlane, "v1/catalog/services")).Body.GetRawText());
+        Assert.Equal(5001, (await GetAsync(controlPlane, "v1/catalog/service/orders")).Body[0].GetProperty("ServicePort").GetInt32());
+    }
+
+    [Fact]
+    public async Task Ttl_NoPass_TurnsCritical_ThenDeregisteredAfterDeregisterCriticalServiceAfter()
+    {
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ConsulApiTests).Assembly);
+        await PutAsync(controlPlane, "v1/agent/service/register",
+            """{"Name": "orders", "Address": "127.0.0.1", "Port": 5001, "Check": {"TTL": "1s", "Status": "passing", "DeregisterCriticalServiceAfter": "3s"}}""");
+        Assert.Equal(InstanceHealth.Healthy, await controlPlane.HealthOfAsync("orders"));
+
+        await Eventually.UntilAsync(async () => await controlPlane.HealthOfAsync("orders") == InstanceHealth.Unhealthy, Deadline, "the TTL to run out");
+        Assert.Equal("its Consul check is critical: TTL expired: no pass within 1 s", await controlPlane.ReasonOfAsync("orders"));
+        await Eventually.UntilAsync(async () => await controlPlane.HealthOfAsync("orders") is null, Deadline, "the critical instance to be deregistered");
+
+        using var pass = await controlPlane.Http.PutAsync("v1/agent/check/pass/service:orders", null, Cancel);
+        Assert.Equal(HttpStatusCode.NotFound, pass.StatusCode);
+    }
+
+    [Theory]
+    [InlineData("""{"Address": "127.0.0.1", "Port": 1}""", "Missing service name")]
+    [InlineData("""{"Name": "Orders_Svc", "Address": "127.0.0.1", "Port": 1}""", "Service name Orders_Svc cannot name a mesh service")]
+    [InlineData("""{"Name": "orders", "Port": 1}""", "Missing service address")]
+    [InlineData("""{"Name": "orders", "Address": "127.0.0.1", "Port": 0}""", "Service port 0 is not a TCP port")]
+    [InlineData("""{"Name": "orders", "Address": "127.0.0.1", "Port": 1, "Check": {"HTTP": "http://127.0.0.1:1/health", "Interval": "10s"}}""", "Only TTL checks are supported")]
+    [InlineData("""{"Name": "orders", "Address": "127.0.0.1", "Port": 1, "Check": {"TTL": "ten"}}""", "Check.TTL 'ten' is not a duration")]
+    [InlineData("""{"Name": "orders", "Address": "127.0.0.1", "Port": 1, "Checks": [{"TTL": "1s"}, {"TTL": "2s"}]}""", "Only one check per service")]
+    [InlineData("""{"Name": "orders", """, "Request decode failed")]
+    public async Task Register_Invalid_400WithTheReason_NothingRegistered(string body, string reason)
+    {
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ConsulApiTests).Assembly);
+
+        using var response = await controlPlane.Http.PutAsync("v1/agent/service/register", Json(body), Cancel);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.StartsWith(reason, await response.Content.ReadAsStringAsync(Cancel), StringComparison.Ordinal);
+        Assert.Empty((await controlPlane.GetServicesAsync()).Services.SelectMany(s => s.Instances));
+    }
+
+    [Fact]
+    public async Task Checks_WarnAndUpdate_TakeItOutOfThePassingSet_UnknownOnes404()
+    {
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ConsulApiTests).Assembly);
+        await PutAsync(controlPlane, "v1/agent/service/register", SteeltoeBody);
+        await PutAsync(controlPlane, "v1/agent/check/pass/service:orders-1");
+
+        await PutAsync(controlPlane, "v1/agent/check/warn/service:orders-1?note=slow%20disk");
+
+        Assert.Equal(0, (await GetAsync(controlPlane, "v1/health/service/orders?passing")).Body.GetArrayLength());
+        Assert.Equal("its Consul check is warning: slow disk", await controlPlane.ReasonOfAsync("orders-1"));
+
+        await PutAsync(controlPlane, "v1/agent/check/update/service:orders-1", """{"Status": "critical", "Output": "db down"}""");
+
+        Assert.Equal("its Consul check is critical: db down", await controlPlane.ReasonOfAsync("orders-1"));
+        using var badStatus = await controlPlane.Http.PutAsync("v1/agent/check/update/service:orders-1", Json("""{"Status": "maintenance"}"""), Cancel);
+        using var unknown = await controlPlane.Http.PutAsync("v1/agent/check/pass/service:ghost", null, Cancel);
+        using var notAService = await controlPlane.Http.PutAsync("v1/agent/check/pass/orders-1", null, Cancel);
+        using var deregisterUnknown = await controlPlane.Http.PutAsync("v1/agent/service/deregister/ghost", null, Cancel);
+        using var maintenanceWithoutEnable = await controlPlane.Http.PutAsync("v1/agent/service/maintenance/orders-1", null, Cancel);
+        Assert.Equal((HttpStatusCode.BadRequest, HttpStatusCode.NotFound, HttpStatusCode.NotFound, HttpStatusCode.NotFound, HttpStatusCode.BadRequest),
+            (badStatus.StatusCode, unknown.StatusCode, notAService.StatusCode, deregisterUnknown.StatusCode, maintenanceWithoutEnable.StatusCode));
+    }
+
+    [Fact]
+    public async Task Maintenance_ShownAsACriticalCheck_SurvivesReRegistration_DisabledItPassesAgain()
+    {
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ConsulApiTests).Assembly);
+        await PutAsync(controlPlane, "v1/agent/service/register", SteeltoeBody);
+        await PutAsync(controlPlane, "v1/agent/check/pass/service:orders-1");
+
+        await PutAsync(controlPlane, "v1/agent/service/maintenance/orders-1?enable=true&reason=OUT_OF_SERVICE");
+        await PutAsync(controlPlane, "v1/agent/service/register", SteeltoeBody);
+        await PutAsync(controlPlane, "v1/agent/check/pass/service:orders-1");
+
+        var checks = (await GetAsync(controlPlane, "v1/health/checks/orders")).Body.EnumerateArray().ToList();
+        Assert.Equal([("service:orders-1", "passing"), ("_service_maintenance:orders-1", "critical")],
+            checks.Select(c => (c.GetProperty("CheckID").GetString(), c.GetProperty("Status").GetString())));
+        Assert.Equal("Service Maintenance Mode", checks[1].GetProperty("Name").GetString());
+        Assert.Equal(InstanceHealth.Unhealthy, await controlPlane.HealthOfAsync("orders-1"));
+
+        await PutAsync(controlPlane, "v1/agent/service/maintenance/orders-1?enable=false");
+
+        Assert.Equal(InstanceHealth.Healthy, await controlPlane.HealthOfAsync("orders-1"));
+        Assert.Single((await GetAsync(controlPlane, "v1/health/checks/orders")).Body.EnumerateArray());
+    }
+
+    [Fact]
+    public async Task BlockingQuery_AnswersWhenTheRegistryChanges_WithAHigherIndex()
+    {
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ConsulApiTests).Assembly);
+        await PutAsync(controlPlane, "v1/agent/service/register", SteeltoeBody);
+        var (_, index) = await GetAsync(controlPlane, "v1/health/service/orders");
+        Assert.True(index > 0);
+
+        var blocked = GetAsync(controlPlane, $"v1/health/service/orders?index={index}&wait=30s");
+        var timedOut = await GetAsync(controlPlane, $"v1/health/service/orders?index={index}&wait=100ms");
+        Assert.False(blocked.IsCompleted, "the blocking query answered before anything changed");
+        Assert.Equal(index, timedOut.Index);
+        await PutAsync(controlPlane, "v1/agent/service/register", SteeltoeBody.Replace("orders-1", "orders-2", StringComparison.Ordinal));
+
+        var (body, changed) = await blocked.WaitAsync(Deadline, Cancel);
+        Assert.True(changed > index, $"index {changed} after the change, {index} before");
+        Assert.Equal(["orders-1", "orders-2"], body.EnumerateArray().Select(e => e.GetProperty("Service").GetProperty("ID").GetString()));
+    }
+}
