@@ -109,28 +109,23 @@ internal static class ConsulApi
             writer.WriteEndObject();
         }));
 
-        consul.MapGet("/health/service/{name}", async (string name, HttpContext context, InstanceRegistry registry, MeshStateStore state) =>
+        consul.MapGet("/health/service/{name}", (string name, HttpContext context, InstanceRegistry registry, MeshStateStore state) =>
         {
-            var version = await BlockAsync(context, state).ConfigureAwait(false);
             // ?passing, ?passing=1 and ?passing=true all filter; ?passing=false and ?passing=0 do not.
             var passingOnly = context.Request.Query.TryGetValue("passing", out var passing) && passing.ToString() is not ("false" or "0");
             var tag = context.Request.Query["tag"].ToString();
-            var trustDomain = state.Current.Trust.TrustDomain;
-            var entries = Of(registry, name)
-                .Select(i => (Instance: i, View: View(i, trustDomain)))
-                .Where(e => !passingOnly || e.Instance.Healthy)
-                .Where(e => tag.Length == 0 || e.View.Tags.Contains(tag, StringComparer.Ordinal));
-            return Json(version, writer =>
+            return ReadAsync(context, state, (writer, trustDomain) =>
             {
+                var entries = Of(registry, name)
+                    .Select(i => (Instance: i, View: View(i, trustDomain)))
+                    .Where(e => !passingOnly || e.Instance.Healthy)
+                    .Where(e => tag.Length == 0 || e.View.Tags.Contains(tag, StringComparer.Ordinal));
                 writer.WriteStartArray();
                 foreach (var (instance, view) in entries)
                 {
                     writer.WriteStartObject();
                     writer.WriteStartObject("Node");
-                    writer.WriteString("ID", Node);
-                    writer.WriteString("Node", Node);
-                    writer.WriteString("Address", "127.0.0.1");
-                    writer.WriteString("Datacenter", Datacenter);
+                    WriteNode(writer);
                     writer.WriteStartObject("TaggedAddresses");
                     writer.WriteEndObject();
                     writer.WriteStartObject("Meta");
@@ -148,11 +143,8 @@ internal static class ConsulApi
             });
         });
 
-        consul.MapGet("/health/checks/{name}", async (string name, HttpContext context, InstanceRegistry registry, MeshStateStore state) =>
-        {
-            var version = await BlockAsync(context, state).ConfigureAwait(false);
-            var trustDomain = state.Current.Trust.TrustDomain;
-            return Json(version, writer =>
+        consul.MapGet("/health/checks/{name}", (string name, HttpContext context, InstanceRegistry registry, MeshStateStore state) =>
+            ReadAsync(context, state, (writer, trustDomain) =>
             {
                 writer.WriteStartArray();
                 foreach (var instance in Of(registry, name))
@@ -161,18 +153,13 @@ internal static class ConsulApi
                 }
 
                 writer.WriteEndArray();
-            });
-        });
+            }));
 
-        consul.MapGet("/catalog/services", async (HttpContext context, InstanceRegistry registry, MeshStateStore state) =>
-        {
-            var version = await BlockAsync(context, state).ConfigureAwait(false);
-            var trustDomain = state.Current.Trust.TrustDomain;
-            var services = registry.List().GroupBy(i => i.Service, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal);
-            return Json(version, writer =>
+        consul.MapGet("/catalog/services", (HttpContext context, InstanceRegistry registry, MeshStateStore state) =>
+            ReadAsync(context, state, (writer, trustDomain) =>
             {
                 writer.WriteStartObject();
-                foreach (var service in services)
+                foreach (var service in registry.List().GroupBy(i => i.Service, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal))
                 {
                     writer.WriteStartArray(service.Key);
                     foreach (var tag in service.SelectMany(i => View(i, trustDomain).Tags).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal))
@@ -184,23 +171,16 @@ internal static class ConsulApi
                 }
 
                 writer.WriteEndObject();
-            });
-        });
+            }));
 
-        consul.MapGet("/catalog/service/{name}", async (string name, HttpContext context, InstanceRegistry registry, MeshStateStore state) =>
-        {
-            var version = await BlockAsync(context, state).ConfigureAwait(false);
-            var trustDomain = state.Current.Trust.TrustDomain;
-            return Json(version, writer =>
+        consul.MapGet("/catalog/service/{name}", (string name, HttpContext context, InstanceRegistry registry, MeshStateStore state) =>
+            ReadAsync(context, state, (writer, trustDomain) =>
             {
                 writer.WriteStartArray();
                 foreach (var view in Of(registry, name).Select(i => View(i, trustDomain)))
                 {
                     writer.WriteStartObject();
-                    writer.WriteString("ID", Node);
-                    writer.WriteString("Node", Node);
-                    writer.WriteString("Address", "127.0.0.1");
-                    writer.WriteString("Datacenter", Datacenter);
+                    WriteNode(writer);
                     writer.WriteString("ServiceID", view.Id);
                     writer.WriteString("ServiceName", view.Name);
                     writer.WriteString("ServiceAddress", view.Address);
@@ -211,8 +191,7 @@ internal static class ConsulApi
                 }
 
                 writer.WriteEndArray();
-            });
-        });
+            }));
 
         consul.MapGet("/status/leader", (HttpContext context) =>
             Json(null, writer => writer.WriteStringValue($"{context.Request.Host.Host}:8300")));
@@ -268,6 +247,22 @@ internal static class ConsulApi
         }
 
         return state.Current.Version;
+    }
+
+    // A read: blocks when asked to, then writes the registry as it is then, with the index it was read at.
+    private static async Task<IResult> ReadAsync(HttpContext context, MeshStateStore state, Action<Utf8JsonWriter, string> write)
+    {
+        var version = await BlockAsync(context, state).ConfigureAwait(false);
+        var trustDomain = state.Current.Trust.TrustDomain;
+        return Json(version, writer => write(writer, trustDomain));
+    }
+
+    private static void WriteNode(Utf8JsonWriter writer)
+    {
+        writer.WriteString("ID", Node);
+        writer.WriteString("Node", Node);
+        writer.WriteString("Address", "127.0.0.1");
+        writer.WriteString("Datacenter", Datacenter);
     }
 
     private static IEnumerable<RegisteredInstance> Of(InstanceRegistry registry, string name) =>
