@@ -65,7 +65,7 @@ internal static class EurekaApi
 
             return registry.RegisterEureka(registration)
                 ? Results.NoContent()
-                : Text(StatusCodes.Status409Conflict, $"Instance id {registration.InstanceId} belongs to an instance registered by a mesh sidecar.");
+                : Text(StatusCodes.Status409Conflict, $"Instance id {registration.InstanceId} belongs to an instance registered by a mesh sidecar or a Consul client.");
         });
 
         eureka.MapPut("/apps/{app}/{id}", (string app, string id, HttpContext context, InstanceRegistry registry) =>

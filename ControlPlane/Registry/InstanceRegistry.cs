@@ -75,7 +75,7 @@ internal sealed class InstanceRegistry(MeshStateStore store, TimeProvider time, 
 
     /// <summary>
     /// Registers (or re-registers) an instance through the Eureka API, keeping an operator's status override across
-    /// re-registrations as Eureka does. False when the id belongs to an instance registered by a sidecar.
+    /// re-registrations as Eureka does. False when the id belongs to an instance registered another way (a sidecar, a Consul client).
     /// </summary>
     public bool RegisterEureka(EurekaRegistration registration)
     {
