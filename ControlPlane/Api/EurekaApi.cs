@@ -80,9 +80,11 @@ internal static class EurekaApi
         eureka.MapGet("/apps", (InstanceRegistry registry, MeshStateStore state) =>
             Json(EurekaDocuments.Applications(registry.List(), state.Current.Trust.TrustDomain)));
 
-        // Netflix's server with deltas disabled answers 403: clients then fetch the whole registry each time.
-        eureka.MapGet("/apps/delta", () =>
-            Text(StatusCodes.Status403Forbidden, "This registry serves no deltas; fetch /apps (the whole registry) instead."));
+        eureka.MapGet("/apps/delta", (InstanceRegistry registry, MeshStateStore state) =>
+        {
+            var (version, changes) = registry.Changes.Recent();
+            return Json(EurekaDocuments.Delta(version, changes, registry.List(), state.Current.Trust.TrustDomain));
+        });
 
         eureka.MapGet("/apps/{app}", (string app, InstanceRegistry registry, MeshStateStore state) =>
         {

@@ -29,7 +29,31 @@ internal static class EurekaDocuments
             writer.WriteStartArray("application");
             foreach (var app in apps)
             {
-                WriteApplication(writer, app, trustDomain);
+                WriteApplication(writer, app, trustDomain, _ => RegistryChangeLog.Added);
+            }
+
+            writer.WriteEndArray();
+            writer.WriteEndObject();
+            writer.WriteEndObject();
+        });
+
+    /// <summary>
+    /// The delta: <c>{"applications": ...}</c> of the recent changes, each instance with its <c>actionType</c>
+    /// (ADDED, MODIFIED, DELETED), <c>versions__delta</c> the change log's version, and <c>apps__hashcode</c> that of the
+    /// whole registry, which clients compare with their own after applying the changes (a full fetch when they differ).
+    /// </summary>
+    public static byte[] Delta(long version, IReadOnlyList<RegistryChange> changes, IEnumerable<RegisteredInstance> registry, string trustDomain) =>
+        Write(writer =>
+        {
+            var actions = changes.ToDictionary(c => c.Instance.Id, c => c.Action, StringComparer.Ordinal);
+            writer.WriteStartObject();
+            writer.WriteStartObject("applications");
+            writer.WriteString("versions__delta", version.ToString(CultureInfo.InvariantCulture));
+            writer.WriteString("apps__hashcode", HashCode(registry));
+            writer.WriteStartArray("application");
+            foreach (var app in Group(changes.Select(c => c.Instance)))
+            {
+                WriteApplication(writer, app, trustDomain, i => actions[i.Id]);
             }
 
             writer.WriteEndArray();
@@ -43,7 +67,7 @@ internal static class EurekaDocuments
         {
             writer.WriteStartObject();
             writer.WritePropertyName("application");
-            WriteApplication(writer, Group(instances).Single(), trustDomain);
+            WriteApplication(writer, Group(instances).Single(), trustDomain, _ => RegistryChangeLog.Added);
             writer.WriteEndObject();
         });
 
@@ -53,7 +77,7 @@ internal static class EurekaDocuments
         {
             writer.WriteStartObject();
             writer.WritePropertyName("instance");
-            WriteInstance(writer, instance, trustDomain);
+            WriteInstance(writer, instance, trustDomain, RegistryChangeLog.Added);
             writer.WriteEndObject();
         });
 
@@ -75,21 +99,21 @@ internal static class EurekaDocuments
     private static List<IGrouping<string, RegisteredInstance>> Group(IEnumerable<RegisteredInstance> instances) =>
         [.. instances.OrderBy(i => i.Id, StringComparer.Ordinal).GroupBy(AppOf, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal)];
 
-    private static void WriteApplication(Utf8JsonWriter writer, IGrouping<string, RegisteredInstance> app, string trustDomain)
+    private static void WriteApplication(Utf8JsonWriter writer, IGrouping<string, RegisteredInstance> app, string trustDomain, Func<RegisteredInstance, string> action)
     {
         writer.WriteStartObject();
         writer.WriteString("name", app.Key);
         writer.WriteStartArray("instance");
         foreach (var instance in app)
         {
-            WriteInstance(writer, instance, trustDomain);
+            WriteInstance(writer, instance, trustDomain, action(instance));
         }
 
         writer.WriteEndArray();
         writer.WriteEndObject();
     }
 
-    private static void WriteInstance(Utf8JsonWriter writer, RegisteredInstance instance, string trustDomain)
+    private static void WriteInstance(Utf8JsonWriter writer, RegisteredInstance instance, string trustDomain, string action)
     {
         var eureka = instance.Eureka ?? FromMesh(instance);
         var (vip, secureVip) = VipsOf(instance);
@@ -137,7 +161,7 @@ internal static class EurekaDocuments
         var updated = instance.RegisteredAt.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture);
         writer.WriteString("lastUpdatedTimestamp", updated);
         writer.WriteString("lastDirtyTimestamp", instance.Eureka is { } own ? own.LastDirtyTimestamp.ToString(CultureInfo.InvariantCulture) : updated);
-        writer.WriteString("actionType", "ADDED");
+        writer.WriteString("actionType", action);
         writer.WriteEndObject();
     }
 
@@ -149,7 +173,7 @@ internal static class EurekaDocuments
         var address = new Uri(instance.Address);
         var secure = instance.Mtls || address.Scheme == Uri.UriSchemeHttps;
         return new EurekaRegistration(instance.Service.ToUpperInvariant(), instance.Id, address.IdnHost, address.IdnHost, instance.Healthy ? "UP" : "DOWN",
-            new EurekaPort(secure ? 0 : address.Port, !secure), new EurekaPort(secure ? address.Port : 0, secure))
+            new EurekaPort(address.Port, !secure), new EurekaPort(address.Port, secure))
         {
             RenewalIntervalSeconds = instance.Consul is null ? 1 : 30,
             DurationSeconds = instance.Consul is null ? Math.Max(1, (int)Math.Ceiling((instance.ExpiresAt - instance.LastHeartbeat).TotalSeconds)) : 90,

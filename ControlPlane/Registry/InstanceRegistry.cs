@@ -107,6 +107,10 @@ internal sealed class InstanceRegistry(MeshStateStore store, TimeProvider time, 
             {
                 PublishLocked();
             }
+            else
+            {
+                Changes.Observe(_instances);
+            }
         }
 
         ControlPlaneLog.InstanceRegistered(logger, registration.InstanceId, registration.Service, registration.Address, registration.EffectiveStatus == "UP");
@@ -148,6 +152,8 @@ internal sealed class InstanceRegistry(MeshStateStore store, TimeProvider time, 
             _instances[instanceId] = existing with { Eureka = registration, Healthy = healthy, Reason = why };
             if (existing.Healthy == healthy)
             {
+                // Nothing a proxy routes by changed, but Eureka clients see the registration in their next delta.
+                Changes.Observe(_instances);
                 return true;
             }
 
@@ -337,5 +343,12 @@ internal sealed class InstanceRegistry(MeshStateStore store, TimeProvider time, 
         }
     }
 
-    private void PublishLocked() => store.PublishInstances([.. _instances.Values]);
+    /// <summary>The recent changes, for Eureka's delta fetch.</summary>
+    public RegistryChangeLog Changes { get; } = new(time);
+
+    private void PublishLocked()
+    {
+        store.PublishInstances([.. _instances.Values]);
+        Changes.Observe(_instances);
+    }
 }

@@ -15,9 +15,9 @@ public sealed class EurekaInteropTests
     private static CancellationToken Cancel => TestContext.Current.CancellationToken;
 
     [Theory]
-    [InlineData("object")]
-    [InlineData("bare")]
-    public async Task EurekaJsClient_RegistersDiscoversTheMeshAndIsRoutedToBySidecars_DeregistersOnStop(string portStyle)
+    [InlineData("object", "full")]
+    [InlineData("bare", "delta")]
+    public async Task EurekaJsClient_RegistersDiscoversTheMeshAndIsRoutedToBySidecars_DeregistersOnStop(string portStyle, string fetch)
     {
         await using var frontendApp = await TestBackend.StartAsync("frontend-app");
         await using var catalogApp = await TestBackend.StartAsync("catalog-app");
@@ -31,7 +31,7 @@ public sealed class EurekaInteropTests
         var port = Ports.FreeBelowEphemeral();
 
         await using var orders = await Interop.StartNodeAsync(typeof(EurekaInteropTests).Assembly, "orders-js", "eureka/app.js",
-            [new Uri(controlPlane.Url, "eureka").ToString(), "orders", $"{port}", "orders-js-1", "catalog", portStyle]);
+            [new Uri(controlPlane.Url, "eureka").ToString(), "orders", $"{port}", "orders-js-1", "catalog", portStyle, fetch]);
 
         // Registered (204) and found in the registry it fetched: itself by VIP, and catalog's sidecar instance.
         var line = await orders.WaitForLineAsync("^discovered (.+)$", Deadline);
@@ -44,6 +44,13 @@ public sealed class EurekaInteropTests
         Assert.StartsWith("spiffe://", peer.GetProperty("metadata").GetProperty("mesh.identity").GetString(), StringComparison.Ordinal);
         Assert.Contains("registered", orders.Output.Split('\n'));
         await orders.WaitForLineAsync("^heartbeat$", Deadline);
+
+        // A change in the mesh reaches it with its next fetch: the whole registry, or a delta (a client that fetches
+        // deltas after its first fetch only ever learns of new instances from them).
+        await controlPlane.Client.RegisterAsync("catalog-2", new InstanceRegistration("catalog", "http://127.0.0.1:9", true), Cancel);
+        var added = await orders.WaitForLineAsync(@"^known#(\d+) catalog \[""catalog-1"",""catalog-2""\]$", Deadline);
+        await controlPlane.Client.DeregisterAsync("catalog-2", Cancel);
+        await orders.WaitForLineAsync($@"^known#{int.Parse(added.Groups[1].Value) + 1} catalog \[""catalog-1""\]$", Deadline);
 
         // A mesh instance of service orders: the frontend's sidecar routes its app's calls to it.
         var instance = (await controlPlane.GetServicesAsync()).Services.Single(s => s.Name == "orders").Instances.Single();

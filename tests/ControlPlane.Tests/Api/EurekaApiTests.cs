@@ -255,13 +255,35 @@ public sealed class EurekaApiTests
     }
 
     [Fact]
-    public async Task Delta_403_SoClientsFetchTheWholeRegistry()
+    public async Task Delta_RecentChangesWithTheirActions_LatestPerInstance_RenewalsAreNotChanges()
     {
         await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(EurekaApiTests).Assembly);
+        await RegisterAsync(controlPlane, "ORDERS", SpringBody);
+        await RegisterAsync(controlPlane, "ORDERS", SpringBody.Replace("host1:orders:5001", "host2:orders:5001", StringComparison.Ordinal));
+        await controlPlane.Client.RegisterAsync("catalog-1", new InstanceRegistration("catalog", "http://127.0.0.1:5301", true), Cancel);
+        using (var overridden = await controlPlane.Http.PutAsync("eureka/apps/ORDERS/host1:orders:5001/status?value=OUT_OF_SERVICE", null, Cancel))
+        using (var cancelled = await controlPlane.Http.DeleteAsync("eureka/apps/ORDERS/host2:orders:5001", Cancel))
+        {
+            Assert.Equal((HttpStatusCode.OK, HttpStatusCode.OK), (overridden.StatusCode, cancelled.StatusCode));
+        }
 
-        using var response = await controlPlane.Http.GetAsync("eureka/apps/delta", Cancel);
+        var delta = (await GetJsonAsync(controlPlane, "eureka/apps/delta")).GetProperty("applications");
 
-        Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
-        Assert.Contains("fetch /apps", await response.Content.ReadAsStringAsync(Cancel), StringComparison.Ordinal);
+        var actions = delta.GetProperty("application").EnumerateArray()
+            .SelectMany(a => a.GetProperty("instance").EnumerateArray())
+            .ToDictionary(i => i.GetProperty("instanceId").GetString()!, i => (i.GetProperty("actionType").GetString(), i.GetProperty("status").GetString()));
+        Assert.Equal(("MODIFIED", "OUT_OF_SERVICE"), actions["host1:orders:5001"]);
+        Assert.Equal(("DELETED", "UP"), actions["host2:orders:5001"]);
+        Assert.Equal(("ADDED", "UP"), actions["catalog-1"]);
+        // The hash code is the whole registry's, which a client compares with its own after applying the delta.
+        Assert.Equal("OUT_OF_SERVICE_1_UP_1_", delta.GetProperty("apps__hashcode").GetString());
+        var version = long.Parse(delta.GetProperty("versions__delta").GetString()!);
+
+        using (var renewed = await controlPlane.Http.PutAsync("eureka/apps/ORDERS/host1:orders:5001", null, Cancel))
+        {
+            Assert.Equal(HttpStatusCode.OK, renewed.StatusCode);
+        }
+
+        Assert.Equal(version.ToString(), (await GetJsonAsync(controlPlane, "eureka/apps/delta")).GetProperty("applications").GetProperty("versions__delta").GetString());
     }
 }

@@ -1,12 +1,13 @@
 // A Node app that joins the mesh the Eureka way, with the real eureka-js-client and no mesh code: it serves HTTP on
 // <port>, registers as app <app> with the control plane's Eureka API at <eureka-url>, heartbeats, fetches the
-// registry, and deregisters on SIGTERM. Prints one line per step:
-//   serving <port> | registered | discovered {json} | heartbeat | deregistered
+// registry (whole, or whole once and then deltas when <fetch> is "delta"), and deregisters on SIGTERM. Prints one line
+// per step, and the instances of <look-for> it knows each time they change:
+//   serving <port> | registered | discovered {json} | heartbeat | known#<n> <look-for> [ids] | deregistered
 'use strict';
 const http = require('http');
 const { Eureka } = require('eureka-js-client');
 
-const [eurekaUrl, app, port, instanceId, lookFor, portStyle] = process.argv.slice(2);
+const [eurekaUrl, app, port, instanceId, lookFor, portStyle, fetch] = process.argv.slice(2);
 const url = new URL(eurekaUrl);
 
 const server = http.createServer((req, res) => {
@@ -29,6 +30,7 @@ server.listen(Number(port), '127.0.0.1', () => {
       dataCenterInfo: { '@class': 'com.netflix.appinfo.InstanceInfo$DefaultDataCenterInfo', name: 'MyOwn' },
       leaseInfo: { renewalIntervalInSecs: 1, durationInSecs: 10 },
     },
+    shouldUseDelta: fetch === 'delta',
     eureka: {
       host: url.hostname,
       port: Number(url.port),
@@ -64,6 +66,17 @@ server.listen(Number(port), '127.0.0.1', () => {
       console.log(`discovered ${JSON.stringify({ self, other })}`);
     }
   });
+  // Deltas update the client's cache without an event: read it as an app would, on each use, by VIP address (the
+  // client's by-app cache mishandles a deleted instance: it removes the app's first one).
+  let known = '';
+  let changes = 0;
+  setInterval(() => {
+    const ids = JSON.stringify(client.getInstancesByVipAddress(lookFor).map((i) => i.instanceId).sort());
+    if (discovered && ids !== known) {
+      known = ids;
+      console.log(`known#${++changes} ${lookFor} ${ids}`);
+    }
+  }, 100);
   client.start((error) => {
     if (error) {
       console.error(`start failed: ${error.message}`);
