@@ -71,11 +71,11 @@ internal static class EurekaApi
         eureka.MapPut("/apps/{app}/{id}", (string app, string id, HttpContext context, InstanceRegistry registry) =>
         {
             long? dirty = long.TryParse(context.Request.Query["lastDirtyTimestamp"], NumberStyles.None, CultureInfo.InvariantCulture, out var d) ? d : null;
-            return registry.RenewEureka(app, id, dirty) ? Results.Ok() : NotRegistered(app, id);
+            return registry.RenewEureka(app, id, dirty) ? Results.Ok() : NotRegistered(registry, app, id);
         });
 
         eureka.MapDelete("/apps/{app}/{id}", (string app, string id, InstanceRegistry registry) =>
-            registry.RemoveEureka(app, id) ? Results.Ok() : NotRegistered(app, id));
+            registry.RemoveEureka(app, id) ? Results.Ok() : NotRegistered(registry, app, id));
 
         eureka.MapGet("/apps", (InstanceRegistry registry, MeshStateStore state) =>
             Json(EurekaDocuments.Applications(registry.List(), state.Current.Trust.TrustDomain)));
@@ -97,7 +97,7 @@ internal static class EurekaApi
         eureka.MapGet("/apps/{app}/{id}", (string app, string id, InstanceRegistry registry, MeshStateStore state) =>
             registry.List().FirstOrDefault(i => i.Id == id && string.Equals(EurekaDocuments.AppOf(i), app, StringComparison.OrdinalIgnoreCase)) is { } instance
                 ? Json(EurekaDocuments.Instance(instance, state.Current.Trust.TrustDomain))
-                : NotRegistered(app, id));
+                : NotRegistered(registry, app, id));
 
         eureka.MapGet("/instances/{id}", (string id, InstanceRegistry registry, MeshStateStore state) =>
             registry.List().FirstOrDefault(i => i.Id == id) is { } instance
@@ -115,7 +115,7 @@ internal static class EurekaApi
                 return Text(StatusCodes.Status400BadRequest, $"value must be one of {string.Join(", ", OverrideStatuses)}.");
             }
 
-            return registry.UpdateEureka(app, id, r => r with { OverriddenStatus = status }) ? Results.Ok() : NotRegistered(app, id);
+            return registry.UpdateEureka(app, id, r => r with { OverriddenStatus = status }) ? Results.Ok() : NotRegistered(registry, app, id);
         });
 
         // The override goes; the status falls back to value, when given, else to what the client reports.
@@ -127,7 +127,7 @@ internal static class EurekaApi
                 return Text(StatusCodes.Status400BadRequest, $"value must be one of {string.Join(", ", OverrideStatuses)}.");
             }
 
-            return registry.UpdateEureka(app, id, r => r with { OverriddenStatus = null, Status = fallback ?? r.Status }) ? Results.Ok() : NotRegistered(app, id);
+            return registry.UpdateEureka(app, id, r => r with { OverriddenStatus = null, Status = fallback ?? r.Status }) ? Results.Ok() : NotRegistered(registry, app, id);
         });
 
         eureka.MapPut("/apps/{app}/{id}/metadata", (string app, string id, HttpContext context, InstanceRegistry registry) =>
@@ -140,7 +140,7 @@ internal static class EurekaApi
                 }
 
                 return r with { Metadata = metadata };
-            }) ? Results.Ok() : NotRegistered(app, id));
+            }) ? Results.Ok() : NotRegistered(registry, app, id));
     }
 
     private static IResult ByVip(string vip, bool secure, InstanceRegistry registry, MeshStateStore state)
@@ -157,8 +157,11 @@ internal static class EurekaApi
             : Text(StatusCodes.Status404NotFound, $"No instance has the {(secure ? "secure " : "")}VIP address {vip}.");
     }
 
-    private static IResult NotRegistered(string app, string id) =>
-        Text(StatusCodes.Status404NotFound, $"Instance {id} of {app.ToUpperInvariant()} is not registered (its lease may have expired): register it again.");
+    // An instance a sidecar or a Consul client registered is listed here but not managed here: say so.
+    private static IResult NotRegistered(InstanceRegistry registry, string app, string id) =>
+        Text(StatusCodes.Status404NotFound, registry.List().FirstOrDefault(i => i.Id == id && i.Eureka is null) is { } other
+            ? $"Instance {id} was registered by {(other.Consul is null ? "a mesh sidecar" : "a Consul client")}, not through the Eureka API: it keeps it."
+            : $"Instance {id} of {app.ToUpperInvariant()} is not registered (its lease may have expired): register it again.");
 
     private static IResult Json(byte[] body) => Results.Bytes(body, "application/json");
 

@@ -45,13 +45,14 @@ internal sealed class InstanceRegistry(MeshStateStore store, TimeProvider time, 
         return new LeaseGrant(instanceId, options.Value.HeartbeatInterval.TotalSeconds, lease.TotalSeconds);
     }
 
-    /// <summary>Renews a lease; false when the instance is unknown (evicted or never registered).</summary>
+    /// <summary>Renews a lease; false when the instance is unknown (evicted or never registered), or was registered
+    /// by a Eureka or Consul client (whose own heartbeats and checks keep it).</summary>
     public bool Renew(string instanceId, bool healthy, string? reason = null)
     {
         var now = time.GetUtcNow();
         lock (_gate)
         {
-            if (!_instances.TryGetValue(instanceId, out var existing))
+            if (!_instances.TryGetValue(instanceId, out var existing) || existing.Eureka is not null || existing.Consul is not null)
             {
                 return false;
             }

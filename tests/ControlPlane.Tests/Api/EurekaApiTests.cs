@@ -74,6 +74,9 @@ public sealed class EurekaApiTests
             instance.GetProperty("isCoordinatingDiscoveryServer").GetString()));
         var meshInstance = Assert.Single((await controlPlane.GetServicesAsync()).Services.Single(s => s.Name == "orders").Instances);
         Assert.Equal(("host1:orders:5001", "http://127.0.0.1:5001", InstanceHealth.Healthy), (meshInstance.Id, meshInstance.Address, meshInstance.Health));
+        // Its lease is the Eureka client's: a sidecar's heartbeat for its id is refused and changes nothing.
+        Assert.False(await controlPlane.Client.HeartbeatAsync("host1:orders:5001", new Heartbeat(false), Cancel));
+        Assert.Equal(InstanceHealth.Healthy, await controlPlane.HealthOfAsync("host1:orders:5001"));
     }
 
     [Theory]
@@ -252,6 +255,12 @@ public sealed class EurekaApiTests
         Assert.Equal(("DOWN", 5311, "true"), (instances[1].GetProperty("status").GetString(), instances[1].GetProperty("port").GetProperty("$").GetInt32(),
             instances[1].GetProperty("port").GetProperty("@enabled").GetString()));
         Assert.Equal("DOWN_1_UP_1_", (await GetJsonAsync(controlPlane, "eureka/apps")).GetProperty("applications").GetProperty("apps__hashcode").GetString());
+
+        // Listed, not managed: a sidecar's instance takes no Eureka status override.
+        using var overridden = await controlPlane.Http.PutAsync("eureka/apps/CATALOG/catalog-1/status?value=OUT_OF_SERVICE", null, Cancel);
+        Assert.Equal(HttpStatusCode.NotFound, overridden.StatusCode);
+        Assert.Equal("Instance catalog-1 was registered by a mesh sidecar, not through the Eureka API: it keeps it.", await overridden.Content.ReadAsStringAsync(Cancel));
+        Assert.Equal(InstanceHealth.Healthy, await controlPlane.HealthOfAsync("catalog-1"));
     }
 
     [Fact]
