@@ -51,6 +51,22 @@ public sealed record InstanceStatus(string Id, string Address, string Health, Da
 
     /// <summary>Why the instance is unhealthy, as its sidecar last said; null when healthy.</summary>
     public string? Reason { get; init; }
+
+    /// <summary>Which API registered it (see <see cref="InstanceRegistrars"/>): a sidecar's <c>api</c>, or a Eureka or Consul client's.</summary>
+    public string RegisteredBy { get; init; } = InstanceRegistrars.Api;
+}
+
+/// <summary>Well-known values of <see cref="InstanceStatus.RegisteredBy"/>.</summary>
+public static class InstanceRegistrars
+{
+    /// <summary>The control plane's own registry API (<c>PUT /v1/instances/{id}</c>), which sidecars use.</summary>
+    public const string Api = "api";
+
+    /// <summary>A Eureka client, through <c>/eureka/apps</c>; the instance has no sidecar.</summary>
+    public const string Eureka = "eureka";
+
+    /// <summary>A Consul client, through <c>/v1/agent/service/register</c>; the instance has no sidecar.</summary>
+    public const string Consul = "consul";
 }
 
 /// <summary>Well-known values of <see cref="InstanceStatus.Health"/>.</summary>

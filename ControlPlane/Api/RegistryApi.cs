@@ -46,6 +46,7 @@ internal static class RegistryApi
                         Http2Address = i.Http2Address,
                         Identity = i.Mtls ? SpiffeId.For(state.Trust.TrustDomain, ProxyKinds.Sidecar, i.Service).ToString() : null,
                         Reason = i.Reason,
+                        RegisteredBy = i.Eureka is not null ? InstanceRegistrars.Eureka : i.Consul is not null ? InstanceRegistrars.Consul : InstanceRegistrars.Api,
                     })]))
                 .ToList();
             return Results.Json(new ServiceList(state.Version, services), MeshJsonContext.Default.ServiceList);

@@ -289,6 +289,9 @@
 
   // ---- instances, proxies ----------------------------------------------------------------------------------------
 
+  // Instances registered by a Eureka or Consul client (no sidecar) say so beside their id.
+  const REGISTRARS = { eureka: 'Eureka', consul: 'Consul' };
+
   function renderInstances(services) {
     const rows = [];
     for (const service of services.services) {
@@ -298,7 +301,9 @@
       for (const instance of service.instances) {
         // An unhealthy instance says why (its sidecar's word: the app's failed health check, no configuration yet).
         rows.push(el('tr', { 'data-instance': instance.id, 'data-health': instance.health },
-          el('td', {}, service.name), el('td', {}, instance.id),
+          el('td', {}, service.name),
+          el('td', {}, instance.id, instance.registeredBy && instance.registeredBy !== 'api'
+            ? el('span', { class: 'via' }, ` via ${REGISTRARS[instance.registeredBy] || instance.registeredBy}`) : null),
           el('td', {}, instance.address + (instance.http2Address ? ` (h2c ${instance.http2Address})` : '')),
           el('td', { class: `${instance.health} wrap` }, instance.health,
             instance.reason ? el('div', { class: 'reason' }, instance.reason) : null),

@@ -86,7 +86,8 @@ async function main() {
         return row !== null && (e.reason === null || row.cells[3].textContent.includes(e.reason));
       }, expected, { timeout: deadline, polling: 500 });
     }
-    const instances = await page.$$eval('#instance-table tr[data-instance]', (rows) => rows.map((r) => `${r.getAttribute('data-instance')}: ${r.cells[3].innerText.replace(/\s+/g, ' ').trim()}`));
+    const instances = await page.$$eval('#instance-table tr[data-instance]', (rows) => rows.map((r) =>
+      `${r.cells[1].innerText.replace(/\s+/g, ' ').trim()}: ${r.cells[3].innerText.replace(/\s+/g, ' ').trim()}`));
     for (const instance of instances) log(`instance ${instance}`);
 
     step = `the topology to show traffic on ${args.edges.join(', ')}`;
