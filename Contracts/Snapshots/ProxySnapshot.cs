@@ -21,6 +21,15 @@ public sealed record ProxySnapshot(long Version, IReadOnlyList<RouteSnapshot> Ro
 
     /// <summary>The mesh's trusted roots, PEM (more than one while a root rotation overlaps); empty when unknown.</summary>
     public IReadOnlyList<string> TrustBundle { get; init; } = [];
+
+    /// <summary>
+    /// Features, added to the mesh after 0.1.0, that this snapshot uses and that a proxy must implement to serve it. A
+    /// proxy reads a snapshot tolerantly (fields it does not know are skipped and reported), so a field whose absence
+    /// would weaken what the config asks (a new deny condition, a stricter TLS setting) comes with a feature name here:
+    /// a proxy that does not know it refuses the snapshot and keeps serving its previous one, rather than serving it
+    /// without. A field whose absence only loses a nicety needs no entry.
+    /// </summary>
+    public IReadOnlyList<string> Requires { get; init; } = [];
 }
 
 /// <summary>A compiled route: which requests it takes, what it does to them, and where they go.</summary>

@@ -55,10 +55,12 @@ internal static class SnapshotCompiler
         // multiplexed over few connections and gRPC's trailers pass. A cluster with an endpoint that cannot is called
         // over HTTP/1.1 everywhere, so that a request never depends on which endpoint the balancer picked.
         var http2 = cluster.Endpoints.Count > 0 && cluster.Endpoints.All(e => e.Http2Address is not null);
-        // mTLS when this proxy has an identity and every endpoint takes mTLS as the same identity: on each endpoint's own
-        // port (TLS and plaintext share it), with ALPN choosing HTTP/2.
-        var identity = options.Identity is not null && cluster.Endpoints.Count > 0 && cluster.Endpoints.All(e => e.Identity is not null)
-            && cluster.Endpoints.Select(e => e.Identity).Distinct(StringComparer.Ordinal).Count() == 1 ? cluster.Endpoints[0].Identity : null;
+        // mTLS, when this proxy has an identity, to every endpoint that takes it (all as one identity, their service's):
+        // on each endpoint's own port (TLS and plaintext share it), with ALPN choosing HTTP/2. An endpoint without a
+        // sidecar (an instance a Eureka or Consul client registered) is called in plaintext, over HTTP/1.1, beside
+        // them: one such instance must not take the service's sidecars off mTLS, which they would refuse.
+        var identities = cluster.Endpoints.Select(e => e.Identity).OfType<string>().Distinct(StringComparer.Ordinal).ToList();
+        var identity = options.Identity is not null && identities.Count == 1 ? identities[0] : null;
         return new ClusterConfig
         {
             ClusterId = cluster.Name,
@@ -69,7 +71,10 @@ internal static class SnapshotCompiler
             HttpClient = cluster.Policy?.ConnectionLimits is { } limits ? new HttpClientConfig { MaxConnectionsPerServer = limits.MaxConnections } : null,
             Destinations = cluster.Endpoints.ToDictionary(
                 e => e.InstanceId,
-                e => new DestinationConfig { Address = identity is not null ? Secure(e.Address) : http2 ? e.Http2Address! : e.Address },
+                e => new DestinationConfig
+                {
+                    Address = identity is null ? (http2 ? e.Http2Address! : e.Address) : e.Identity is not null ? Secure(e.Address) : e.Address,
+                },
                 StringComparer.OrdinalIgnoreCase),
             HttpRequest = new ForwarderRequestConfig
             {

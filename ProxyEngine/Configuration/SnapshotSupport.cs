@@ -21,9 +21,15 @@ internal static class SnapshotSupport
         ["ConsistentHash"] = LoadBalancing.MeshLoadBalancingPolicies.ConsistentHash,
     };
 
+    /// <summary>The features (<see cref="ProxySnapshot.Requires"/>) this build implements: none so far, as every field
+    /// of 0.1.0 is the baseline every proxy knows.</summary>
+    public static readonly IReadOnlySet<string> Features = new HashSet<string>(StringComparer.Ordinal);
+
     public static IReadOnlyList<string> Unsupported(ProxySnapshot snapshot)
     {
         var missing = new List<string>();
+        missing.AddRange(snapshot.Requires.Where(f => !Features.Contains(f))
+            .Select(f => $"the feature '{f}' the control plane requires (this proxy is {AspireMesh.Contracts.MeshBuild.Version}: upgrade it)"));
         foreach (var route in snapshot.Routes)
         {
             var where = $"route '{route.Name}'";

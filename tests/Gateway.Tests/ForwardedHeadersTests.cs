@@ -83,7 +83,7 @@ public sealed class ForwardedHeadersTests
             {
                 using var response = await gateway.Client.GetAsync("/open/ready", Cancel);
                 return response.Headers.TryGetValues(MeshHeaders.Instance, out var instance) && instance.Single() == "shop-1";
-            }, Deadline, $"the gateway to reach the app through its sidecar{Environment.NewLine}{sidecar.Output}");
+            }, Deadline, () => $"the gateway to reach the app through its sidecar{Environment.NewLine}{sidecar.Output}");
             // A client on another loopback address than the proxies' 127.0.0.1, which claims to be someone else.
             using var client = new HttpClient(LoopbackSource.Handler(LoopbackSource.Client)) { BaseAddress = gateway.Url, Timeout = Deadline };
             client.DefaultRequestHeaders.Add("x-api-key", ApiKey);

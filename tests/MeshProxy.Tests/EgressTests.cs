@@ -134,7 +134,7 @@ public sealed class EgressTests
         using var put = await controlPlane.Admin.PutAsync("v1/config", new StringContent("services: [{ name: frontend }, { name: admin }]\n", Encoding.UTF8, "application/yaml"), Cancel);
         Assert.Equal(HttpStatusCode.OK, put.StatusCode);
 
-        await Eventually.UntilAsync(async () => await StatusAsync(client, url) == HttpStatusCode.Forbidden, Deadline, $"the live change to deny the host\n{frontend.Process.Output}\n{controlPlane.Process.Output}");
+        await Eventually.UntilAsync(async () => await StatusAsync(client, url) == HttpStatusCode.Forbidden, Deadline, () => $"the live change to deny the host\n{frontend.Process.Output}\n{controlPlane.Process.Output}");
         var before = external.Requests.Count;
         using var denied = await client.GetAsync(url, Cancel);
         await AssertEgressDeniedAsync(denied, "'127.0.0.1' is outside the mesh");
@@ -221,7 +221,7 @@ public sealed class EgressTests
 
         await Eventually.UntilAsync(async () => (await controlPlane.Http.GetFromJsonAsync("v1/proxies", MeshJsonContext.Default.ProxyList, Cancel))!
             .Proxies.FirstOrDefault(p => p.Id == "frontend-1") is { LastRefusal: { } refusal } && refusal.Contains($"egress policy 'quotes': caCertificate: cannot read '{missing}'", StringComparison.Ordinal),
-            Deadline, $"frontend-1 to refuse the snapshot naming the file\n{frontend.Process.Output}");
+            Deadline, () => $"frontend-1 to refuse the snapshot naming the file\n{frontend.Process.Output}");
     }
 
     /// <summary>Sends every request through the proxy, loopback hosts included.</summary>

@@ -62,4 +62,45 @@ public sealed class EurekaInteropTests
         Assert.Contains("deregistered", orders.Output.Split('\n'));
         Assert.Empty((await controlPlane.GetServicesAsync()).Services.Single(s => s.Name == "orders").Instances);
     }
+
+    [Fact]
+    public async Task ServiceWithASidecarInstanceAndAEurekaOne_CallersReachBoth_TheSidecarOverMtls()
+    {
+        // Half-way into the mesh: one instance of catalog behind a sidecar (strict mTLS), one registered by its
+        // Eureka client, without a sidecar.
+        await using var frontendApp = await TestBackend.StartAsync("frontend-app");
+        await using var meshed = await TestBackend.StartAsync("catalog-meshed");
+        await using var plain = await TestBackend.StartAsync("catalog-plain");
+        var sources = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        meshed.Handler = context =>
+        {
+            sources.Enqueue(context.Request.Headers[AspireMesh.ProxyEngine.MeshHeaders.Source].ToString());
+            return Microsoft.AspNetCore.Http.HttpResponseWritingExtensions.WriteAsync(context.Response, $"catalog-meshed {context.Request.Method} {context.Request.Path}");
+        };
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(EurekaInteropTests).Assembly, new MeshConfig
+        {
+            Services = [new() { Name = "frontend", References = ["catalog"] }, new() { Name = "catalog" }],
+        });
+        await using var catalog = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-1", meshed.Url);
+        await using var frontend = await SidecarProcess.StartAsync(controlPlane, "frontend", "frontend-1", frontendApp.Url);
+        using (var registered = await controlPlane.Http.PostAsync("eureka/apps/CATALOG", new StringContent(
+            $$"""{"instance": {"instanceId": "catalog-e1", "app": "CATALOG", "hostName": "127.0.0.1", "ipAddr": "127.0.0.1", "port": {{plain.Url.Port}} } }""",
+            System.Text.Encoding.UTF8, "application/json"), Cancel))
+        {
+            Assert.Equal(System.Net.HttpStatusCode.NoContent, registered.StatusCode);
+        }
+
+        using var client = frontend.OutboundClient();
+        var answers = new HashSet<string>(StringComparer.Ordinal);
+        await Eventually.UntilAsync(async () =>
+        {
+            using var response = await client.GetAsync(new Uri("http://catalog/items"), Cancel);
+            var body = await response.Content.ReadAsStringAsync(Cancel);
+            answers.Add($"{(int)response.StatusCode} {body}");
+            return answers.Contains("200 catalog-meshed GET /items") && answers.Contains("200 catalog-plain GET /items");
+        }, Deadline, () => $"both instances of catalog to answer (answers: {string.Join(" | ", answers)})");
+
+        // The sidecar's instance was called over mTLS: its sidecar names the caller it authenticated.
+        Assert.Contains("frontend", sources);
+    }
 }

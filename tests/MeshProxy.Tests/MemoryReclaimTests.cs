@@ -32,7 +32,7 @@ public sealed partial class MemoryReclaimTests
         // The reclaim for what start-up left comes first, seven intervals after start, whatever the load.
         foreach (var (sidecar, name) in new[] { (frontend, "frontend"), (catalog, "catalog") })
         {
-            await Eventually.UntilAsync(async () => await ReclaimsAsync(sidecar) >= 1, Deadline, $"{name}'s sidecar to reclaim what start-up left\n{sidecar.Process.Output}");
+            await Eventually.UntilAsync(async () => await ReclaimsAsync(sidecar) >= 1, Deadline, () => $"{name}'s sidecar to reclaim what start-up left\n{sidecar.Process.Output}");
         }
 
         var returnedBefore = new[] { await ReturnedBytesAsync(frontend), await ReturnedBytesAsync(catalog) };
@@ -97,7 +97,7 @@ public sealed partial class MemoryReclaimTests
         {
             using var response = await client.GetAsync(new Uri(MeshIdentity.Secure(sidecar.Inbound), "items"), Cancel);
             return response.StatusCode == HttpStatusCode.OK && await response.Content.ReadAsStringAsync(Cancel) == answer;
-        }, Deadline, $"the sidecar to serve after letting go of its code pages\n{sidecar.Process.Output}");
+        }, Deadline, () => $"the sidecar to serve after letting go of its code pages\n{sidecar.Process.Output}");
     }
 
     /// <summary>

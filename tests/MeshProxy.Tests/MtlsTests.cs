@@ -35,7 +35,7 @@ public sealed class MtlsTests
             using var response = await client.GetAsync(url, Cancel);
             body = await response.Content.ReadAsStringAsync(Cancel);
             return response.StatusCode == HttpStatusCode.OK;
-        }, Deadline, $"{url} to answer 200 (last: {body})");
+        }, Deadline, () => $"{url} to answer 200 (last: {body})");
         return body;
     }
 
@@ -127,7 +127,7 @@ public sealed class MtlsTests
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         // The shadow's sidecar takes mTLS callers only, and names the caller from its certificate.
-        await Eventually.UntilAsync(() => !copies.IsEmpty, Deadline, $"the copy to reach the shadow{Environment.NewLine}{frontend.Process.Output}");
+        await Eventually.UntilAsync(() => !copies.IsEmpty, Deadline, () => $"the copy to reach the shadow{Environment.NewLine}{frontend.Process.Output}");
         Assert.Equal("POST /orders host=catalog source=frontend mirror=true order 7", copies.Single());
     }
 

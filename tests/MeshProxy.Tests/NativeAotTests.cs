@@ -39,7 +39,7 @@ public sealed class NativeAotTests(NativeAotSidecar aot) : IClassFixture<NativeA
             using var response = await client.GetAsync("http://catalog/items", Cancel);
             body = await response.Content.ReadAsStringAsync(Cancel);
             return response.StatusCode == HttpStatusCode.OK;
-        }, Deadline, $"frontend's native sidecar to reach catalog (last: {body})\nfrontend:\n{frontend.Process.Output}\ncatalog:\n{catalog.Process.Output}");
+        }, Deadline, () => $"frontend's native sidecar to reach catalog (last: {body})\nfrontend:\n{frontend.Process.Output}\ncatalog:\n{catalog.Process.Output}");
 
         Assert.Equal("source=frontend", body);
         await Eventually.UntilAsync(() => Task.FromResult(catalog.Process.Output.Contains("source=frontend destination=catalog", StringComparison.Ordinal)), Deadline,

@@ -105,7 +105,7 @@ internal sealed class SidecarProcess : IAsyncDisposable
             using var response = await client.GetAsync(url, cancellationToken);
             body = await response.Content.ReadAsStringAsync(cancellationToken);
             return response.StatusCode == HttpStatusCode.OK;
-        }, deadline, $"{url} through the sidecar's outbound listener ({Outbound}) to answer 200 (last: {body})");
+        }, deadline, () => $"{url} through the sidecar's outbound listener ({Outbound}) to answer 200 (last: {body})");
         return body;
     }
 

@@ -25,7 +25,8 @@ public sealed class VersionSkewTests
         {
             Services = [new() { Name = "frontend", References = ["catalog"] }, new() { Name = "catalog" }],
         });
-        await using var relay = await ControlPlaneRelay.StartAsync(controlPlane.Url, holdWatches: false, addedMember: AddedMember);
+        await using var relay = await ControlPlaneRelay.StartAsync(controlPlane.Url, holdWatches: false);
+        relay.Rewrite = ControlPlaneRelay.AddToEveryObject(AddedMember);
         await using var frontend = await SidecarProcess.StartAsync(relay.Url, "frontend", "frontend-1", frontendApp.Url, null);
         await using var catalog = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-1", catalogApp.Url);
 
@@ -57,5 +58,47 @@ public sealed class VersionSkewTests
         Assert.Equal(frontendProxy.IgnoredFields.Count, frontendProxy.IgnoredFields.Distinct().Count());
         Assert.All(frontendProxy.IgnoredFields, f => Assert.EndsWith(AddedMember, f, StringComparison.Ordinal));
         Assert.Empty(proxies.Proxies.Single(p => p.Name == "catalog").IgnoredFields);
+    }
+
+    [Fact]
+    public async Task SnapshotRequiringAFeatureThisBuildLacks_Refused_ThePreviousKeepsServing_TheRefusalReported()
+    {
+        await using var frontendApp = await TestBackend.StartAsync("frontend-app");
+        await using var catalogApp = await TestBackend.StartAsync("catalog-app");
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(VersionSkewTests).Assembly, new MeshConfig
+        {
+            Services = [new() { Name = "frontend", References = ["catalog"] }, new() { Name = "catalog" }],
+        });
+        await using var relay = await ControlPlaneRelay.StartAsync(controlPlane.Url, holdWatches: false);
+        await using var frontend = await SidecarProcess.StartAsync(relay.Url, "frontend", "frontend-1", frontendApp.Url, null);
+        await using var catalog = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-1", catalogApp.Url);
+        Assert.Equal("catalog-app GET /items", await frontend.GetUntilOkAsync(new Uri("http://catalog/items"), Deadline, Cancel));
+
+        // A newer control plane's snapshot that uses a feature this build does not implement, and says so.
+        relay.Rewrite = (what, root) =>
+        {
+            if (what.StartsWith("response GET /v1/watch/", StringComparison.Ordinal))
+            {
+                root["requires"] = new System.Text.Json.Nodes.JsonArray("a-feature-from-the-future");
+            }
+        };
+        await controlPlane.Client.RegisterAsync("catalog-2", new InstanceRegistration("catalog", "http://127.0.0.1:9", true), Cancel);
+
+        Contracts.Admin.ProxyInfo? info = null;
+        await Eventually.UntilAsync(async () =>
+        {
+            info = (await controlPlane.Http.GetFromJsonAsync("v1/proxies", MeshJsonContext.Default.ProxyList, Cancel))!.Proxies.Single(p => p.Name == "frontend");
+            return info.RefusedVersion is not null;
+        }, Deadline, "the frontend's sidecar to report the refusal");
+        Assert.True(info!.AppliedVersion < info.RefusedVersion, $"applied {info.AppliedVersion}, refused {info.RefusedVersion}");
+        Assert.Contains("the feature 'a-feature-from-the-future' the control plane requires", info.LastRefusal, StringComparison.Ordinal);
+        Assert.Contains("upgrade it", info.LastRefusal, StringComparison.Ordinal);
+        // The previous snapshot keeps serving: catalog-1 only (catalog-2, on a closed port, came with the refused one).
+        using var client = frontend.OutboundClient();
+        for (var i = 0; i < 4; i++)
+        {
+            using var response = await client.GetAsync(new Uri("http://catalog/items"), Cancel);
+            Assert.Equal("catalog-app GET /items", await response.Content.ReadAsStringAsync(Cancel));
+        }
     }
 }
