@@ -52,8 +52,12 @@ public sealed record InstanceStatus(string Id, string Address, string Health, Da
     /// <summary>Why the instance is unhealthy, as its sidecar last said; null when healthy.</summary>
     public string? Reason { get; init; }
 
-    /// <summary>Which API registered it (see <see cref="InstanceRegistrars"/>): a sidecar's <c>api</c>, or a Eureka or Consul client's.</summary>
-    public string RegisteredBy { get; init; } = InstanceRegistrars.Api;
+    /// <summary>
+    /// Which API registered it, when not the control plane's own (<see cref="InstanceRegistrars.Api"/>, which sidecars
+    /// use): <see cref="InstanceRegistrars.Eureka"/> or <see cref="InstanceRegistrars.Consul"/>. Null (and not written)
+    /// otherwise, so that listings of meshes without such clients are unchanged for older readers.
+    /// </summary>
+    public string? RegisteredBy { get; init; }
 }
 
 /// <summary>Well-known values of <see cref="InstanceStatus.RegisteredBy"/>.</summary>

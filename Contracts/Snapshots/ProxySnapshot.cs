@@ -27,9 +27,10 @@ public sealed record ProxySnapshot(long Version, IReadOnlyList<RouteSnapshot> Ro
     /// proxy reads a snapshot tolerantly (fields it does not know are skipped and reported), so a field whose absence
     /// would weaken what the config asks (a new deny condition, a stricter TLS setting) comes with a feature name here:
     /// a proxy that does not know it refuses the snapshot and keeps serving its previous one, rather than serving it
-    /// without. A field whose absence only loses a nicety needs no entry.
+    /// without. A field whose absence only loses a nicety needs no entry. Null (and not written) when none is required,
+    /// so that the snapshots proxies of 0.1.0 read are unchanged.
     /// </summary>
-    public IReadOnlyList<string> Requires { get; init; } = [];
+    public IReadOnlyList<string>? Requires { get; init; }
 }
 
 /// <summary>A compiled route: which requests it takes, what it does to them, and where they go.</summary>

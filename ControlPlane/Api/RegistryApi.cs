@@ -46,7 +46,7 @@ internal static class RegistryApi
                         Http2Address = i.Http2Address,
                         Identity = i.Mtls ? SpiffeId.For(state.Trust.TrustDomain, ProxyKinds.Sidecar, i.Service).ToString() : null,
                         Reason = i.Reason,
-                        RegisteredBy = i.Eureka is not null ? InstanceRegistrars.Eureka : i.Consul is not null ? InstanceRegistrars.Consul : InstanceRegistrars.Api,
+                        RegisteredBy = i.Eureka is not null ? InstanceRegistrars.Eureka : i.Consul is not null ? InstanceRegistrars.Consul : null,
                     })]))
                 .ToList();
             return Results.Json(new ServiceList(state.Version, services), MeshJsonContext.Default.ServiceList);

@@ -28,7 +28,7 @@ internal static class SnapshotSupport
     public static IReadOnlyList<string> Unsupported(ProxySnapshot snapshot)
     {
         var missing = new List<string>();
-        missing.AddRange(snapshot.Requires.Where(f => !Features.Contains(f))
+        missing.AddRange((snapshot.Requires ?? []).Where(f => !Features.Contains(f))
             .Select(f => $"the feature '{f}' the control plane requires (this proxy is {AspireMesh.Contracts.MeshBuild.Version}: upgrade it)"));
         foreach (var route in snapshot.Routes)
         {

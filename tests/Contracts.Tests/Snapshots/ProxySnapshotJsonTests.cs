@@ -63,4 +63,15 @@ public sealed class ProxySnapshotJsonTests
 
         Assert.Empty(UnknownMembers.Find(json, JsonSerializer.Deserialize(json, MeshJsonContext.Tolerant.ProxySnapshot)!, MeshJsonContext.Default.ProxySnapshot));
     }
+
+    [Fact]
+    public void Serialize_NothingRequired_WritesNoRequiresMember_ARequiredFeatureIsWritten()
+    {
+        // Proxies of 0.1.0 refuse members they do not know: a snapshot that requires nothing must not name the list.
+        var plain = JsonSerializer.Serialize(new ProxySnapshot(3, [], []), MeshJsonContext.Default.ProxySnapshot);
+        var requiring = JsonSerializer.Serialize(new ProxySnapshot(3, [], []) { Requires = ["deny-on-sni"] }, MeshJsonContext.Default.ProxySnapshot);
+
+        Assert.DoesNotContain("requires", plain, StringComparison.Ordinal);
+        Assert.Contains("\"requires\":[\"deny-on-sni\"]", requiring, StringComparison.Ordinal);
+    }
 }
