@@ -60,9 +60,20 @@ public sealed class ControlPlaneClient(HttpClient http)
 
         await EnsureSuccessAsync(response, cancellationToken).ConfigureAwait(false);
         var json = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
-        var snapshot = JsonSerializer.Deserialize(json, MeshJsonContext.Tolerant.ProxySnapshot)
-            ?? throw new JsonException("The control plane answered the watch with an empty snapshot (null).");
-        return new WatchedSnapshot(snapshot, UnknownMembers.Find(json, snapshot, MeshJsonContext.Default.ProxySnapshot));
+        try
+        {
+            // A control plane of this build: every member known, one pass.
+            return new WatchedSnapshot(JsonSerializer.Deserialize(json, MeshJsonContext.Default.ProxySnapshot) ?? throw EmptySnapshot(), []);
+        }
+        catch (JsonException)
+        {
+            // A newer one (or a malformed answer, which the tolerant read refuses in turn): read what this build knows,
+            // and find what it skipped.
+            var snapshot = JsonSerializer.Deserialize(json, MeshJsonContext.Tolerant.ProxySnapshot) ?? throw EmptySnapshot();
+            return new WatchedSnapshot(snapshot, UnknownMembers.Find(json, snapshot, MeshJsonContext.Default.ProxySnapshot));
+        }
+
+        static JsonException EmptySnapshot() => new("The control plane answered the watch with an empty snapshot (null).");
     }
 
     /// <summary>Tells the control plane which snapshot version the proxy serves, or why it refused one.</summary>

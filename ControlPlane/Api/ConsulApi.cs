@@ -1,12 +1,8 @@
-using System.Buffers;
 using System.Globalization;
 using System.Text.Json;
-using AspireMesh.Contracts.Security;
-using AspireMesh.Contracts.Snapshots;
 using AspireMesh.ControlPlane.Consul;
 using AspireMesh.ControlPlane.Registry;
 using AspireMesh.ControlPlane.State;
-using Microsoft.AspNetCore.Http.Features;
 
 namespace AspireMesh.ControlPlane.Api;
 
@@ -21,7 +17,6 @@ internal static class ConsulApi
 {
     private const string Node = "aspiremesh";
     private const string Datacenter = "dc1";
-    private const int MaxRegistrationBytes = 256 * 1024;
     private static readonly TimeSpan MaxWait = TimeSpan.FromMinutes(10);
     private static readonly TimeSpan DefaultWait = TimeSpan.FromMinutes(5);
 
@@ -31,15 +26,10 @@ internal static class ConsulApi
 
         consul.MapPut("/agent/service/register", async (HttpContext context, InstanceRegistry registry, TimeProvider time) =>
         {
-            if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
-            {
-                limit.MaxRequestBodySize = MaxRegistrationBytes;
-            }
-
             ConsulRegistration registration;
             try
             {
-                using var document = await JsonDocument.ParseAsync(context.Request.Body, default, context.RequestAborted).ConfigureAwait(false);
+                using var document = await RawJson.ReadAsync(context).ConfigureAwait(false);
                 registration = ConsulRegistration.Parse(document.RootElement, time.GetUtcNow());
             }
             catch (JsonException ex)
@@ -83,9 +73,9 @@ internal static class ConsulApi
             string? output;
             try
             {
-                using var document = await JsonDocument.ParseAsync(context.Request.Body, default, context.RequestAborted).ConfigureAwait(false);
-                status = Member(document.RootElement, "Status");
-                output = Member(document.RootElement, "Output");
+                using var document = await RawJson.ReadAsync(context).ConfigureAwait(false);
+                status = Text(document.RootElement, "Status");
+                output = Text(document.RootElement, "Output");
             }
             catch (JsonException ex)
             {
@@ -290,9 +280,9 @@ internal static class ConsulApi
         else
         {
             meta["mesh-sidecar"] = "true";
-            if (instance.Mtls)
+            if (instance.IdentityIn(trustDomain) is { } identity)
             {
-                meta["mesh-identity"] = SpiffeId.For(trustDomain, ProxyKinds.Sidecar, instance.Service).ToString();
+                meta["mesh-identity"] = identity;
             }
         }
 
@@ -376,21 +366,9 @@ internal static class ConsulApi
         writer.WriteEndObject();
     }
 
-    private static string? Member(JsonElement obj, string name) =>
-        obj.ValueKind == JsonValueKind.Object
-            ? obj.EnumerateObject().FirstOrDefault(m => string.Equals(m.Name, name, StringComparison.OrdinalIgnoreCase)).Value is { ValueKind: JsonValueKind.String } v ? v.GetString() : null
-            : null;
+    private static string? Text(JsonElement obj, string name) => RawJson.Member(obj, name) is { ValueKind: JsonValueKind.String } value ? value.GetString() : null;
 
-    private static IResult Json(long? index, Action<Utf8JsonWriter> write)
-    {
-        var buffer = new ArrayBufferWriter<byte>();
-        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
-        {
-            write(writer);
-        }
-
-        return new ConsulResult(buffer.WrittenSpan.ToArray(), index);
-    }
+    private static IResult Json(long? index, Action<Utf8JsonWriter> write) => new ConsulResult(RawJson.Write(write), index);
 
     private static IResult Text(int status, string reason) => Results.Text(reason, "text/plain; charset=utf-8", statusCode: status);
 

@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text.Json;
-using Microsoft.AspNetCore.Http.Features;
 using AspireMesh.ControlPlane.Eureka;
 using AspireMesh.ControlPlane.Registry;
 using AspireMesh.ControlPlane.State;
@@ -16,8 +15,6 @@ namespace AspireMesh.ControlPlane.Api;
 /// </summary>
 internal static class EurekaApi
 {
-    private const int MaxRegistrationBytes = 256 * 1024;
-
     private static readonly HashSet<string> OverrideStatuses = new(StringComparer.Ordinal) { "UP", "DOWN", "STARTING", "OUT_OF_SERVICE", "UNKNOWN" };
 
     public static IEndpointRouteBuilder MapEurekaApi(this IEndpointRouteBuilder endpoints)
@@ -36,16 +33,10 @@ internal static class EurekaApi
                 return Text(StatusCodes.Status415UnsupportedMediaType, "This Eureka API reads JSON only: send the instance as Content-Type: application/json.");
             }
 
-            // A registration is a few KB; Kestrel answers 413 past this.
-            if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
-            {
-                limit.MaxRequestBodySize = MaxRegistrationBytes;
-            }
-
             JsonElement body;
             try
             {
-                using var document = await JsonDocument.ParseAsync(context.Request.Body, default, context.RequestAborted).ConfigureAwait(false);
+                using var document = await RawJson.ReadAsync(context).ConfigureAwait(false);
                 body = document.RootElement.Clone();
             }
             catch (JsonException ex)

@@ -44,7 +44,7 @@ internal static class RegistryApi
                     .Select(i => new InstanceStatus(i.Id, i.Address, i.Healthy ? InstanceHealth.Healthy : InstanceHealth.Unhealthy, i.RegisteredAt, i.LastHeartbeat) 
                     {
                         Http2Address = i.Http2Address,
-                        Identity = i.Mtls ? SpiffeId.For(state.Trust.TrustDomain, ProxyKinds.Sidecar, i.Service).ToString() : null,
+                        Identity = i.IdentityIn(state.Trust.TrustDomain),
                         Reason = i.Reason,
                         RegisteredBy = i.Eureka is not null ? InstanceRegistrars.Eureka : i.Consul is not null ? InstanceRegistrars.Consul : null,
                     })]))

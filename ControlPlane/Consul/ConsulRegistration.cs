@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using AspireMesh.Contracts.Config;
+using AspireMesh.ControlPlane.Api;
 
 namespace AspireMesh.ControlPlane.Consul;
 
@@ -47,7 +48,7 @@ internal sealed record ConsulRegistration(string Id, string Name, string Address
     public bool Healthy => CheckStatus == Passing && Maintenance is null;
 
     /// <summary>Where the mesh reaches it: https when its metadata says <c>secure=true</c> (Steeltoe's convention).</summary>
-    public string Url => $"{(Meta.TryGetValue("secure", out var secure) && secure == "true" ? "https" : "http")}://{(Address.Contains(':', StringComparison.Ordinal) ? $"[{Address}]" : Address)}:{Port}";
+    public string Url => RawJson.Url(Meta.TryGetValue("secure", out var secure) && secure == "true" ? Uri.UriSchemeHttps : Uri.UriSchemeHttp, Address, Port);
 
     /// <summary>When the registry may forget it: a while after its check turned critical, when it asked for that.</summary>
     public DateTimeOffset ExpiresAt => CriticalSince is { } since && DeregisterCriticalAfter is { } after ? since + after : DateTimeOffset.MaxValue;
@@ -157,18 +158,7 @@ internal sealed record ConsulRegistration(string Id, string Name, string Address
     };
 
     // The agent matches member names case-insensitively (clients send ID, Id or id).
-    private static JsonElement? Member(JsonElement obj, string name)
-    {
-        foreach (var member in obj.EnumerateObject())
-        {
-            if (string.Equals(member.Name, name, StringComparison.OrdinalIgnoreCase))
-            {
-                return member.Value.ValueKind == JsonValueKind.Null ? null : member.Value;
-            }
-        }
-
-        return null;
-    }
+    private static JsonElement? Member(JsonElement obj, string name) => RawJson.Member(obj, name);
 
     private static string? Text(JsonElement obj, string name) => Member(obj, name) is { ValueKind: JsonValueKind.String } value ? value.GetString() : null;
 }

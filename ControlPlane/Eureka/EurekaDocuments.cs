@@ -1,8 +1,6 @@
-using System.Buffers;
 using System.Globalization;
 using System.Text.Json;
-using AspireMesh.Contracts.Security;
-using AspireMesh.Contracts.Snapshots;
+using AspireMesh.ControlPlane.Api;
 using AspireMesh.ControlPlane.Registry;
 
 namespace AspireMesh.ControlPlane.Eureka;
@@ -19,7 +17,7 @@ internal static class EurekaDocuments
 
     /// <summary><c>{"applications": ...}</c> of every instance <paramref name="include"/> keeps.</summary>
     public static byte[] Applications(IEnumerable<RegisteredInstance> instances, string trustDomain, Func<RegisteredInstance, bool>? include = null) =>
-        Write(writer =>
+        RawJson.Write(writer =>
         {
             var apps = Group(instances.Where(i => include?.Invoke(i) ?? true));
             writer.WriteStartObject();
@@ -43,7 +41,7 @@ internal static class EurekaDocuments
     /// whole registry, which clients compare with their own after applying the changes (a full fetch when they differ).
     /// </summary>
     public static byte[] Delta(long version, IReadOnlyList<RegistryChange> changes, IEnumerable<RegisteredInstance> registry, string trustDomain) =>
-        Write(writer =>
+        RawJson.Write(writer =>
         {
             var actions = changes.ToDictionary(c => c.Instance.Id, c => c.Action, StringComparer.Ordinal);
             writer.WriteStartObject();
@@ -63,7 +61,7 @@ internal static class EurekaDocuments
 
     /// <summary><c>{"application": ...}</c>.</summary>
     public static byte[] Application(IReadOnlyList<RegisteredInstance> instances, string trustDomain) =>
-        Write(writer =>
+        RawJson.Write(writer =>
         {
             writer.WriteStartObject();
             writer.WritePropertyName("application");
@@ -73,7 +71,7 @@ internal static class EurekaDocuments
 
     /// <summary><c>{"instance": ...}</c>.</summary>
     public static byte[] Instance(RegisteredInstance instance, string trustDomain) =>
-        Write(writer =>
+        RawJson.Write(writer =>
         {
             writer.WriteStartObject();
             writer.WritePropertyName("instance");
@@ -188,9 +186,9 @@ internal static class EurekaDocuments
         }
 
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal) { ["mesh.sidecar"] = "true" };
-        if (instance.Mtls)
+        if (instance.IdentityIn(trustDomain) is { } identity)
         {
-            metadata["mesh.identity"] = SpiffeId.For(trustDomain, ProxyKinds.Sidecar, instance.Service).ToString();
+            metadata["mesh.identity"] = identity;
         }
 
         return metadata;
@@ -212,14 +210,4 @@ internal static class EurekaDocuments
         }
     }
 
-    private static byte[] Write(Action<Utf8JsonWriter> write)
-    {
-        var buffer = new ArrayBufferWriter<byte>();
-        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
-        {
-            write(writer);
-        }
-
-        return buffer.WrittenSpan.ToArray();
-    }
 }

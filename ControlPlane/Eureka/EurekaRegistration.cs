@@ -52,11 +52,7 @@ internal sealed record EurekaRegistration(
     public string Service => App.ToLowerInvariant();
 
     /// <summary>Where the mesh reaches it: its plain port when enabled, else its secure port.</summary>
-    public string Address => Port.Enabled
-        ? $"http://{HostForUri(IpAddr)}:{Port.Number}"
-        : $"https://{HostForUri(IpAddr)}:{SecurePort.Number}";
-
-    private static string HostForUri(string host) => host.Contains(':', StringComparison.Ordinal) && !host.StartsWith('[') ? $"[{host}]" : host;
+    public string Address => Port.Enabled ? Api.RawJson.Url(Uri.UriSchemeHttp, IpAddr, Port.Number) : Api.RawJson.Url(Uri.UriSchemeHttps, IpAddr, SecurePort.Number);
 
     /// <summary>
     /// Reads a registration body leniently, as the Netflix server does: the <c>instance</c> wrapper or not, ports as

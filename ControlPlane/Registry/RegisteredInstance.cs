@@ -28,6 +28,10 @@ internal sealed record RegisteredInstance(
     /// <summary>What a Consul client registered, and its check, when the instance came through the Consul agent API (no sidecar).</summary>
     public Consul.ConsulRegistration? Consul { get; init; }
 
+    /// <summary>The SPIFFE ID callers expect of it in <paramref name="trustDomain"/>: its service's, when its sidecar takes mTLS; else null.</summary>
+    public string? IdentityIn(string trustDomain) =>
+        Mtls ? AspireMesh.Contracts.Security.SpiffeId.For(trustDomain, AspireMesh.Contracts.Snapshots.ProxyKinds.Sidecar, Service).ToString() : null;
+
     /// <summary>The longest reason kept: a line for a table, not a log.</summary>
     public const int MaxReasonLength = 300;
 

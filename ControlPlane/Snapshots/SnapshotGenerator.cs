@@ -76,7 +76,7 @@ internal static class SnapshotGenerator
             {
                 Http2Address = i.Http2Address,
                 // Secure naming: the identity a caller must see is the control plane's to say, never the instance's.
-                Identity = i.Mtls ? SpiffeId.For(state.Trust.TrustDomain, ProxyKinds.Sidecar, name).ToString() : null,
+                Identity = i.IdentityIn(state.Trust.TrustDomain),
             })])
         {
             Policy = state.BackendPolicies.GetValueOrDefault(name),
