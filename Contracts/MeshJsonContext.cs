@@ -51,6 +51,8 @@ namespace AspireMesh.Contracts;
 [JsonSerializable(typeof(CertificateAuthorityInfo))]
 [JsonSerializable(typeof(BootstrapCredentialRequest))]
 [JsonSerializable(typeof(BootstrapCredentialGrant))]
+[JsonSerializable(typeof(RegistrationTokenRequest))]
+[JsonSerializable(typeof(RegistrationTokenGrant))]
 public sealed partial class MeshJsonContext : JsonSerializerContext
 {
     /// <summary>

@@ -36,6 +36,9 @@ internal static partial class ControlPlaneLog
     [LoggerMessage(1012, LogLevel.Warning, "Refused config from {Source}: {Errors}")]
     public static partial void ConfigRefused(ILogger logger, string source, string errors);
 
+    [LoggerMessage(1013, LogLevel.Warning, "Refused {Method} {Path} from {Remote}: {Reason}")]
+    public static partial void RegistrationRefused(ILogger logger, string method, string path, string remote, string reason);
+
     [LoggerMessage(1020, LogLevel.Warning, "Proxy {ProxyId} ({Kind} {Name}) refused snapshot version {Version}: {Reason}")]
     public static partial void SnapshotRefused(ILogger logger, string proxyId, string kind, string name, long version, string reason);
 

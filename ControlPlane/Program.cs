@@ -45,6 +45,7 @@ builder.Services.AddSingleton<AspireMesh.ControlPlane.Resources.ResourceStore>()
 builder.Services.AddSingleton(new StateDirectory(options.StateDirectory ?? StateDirectory.DefaultPath));
 builder.Services.AddSingleton(sp => AdminToken.Resolve(Environment.GetEnvironmentVariable(AdminToken.EnvironmentVariable), sp.GetRequiredService<StateDirectory>(), Console.Out));
 builder.Services.AddSingleton<CertificateAuthority>();
+builder.Services.AddSingleton<RegistrationGuard>();
 builder.Services.AddSingleton(sp => new BootstrapCredentials(sp.GetRequiredService<StateDirectory>(), sp.GetRequiredService<TimeProvider>(),
     Environment.GetEnvironmentVariable(AspireMesh.Contracts.Security.BootstrapCredential.KeyEnvironmentVariable)));
 builder.Services.AddHostedService<LeaseExpiryService>();

@@ -9,13 +9,18 @@ using AspireMesh.Contracts.Snapshots;
 namespace AspireMesh.Contracts.Client;
 
 /// <summary>HTTP/JSON client of the control plane's registry and watch API, used by sidecars and gateways.</summary>
-public sealed class ControlPlaneClient(HttpClient http)
+/// <param name="http">Its base address is the control plane's.</param>
+/// <param name="credential">
+/// The proxy's registration token (<see cref="RegistrationToken"/>), sent with what changes the registry and with
+/// reports, and told when the control plane refuses it; null for none.
+/// </param>
+public sealed class ControlPlaneClient(HttpClient http, IRegistrationCredential? credential = null)
 {
     /// <summary>Registers (or re-registers) an instance and returns its lease.</summary>
     public async Task<LeaseGrant> RegisterAsync(string instanceId, InstanceRegistration registration, CancellationToken cancellationToken)
     {
-        using var response = await http.PutAsJsonAsync(
-            $"v1/instances/{Uri.EscapeDataString(instanceId)}", registration, MeshJsonContext.Default.InstanceRegistration, cancellationToken).ConfigureAwait(false);
+        using var response = await SendAsync(HttpMethod.Put, $"v1/instances/{Uri.EscapeDataString(instanceId)}",
+            JsonContent.Create(registration, MeshJsonContext.Default.InstanceRegistration), cancellationToken).ConfigureAwait(false);
         await EnsureSuccessAsync(response, cancellationToken).ConfigureAwait(false);
         return await response.Content.ReadFromJsonAsync(MeshJsonContext.Tolerant.LeaseGrant, cancellationToken).ConfigureAwait(false)
             ?? throw new InvalidOperationException("The control plane answered the registration with an empty body.");
@@ -24,8 +29,8 @@ public sealed class ControlPlaneClient(HttpClient http)
     /// <summary>Renews a lease. Returns false when the control plane no longer knows the instance (it must re-register).</summary>
     public async Task<bool> HeartbeatAsync(string instanceId, Heartbeat heartbeat, CancellationToken cancellationToken)
     {
-        using var response = await http.PostAsJsonAsync(
-            $"v1/instances/{Uri.EscapeDataString(instanceId)}/heartbeat", heartbeat, MeshJsonContext.Default.Heartbeat, cancellationToken).ConfigureAwait(false);
+        using var response = await SendAsync(HttpMethod.Post, $"v1/instances/{Uri.EscapeDataString(instanceId)}/heartbeat",
+            JsonContent.Create(heartbeat, MeshJsonContext.Default.Heartbeat), cancellationToken).ConfigureAwait(false);
         if (response.StatusCode == HttpStatusCode.NotFound)
         {
             return false;
@@ -38,7 +43,7 @@ public sealed class ControlPlaneClient(HttpClient http)
     /// <summary>Removes an instance from the registry (graceful shutdown).</summary>
     public async Task DeregisterAsync(string instanceId, CancellationToken cancellationToken)
     {
-        using var response = await http.DeleteAsync($"v1/instances/{Uri.EscapeDataString(instanceId)}", cancellationToken).ConfigureAwait(false);
+        using var response = await SendAsync(HttpMethod.Delete, $"v1/instances/{Uri.EscapeDataString(instanceId)}", null, cancellationToken).ConfigureAwait(false);
         if (response.StatusCode != HttpStatusCode.NotFound)
         {
             await EnsureSuccessAsync(response, cancellationToken).ConfigureAwait(false);
@@ -79,7 +84,8 @@ public sealed class ControlPlaneClient(HttpClient http)
     /// <summary>Tells the control plane which snapshot version the proxy serves, or why it refused one.</summary>
     public async Task ReportAsync(string proxyId, ProxyReport report, CancellationToken cancellationToken)
     {
-        using var response = await http.PostAsJsonAsync($"v1/proxies/{Uri.EscapeDataString(proxyId)}/report", report, MeshJsonContext.Default.ProxyReport, cancellationToken).ConfigureAwait(false);
+        using var response = await SendAsync(HttpMethod.Post, $"v1/proxies/{Uri.EscapeDataString(proxyId)}/report",
+            JsonContent.Create(report, MeshJsonContext.Default.ProxyReport), cancellationToken).ConfigureAwait(false);
         await EnsureSuccessAsync(response, cancellationToken).ConfigureAwait(false);
     }
 
@@ -100,8 +106,9 @@ public sealed class ControlPlaneClient(HttpClient http)
 
         using var response = await http.SendAsync(message, cancellationToken).ConfigureAwait(false);
         await EnsureSuccessAsync(response, cancellationToken).ConfigureAwait(false);
-        return await response.Content.ReadFromJsonAsync(MeshJsonContext.Tolerant.IssuedCertificate, cancellationToken).ConfigureAwait(false)
+        var issued = await response.Content.ReadFromJsonAsync(MeshJsonContext.Tolerant.IssuedCertificate, cancellationToken).ConfigureAwait(false)
             ?? throw new InvalidOperationException("The control plane answered the certificate request with an empty body.");
+        return response.Headers.TryGetValues(RegistrationToken.ResponseHeader, out var token) ? issued with { RegistrationToken = token.FirstOrDefault() } : issued;
     }
 
     /// <summary>The mesh's trusted roots, PEM.</summary>
@@ -119,6 +126,25 @@ public sealed class ControlPlaneClient(HttpClient http)
         await EnsureSuccessAsync(response, cancellationToken).ConfigureAwait(false);
         return await response.Content.ReadFromJsonAsync(MeshJsonContext.Tolerant.ServiceList, cancellationToken).ConfigureAwait(false)
             ?? throw new InvalidOperationException("The control plane answered /v1/services with an empty body.");
+    }
+
+    // What changes the registry or reports carries the proxy's registration token, when it has one.
+    private async Task<HttpResponseMessage> SendAsync(HttpMethod method, string uri, HttpContent? content, CancellationToken cancellationToken)
+    {
+        using var message = new HttpRequestMessage(method, uri) { Content = content };
+        var token = credential?.RegistrationToken;
+        if (token is not null)
+        {
+            message.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        }
+
+        var response = await http.SendAsync(message, cancellationToken).ConfigureAwait(false);
+        if (token is not null && response.StatusCode == HttpStatusCode.Unauthorized)
+        {
+            credential!.RegistrationTokenRefused();
+        }
+
+        return response;
     }
 
     private static async Task EnsureSuccessAsync(HttpResponseMessage response, CancellationToken cancellationToken)
@@ -145,3 +171,13 @@ public sealed class ControlPlaneException(HttpStatusCode statusCode, string mess
 /// <param name="Snapshot">What this build of the proxy read of it.</param>
 /// <param name="IgnoredFields">Fields it does not know and skipped (paths): the control plane is newer than the proxy.</param>
 public sealed record WatchedSnapshot(ProxySnapshot Snapshot, IReadOnlyList<string> IgnoredFields);
+
+/// <summary>What a proxy registers and reports with: its registration token, renewed when the control plane refuses it.</summary>
+public interface IRegistrationCredential
+{
+    /// <summary>The current token, or null while there is none.</summary>
+    string? RegistrationToken { get; }
+
+    /// <summary>The control plane answered 401 to a request that carried <see cref="RegistrationToken"/>: get a new one.</summary>
+    void RegistrationTokenRefused();
+}

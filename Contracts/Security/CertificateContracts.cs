@@ -23,7 +23,15 @@ public sealed record CertificateSigningRequest(string Kind, string Name, string 
 /// <param name="CertificateChain">The leaf certificate (then any intermediates), PEM.</param>
 /// <param name="TrustBundle">The mesh's root certificates, PEM: trust a peer whose chain ends in any of them.</param>
 /// <param name="NotAfter">When the certificate expires.</param>
-public sealed record IssuedCertificate(string SpiffeId, string CertificateChain, string TrustBundle, DateTimeOffset NotAfter);
+public sealed record IssuedCertificate(string SpiffeId, string CertificateChain, string TrustBundle, DateTimeOffset NotAfter)
+{
+    /// <summary>
+    /// The proxy's registration token, for its own workload and instance until the certificate expires. Carried in the
+    /// <see cref="Security.RegistrationToken.ResponseHeader"/> header, not in the body (see there).
+    /// </summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public string? RegistrationToken { get; init; }
+}
 
 /// <summary>GET /v1/ca: the certificate authority's roots and settings.</summary>
 /// <param name="TrustDomain">The mesh's SPIFFE trust domain.</param>
@@ -53,3 +61,17 @@ public sealed record BootstrapCredentialRequest(string Kind, string Name)
 
 /// <summary>A minted bootstrap credential.</summary>
 public sealed record BootstrapCredentialGrant(string Credential, DateTimeOffset Expires);
+
+/// <summary>
+/// POST /v1/registration-tokens (admin): a token for an application that registers its own instances of
+/// <paramref name="Service"/> (a Eureka or Consul client), from outside the control plane's machine.
+/// </summary>
+/// <param name="Service">The service whose instances it may register, renew and deregister.</param>
+public sealed record RegistrationTokenRequest(string Service)
+{
+    /// <summary>How long it is good for, in seconds (default 30 days).</summary>
+    public double? LifetimeSeconds { get; init; }
+}
+
+/// <summary>A minted registration token.</summary>
+public sealed record RegistrationTokenGrant(string Token, DateTimeOffset Expires);

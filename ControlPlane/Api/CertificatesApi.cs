@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using AspireMesh.Contracts;
+using AspireMesh.Contracts.Config;
 using AspireMesh.Contracts.Security;
 using AspireMesh.Contracts.Snapshots;
 using AspireMesh.ControlPlane.Security;
@@ -65,6 +66,8 @@ internal static class CertificatesApi
             {
                 var issued = ca.Issue(identity, request.Csr);
                 ControlPlaneLog.CertificateIssued(logger, issued.SpiffeId, request.Instance, how, issued.NotAfter);
+                // What the proxy registers and reports with, for as long as the certificate it comes with.
+                context.Response.Headers[RegistrationToken.ResponseHeader] = RegistrationToken.Mint(credentials.Key, request.Kind, request.Name, request.Instance, issued.NotAfter);
                 return Results.Json(issued, MeshJsonContext.Default.IssuedCertificate);
             }
             catch (CertificateRequestException ex)
@@ -100,6 +103,26 @@ internal static class CertificatesApi
 
             return Results.Json(new BootstrapCredentialGrant(credentials.Mint(request.Kind, request.Name, request.Instance, lifetime), time.GetUtcNow() + lifetime),
                 MeshJsonContext.Default.BootstrapCredentialGrant);
+        }).RequireAdminToken();
+
+        endpoints.MapPost("/v1/registration-tokens", async (HttpContext context, BootstrapCredentials credentials, TimeProvider time) =>
+        {
+            var request = await StrictBody.ReadAsync(context, MeshJsonContext.Default.RegistrationTokenRequest).ConfigureAwait(false);
+            if (!MeshConfigValidator.IsDnsLabel(request.Service))
+            {
+                return Problems.Problem(new MeshProblem("Bad request", StatusCodes.Status400BadRequest,
+                    $"service: '{request.Service}' is not a valid service name: use lower-case letters, digits or '-', starting with a letter."));
+            }
+
+            var lifetime = TimeSpan.FromSeconds(request.LifetimeSeconds ?? TimeSpan.FromDays(30).TotalSeconds);
+            if (lifetime <= TimeSpan.Zero || lifetime > TimeSpan.FromDays(366))
+            {
+                return Problems.Problem(new MeshProblem("Bad request", StatusCodes.Status400BadRequest, "lifetimeSeconds must be between 1 and 31622400 (a year)."));
+            }
+
+            var expires = time.GetUtcNow() + lifetime;
+            return Results.Json(new RegistrationTokenGrant(RegistrationToken.Mint(credentials.Key, RegistrationToken.ServiceKind, request.Service, instance: null, expires), expires),
+                MeshJsonContext.Default.RegistrationTokenGrant);
         }).RequireAdminToken();
 
         return endpoints;

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using AspireMesh.ControlPlane.Consul;
 using AspireMesh.ControlPlane.Registry;
+using AspireMesh.ControlPlane.Security;
 using AspireMesh.ControlPlane.State;
 
 namespace AspireMesh.ControlPlane.Api;
@@ -24,7 +25,7 @@ internal static class ConsulApi
     {
         var consul = endpoints.MapGroup("/v1");
 
-        consul.MapPut("/agent/service/register", async (HttpContext context, InstanceRegistry registry, TimeProvider time) =>
+        consul.MapPut("/agent/service/register", async (HttpContext context, InstanceRegistry registry, RegistrationGuard guard, TimeProvider time) =>
         {
             ConsulRegistration registration;
             try
@@ -41,16 +42,27 @@ internal static class ConsulApi
                 return Text(StatusCodes.Status400BadRequest, ex.Message);
             }
 
+            if (guard.CheckInstance(context, registration.Id, registration.Name) is { } refusal)
+            {
+                return refusal.AsText();
+            }
+
             return registry.RegisterConsul(registration)
                 ? Results.Ok()
                 : Text(StatusCodes.Status409Conflict, $"Service ID {registration.Id} belongs to an instance registered by a mesh sidecar or a Eureka client.");
         });
 
-        consul.MapPut("/agent/service/deregister/{id}", (string id, InstanceRegistry registry) =>
-            registry.RemoveConsul(id) ? Results.Ok() : Text(StatusCodes.Status404NotFound, $"Unknown service ID {id}"));
+        consul.MapPut("/agent/service/deregister/{id}", (string id, HttpContext context, InstanceRegistry registry, RegistrationGuard guard) =>
+            guard.CheckInstance(context, id, service: null) is { } refusal ? refusal.AsText()
+            : registry.RemoveConsul(id) ? Results.Ok() : Text(StatusCodes.Status404NotFound, $"Unknown service ID {id}"));
 
-        consul.MapPut("/agent/service/maintenance/{id}", (string id, string? enable, string? reason, InstanceRegistry registry) =>
+        consul.MapPut("/agent/service/maintenance/{id}", (string id, string? enable, string? reason, HttpContext context, InstanceRegistry registry, RegistrationGuard guard) =>
         {
+            if (guard.CheckInstance(context, id, service: null) is { } refusal)
+            {
+                return refusal.AsText();
+            }
+
             if (!bool.TryParse(enable, out var on))
             {
                 return Text(StatusCodes.Status400BadRequest, "Missing or bad value for enable: true or false.");
@@ -61,13 +73,13 @@ internal static class ConsulApi
                 : Text(StatusCodes.Status404NotFound, $"Unknown service ID {id}");
         });
 
-        consul.MapPut("/agent/check/pass/{checkId}", (string checkId, string? note, InstanceRegistry registry, TimeProvider time) =>
-            UpdateCheck(registry, checkId, ConsulRegistration.Passing, note, time));
-        consul.MapPut("/agent/check/warn/{checkId}", (string checkId, string? note, InstanceRegistry registry, TimeProvider time) =>
-            UpdateCheck(registry, checkId, ConsulRegistration.Warning, note, time));
-        consul.MapPut("/agent/check/fail/{checkId}", (string checkId, string? note, InstanceRegistry registry, TimeProvider time) =>
-            UpdateCheck(registry, checkId, ConsulRegistration.Critical, note, time));
-        consul.MapPut("/agent/check/update/{checkId}", async (string checkId, HttpContext context, InstanceRegistry registry, TimeProvider time) =>
+        consul.MapPut("/agent/check/pass/{checkId}", (string checkId, string? note, HttpContext context, InstanceRegistry registry, RegistrationGuard guard, TimeProvider time) =>
+            UpdateCheck(context, registry, guard, checkId, ConsulRegistration.Passing, note, time));
+        consul.MapPut("/agent/check/warn/{checkId}", (string checkId, string? note, HttpContext context, InstanceRegistry registry, RegistrationGuard guard, TimeProvider time) =>
+            UpdateCheck(context, registry, guard, checkId, ConsulRegistration.Warning, note, time));
+        consul.MapPut("/agent/check/fail/{checkId}", (string checkId, string? note, HttpContext context, InstanceRegistry registry, RegistrationGuard guard, TimeProvider time) =>
+            UpdateCheck(context, registry, guard, checkId, ConsulRegistration.Critical, note, time));
+        consul.MapPut("/agent/check/update/{checkId}", async (string checkId, HttpContext context, InstanceRegistry registry, RegistrationGuard guard, TimeProvider time) =>
         {
             string? status;
             string? output;
@@ -83,7 +95,7 @@ internal static class ConsulApi
             }
 
             return status is ConsulRegistration.Passing or ConsulRegistration.Warning or ConsulRegistration.Critical
-                ? UpdateCheck(registry, checkId, status, output, time)
+                ? UpdateCheck(context, registry, guard, checkId, status, output, time)
                 : Text(StatusCodes.Status400BadRequest, $"Invalid check status: '{status}': passing, warning or critical.");
         });
 
@@ -189,12 +201,17 @@ internal static class ConsulApi
         return endpoints;
     }
 
-    private static IResult UpdateCheck(InstanceRegistry registry, string checkId, string status, string? output, TimeProvider time)
+    private static IResult UpdateCheck(HttpContext context, InstanceRegistry registry, RegistrationGuard guard, string checkId, string status, string? output, TimeProvider time)
     {
         const string Prefix = "service:";
         if (!checkId.StartsWith(Prefix, StringComparison.Ordinal))
         {
             return Text(StatusCodes.Status404NotFound, $"Unknown check ID {checkId}: service checks are service:<service id>.");
+        }
+
+        if (guard.CheckInstance(context, checkId[Prefix.Length..], service: null) is { } refusal)
+        {
+            return refusal.AsText();
         }
 
         var now = time.GetUtcNow();

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using AspireMesh.ControlPlane.Eureka;
 using AspireMesh.ControlPlane.Registry;
+using AspireMesh.ControlPlane.Security;
 using AspireMesh.ControlPlane.State;
 
 namespace AspireMesh.ControlPlane.Api;
@@ -26,7 +27,7 @@ internal static class EurekaApi
 
     private static void Map(RouteGroupBuilder eureka)
     {
-        eureka.MapPost("/apps/{app}", async (string app, HttpContext context, InstanceRegistry registry, TimeProvider time) =>
+        eureka.MapPost("/apps/{app}", async (string app, HttpContext context, InstanceRegistry registry, RegistrationGuard guard, TimeProvider time) =>
         {
             if (context.Request.ContentType?.Contains("xml", StringComparison.OrdinalIgnoreCase) == true)
             {
@@ -54,19 +55,30 @@ internal static class EurekaApi
                 return Text(StatusCodes.Status400BadRequest, ex.Message);
             }
 
+            if (guard.CheckInstance(context, registration.InstanceId, registration.Service) is { } refusal)
+            {
+                return refusal.AsText();
+            }
+
             return registry.RegisterEureka(registration)
                 ? Results.NoContent()
                 : Text(StatusCodes.Status409Conflict, $"Instance id {registration.InstanceId} belongs to an instance registered by a mesh sidecar or a Consul client.");
         });
 
-        eureka.MapPut("/apps/{app}/{id}", (string app, string id, HttpContext context, InstanceRegistry registry) =>
+        eureka.MapPut("/apps/{app}/{id}", (string app, string id, HttpContext context, InstanceRegistry registry, RegistrationGuard guard) =>
         {
+            if (guard.CheckInstance(context, id, app.ToLowerInvariant()) is { } refusal)
+            {
+                return refusal.AsText();
+            }
+
             long? dirty = long.TryParse(context.Request.Query["lastDirtyTimestamp"], NumberStyles.None, CultureInfo.InvariantCulture, out var d) ? d : null;
             return registry.RenewEureka(app, id, dirty) ? Results.Ok() : NotRegistered(registry, app, id);
         });
 
-        eureka.MapDelete("/apps/{app}/{id}", (string app, string id, InstanceRegistry registry) =>
-            registry.RemoveEureka(app, id) ? Results.Ok() : NotRegistered(registry, app, id));
+        eureka.MapDelete("/apps/{app}/{id}", (string app, string id, HttpContext context, InstanceRegistry registry, RegistrationGuard guard) =>
+            guard.CheckInstance(context, id, app.ToLowerInvariant()) is { } refusal ? refusal.AsText()
+            : registry.RemoveEureka(app, id) ? Results.Ok() : NotRegistered(registry, app, id));
 
         eureka.MapGet("/apps", (InstanceRegistry registry, MeshStateStore state) =>
             Json(EurekaDocuments.Applications(registry.List(), state.Current.Trust.TrustDomain)));
@@ -98,8 +110,13 @@ internal static class EurekaApi
         eureka.MapGet("/vips/{vip}", (string vip, InstanceRegistry registry, MeshStateStore state) => ByVip(vip, secure: false, registry, state));
         eureka.MapGet("/svips/{vip}", (string vip, InstanceRegistry registry, MeshStateStore state) => ByVip(vip, secure: true, registry, state));
 
-        eureka.MapPut("/apps/{app}/{id}/status", (string app, string id, string? value, InstanceRegistry registry) =>
+        eureka.MapPut("/apps/{app}/{id}/status", (string app, string id, string? value, HttpContext context, InstanceRegistry registry, RegistrationGuard guard) =>
         {
+            if (guard.CheckInstance(context, id, app.ToLowerInvariant()) is { } refusal)
+            {
+                return refusal.AsText();
+            }
+
             var status = value?.ToUpperInvariant();
             if (status is null || !OverrideStatuses.Contains(status))
             {
@@ -110,8 +127,13 @@ internal static class EurekaApi
         });
 
         // The override goes; the status falls back to value, when given, else to what the client reports.
-        eureka.MapDelete("/apps/{app}/{id}/status", (string app, string id, string? value, InstanceRegistry registry) =>
+        eureka.MapDelete("/apps/{app}/{id}/status", (string app, string id, string? value, HttpContext context, InstanceRegistry registry, RegistrationGuard guard) =>
         {
+            if (guard.CheckInstance(context, id, app.ToLowerInvariant()) is { } refusal)
+            {
+                return refusal.AsText();
+            }
+
             var fallback = value?.ToUpperInvariant();
             if (fallback is not null && !OverrideStatuses.Contains(fallback))
             {
@@ -121,8 +143,8 @@ internal static class EurekaApi
             return registry.UpdateEureka(app, id, r => r with { OverriddenStatus = null, Status = fallback ?? r.Status }) ? Results.Ok() : NotRegistered(registry, app, id);
         });
 
-        eureka.MapPut("/apps/{app}/{id}/metadata", (string app, string id, HttpContext context, InstanceRegistry registry) =>
-            registry.UpdateEureka(app, id, r =>
+        eureka.MapPut("/apps/{app}/{id}/metadata", (string app, string id, HttpContext context, InstanceRegistry registry, RegistrationGuard guard) =>
+            guard.CheckInstance(context, id, app.ToLowerInvariant()) is { } refusal ? refusal.AsText() : registry.UpdateEureka(app, id, r =>
             {
                 var metadata = new Dictionary<string, string>(r.Metadata, StringComparer.Ordinal);
                 foreach (var (key, values) in context.Request.Query)

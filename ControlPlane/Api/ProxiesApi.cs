@@ -1,6 +1,7 @@
 using AspireMesh.Contracts;
 using AspireMesh.Contracts.Admin;
 using AspireMesh.ControlPlane.Proxies;
+using AspireMesh.ControlPlane.Security;
 using AspireMesh.ControlPlane.State;
 
 namespace AspireMesh.ControlPlane.Api;
@@ -16,8 +17,13 @@ internal static class ProxiesApi
             return Results.Json(new ProxyList(current.Version, current.ConfigVersion, proxies.List(current.Version)) { ControlPlaneVersion = MeshBuild.Version }, MeshJsonContext.Default.ProxyList);
         });
 
-        endpoints.MapPost("/v1/proxies/{proxyId}/report", (string proxyId, ProxyReport report, ProxyRegistry proxies, ILogger<ProxyRegistry> logger) =>
+        endpoints.MapPost("/v1/proxies/{proxyId}/report", (string proxyId, ProxyReport report, HttpContext context, ProxyRegistry proxies, RegistrationGuard guard, ILogger<ProxyRegistry> logger) =>
         {
+            if (guard.CheckReport(context, proxyId, report.Kind, report.Name) is { } refusal)
+            {
+                return refusal.AsProblem();
+            }
+
             proxies.Report(proxyId, report);
             if (report is { RefusedVersion: { } refused, Refusal: { } reason })
             {

@@ -4,6 +4,7 @@ using AspireMesh.Contracts;
 using AspireMesh.Contracts.Config;
 using AspireMesh.Contracts.Registry;
 using AspireMesh.ControlPlane.Registry;
+using AspireMesh.ControlPlane.Security;
 using AspireMesh.ControlPlane.State;
 
 namespace AspireMesh.ControlPlane.Api;
@@ -13,23 +14,28 @@ internal static class RegistryApi
 {
     public static IEndpointRouteBuilder MapRegistryApi(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapPut("/v1/instances/{instanceId}", (string instanceId, InstanceRegistration registration, InstanceRegistry registry) =>
+        endpoints.MapPut("/v1/instances/{instanceId}", (string instanceId, InstanceRegistration registration, HttpContext context, InstanceRegistry registry, RegistrationGuard guard) =>
         {
             var errors = Validate(instanceId, registration);
-            return errors.Count > 0
-                ? Problems.Invalid("The registration is invalid.", errors)
+            if (errors.Count > 0)
+            {
+                return Problems.Invalid("The registration is invalid.", errors);
+            }
+
+            return guard.CheckInstance(context, instanceId, registration.Service) is { } refusal
+                ? refusal.AsProblem()
                 : Results.Ok(registry.Register(instanceId, registration));
         });
 
-        endpoints.MapPost("/v1/instances/{instanceId}/heartbeat", (string instanceId, Heartbeat heartbeat, InstanceRegistry registry) =>
-            registry.Renew(instanceId, heartbeat.Healthy, heartbeat.Reason)
-                ? Results.NoContent()
-                : Problems.NotFound($"Instance '{instanceId}' is not registered (its lease may have expired); register it again."));
+        endpoints.MapPost("/v1/instances/{instanceId}/heartbeat", (string instanceId, Heartbeat heartbeat, HttpContext context, InstanceRegistry registry, RegistrationGuard guard) =>
+            guard.CheckInstance(context, instanceId, service: null) is { } refusal ? refusal.AsProblem()
+            : registry.Renew(instanceId, heartbeat.Healthy, heartbeat.Reason) ? Results.NoContent()
+            : Problems.NotFound($"Instance '{instanceId}' is not registered (its lease may have expired); register it again."));
 
-        endpoints.MapDelete("/v1/instances/{instanceId}", (string instanceId, InstanceRegistry registry) =>
-            registry.Remove(instanceId)
-                ? Results.NoContent()
-                : Problems.NotFound($"Instance '{instanceId}' is not registered."));
+        endpoints.MapDelete("/v1/instances/{instanceId}", (string instanceId, HttpContext context, InstanceRegistry registry, RegistrationGuard guard) =>
+            guard.CheckInstance(context, instanceId, service: null) is { } refusal ? refusal.AsProblem()
+            : registry.Remove(instanceId) ? Results.NoContent()
+            : Problems.NotFound($"Instance '{instanceId}' is not registered."));
 
         endpoints.MapGet("/v1/services", (MeshStateStore store, InstanceRegistry registry) =>
         {

@@ -336,6 +336,15 @@ internal sealed class InstanceRegistry(MeshStateStore store, TimeProvider time, 
         return evicted;
     }
 
+    /// <summary>The instance with id <paramref name="instanceId"/>, or null.</summary>
+    public RegisteredInstance? Find(string instanceId)
+    {
+        lock (_gate)
+        {
+            return _instances.GetValueOrDefault(instanceId);
+        }
+    }
+
     public IReadOnlyList<RegisteredInstance> List()
     {
         lock (_gate)

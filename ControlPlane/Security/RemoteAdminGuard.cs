@@ -9,8 +9,8 @@ namespace AspireMesh.ControlPlane.Security;
 /// <summary>
 /// The admin API (config, stats, tap, proxies, CA, credentials) and the dashboard need the admin token when reached from
 /// anywhere but this machine: <c>Authorization: Bearer &lt;token&gt;</c>, or Basic with the token as password (what a
-/// browser prompts for). What proxies and applications need (registry, watch, reports, certificates, the trust bundle,
-/// discovery) stays open to them, as before.
+/// browser prompts for). What proxies and applications read (watch, discovery, the trust bundle) and certificate
+/// requests stay open to them; changing the registry and reporting are <see cref="RegistrationGuard"/>'s.
 /// </summary>
 internal sealed class RemoteAdminGuard(RequestDelegate next, AdminToken token, IOptions<ControlPlaneOptions> options)
 {
@@ -46,6 +46,7 @@ internal sealed class RemoteAdminGuard(RequestDelegate next, AdminToken token, I
             || path.StartsWithSegments("/v1/tap", StringComparison.OrdinalIgnoreCase)
             || path.StartsWithSegments("/v1/resources", StringComparison.OrdinalIgnoreCase)
             || path.StartsWithSegments("/v1/bootstrap-credentials", StringComparison.OrdinalIgnoreCase)
+            || path.StartsWithSegments("/v1/registration-tokens", StringComparison.OrdinalIgnoreCase)
             || path.StartsWithSegments("/v1/ca", StringComparison.OrdinalIgnoreCase)
             || (HttpMethods.IsGet(request.Method) && path.Equals("/v1/proxies", StringComparison.OrdinalIgnoreCase));
     }

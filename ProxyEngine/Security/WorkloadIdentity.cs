@@ -16,8 +16,9 @@ namespace AspireMesh.ProxyEngine.Security;
 /// proxy's state directory so a restarted proxy keeps its identity without a new bootstrap credential. Every new TLS
 /// handshake uses the newest certificate and bundle; established connections are not disturbed by a renewal.
 /// </summary>
-public sealed class WorkloadIdentity : IAsyncDisposable
+public sealed class WorkloadIdentity : IRegistrationCredential, IAsyncDisposable
 {
+    private const string TokenFile = "registration.token";
     private readonly string _kind;
     private readonly string _name;
     private readonly string _instance;
@@ -31,6 +32,8 @@ public sealed class WorkloadIdentity : IAsyncDisposable
     private volatile X509Certificate2Collection _bundle = [];
     private string _bundleText = "";
     private Task? _renewal;
+    private volatile TaskCompletionSource _renewNow = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private DateTimeOffset _lastForcedRenewal = DateTimeOffset.MinValue;
 
     /// <param name="kind"><c>sidecar</c> or <c>gateway</c>.</param>
     /// <param name="name">The service (or gateway) name.</param>
@@ -68,6 +71,13 @@ public sealed class WorkloadIdentity : IAsyncDisposable
     public string Serial => Certificate.SerialNumber;
 
     /// <summary>
+    /// What this proxy registers and reports with (<see cref="Contracts.Security.RegistrationToken"/>): issued with each
+    /// certificate, for as long as it is valid. Null until the control plane has issued one (a certificate kept from a
+    /// build before tokens is renewed at once to get one).
+    /// </summary>
+    public string? RegistrationToken => _current?.RegistrationToken;
+
+    /// <summary>
     /// Gets the identity: the kept one when still valid, else a new certificate with the bootstrap credential (retrying
     /// while the control plane is unreachable); then renews it in the background. Throws <see cref="IdentityException"/>
     /// when the control plane refuses the credential, or when there is none and nothing kept.
@@ -76,7 +86,9 @@ public sealed class WorkloadIdentity : IAsyncDisposable
     {
         if (TryLoadKept() is { } kept && await StillTrustedAsync(kept, cancellationToken).ConfigureAwait(false))
         {
-            Install(kept, "kept in the state directory");
+            // Kept by a build that got no registration token: renew now (in the background, so that the proxy serves
+            // meanwhile, also while the control plane is down) to get one.
+            Install(kept.RegistrationToken is null ? kept with { RenewAt = _time.GetUtcNow() } : kept, "kept in the state directory");
         }
         else
         {
@@ -175,6 +187,23 @@ public sealed class WorkloadIdentity : IAsyncDisposable
         ssl.CertificateRevocationCheckMode = X509RevocationMode.NoCheck;
     }
 
+    /// <summary>
+    /// The control plane refused this proxy's registration token (its bootstrap key was rotated, say): renew now, for a
+    /// new one. At most once a minute, however often it is called.
+    /// </summary>
+    public void RegistrationTokenRefused()
+    {
+        var now = _time.GetUtcNow();
+        if (_current is null || now - _lastForcedRenewal < TimeSpan.FromMinutes(1))
+        {
+            return;
+        }
+
+        _lastForcedRenewal = now;
+        ProxyEngineLog.CertificateRequestFailed(_logger, 0, 0, "the control plane refused this proxy's registration token; renewing the certificate for a new one");
+        _renewNow.TrySetResult();
+    }
+
     /// <inheritdoc/>
     public async ValueTask DisposeAsync()
     {
@@ -196,8 +225,11 @@ public sealed class WorkloadIdentity : IAsyncDisposable
             {
                 if (wait > TimeSpan.Zero)
                 {
-                    await Task.Delay(wait, _time, cancellationToken).ConfigureAwait(false);
+                    await Task.WhenAny(Task.Delay(wait, _time, cancellationToken), _renewNow.Task).ConfigureAwait(false);
+                    cancellationToken.ThrowIfCancellationRequested();
                 }
+
+                _renewNow = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
                 Install(await RequestWithRetryAsync(renewal: true, cancellationToken).ConfigureAwait(false), "renewed");
                 Renewed?.Invoke();
@@ -258,8 +290,13 @@ public sealed class WorkloadIdentity : IAsyncDisposable
         var withKey = certificate.CopyWithPrivateKey(key);
         TryKeep("key.pem", key.ExportPkcs8PrivateKeyPem(), secret: true);
         TryKeep("cert.pem", issued.CertificateChain);
+        if (issued.RegistrationToken is { } token)
+        {
+            TryKeep(TokenFile, token, secret: true);
+        }
+
         UpdateTrustBundle([issued.TrustBundle]);
-        return Credential.For(withKey, _time.GetUtcNow());
+        return Credential.For(withKey, _time.GetUtcNow(), issued.RegistrationToken);
     }
 
     /// <summary>
@@ -324,7 +361,8 @@ public sealed class WorkloadIdentity : IAsyncDisposable
             }
 
             UpdateTrustBundle([File.ReadAllText(bundlePath)]);
-            return Credential.For(certificate, now);
+            var tokenPath = Path.Combine(_directory, TokenFile);
+            return Credential.For(certificate, now, File.Exists(tokenPath) ? File.ReadAllText(tokenPath).Trim() : null);
         }
         catch (Exception ex) when (ex is IOException or CryptographicException or UnauthorizedAccessException)
         {
@@ -344,10 +382,10 @@ public sealed class WorkloadIdentity : IAsyncDisposable
         }
     }
 
-    private sealed record Credential(X509Certificate2 Certificate, SpiffeId Id, DateTimeOffset RenewAt)
+    private sealed record Credential(X509Certificate2 Certificate, SpiffeId Id, DateTimeOffset RenewAt, string? RegistrationToken)
     {
         /// <summary>Renewal at half of the remaining life (from when it was received), so a kept certificate renews early.</summary>
-        public static Credential For(X509Certificate2 certificate, DateTimeOffset now)
+        public static Credential For(X509Certificate2 certificate, DateTimeOffset now, string? registrationToken)
         {
             if (!SpiffeId.TryFrom(certificate, out var id))
             {
@@ -355,7 +393,7 @@ public sealed class WorkloadIdentity : IAsyncDisposable
             }
 
             var notAfter = new DateTimeOffset(certificate.NotAfter.ToUniversalTime());
-            return new Credential(certificate, id, now + ((notAfter - now) / 2));
+            return new Credential(certificate, id, now + ((notAfter - now) / 2), string.IsNullOrEmpty(registrationToken) ? null : registrationToken);
         }
     }
 }

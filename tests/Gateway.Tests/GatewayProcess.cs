@@ -47,12 +47,12 @@ public sealed class GatewayProcess : IAsyncDisposable
 
     /// <summary>
     /// Starts the gateway with <paramref name="arguments"/> added to its name, ports, control plane and state directory;
-    /// <paramref name="https"/> adds <c>--https-port</c> on a free port.
+    /// <paramref name="https"/> adds <c>--https-port</c> on a free port; <paramref name="controlPlaneArguments"/> go to its control plane.
     /// </summary>
     public static async Task<GatewayProcess> StartAsync(MeshConfig config, bool https = false, IReadOnlyList<string>? arguments = null, string? stateDirectory = null,
-        IReadOnlyDictionary<string, string>? environment = null)
+        IReadOnlyDictionary<string, string>? environment = null, IReadOnlyList<string>? controlPlaneArguments = null)
     {
-        var controlPlane = await ControlPlaneProcess.StartAsync(typeof(GatewayProcess).Assembly, config);
+        var controlPlane = await ControlPlaneProcess.StartAsync(typeof(GatewayProcess).Assembly, config, [.. controlPlaneArguments ?? []]);
         stateDirectory ??= Directory.CreateTempSubdirectory("aspiremesh-gw-").FullName;
         for (var attempt = 1; ; attempt++)
         {

@@ -15,22 +15,25 @@ public sealed class ConsulInteropTests
 
     private static CancellationToken Cancel => TestContext.Current.CancellationToken;
 
+    // The control plane treats its callers as remote ones (OpenOnLoopback=false): the client sends a registration token
+    // as its ACL token, the sidecars the tokens their certificates came with.
     [Fact]
-    public async Task NodeConsulClient_RegistersDiscoversWatchesAndIsRoutedToBySidecars_DeregistersOnStop()
+    public async Task NodeConsulClient_WithItsAclToken_RegistersDiscoversWatchesAndIsRoutedToBySidecars_DeregistersOnStop()
     {
         await using var frontendApp = await TestBackend.StartAsync("frontend-app");
         await using var catalogApp = await TestBackend.StartAsync("catalog-app");
         await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ConsulInteropTests).Assembly, new MeshConfig
         {
             Services = [new() { Name = "frontend", References = ["orders"] }, new() { Name = "orders" }, new() { Name = "catalog" }],
-        });
+        }, "--ControlPlane:OpenOnLoopback=false");
+        var token = await controlPlane.MintRegistrationTokenAsync("orders");
         await using var catalog = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-1", catalogApp.Url);
         await using var frontend = await SidecarProcess.StartAsync(controlPlane, "frontend", "frontend-1", frontendApp.Url);
         await Eventually.UntilAsync(async () => await controlPlane.HealthOfAsync("catalog-1") == InstanceHealth.Healthy, Deadline, "catalog-1 to be healthy");
         var port = Ports.FreeBelowEphemeral();
 
         await using var orders = await Interop.StartNodeAsync(typeof(ConsulInteropTests).Assembly, "orders-js", "consul/app.js",
-            [new Uri(controlPlane.Url, "v1").ToString(), "orders", $"{port}", "orders-js-1", "catalog"]);
+            [new Uri(controlPlane.Url, "v1").ToString(), "orders", $"{port}", "orders-js-1", "catalog", token]);
 
         // Registered, its TTL check passed, and found among the passing instances, with catalog's sidecar instance.
         var line = await orders.WaitForLineAsync("^discovered (.+)$", Deadline);
@@ -57,7 +60,7 @@ public sealed class ConsulInteropTests
         // Maintenance takes it out of the passing set: the client's blocking query returns with the change, and the
         // mesh stops routing to it.
         await orders.WaitForLineAsync("^watching$", Deadline);
-        using (var maintenance = await controlPlane.Http.PutAsync("v1/agent/service/maintenance/orders-js-1?enable=true&reason=upgrading", null, Cancel))
+        using (var maintenance = await controlPlane.Http.PutAsync($"v1/agent/service/maintenance/orders-js-1?enable=true&reason=upgrading&token={token}", null, Cancel))
         {
             Assert.Equal(System.Net.HttpStatusCode.OK, maintenance.StatusCode);
         }

@@ -14,24 +14,33 @@ public sealed class EurekaInteropTests
 
     private static CancellationToken Cancel => TestContext.Current.CancellationToken;
 
+    /// <param name="portStyle">How the client writes its port.</param>
+    /// <param name="fetch">Whether it fetches the whole registry each time, or deltas after the first.</param>
+    /// <param name="offLoopback">
+    /// The control plane treats its callers as remote ones (<c>OpenOnLoopback=false</c>): the client registers with a
+    /// registration token in its service URL, the sidecars with the tokens their certificates came with.
+    /// </param>
     [Theory]
-    [InlineData("object", "full")]
-    [InlineData("bare", "delta")]
-    public async Task EurekaJsClient_RegistersDiscoversTheMeshAndIsRoutedToBySidecars_DeregistersOnStop(string portStyle, string fetch)
+    [InlineData("object", "full", false)]
+    [InlineData("bare", "delta", true)]
+    public async Task EurekaJsClient_RegistersDiscoversTheMeshAndIsRoutedToBySidecars_DeregistersOnStop(string portStyle, string fetch, bool offLoopback)
     {
         await using var frontendApp = await TestBackend.StartAsync("frontend-app");
         await using var catalogApp = await TestBackend.StartAsync("catalog-app");
         await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(EurekaInteropTests).Assembly, new MeshConfig
         {
             Services = [new() { Name = "frontend", References = ["orders"] }, new() { Name = "orders" }, new() { Name = "catalog" }],
-        });
+        }, offLoopback ? ["--ControlPlane:OpenOnLoopback=false"] : []);
+        var token = offLoopback ? await controlPlane.MintRegistrationTokenAsync("orders") : null;
+        // The test changes the registry as an operator would: with the admin token.
+        var registry = new AspireMesh.Contracts.Client.ControlPlaneClient(controlPlane.Admin);
         await using var catalog = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-1", catalogApp.Url);
         await using var frontend = await SidecarProcess.StartAsync(controlPlane, "frontend", "frontend-1", frontendApp.Url);
         await Eventually.UntilAsync(async () => await controlPlane.HealthOfAsync("catalog-1") == InstanceHealth.Healthy, Deadline, "catalog-1 to be healthy");
         var port = Ports.FreeBelowEphemeral();
 
         await using var orders = await Interop.StartNodeAsync(typeof(EurekaInteropTests).Assembly, "orders-js", "eureka/app.js",
-            [new Uri(controlPlane.Url, "eureka").ToString(), "orders", $"{port}", "orders-js-1", "catalog", portStyle, fetch]);
+            [new Uri(controlPlane.Url, "eureka").ToString(), "orders", $"{port}", "orders-js-1", "catalog", portStyle, fetch, .. (token is null ? Array.Empty<string>() : [token])]);
 
         // Registered (204) and found in the registry it fetched: itself by VIP, and catalog's sidecar instance.
         var line = await orders.WaitForLineAsync("^discovered (.+)$", Deadline);
@@ -47,9 +56,9 @@ public sealed class EurekaInteropTests
 
         // A change in the mesh reaches it with its next fetch: the whole registry, or a delta (a client that fetches
         // deltas after its first fetch only ever learns of new instances from them).
-        await controlPlane.Client.RegisterAsync("catalog-2", new InstanceRegistration("catalog", "http://127.0.0.1:9", true), Cancel);
+        await registry.RegisterAsync("catalog-2", new InstanceRegistration("catalog", "http://127.0.0.1:9", true), Cancel);
         var added = await orders.WaitForLineAsync(@"^known#(\d+) catalog \[""catalog-1"",""catalog-2""\]$", Deadline);
-        await controlPlane.Client.DeregisterAsync("catalog-2", Cancel);
+        await registry.DeregisterAsync("catalog-2", Cancel);
         await orders.WaitForLineAsync($@"^known#{int.Parse(added.Groups[1].Value) + 1} catalog \[""catalog-1""\]$", Deadline);
 
         // A mesh instance of service orders: the frontend's sidecar routes its app's calls to it.

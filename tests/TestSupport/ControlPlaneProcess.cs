@@ -49,6 +49,15 @@ public sealed class ControlPlaneProcess : IAsyncDisposable
     /// <summary>Where it keeps its durable state.</summary>
     public string StateDirectory { get; }
 
+    /// <summary>A registration token for an application's instances of <paramref name="service"/> (POST /v1/registration-tokens).</summary>
+    public async Task<string> MintRegistrationTokenAsync(string service)
+    {
+        using var response = await Admin.PostAsJsonAsync("v1/registration-tokens", new AspireMesh.Contracts.Security.RegistrationTokenRequest(service),
+            MeshJsonContext.Default.RegistrationTokenRequest).ConfigureAwait(false);
+        response.EnsureSuccessStatusCode();
+        return (await response.Content.ReadFromJsonAsync(MeshJsonContext.Default.RegistrationTokenGrant).ConfigureAwait(false))!.Token;
+    }
+
     /// <summary>A client that sends the admin token.</summary>
     public HttpClient Admin { get; }
 
@@ -152,7 +161,7 @@ public sealed class ControlPlaneProcess : IAsyncDisposable
             $"{instanceId} to be healthy").ConfigureAwait(false);
         await Eventually.UntilAsync(async () =>
         {
-            var proxies = (await Http.GetFromJsonAsync("v1/proxies", MeshJsonContext.Default.ProxyList).ConfigureAwait(false))!.Proxies;
+            var proxies = (await Admin.GetFromJsonAsync("v1/proxies", MeshJsonContext.Default.ProxyList).ConfigureAwait(false))!.Proxies;
             return proxyIds.All(id => proxies.Any(p => p.Id == id && p is { UpToDate: true, Watching: true }));
         }, timeout, $"{string.Join(", ", proxyIds)} to serve the snapshot with {instanceId}").ConfigureAwait(false);
     }

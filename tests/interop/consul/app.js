@@ -1,14 +1,15 @@
 // A Node app that joins the mesh the Consul way, with the real node-consul client and no mesh code: it serves HTTP on
 // <port>, registers service <name> (id <id>) with a TTL check at the control plane's Consul API (<base-url>, ending in
 // /v1), passes the check every second, finds <look-for>'s instances, and watches its own passing instances with
-// blocking queries. Deregisters on SIGTERM. Prints one line per step:
+// blocking queries. Deregisters on SIGTERM. With <token>, sends it as its ACL token (X-Consul-Token), as it would to a
+// Consul with ACLs. Prints one line per step:
 //   serving <port> | registered | discovered {json} | watching | changed {json} | deregistered
 'use strict';
 const http = require('http');
 const Consul = require('consul');
 
-const [baseUrl, name, port, id, lookFor] = process.argv.slice(2);
-const consul = new Consul({ baseUrl });
+const [baseUrl, name, port, id, lookFor, token] = process.argv.slice(2);
+const consul = new Consul(token ? { baseUrl, defaults: { token } } : { baseUrl });
 
 const server = http.createServer((req, res) => {
   res.setHeader('content-type', 'text/plain');

@@ -1,13 +1,14 @@
 // A Node app that joins the mesh the Eureka way, with the real eureka-js-client and no mesh code: it serves HTTP on
 // <port>, registers as app <app> with the control plane's Eureka API at <eureka-url>, heartbeats, fetches the
 // registry (whole, or whole once and then deltas when <fetch> is "delta"), and deregisters on SIGTERM. Prints one line
-// per step, and the instances of <look-for> it knows each time they change:
+// per step, and the instances of <look-for> it knows each time they change. With <token>, it authenticates as Spring's
+// and Netflix's clients do, with the credentials in the service URL (http://user:<token>@host/eureka/):
 //   serving <port> | registered | discovered {json} | heartbeat | known#<n> <look-for> [ids] | deregistered
 'use strict';
 const http = require('http');
 const { Eureka } = require('eureka-js-client');
 
-const [eurekaUrl, app, port, instanceId, lookFor, portStyle, fetch] = process.argv.slice(2);
+const [eurekaUrl, app, port, instanceId, lookFor, portStyle, fetch, token] = process.argv.slice(2);
 const url = new URL(eurekaUrl);
 
 const server = http.createServer((req, res) => {
@@ -32,9 +33,9 @@ server.listen(Number(port), '127.0.0.1', () => {
     },
     shouldUseDelta: fetch === 'delta',
     eureka: {
-      host: url.hostname,
-      port: Number(url.port),
-      servicePath: '/eureka/apps/',
+      ...(token
+        ? { serviceUrls: { default: [`http://${app}:${encodeURIComponent(token)}@${url.host}${url.pathname}/apps/`] } }
+        : { host: url.hostname, port: Number(url.port), servicePath: '/eureka/apps/' }),
       heartbeatInterval: 300,
       registryFetchInterval: 300,
       maxRetries: 1,

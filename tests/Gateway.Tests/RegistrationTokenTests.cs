@@ -1,0 +1,27 @@
+using System.Net.Http.Json;
+using AspireMesh.Contracts;
+using AspireMesh.Contracts.Config;
+
+namespace AspireMesh.Gateway.Tests;
+
+/// <summary>A gateway reports to a control plane that needs a registration token (<c>OpenOnLoopback=false</c> makes loopback count as remote).</summary>
+public sealed class RegistrationTokenTests
+{
+    private static CancellationToken Cancel => TestContext.Current.CancellationToken;
+
+    [Fact]
+    public async Task OffLoopback_TheGatewayReportsWithTheTokenItsCertificateCameWith()
+    {
+        await using var gateway = await GatewayProcess.StartAsync(new MeshConfig { Services = [new() { Name = "home" }] },
+            controlPlaneArguments: ["--ControlPlane:OpenOnLoopback=false"]);
+
+        // Up to date only once its report of the snapshot it applied was taken.
+        await Eventually.UntilAsync(async () =>
+        {
+            var proxies = (await gateway.ControlPlane.Admin.GetFromJsonAsync("v1/proxies", MeshJsonContext.Default.ProxyList, Cancel))!.Proxies;
+            return proxies.Any(p => p is { Kind: "gateway", Name: "edge", UpToDate: true });
+        }, GatewayProcess.Deadline, () => $"gateway edge to report the current snapshot (control plane: {gateway.ControlPlane.Process.Output[^Math.Min(2000, gateway.ControlPlane.Process.Output.Length)..]})");
+
+        Assert.DoesNotContain("[1013]", gateway.ControlPlane.Process.Output, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,71 @@
+using AspireMesh.Contracts.Registry;
+using AspireMesh.Contracts.Security;
+
+namespace AspireMesh.MeshProxy.Tests;
+
+/// <summary>
+/// A sidecar registers, heartbeats, reports and deregisters with the registration token its certificate came with, from
+/// where the control plane needs one (<c>OpenOnLoopback=false</c> makes loopback count as remote).
+/// </summary>
+public sealed class RegistrationTokenTests
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(60);
+
+    private static CancellationToken Cancel => TestContext.Current.CancellationToken;
+
+    /// <param name="kept">
+    /// What the restarted sidecar finds beside its kept certificate: no token (kept by a build before tokens), or one the
+    /// control plane no longer accepts (signed with a bootstrap key since rotated).
+    /// </param>
+    [Theory]
+    [InlineData("none")]
+    [InlineData("refused")]
+    public async Task RestartedWithAKeptCertificateAndNoGoodToken_RenewsForOne_AndRegistersAgain(string kept)
+    {
+        await using var app = await TestBackend.StartAsync("catalog-app");
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(RegistrationTokenTests).Assembly, null, "--ControlPlane:OpenOnLoopback=false");
+        var state = Directory.CreateTempSubdirectory("aspiremesh-proxy-").FullName;
+        var tokenFile = Path.Combine(state, "identity", "registration.token");
+        try
+        {
+            await using (var first = await SidecarProcess.StartAsync(controlPlane.Url, "catalog", "catalog-1", app.Url, state))
+            {
+                // Healthy in the registry, and its report of the snapshot it serves taken.
+                await controlPlane.WaitUntilRoutableAsync("catalog-1", ["catalog-1"], Deadline);
+                Assert.StartsWith("amr1.", await File.ReadAllTextAsync(tokenFile, Cancel), StringComparison.Ordinal);
+            }
+
+            // Its deregistration carried the token too: it left the registry at once.
+            Assert.Null(await controlPlane.HealthOfAsync("catalog-1"));
+            if (kept == "none")
+            {
+                File.Delete(tokenFile);
+            }
+            else
+            {
+                await File.WriteAllTextAsync(tokenFile,
+                    RegistrationToken.Mint(BootstrapCredential.NewKey(), "sidecar", "catalog", "catalog-1", DateTimeOffset.UtcNow.AddHours(1)), Cancel);
+            }
+
+            // No bootstrap credential this time: the kept certificate is its identity, and proves it for a new token.
+            await using var restarted = await SidecarProcess.StartAsync(controlPlane.Url, "catalog", "catalog-1", app.Url, state,
+                new Dictionary<string, string> { [BootstrapCredential.EnvironmentVariable] = "" });
+            await controlPlane.WaitUntilRoutableAsync("catalog-1", ["catalog-1"], Deadline);
+
+            Assert.Contains("kept in the state directory", restarted.Process.Output, StringComparison.Ordinal);
+            await controlPlane.Process.WaitForLineAsync(@"Issued spiffe://cluster\.local/ns/default/sa/catalog to catalog-1 \(renewal\)", Deadline);
+            if (kept == "refused")
+            {
+                await restarted.Process.WaitForLineAsync("the control plane refused this proxy's registration token; renewing the certificate for a new one", Deadline);
+                await controlPlane.Process.WaitForLineAsync(@"Refused PUT /v1/instances/catalog-1 from 127\.0\.0\.1: the registration token was not issued for this mesh", Deadline);
+            }
+
+            Assert.True(RegistrationToken.TryVerify(ControlPlaneProcess.BootstrapKey, await File.ReadAllTextAsync(tokenFile, Cancel), DateTimeOffset.UtcNow, out var claims, out var error), error);
+            Assert.Equal(("sidecar", "catalog", "catalog-1"), (claims!.Kind, claims.Name, claims.Instance));
+        }
+        finally
+        {
+            Directory.Delete(state, recursive: true);
+        }
+    }
+}
