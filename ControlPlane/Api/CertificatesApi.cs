@@ -95,10 +95,9 @@ internal static class CertificatesApi
                 return Problems.Problem(new MeshProblem("Bad request", StatusCodes.Status400BadRequest, "kind (sidecar or gateway) and name are required."));
             }
 
-            var lifetime = TimeSpan.FromSeconds(request.LifetimeSeconds ?? TimeSpan.FromDays(1).TotalSeconds);
-            if (lifetime <= TimeSpan.Zero || lifetime > TimeSpan.FromDays(366))
+            if (Lifetime(request.LifetimeSeconds, TimeSpan.FromDays(1)) is not { } lifetime)
             {
-                return Problems.Problem(new MeshProblem("Bad request", StatusCodes.Status400BadRequest, "lifetimeSeconds must be between 1 and 31622400 (a year)."));
+                return LifetimeOutOfRange;
             }
 
             return Results.Json(new BootstrapCredentialGrant(credentials.Mint(request.Kind, request.Name, request.Instance, lifetime), time.GetUtcNow() + lifetime),
@@ -114,10 +113,9 @@ internal static class CertificatesApi
                     $"service: '{request.Service}' is not a valid service name: use lower-case letters, digits or '-', starting with a letter."));
             }
 
-            var lifetime = TimeSpan.FromSeconds(request.LifetimeSeconds ?? TimeSpan.FromDays(30).TotalSeconds);
-            if (lifetime <= TimeSpan.Zero || lifetime > TimeSpan.FromDays(366))
+            if (Lifetime(request.LifetimeSeconds, TimeSpan.FromDays(30)) is not { } lifetime)
             {
-                return Problems.Problem(new MeshProblem("Bad request", StatusCodes.Status400BadRequest, "lifetimeSeconds must be between 1 and 31622400 (a year)."));
+                return LifetimeOutOfRange;
             }
 
             var expires = time.GetUtcNow() + lifetime;
@@ -127,6 +125,18 @@ internal static class CertificatesApi
 
         return endpoints;
     }
+
+    private static readonly IResult LifetimeOutOfRange =
+        Problems.Problem(new MeshProblem("Bad request", StatusCodes.Status400BadRequest, "lifetimeSeconds must be between 1 and 31622400 (a year)."));
+
+    // A credential's lifetime as asked (or the default), when it is more than nothing and at most a year.
+    // (Checked as a number first: a huge one would overflow a TimeSpan.)
+    private static TimeSpan? Lifetime(double? seconds, TimeSpan fallback) => seconds switch
+    {
+        null => fallback,
+        > 0 and <= 366 * 86400 => TimeSpan.FromSeconds(seconds.Value),
+        _ => null,
+    };
 
     /// <summary>
     /// A renewal proves possession: the current certificate is a valid one of this mesh for the same identity, and the

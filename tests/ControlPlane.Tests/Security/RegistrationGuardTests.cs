@@ -139,12 +139,15 @@ public sealed class RegistrationGuardTests
         var anonymous = await SendAsync(controlPlane, HttpMethod.Post, "v1/registration-tokens", """{"service": "catalog"}""");
         using var badName = await controlPlane.Admin.PostAsync("v1/registration-tokens", Json("""{"service": "Catalog_1"}"""), Cancel);
         using var unknownMember = await controlPlane.Admin.PostAsync("v1/registration-tokens", Json("""{"service": "catalog", "instance": "catalog-1"}"""), Cancel);
+        using var forever = await controlPlane.Admin.PostAsync("v1/registration-tokens", Json("""{"service": "catalog", "lifetimeSeconds": 1e20}"""), Cancel);
 
         Assert.Equal(HttpStatusCode.Unauthorized, anonymous.Status);
         Assert.Equal(HttpStatusCode.BadRequest, badName.StatusCode);
         Assert.Contains("'Catalog_1' is not a valid service name", Detail(await badName.Content.ReadAsStringAsync(Cancel)), StringComparison.Ordinal);
         Assert.Equal(HttpStatusCode.BadRequest, unknownMember.StatusCode);
         Assert.Contains("instance", await unknownMember.Content.ReadAsStringAsync(Cancel), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.BadRequest, forever.StatusCode);
+        Assert.Contains("lifetimeSeconds must be between 1 and 31622400", Detail(await forever.Content.ReadAsStringAsync(Cancel)), StringComparison.Ordinal);
     }
 
     [Fact]
