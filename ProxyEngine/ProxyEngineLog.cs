@@ -78,6 +78,9 @@ internal static partial class ProxyEngineLog
     [LoggerMessage(2203, LogLevel.Information, "Trust bundle updated: {Count} root(s)")]
     public static partial void TrustBundleUpdated(ILogger logger, int count);
 
+    [LoggerMessage(2204, LogLevel.Warning, "The control plane refused this proxy's registration token ({Status}); renewing the certificate for a new one")]
+    public static partial void RegistrationTokenRefused(ILogger logger, int status);
+
     [LoggerMessage(2300, LogLevel.Information,
         "Memory: {Reason} (allocating {RateMb:0.0} MB/s, peak {PeakMb:0.0} MB/s); returned {ReturnedMb:0.0} MB to the system (resident {RssBeforeMb:0.0} -> {RssAfterMb:0.0} MB, GC committed {BeforeMb:0.0} -> {AfterMb:0.0} MB, paused {PauseMs:0.0} ms, after emptying {PooledMb:0.0} MB of pooled buffers); let go of {CodeMb:0.0} MB of mapped code pages")]
     public static partial void MemoryReclaimed(ILogger logger, string reason, double rateMb, double peakMb, double returnedMb, double rssBeforeMb, double rssAfterMb, double beforeMb, double afterMb,

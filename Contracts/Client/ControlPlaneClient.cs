@@ -139,9 +139,9 @@ public sealed class ControlPlaneClient(HttpClient http, IRegistrationCredential?
         }
 
         var response = await http.SendAsync(message, cancellationToken).ConfigureAwait(false);
-        if (token is not null && response.StatusCode == HttpStatusCode.Unauthorized)
+        if (token is not null && response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden)
         {
-            credential!.RegistrationTokenRefused();
+            credential!.RegistrationTokenRefused(response.StatusCode);
         }
 
         return response;
@@ -178,6 +178,10 @@ public interface IRegistrationCredential
     /// <summary>The current token, or null while there is none.</summary>
     string? RegistrationToken { get; }
 
-    /// <summary>The control plane answered 401 to a request that carried <see cref="RegistrationToken"/>: get a new one.</summary>
-    void RegistrationTokenRefused();
+    /// <summary>
+    /// The control plane answered a request that carried <see cref="RegistrationToken"/> with <paramref name="status"/>:
+    /// 401 (not valid: signed with a key since rotated) or 403 (for another instance: kept from a run under another id).
+    /// Get a new one.
+    /// </summary>
+    void RegistrationTokenRefused(HttpStatusCode status);
 }

@@ -34,5 +34,8 @@ public static class RegistrationToken
     public static bool TryVerify(string bootstrapKey, string? token, DateTimeOffset now, out CredentialClaims? claims, out string error) =>
         Form.TryVerify(Key(bootstrapKey), token, now, out claims, out error);
 
+    /// <summary>What <paramref name="token"/> says it is for, without checking its signature (a proxy reads its own kept token).</summary>
+    public static CredentialClaims? ReadUnverified(string token) => Form.ReadUnverified(token);
+
     private static byte[] Key(string bootstrapKey) => HMACSHA256.HashData(Convert.FromBase64String(bootstrapKey), "aspiremesh registration token v1"u8);
 }

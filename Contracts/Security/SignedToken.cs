@@ -80,6 +80,20 @@ internal sealed class SignedToken(string prefix, string noun)
         return true;
     }
 
+    /// <summary>What <paramref name="token"/> says, without checking its signature: for its holder, to tell what it holds.</summary>
+    public CredentialClaims? ReadUnverified(string token)
+    {
+        var parts = token.StartsWith(prefix, StringComparison.Ordinal) ? token[prefix.Length..].Split('.') : [];
+        try
+        {
+            return parts.Length == 2 ? JsonSerializer.Deserialize(FromBase64Url(parts[0]), CredentialJsonContext.Default.CredentialClaims) : null;
+        }
+        catch (Exception ex) when (ex is FormatException or JsonException)
+        {
+            return null;
+        }
+    }
+
     private static string Base64Url(byte[] bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 
     private static byte[] FromBase64Url(string text)

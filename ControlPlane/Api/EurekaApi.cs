@@ -147,7 +147,8 @@ internal static class EurekaApi
             guard.CheckInstance(context, id, app.ToLowerInvariant()) is { } refusal ? refusal.AsText() : registry.UpdateEureka(app, id, r =>
             {
                 var metadata = new Dictionary<string, string>(r.Metadata, StringComparer.Ordinal);
-                foreach (var (key, values) in context.Request.Query)
+                // ?token= is the registration token (RegistrationGuard), not metadata: it must not be published.
+                foreach (var (key, values) in context.Request.Query.Where(q => q.Key != "token"))
                 {
                     metadata[key] = values.ToString();
                 }

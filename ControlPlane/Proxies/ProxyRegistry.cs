@@ -14,8 +14,13 @@ internal sealed class ProxyRegistry(TimeProvider time)
         var record = _proxies.GetOrAdd(id, _ => new ProxyRecord(id, kind, name));
         lock (record)
         {
-            record.Kind = kind;
-            record.Name = name;
+            // Watching is open to anyone; what a proxy reported (with its token) is not relabelled by a watch.
+            if (!record.Reported)
+            {
+                record.Kind = kind;
+                record.Name = name;
+            }
+
             record.Watches += watching;
             record.LastSeen = time.GetUtcNow();
         }
@@ -28,6 +33,7 @@ internal sealed class ProxyRegistry(TimeProvider time)
         {
             record.Kind = report.Kind;
             record.Name = report.Name;
+            record.Reported = true;
             record.AppliedVersion = report.AppliedVersion;
             record.AdminAddress = report.AdminAddress ?? record.AdminAddress;
             record.SpiffeId = report.SpiffeId ?? record.SpiffeId;
@@ -41,6 +47,23 @@ internal sealed class ProxyRegistry(TimeProvider time)
             }
 
             record.LastSeen = time.GetUtcNow();
+        }
+    }
+
+    /// <summary>
+    /// The workload whose proxy reported as <paramref name="id"/> and is watching still: another may not report under
+    /// that id meanwhile. Null when none (a proxy gone, its id free again).
+    /// </summary>
+    public (string Kind, string Name)? LiveReporter(string id)
+    {
+        if (!_proxies.TryGetValue(id, out var record))
+        {
+            return null;
+        }
+
+        lock (record)
+        {
+            return record is { Reported: true, Watches: > 0 } ? (record.Kind, record.Name) : null;
         }
     }
 
@@ -75,6 +98,9 @@ internal sealed class ProxyRegistry(TimeProvider time)
         public string? Refusal { get; set; }
 
         public int Watches { get; set; }
+
+        /// <summary>Whether its kind and name come from a report (which needs the proxy's token off loopback).</summary>
+        public bool Reported { get; set; }
 
         public string? AdminAddress { get; set; }
 

@@ -3,6 +3,7 @@ using AspireMesh.Contracts;
 using AspireMesh.Contracts.Security;
 using AspireMesh.Contracts.Snapshots;
 using AspireMesh.ControlPlane.Api;
+using AspireMesh.ControlPlane.Proxies;
 using AspireMesh.ControlPlane.Registry;
 using Microsoft.Extensions.Options;
 
@@ -16,7 +17,7 @@ namespace AspireMesh.ControlPlane.Security;
 /// is read from <c>Authorization: Bearer</c>, <c>X-Consul-Token</c>, <c>?token=</c>, or as the password of Basic
 /// authentication (a Eureka client's <c>http://user:token@host/eureka</c>).
 /// </summary>
-internal sealed class RegistrationGuard(BootstrapCredentials credentials, AdminToken admin, InstanceRegistry registry, IOptions<ControlPlaneOptions> options,
+internal sealed class RegistrationGuard(BootstrapCredentials credentials, AdminToken admin, InstanceRegistry registry, ProxyRegistry proxies, IOptions<ControlPlaneOptions> options,
     TimeProvider time, ILogger<RegistrationGuard> logger)
 {
     private const string Realm = "Bearer realm=\"aspiremesh-registry\"";
@@ -60,7 +61,10 @@ internal sealed class RegistrationGuard(BootstrapCredentials credentials, AdminT
         return why is null ? null : Refuse(context, StatusCodes.Status403Forbidden, why);
     }
 
-    /// <summary>Whether the caller may report as proxy <paramref name="proxyId"/> of <paramref name="kind"/> <paramref name="name"/>.</summary>
+    /// <summary>
+    /// Whether the caller may report as proxy <paramref name="proxyId"/> of <paramref name="kind"/> <paramref name="name"/>:
+    /// with that proxy's own token, and not under the id of another workload's proxy that is still watching.
+    /// </summary>
     public RegistrationRefusal? CheckReport(HttpContext context, string proxyId, string kind, string name)
     {
         if (!Authenticate(context, out var claims, out var refusal))
@@ -68,9 +72,22 @@ internal sealed class RegistrationGuard(BootstrapCredentials credentials, AdminT
             return refusal;
         }
 
-        return claims is null || (claims.Kind == kind && claims.Name == name && (claims.Instance is null || claims.Instance == proxyId))
-            ? null
-            : Refuse(context, StatusCodes.Status403Forbidden, $"the registration token is {claims.Kind} '{claims.Name}''s{(claims.Instance is null ? "" : $" (instance '{claims.Instance}')")}, not {kind} '{name}''s (proxy '{proxyId}')");
+        if (claims is null)
+        {
+            return null;
+        }
+
+        string? why = null;
+        if (claims.Kind is not (ProxyKinds.Sidecar or ProxyKinds.Gateway) || claims.Kind != kind || claims.Name != name || claims.Instance != proxyId)
+        {
+            why = $"the registration token is {claims.Kind} '{claims.Name}''s{(claims.Instance is null ? "" : $" (instance '{claims.Instance}')")}, not {kind} '{name}''s (proxy '{proxyId}')";
+        }
+        else if (proxies.LiveReporter(proxyId) is { } live && (live.Kind != kind || live.Name != name))
+        {
+            why = $"proxy '{proxyId}' is {live.Kind} '{live.Name}''s, which is still watching";
+        }
+
+        return why is null ? null : Refuse(context, StatusCodes.Status403Forbidden, why);
     }
 
     // True with claims null: open, or the admin token. True with claims: a valid registration token, still to be scoped.

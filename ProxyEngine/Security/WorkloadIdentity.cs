@@ -33,7 +33,7 @@ public sealed class WorkloadIdentity : IRegistrationCredential, IAsyncDisposable
     private string _bundleText = "";
     private Task? _renewal;
     private volatile TaskCompletionSource _renewNow = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private DateTimeOffset _lastForcedRenewal = DateTimeOffset.MinValue;
+    private long _lastForcedRenewalTicks;
 
     /// <param name="kind"><c>sidecar</c> or <c>gateway</c>.</param>
     /// <param name="name">The service (or gateway) name.</param>
@@ -191,16 +191,16 @@ public sealed class WorkloadIdentity : IRegistrationCredential, IAsyncDisposable
     /// The control plane refused this proxy's registration token (its bootstrap key was rotated, say): renew now, for a
     /// new one. At most once a minute, however often it is called.
     /// </summary>
-    public void RegistrationTokenRefused()
+    public void RegistrationTokenRefused(HttpStatusCode status)
     {
-        var now = _time.GetUtcNow();
-        if (_current is null || now - _lastForcedRenewal < TimeSpan.FromMinutes(1))
+        var now = _time.GetUtcNow().UtcTicks;
+        var last = Interlocked.Read(ref _lastForcedRenewalTicks);
+        if (_current is null || now - last < TimeSpan.TicksPerMinute || Interlocked.CompareExchange(ref _lastForcedRenewalTicks, now, last) != last)
         {
             return;
         }
 
-        _lastForcedRenewal = now;
-        ProxyEngineLog.CertificateRequestFailed(_logger, 0, 0, "the control plane refused this proxy's registration token; renewing the certificate for a new one");
+        ProxyEngineLog.RegistrationTokenRefused(_logger, (int)status);
         _renewNow.TrySetResult();
     }
 
@@ -294,6 +294,11 @@ public sealed class WorkloadIdentity : IRegistrationCredential, IAsyncDisposable
         {
             TryKeep(TokenFile, token, secret: true);
         }
+        else
+        {
+            // A control plane of 0.1.0 sends none: a token kept from a newer one is not this certificate's.
+            TryForget(TokenFile);
+        }
 
         UpdateTrustBundle([issued.TrustBundle]);
         return Credential.For(withKey, _time.GetUtcNow(), issued.RegistrationToken);
@@ -361,12 +366,34 @@ public sealed class WorkloadIdentity : IRegistrationCredential, IAsyncDisposable
             }
 
             UpdateTrustBundle([File.ReadAllText(bundlePath)]);
-            var tokenPath = Path.Combine(_directory, TokenFile);
-            return Credential.For(certificate, now, File.Exists(tokenPath) ? File.ReadAllText(tokenPath).Trim() : null);
+            return Credential.For(certificate, now, KeptToken());
         }
         catch (Exception ex) when (ex is IOException or CryptographicException or UnauthorizedAccessException)
         {
             return null;
+        }
+    }
+
+    // The kept registration token, when it is this proxy's: a gateway's id changes with each run, so one kept from
+    // an earlier run names another instance, and is renewed at start like a missing one.
+    private string? KeptToken()
+    {
+        var path = Path.Combine(_directory, TokenFile);
+        var token = File.Exists(path) ? File.ReadAllText(path).Trim() : "";
+        return Contracts.Security.RegistrationToken.ReadUnverified(token) is { } claims && claims.Kind == _kind && claims.Name == _name && claims.Instance == _instance
+            ? token
+            : null;
+    }
+
+    private void TryForget(string file)
+    {
+        try
+        {
+            File.Delete(Path.Combine(_directory, file));
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            ProxyEngineLog.CertificateRequestFailed(_logger, 0, 0, $"could not remove {file} from {_directory}: {ex.Message}");
         }
     }
 

@@ -14,12 +14,14 @@ public sealed class RegistrationTokenTests
     private static CancellationToken Cancel => TestContext.Current.CancellationToken;
 
     /// <param name="kept">
-    /// What the restarted sidecar finds beside its kept certificate: no token (kept by a build before tokens), or one the
-    /// control plane no longer accepts (signed with a bootstrap key since rotated).
+    /// What the restarted sidecar finds beside its kept certificate: no token (kept by a build before tokens), one the
+    /// control plane no longer accepts (signed with a bootstrap key since rotated), or one for another instance (kept
+    /// from a run under another id, as a gateway's id changes with each run).
     /// </param>
     [Theory]
     [InlineData("none")]
     [InlineData("refused")]
+    [InlineData("another-instance")]
     public async Task RestartedWithAKeptCertificateAndNoGoodToken_RenewsForOne_AndRegistersAgain(string kept)
     {
         await using var app = await TestBackend.StartAsync("catalog-app");
@@ -43,8 +45,9 @@ public sealed class RegistrationTokenTests
             }
             else
             {
-                await File.WriteAllTextAsync(tokenFile,
-                    RegistrationToken.Mint(BootstrapCredential.NewKey(), "sidecar", "catalog", "catalog-1", DateTimeOffset.UtcNow.AddHours(1)), Cancel);
+                var key = kept == "refused" ? BootstrapCredential.NewKey() : ControlPlaneProcess.BootstrapKey;
+                var instance = kept == "refused" ? "catalog-1" : "catalog-0";
+                await File.WriteAllTextAsync(tokenFile, RegistrationToken.Mint(key, "sidecar", "catalog", instance, DateTimeOffset.UtcNow.AddHours(1)), Cancel);
             }
 
             // No bootstrap credential this time: the kept certificate is its identity, and proves it for a new token.
@@ -56,7 +59,7 @@ public sealed class RegistrationTokenTests
             await controlPlane.Process.WaitForLineAsync(@"Issued spiffe://cluster\.local/ns/default/sa/catalog to catalog-1 \(renewal\)", Deadline);
             if (kept == "refused")
             {
-                await restarted.Process.WaitForLineAsync("the control plane refused this proxy's registration token; renewing the certificate for a new one", Deadline);
+                await restarted.Process.WaitForLineAsync(@"The control plane refused this proxy's registration token \(401\); renewing the certificate for a new one", Deadline);
                 await controlPlane.Process.WaitForLineAsync(@"Refused PUT /v1/instances/catalog-1 from 127\.0\.0\.1: the registration token was not issued for this mesh", Deadline);
             }
 

@@ -175,7 +175,53 @@ public sealed class RegistrationGuardTests
         Assert.Contains("the registration token is for instance 'catalog-7', not 'catalog-8'", Detail(otherInstance.Message), StringComparison.Ordinal);
         Assert.Equal(HttpStatusCode.Forbidden, asGateway.StatusCode);
         Assert.Contains("not gateway 'catalog''s", Detail(asGateway.Message), StringComparison.Ordinal);
-        Assert.Equal(0, credential.Refusals);
+        // Each 403 told the proxy its token was refused (one kept from a run under another id renews for a new one).
+        Assert.Equal(2, credential.Refusals);
+    }
+
+    [Fact]
+    public async Task Report_UnderTheIdOfAnotherWorkloadsProxyStillWatching_OrWithAnApplicationsToken_Refused()
+    {
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(RegistrationGuardTests).Assembly, null, NotOnLoopback);
+        async Task<ControlPlaneClient> ProxyAsync(string kind, string name, string instance)
+        {
+            using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+            var csr = new CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256).CreateSigningRequestPem();
+            var issued = await controlPlane.Client.RequestCertificateAsync(new CertificateSigningRequest(kind, name, instance, csr), ControlPlaneProcess.Credential(kind, name, instance), Cancel);
+            return new ControlPlaneClient(controlPlane.Http, new Credential(issued.RegistrationToken));
+        }
+
+        var sidecar = await ProxyAsync(ProxyKinds.Sidecar, "orders", "orders-1");
+        // A gateway's certificate, asked for under the sidecar's id.
+        var gateway = await ProxyAsync(ProxyKinds.Gateway, "edge", "orders-1");
+        var application = new ControlPlaneClient(controlPlane.Http, new Credential(await controlPlane.MintRegistrationTokenAsync("orders")));
+        var current = (await sidecar.WatchAsync(ProxyKinds.Sidecar, "orders", "orders-1", 0, Cancel))!.Snapshot.Version;
+        using var stopWatching = CancellationTokenSource.CreateLinkedTokenSource(Cancel);
+        // The sidecar's long poll, open until the end of the test.
+        var watching = sidecar.WatchAsync(ProxyKinds.Sidecar, "orders", "orders-1", current, stopWatching.Token);
+        await sidecar.ReportAsync("orders-1", new ProxyReport(ProxyKinds.Sidecar, "orders", current, null, null) { AdminAddress = "http://127.0.0.1:7001" }, Cancel);
+        await Eventually.UntilAsync(async () => (await controlPlane.Admin.GetFromJsonAsync("v1/proxies", MeshJsonContext.Default.ProxyList, Cancel))!.Proxies
+            .Any(p => p is { Id: "orders-1", Watching: true }), TimeSpan.FromSeconds(10), () => "orders-1 to be watching");
+
+        var asGateway = await Assert.ThrowsAsync<ControlPlaneException>(() =>
+            gateway.ReportAsync("orders-1", new ProxyReport(ProxyKinds.Gateway, "edge", current, null, null) { AdminAddress = "http://127.0.0.1:9999" }, Cancel));
+        var asApplication = await Assert.ThrowsAsync<ControlPlaneException>(() =>
+            application.ReportAsync("orders-1", new ProxyReport(ProxyKinds.Sidecar, "orders", current, null, null), Cancel));
+        // An anonymous watch under its id does not relabel it either.
+        using (var relabel = await controlPlane.Http.GetAsync($"v1/watch/gateway/edge?proxy=orders-1&version=0", Cancel))
+        {
+            Assert.Equal(HttpStatusCode.OK, relabel.StatusCode);
+        }
+
+        var proxy = (await controlPlane.Admin.GetFromJsonAsync("v1/proxies", MeshJsonContext.Default.ProxyList, Cancel))!.Proxies.Single(p => p.Id == "orders-1");
+        await stopWatching.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => watching);
+
+        Assert.Equal(HttpStatusCode.Forbidden, asGateway.StatusCode);
+        Assert.Contains("proxy 'orders-1' is sidecar 'orders''s, which is still watching", Detail(asGateway.Message), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.Forbidden, asApplication.StatusCode);
+        Assert.Contains("the registration token is service 'orders''s, not sidecar 'orders''s", Detail(asApplication.Message), StringComparison.Ordinal);
+        Assert.Equal((ProxyKinds.Sidecar, "orders", "http://127.0.0.1:7001"), (proxy.Kind, proxy.Name, proxy.AdminAddress));
     }
 
     [Fact]
@@ -229,6 +275,6 @@ public sealed class RegistrationGuardTests
 
         public string? RegistrationToken => token;
 
-        public void RegistrationTokenRefused() => Refusals++;
+        public void RegistrationTokenRefused(HttpStatusCode status) => Refusals++;
     }
 }
