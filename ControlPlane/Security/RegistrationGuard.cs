@@ -1,4 +1,3 @@
-using System.Text;
 using AspireMesh.Contracts;
 using AspireMesh.Contracts.Security;
 using AspireMesh.Contracts.Snapshots;
@@ -134,16 +133,7 @@ internal sealed class RegistrationGuard(BootstrapCredentials credentials, AdminT
 
         if (header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
         {
-            try
-            {
-                var decoded = Encoding.UTF8.GetString(Convert.FromBase64String(header[6..].Trim()));
-                var colon = decoded.IndexOf(':', StringComparison.Ordinal);
-                return colon >= 0 ? decoded[(colon + 1)..] : null;
-            }
-            catch (FormatException)
-            {
-                return null;
-            }
+            return RemoteAdminGuard.BasicPassword(header);
         }
 
         var consul = request.Headers["X-Consul-Token"].ToString();

@@ -54,20 +54,23 @@ internal sealed class RemoteAdminGuard(RequestDelegate next, AdminToken token, I
     private bool Accepts(HttpRequest request)
     {
         var header = request.Headers.Authorization.ToString();
-        if (header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
-        {
-            try
-            {
-                var decoded = Encoding.UTF8.GetString(Convert.FromBase64String(header[6..].Trim()));
-                var colon = decoded.IndexOf(':', StringComparison.Ordinal);
-                return colon >= 0 && token.Accepts($"Bearer {decoded[(colon + 1)..]}");
-            }
-            catch (FormatException)
-            {
-                return false;
-            }
-        }
+        return header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase)
+            ? BasicPassword(header) is { } password && token.Accepts($"Bearer {password}")
+            : token.Accepts(header);
+    }
 
-        return token.Accepts(header);
+    /// <summary>The password of <c>Authorization: Basic</c> (where a browser or a URL's user info puts a token); null when malformed.</summary>
+    internal static string? BasicPassword(string header)
+    {
+        try
+        {
+            var decoded = Encoding.UTF8.GetString(Convert.FromBase64String(header[6..].Trim()));
+            var colon = decoded.IndexOf(':', StringComparison.Ordinal);
+            return colon >= 0 ? decoded[(colon + 1)..] : null;
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
     }
 }
