@@ -37,6 +37,12 @@ public sealed class ControlPlaneOptions
     /// <summary>How often the proxies' request statistics are collected for the dashboard and the CLI.</summary>
     public TimeSpan StatsInterval { get; set; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// How long a proxy that stopped watching (gone, or cut off) stays listed by <c>GET /v1/proxies</c> and the dashboard,
+    /// as not watching, before it is forgotten.
+    /// </summary>
+    public TimeSpan ProxyRetention { get; set; } = TimeSpan.FromMinutes(10);
+
     /// <summary>The SPIFFE trust domain of workload identities (<c>spiffe://trust-domain/ns/namespace/sa/service</c>).</summary>
     public string TrustDomain { get; set; } = AspireMesh.Contracts.Security.SpiffeId.DefaultTrustDomain;
 

@@ -9,46 +9,38 @@ internal sealed class ProxyRegistry(TimeProvider time)
     private readonly ConcurrentDictionary<string, ProxyRecord> _proxies = new(StringComparer.Ordinal);
 
     /// <summary>A watch request began (or ended: <paramref name="watching"/> -1).</summary>
-    public void Watching(string id, string kind, string name, int watching)
+    public void Watching(string id, string kind, string name, int watching) => Update(id, kind, name, record =>
     {
-        var record = _proxies.GetOrAdd(id, _ => new ProxyRecord(id, kind, name));
-        lock (record)
+        // Watching is open to anyone; what a proxy reported (with its token) is not relabelled by a watch.
+        if (!record.Reported)
         {
-            // Watching is open to anyone; what a proxy reported (with its token) is not relabelled by a watch.
-            if (!record.Reported)
-            {
-                record.Kind = kind;
-                record.Name = name;
-            }
-
-            record.Watches += watching;
-            record.LastSeen = time.GetUtcNow();
+            record.Kind = kind;
+            record.Name = name;
         }
-    }
 
-    public void Report(string id, ProxyReport report)
+        record.Watches += watching;
+        record.LastSeen = time.GetUtcNow();
+    });
+
+    public void Report(string id, ProxyReport report) => Update(id, report.Kind, report.Name, record =>
     {
-        var record = _proxies.GetOrAdd(id, _ => new ProxyRecord(id, report.Kind, report.Name));
-        lock (record)
+        record.Kind = report.Kind;
+        record.Name = report.Name;
+        record.Reported = true;
+        record.AppliedVersion = report.AppliedVersion;
+        record.AdminAddress = report.AdminAddress ?? record.AdminAddress;
+        record.SpiffeId = report.SpiffeId ?? record.SpiffeId;
+        record.CertificateNotAfter = report.CertificateNotAfter ?? record.CertificateNotAfter;
+        record.ProxyVersion = report.ProxyVersion ?? record.ProxyVersion;
+        record.IgnoredFields = report.IgnoredFields is { } ignored ? [.. ignored.Take(ProxyReport.MaxIgnoredFields)] : record.IgnoredFields;
+        if (report.RefusedVersion is not null)
         {
-            record.Kind = report.Kind;
-            record.Name = report.Name;
-            record.Reported = true;
-            record.AppliedVersion = report.AppliedVersion;
-            record.AdminAddress = report.AdminAddress ?? record.AdminAddress;
-            record.SpiffeId = report.SpiffeId ?? record.SpiffeId;
-            record.CertificateNotAfter = report.CertificateNotAfter ?? record.CertificateNotAfter;
-            record.ProxyVersion = report.ProxyVersion ?? record.ProxyVersion;
-            record.IgnoredFields = report.IgnoredFields is { } ignored ? [.. ignored.Take(ProxyReport.MaxIgnoredFields)] : record.IgnoredFields;
-            if (report.RefusedVersion is not null)
-            {
-                record.RefusedVersion = report.RefusedVersion;
-                record.Refusal = report.Refusal;
-            }
-
-            record.LastSeen = time.GetUtcNow();
+            record.RefusedVersion = report.RefusedVersion;
+            record.Refusal = report.Refusal;
         }
-    }
+
+        record.LastSeen = time.GetUtcNow();
+    });
 
     /// <summary>
     /// The workload whose proxy reported as <paramref name="id"/> and is watching still: another may not report under
@@ -67,6 +59,34 @@ internal sealed class ProxyRegistry(TimeProvider time)
         }
     }
 
+    /// <summary>
+    /// Forgets the proxies that stopped watching before <paramref name="cutoff"/> (gone, or cut off for that long), so that
+    /// the records of proxies that came and went do not pile up for the control plane's lifetime. Returns how many.
+    /// </summary>
+    public int ForgetSilentSince(DateTimeOffset cutoff)
+    {
+        var forgotten = 0;
+        foreach (var (id, record) in _proxies)
+        {
+            lock (record)
+            {
+                if (record.Watches > 0 || record.LastSeen >= cutoff)
+                {
+                    continue;
+                }
+
+                record.Forgotten = true;
+            }
+
+            if (_proxies.TryRemove(new KeyValuePair<string, ProxyRecord>(id, record)))
+            {
+                forgotten++;
+            }
+        }
+
+        return forgotten;
+    }
+
     public IReadOnlyList<ProxyInfo> List(long currentVersion) =>
         [.. _proxies.Values.Select(r =>
         {
@@ -82,6 +102,29 @@ internal sealed class ProxyRegistry(TimeProvider time)
                 };
             }
         }).OrderBy(p => p.Kind, StringComparer.Ordinal).ThenBy(p => p.Name, StringComparer.Ordinal).ThenBy(p => p.Id, StringComparer.Ordinal)];
+
+    /// <summary>
+    /// Applies <paramref name="update"/> to the record of <paramref name="id"/> under its lock; a record that
+    /// <see cref="ForgetSilentSince"/> is removing meanwhile is left for a new one, so that what is heard of a proxy is never
+    /// written to a forgotten record.
+    /// </summary>
+    private void Update(string id, string kind, string name, Action<ProxyRecord> update)
+    {
+        while (true)
+        {
+            var record = _proxies.GetOrAdd(id, _ => new ProxyRecord(id, kind, name));
+            lock (record)
+            {
+                if (!record.Forgotten)
+                {
+                    update(record);
+                    return;
+                }
+            }
+
+            _proxies.TryRemove(new KeyValuePair<string, ProxyRecord>(id, record));
+        }
+    }
 
     private sealed class ProxyRecord(string id, string kind, string name)
     {
@@ -113,5 +156,8 @@ internal sealed class ProxyRegistry(TimeProvider time)
         public IReadOnlyList<string> IgnoredFields { get; set; } = [];
 
         public DateTimeOffset LastSeen { get; set; }
+
+        /// <summary>Set, under the record's lock, once it is being removed: whoever holds it then must look again.</summary>
+        public bool Forgotten { get; set; }
     }
 }

@@ -17,6 +17,8 @@ public sealed class ControlPlaneApiTests
         Routes = [new() { Name = "web", ParentRefs = [new() { Name = "gateway" }], Rules = [new() { BackendRefs = [new() { Name = "frontend" }] }] }],
     };
 
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(20);
+
     private static CancellationToken Cancel => TestContext.Current.CancellationToken;
 
     [Fact]
@@ -196,6 +198,29 @@ public sealed class ControlPlaneApiTests
         Assert.Equal(("http://127.0.0.1:1", InstanceHealth.Unhealthy, "app answered 503"), (instance.Address, instance.Health, instance.Reason));
         var proxies = await controlPlane.Http.GetFromJsonAsync("v1/proxies", MeshJsonContext.Default.ProxyList, Cancel);
         Assert.Equal("9.9.9", Assert.Single(proxies!.Proxies).ProxyVersion);
+    }
+
+    [Fact]
+    public async Task Proxies_SilentLongerThanRetention_Forgotten_WatchingOnesKept()
+    {
+        // Proxies come and go (every restart of a gateway is a new id): the records of gone ones must not pile up.
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ControlPlaneApiTests).Assembly, null, "--ControlPlane:ProxyRetention=00:00:02");
+        var current = await controlPlane.Client.WatchAsync(ProxyKinds.Sidecar, "frontend", "live-1", 0, Cancel);
+        var watching = controlPlane.Client.WatchAsync(ProxyKinds.Sidecar, "frontend", "live-1", current!.Snapshot.Version, Cancel);
+        await Eventually.UntilAsync(async () => (await ListAsync()).Any(p => p is { Id: "live-1", Watching: true }), Deadline, "live-1 to be watching");
+        using var report = await controlPlane.Http.PostAsync("v1/proxies/gone-1/report",
+            new StringContent("""{"kind":"sidecar","name":"catalog","appliedVersion":1}""", Encoding.UTF8, "application/json"), Cancel);
+        Assert.Equal(HttpStatusCode.NoContent, report.StatusCode);
+        Assert.Contains(await ListAsync(), p => p.Id == "gone-1");
+
+        await Eventually.UntilAsync(async () => !(await ListAsync()).Any(p => p.Id == "gone-1"), Deadline, "gone-1 to be forgotten");
+
+        // live-1 was last heard of before gone-1 reported, but it is watching still.
+        Assert.False(watching.IsCompleted);
+        Assert.Equal(["live-1"], (await ListAsync()).Select(p => p.Id));
+
+        async Task<IReadOnlyList<AspireMesh.Contracts.Admin.ProxyInfo>> ListAsync() =>
+            (await controlPlane.Http.GetFromJsonAsync("v1/proxies", MeshJsonContext.Default.ProxyList, Cancel))!.Proxies;
     }
 
     [Theory]
