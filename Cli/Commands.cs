@@ -17,9 +17,12 @@ internal static class Commands
 {
     private const int Unreachable = 2;
 
+    /// <summary>What the control plane's certificate is trusted by (set once, from the environment, before any command runs).</summary>
+    public static AspireMesh.Contracts.Client.ControlPlaneTrust Trust { get; set; } = new(null);
+
     private static HttpClient Client(Uri controlPlane, string? token = null)
     {
-        var http = new HttpClient { BaseAddress = controlPlane, Timeout = TimeSpan.FromSeconds(15) };
+        var http = Trust.CreateClient(controlPlane, TimeSpan.FromSeconds(15));
         token ??= Environment.GetEnvironmentVariable("ASPIREMESH_ADMIN_TOKEN");
         if (!string.IsNullOrEmpty(token))
         {

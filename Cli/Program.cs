@@ -1,6 +1,17 @@
 using System.CommandLine;
 using AspireMesh.Cli;
+using AspireMesh.Contracts.Client;
 using AspireMesh.ProxyEngine.Hosting;
+
+try
+{
+    Commands.Trust = ControlPlaneTrust.FromEnvironment();
+}
+catch (InvalidDataException ex)
+{
+    await Console.Error.WriteLineAsync($"error: {ex.Message}");
+    return 2;
+}
 
 var controlPlane = CommandLineOptions.Url("--control-plane", "Control plane base URL (default: $ASPIREMESH_CONTROL_PLANE or http://localhost:8761/).",
     new Uri(Environment.GetEnvironmentVariable("ASPIREMESH_CONTROL_PLANE") is { Length: > 0 } url ? url : "http://localhost:8761/"));

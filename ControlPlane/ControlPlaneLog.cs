@@ -60,6 +60,9 @@ internal static partial class ControlPlaneLog
     [LoggerMessage(1043, LogLevel.Warning, "Root rotation: new issuing root {Thumbprint}; the previous root {Previous} stays trusted until {RetiresAt:u}")]
     public static partial void RootRotated(ILogger logger, string thumbprint, string previous, DateTimeOffset retiresAt);
 
+    [LoggerMessage(1045, LogLevel.Information, "HTTPS certificate of the control plane issued for {Names} by root {Root}, expires {NotAfter:u}; clients trust it by the mesh's root (GET /v1/ca/bundle.pem, given to them in ASPIREMESH_CONTROL_PLANE_CA)")]
+    public static partial void ServerCertificateIssued(ILogger logger, string names, string root, DateTimeOffset notAfter);
+
     [LoggerMessage(1044, LogLevel.Information, "Root {Thumbprint} retired: it left the trust bundle")]
     public static partial void RootRetired(ILogger logger, string thumbprint);
 }

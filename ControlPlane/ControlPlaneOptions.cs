@@ -55,6 +55,13 @@ public sealed class ControlPlaneOptions
     /// <summary>The private key (PEM) of <see cref="CaCertificate"/>.</summary>
     public string? CaKey { get; set; }
 
+    /// <summary>
+    /// More names and addresses (comma-separated) the certificate of the control plane's HTTPS listeners is for, beside
+    /// localhost, this machine's name, the loopback addresses and the hosts of the listener URLs: the names clients reach
+    /// it by (a Kubernetes Service's DNS names, a load balancer's address).
+    /// </summary>
+    public string? ServerNames { get; set; }
+
     /// <summary>How long a rotated-out root stays trusted; default twice the certificate lifetime (every workload renews under the new root meanwhile).</summary>
     public TimeSpan? RootOverlap { get; set; }
 

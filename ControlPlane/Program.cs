@@ -45,6 +45,11 @@ builder.Services.AddSingleton<AspireMesh.ControlPlane.Resources.ResourceStore>()
 builder.Services.AddSingleton(new StateDirectory(options.StateDirectory ?? StateDirectory.DefaultPath));
 builder.Services.AddSingleton(sp => AdminToken.Resolve(Environment.GetEnvironmentVariable(AdminToken.EnvironmentVariable), sp.GetRequiredService<StateDirectory>(), Console.Out));
 builder.Services.AddSingleton<CertificateAuthority>();
+builder.Services.AddSingleton<ServerCertificate>();
+// HTTPS listeners (an https:// URL in --urls) present a certificate of the mesh's own CA.
+builder.WebHost.UseKestrelHttpsConfiguration();
+builder.Services.AddOptions<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>().Configure<IServiceProvider>((kestrel, services) =>
+    kestrel.ConfigureHttpsDefaults(https => https.ServerCertificateSelector = (_, _) => services.GetRequiredService<ServerCertificate>().Current()));
 builder.Services.AddSingleton<RegistrationGuard>();
 builder.Services.AddSingleton(sp => new BootstrapCredentials(sp.GetRequiredService<StateDirectory>(), sp.GetRequiredService<TimeProvider>(),
     Environment.GetEnvironmentVariable(AspireMesh.Contracts.Security.BootstrapCredential.KeyEnvironmentVariable)));
@@ -76,6 +81,12 @@ try
     _ = app.Services.GetRequiredService<AdminToken>();
     _ = app.Services.GetRequiredService<BootstrapCredentials>();
     _ = app.Services.GetRequiredService<CertificateAuthority>();
+    var serverCertificate = app.Services.GetRequiredService<ServerCertificate>();
+    if (ServerCertificate.AnyHttps(app.Configuration["urls"]))
+    {
+        _ = serverCertificate.Current();
+    }
+
     var store = app.Services.GetRequiredService<ConfigStore>();
     store.Load();
     var (configText, configSource) = !string.IsNullOrEmpty(options.ConfigPath)

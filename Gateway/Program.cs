@@ -128,8 +128,19 @@ var status = new ProxyStatus();
 
 // The gateway calls sidecars over mTLS with its own mesh identity, obtained before it takes any request.
 using var loggers = LoggerFactory.Create(logging => logging.AddConsole());
+ControlPlaneTrust controlPlaneTrust;
+try
+{
+    controlPlaneTrust = ControlPlaneTrust.FromEnvironment();
+}
+catch (InvalidDataException ex)
+{
+    await Console.Error.WriteLineAsync($"error: {ex.Message}");
+    return 2;
+}
+
 await using var identity = new WorkloadIdentity(ProxyKinds.Gateway, gatewayName, proxyId, stateDirectory,
-    new ControlPlaneClient(new HttpClient { BaseAddress = controlPlaneUrl, Timeout = TimeSpan.FromSeconds(30) }),
+    ControlPlaneClient.Create(controlPlaneUrl, TimeSpan.FromSeconds(30), controlPlaneTrust),
     Environment.GetEnvironmentVariable(BootstrapCredential.EnvironmentVariable), loggers.CreateLogger("AspireMesh.Gateway.Identity"));
 try
 {

@@ -44,8 +44,19 @@ internal static class Sidecar
         // The identity comes first: the inbound port takes mTLS from its first connection on.
         using var loggers = LoggerFactory.Create(logging => logging.AddConsole());
         ApplyCpuSlice(options.CpuSliceMicroseconds, loggers.CreateLogger("AspireMesh.MeshProxy"));
+        ControlPlaneTrust trust;
+        try
+        {
+            trust = ControlPlaneTrust.FromEnvironment();
+        }
+        catch (InvalidDataException ex)
+        {
+            await Console.Error.WriteLineAsync($"error: {ex.Message}").ConfigureAwait(false);
+            return 2;
+        }
+
         await using var identity = new WorkloadIdentity(ProxyKinds.Sidecar, options.Service, options.InstanceId, options.StateDirectory,
-            new ControlPlaneClient(new HttpClient { BaseAddress = options.ControlPlane, Timeout = TimeSpan.FromSeconds(30) }), options.BootstrapCredential,
+            ControlPlaneClient.Create(options.ControlPlane, TimeSpan.FromSeconds(30), trust), options.BootstrapCredential,
             loggers.CreateLogger("AspireMesh.MeshProxy.Identity"));
         try
         {

@@ -14,8 +14,19 @@ namespace AspireMesh.Contracts.Client;
 /// The proxy's registration token (<see cref="RegistrationToken"/>), sent with what changes the registry and with
 /// reports, and told when the control plane refuses it; null for none.
 /// </param>
-public sealed class ControlPlaneClient(HttpClient http, IRegistrationCredential? credential = null)
+/// <param name="trust">What <paramref name="http"/> trusts the control plane's certificate by (a proxy adds its trust bundle to it); null when not known.</param>
+public sealed class ControlPlaneClient(HttpClient http, IRegistrationCredential? credential = null, ControlPlaneTrust? trust = null)
 {
+    /// <summary>What this client trusts the control plane's certificate by, when it was made by <see cref="Create"/>.</summary>
+    public ControlPlaneTrust? Trust => trust;
+
+    /// <summary>A client of the control plane at <paramref name="controlPlane"/> that trusts its certificate by <paramref name="trust"/>.</summary>
+    public static ControlPlaneClient Create(Uri controlPlane, TimeSpan timeout, ControlPlaneTrust trust, IRegistrationCredential? credential = null)
+    {
+        ArgumentNullException.ThrowIfNull(trust);
+        return new ControlPlaneClient(trust.CreateClient(controlPlane, timeout), credential, trust);
+    }
+
     /// <summary>Registers (or re-registers) an instance and returns its lease.</summary>
     public async Task<LeaseGrant> RegisterAsync(string instanceId, InstanceRegistration registration, CancellationToken cancellationToken)
     {

@@ -112,9 +112,7 @@ internal sealed class CertificateAuthority : IDisposable
         names.AddUri(new Uri(identity.ToString()));
         leaf.CertificateExtensions.Add(names.Build(critical: true));
         leaf.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(key, false));
-        // A supplied root may lack a subject key identifier; then the issuer is named by its name and serial.
-        var rootHasKeyId = issuing.Certificate.Extensions.OfType<X509SubjectKeyIdentifierExtension>().Any();
-        leaf.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(issuing.Certificate, includeKeyIdentifier: rootHasKeyId, includeIssuerAndSerial: !rootHasKeyId));
+        AddIssuerKeyId(leaf, issuing.Certificate);
 
         var now = _time.GetUtcNow();
         var notAfter = now + Lifetime;
@@ -127,6 +125,44 @@ internal sealed class CertificateAuthority : IDisposable
         using var certificate = leaf.Create(issuing.Certificate, now - TimeSpan.FromMinutes(1), notAfter, RandomNumberGenerator.GetBytes(16));
         return new IssuedCertificate(identity.ToString(), certificate.ExportCertificatePem() + "\n", string.Join('\n', Bundle()), notAfter);
     }
+
+    /// <summary>
+    /// A server certificate (and its new private key) for the control plane's HTTPS listeners, for
+    /// <paramref name="names"/> and <paramref name="addresses"/>. It is issued by the oldest root that stays in the bundle
+    /// for a while yet, the one every proxy has trusted longest: right after a rotation, proxies that have not yet received
+    /// the new bundle keep connecting. <paramref name="root"/> is that root's thumbprint.
+    /// </summary>
+    public X509Certificate2 IssueServer(IReadOnlyList<string> names, IReadOnlyList<System.Net.IPAddress> addresses, out string root)
+    {
+        var now = _time.GetUtcNow();
+        var issuer = Serving(now);
+        var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest(new X500DistinguishedName($"O=AspireMesh, OU={TrustDomain}, CN=AspireMesh control plane"), key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));
+        var san = new SubjectAlternativeNameBuilder();
+        foreach (var name in names)
+        {
+            san.AddDnsName(name);
+        }
+
+        foreach (var address in addresses)
+        {
+            san.AddIpAddress(address);
+        }
+
+        request.CertificateExtensions.Add(san.Build());
+        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
+        AddIssuerKeyId(request, issuer.Certificate);
+        var notAfter = new[] { now + Lifetime, (DateTimeOffset)issuer.Certificate.NotAfter, issuer.RetiresAt ?? DateTimeOffset.MaxValue }.Min();
+        using var certificate = request.Create(issuer.Certificate, now - TimeSpan.FromMinutes(1), notAfter, RandomNumberGenerator.GetBytes(16));
+        root = issuer.Thumbprint;
+        return certificate.CopyWithPrivateKey(key);
+    }
+
+    /// <summary>The thumbprint of the root that issues the control plane's server certificate at <paramref name="now"/>.</summary>
+    public string ServingRoot(DateTimeOffset now) => Serving(now).Thumbprint;
 
     /// <summary>
     /// Whether <paramref name="certificate"/> is a current workload certificate of this mesh (its chain ends in a root of
@@ -242,13 +278,7 @@ internal sealed class CertificateAuthority : IDisposable
 
     private Root Generate()
     {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var now = _time.GetUtcNow();
-        var request = new CertificateRequest(new X500DistinguishedName($"O=AspireMesh, OU={TrustDomain}, CN=AspireMesh Root CA {now:yyyy-MM-dd HH:mm:ss}"), key, HashAlgorithmName.SHA256);
-        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, true, 0, true));
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
-        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
-        var certificate = request.CreateSelfSigned(now - TimeSpan.FromMinutes(1), now.AddYears(10));
+        var certificate = MeshRootCertificate.Create(TrustDomain, _time.GetUtcNow());
         return new Root(certificate, certificate.GetCertHashString(HashAlgorithmName.SHA256).ToLowerInvariant(), null);
     }
 
@@ -338,7 +368,7 @@ internal sealed class CertificateAuthority : IDisposable
             var certPath = _directory.PathOf(Path.Combine(Folder, $"{root.Thumbprint}.crt.pem"));
             if (!File.Exists(certPath))
             {
-                DurableFile.Write(_directory.PathOf(Path.Combine(Folder, $"{root.Thumbprint}.key.pem")), Encoding.ASCII.GetBytes(ExportKey(root.Certificate)), UnixFileMode.UserRead | UnixFileMode.UserWrite);
+                DurableFile.Write(_directory.PathOf(Path.Combine(Folder, $"{root.Thumbprint}.key.pem")), Encoding.ASCII.GetBytes(MeshRootCertificate.ExportKeyPem(root.Certificate)), UnixFileMode.UserRead | UnixFileMode.UserWrite);
                 DurableFile.Write(certPath, Encoding.ASCII.GetBytes(root.Certificate.ExportCertificatePem()));
             }
         }
@@ -347,10 +377,21 @@ internal sealed class CertificateAuthority : IDisposable
             JsonSerializer.SerializeToUtf8Bytes(new CaState([.. _roots.Select(r => new CaStateRoot(r.Thumbprint, r.RetiresAt))]), ControlPlaneJsonContext.Default.CaState));
     }
 
-    private static string ExportKey(X509Certificate2 certificate) =>
-        certificate.GetECDsaPrivateKey() is { } ec ? ec.ExportPkcs8PrivateKeyPem()
-        : certificate.GetRSAPrivateKey() is { } rsa ? rsa.ExportPkcs8PrivateKeyPem()
-        : throw new InvalidDataException("the root's key is neither ECDSA nor RSA.");
+    /// <summary>The oldest root (the list is newest first) that stays in the bundle for ten minutes more at least.</summary>
+    private Root Serving(DateTimeOffset now)
+    {
+        lock (_gate)
+        {
+            return _roots.Last(r => r.RetiresAt is null || r.RetiresAt > now + TimeSpan.FromMinutes(10));
+        }
+    }
+
+    /// <summary>Names the issuing root by its key identifier, or (a supplied root may lack one) by its name and serial.</summary>
+    private static void AddIssuerKeyId(CertificateRequest request, X509Certificate2 root)
+    {
+        var rootHasKeyId = root.Extensions.OfType<X509SubjectKeyIdentifierExtension>().Any();
+        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(root, includeKeyIdentifier: rootHasKeyId, includeIssuerAndSerial: !rootHasKeyId));
+    }
 
     private sealed record Root(X509Certificate2 Certificate, string Thumbprint, DateTimeOffset? RetiresAt);
 }

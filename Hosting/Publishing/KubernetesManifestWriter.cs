@@ -1,3 +1,4 @@
+using AspireMesh.Contracts.Client;
 using AspireMesh.Contracts.Security;
 using AspireMesh.Hosting.Model;
 using Map = AspireMesh.Hosting.Publishing.YamlText.Map;
@@ -17,6 +18,10 @@ internal static class KubernetesManifestWriter
     public const string AdminTokenEntry = "token";
     public const string ConfigMapName = "aspiremesh-config";
     public const string ConfigEntry = "mesh.json";
+    public const string CaSecret = "aspiremesh-ca";
+    public const string CaKeyEntry = "ca.key";
+    public const string CaCertificateEntry = "ca.crt";
+    private const string CaKeyMount = "/etc/aspiremesh-ca";
     private const string NameLabel = "app.kubernetes.io/name";
     private const string StateMount = "/var/lib/aspiremesh";
 
@@ -46,11 +51,18 @@ internal static class KubernetesManifestWriter
         var adminToken = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16)).ToLowerInvariant();
         Save("secrets.yaml",
             Object("v1", "Secret", BootstrapSecret, ns, new Map { { "type", "Opaque" }, { "stringData", bootstrap } }),
-            Object("v1", "Secret", AdminSecret, ns, new Map { { "type", "Opaque" }, { "stringData", new Map { { AdminTokenEntry, adminToken } } } }));
-        Save("configmap.yaml", Object("v1", "ConfigMap", ConfigMapName, ns, new Map { { "data", new Map { { ConfigEntry, topology.MeshConfigJson } } } }));
+            Object("v1", "Secret", AdminSecret, ns, new Map { { "type", "Opaque" }, { "stringData", new Map { { AdminTokenEntry, adminToken } } } }),
+            Object("v1", "Secret", CaSecret, ns, new Map { { "type", "Opaque" }, { "stringData", new Map { { CaKeyEntry, topology.RootKeyPem } } } }));
+        // The CA's root certificate is public: the control plane issues from it, the proxies trust the control plane by it.
+        Save("configmap.yaml", Object("v1", "ConfigMap", ConfigMapName, ns, new Map
+        {
+            { "data", new Map { { ConfigEntry, topology.MeshConfigJson }, { CaCertificateEntry, topology.RootCertificatePem } } },
+        }));
 
-        var controlPlaneUrl = $"http://{MeshApplication.ControlPlaneName}:{PublishedTopology.ControlPlanePort}";
-        Save($"{MeshApplication.ControlPlaneName}.yaml", ControlPlane(topology, ns), ClusterService(MeshApplication.ControlPlaneName, ns, [("http", PublishedTopology.ControlPlanePort, PublishedTopology.ControlPlanePort)]));
+        // Proxies reach the control plane across the pod network: over HTTPS, so that their credentials, tokens and
+        // snapshots are not readable on the way.
+        var controlPlaneUrl = $"https://{MeshApplication.ControlPlaneName}:{PublishedTopology.ControlPlanePort}";
+        Save($"{MeshApplication.ControlPlaneName}.yaml", ControlPlane(topology, ns), ClusterService(MeshApplication.ControlPlaneName, ns, [("https", PublishedTopology.ControlPlanePort, PublishedTopology.ControlPlanePort)]));
 
         foreach (var (service, project) in topology.App.Projects.Zip(topology.Services))
         {
@@ -80,20 +92,27 @@ internal static class KubernetesManifestWriter
         {
             { "name", MeshApplication.ControlPlaneName },
             { "image", topology.Image(topology.ControlPlane) },
-            { "args", new List<string> { "--urls", $"http://+:{PublishedTopology.ControlPlanePort}", "--config", $"/etc/aspiremesh/{ConfigEntry}", "--state-dir", $"{StateMount}/controlplane" } },
-            { "ports", new List<Map> { Port("http", PublishedTopology.ControlPlanePort) } },
+            { "args", new List<string>
+                {
+                    "--urls", $"https://+:{PublishedTopology.ControlPlanePort}", "--config", $"/etc/aspiremesh/{ConfigEntry}", "--state-dir", $"{StateMount}/controlplane",
+                    $"--ControlPlane:CaCertificate=/etc/aspiremesh/{CaCertificateEntry}", $"--ControlPlane:CaKey={CaKeyMount}/{CaKeyEntry}",
+                    $"--ControlPlane:ServerNames={string.Join(',', ServerNames(ns))}",
+                }
+            },
+            { "ports", new List<Map> { Port("https", PublishedTopology.ControlPlanePort) } },
             { "env", new List<Map>
                 {
                     SecretEnv("ASPIREMESH_ADMIN_TOKEN", AdminSecret, AdminTokenEntry),
                     SecretEnv(BootstrapCredential.KeyEnvironmentVariable, BootstrapSecret, BootstrapKeyEntry),
                 }
             },
-            { "readinessProbe", new Map { { "httpGet", new Map { { "path", "/health" }, { "port", PublishedTopology.ControlPlanePort } } } } },
-            { "volumeMounts", new List<Map> { Mount("config", "/etc/aspiremesh", readOnly: true), Mount("state", StateMount) } },
+            { "readinessProbe", new Map { { "httpGet", new Map { { "path", "/health" }, { "port", PublishedTopology.ControlPlanePort }, { "scheme", "HTTPS" } } } } },
+            { "volumeMounts", new List<Map> { Mount("config", "/etc/aspiremesh", readOnly: true), Mount("ca", CaKeyMount, readOnly: true), Mount("state", StateMount) } },
         };
         var volumes = new List<Map>
         {
             new() { { "name", "config" }, { "configMap", new Map { { "name", ConfigMapName } } } },
+            new() { { "name", "ca" }, { "secret", new Map { { "secretName", CaSecret }, { "defaultMode", 256 } } } },
             EmptyDir("state"),
         };
         // One replica: the registry and the CA live in this process (its state directory is the pod's).
@@ -122,6 +141,7 @@ internal static class KubernetesManifestWriter
                     FieldEnv("POD_NAME", "metadata.name"),
                     FieldEnv("POD_IP", "status.podIP"),
                     SecretEnv(BootstrapCredential.EnvironmentVariable, BootstrapSecret, PublishedTopology.SidecarCredentialKey(service.Name)),
+                    ControlPlaneRootEnv(),
                     new() { { "name", "OTEL_SERVICE_NAME" }, { "value", service.Name } },
                     .. SidecarRuntime.Environment.Select(ValueEnv),
                 ]
@@ -143,6 +163,7 @@ internal static class KubernetesManifestWriter
             { "env", new List<Map>
                 {
                     SecretEnv(BootstrapCredential.EnvironmentVariable, BootstrapSecret, PublishedTopology.GatewayCredentialKey(gateway.Name)),
+                    ControlPlaneRootEnv(),
                     new() { { "name", "OTEL_SERVICE_NAME" }, { "value", gateway.Name } },
                 }
             },
@@ -201,6 +222,15 @@ internal static class KubernetesManifestWriter
 
     private static Map SecretEnv(string name, string secret, string key) =>
         new() { { "name", name }, { "valueFrom", new Map { { "secretKeyRef", new Map { { "name", secret }, { "key", key } } } } } };
+
+    /// <summary>The mesh's root, which a proxy trusts the control plane's certificate by (PEM text in the variable).</summary>
+    private static Map ControlPlaneRootEnv() =>
+        new() { { "name", ControlPlaneTrust.EnvironmentVariable }, { "valueFrom", new Map { { "configMapKeyRef", new Map { { "name", ConfigMapName }, { "key", CaCertificateEntry } } } } } };
+
+    /// <summary>The names proxies reach the control plane by: its Service's, short and qualified when the namespace is known.</summary>
+    private static IEnumerable<string> ServerNames(string? ns) => ns is null
+        ? [MeshApplication.ControlPlaneName]
+        : [MeshApplication.ControlPlaneName, $"{MeshApplication.ControlPlaneName}.{ns}", $"{MeshApplication.ControlPlaneName}.{ns}.svc", $"{MeshApplication.ControlPlaneName}.{ns}.svc.cluster.local"];
 
     private static Map ValueEnv(KeyValuePair<string, string> variable) => new() { { "name", variable.Key }, { "value", variable.Value } };
 

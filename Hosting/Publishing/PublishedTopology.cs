@@ -68,10 +68,25 @@ internal sealed class PublishedTopology
         }
 
         Credentials = credentials;
+        using (var root = MeshRootCertificate.Create(SpiffeId.DefaultTrustDomain, time.GetUtcNow()))
+        {
+            RootCertificatePem = root.ExportCertificatePem() + "\n";
+            RootKeyPem = MeshRootCertificate.ExportKeyPem(root);
+        }
+
         MeshConfigJson = JsonSerializer.Serialize(app.Config, MeshJsonContext.Default.MeshConfig);
     }
 
     public MeshApplication App { get; }
+
+    /// <summary>
+    /// The root of the mesh's CA, made here so that the proxies can be given it: they trust the control plane's HTTPS
+    /// certificate by it (<see cref="AspireMesh.Contracts.Client.ControlPlaneTrust"/>). The control plane issues from it.
+    /// </summary>
+    public string RootCertificatePem { get; }
+
+    /// <summary>The private key of <see cref="RootCertificatePem"/> (PKCS#8 PEM), for the control plane alone.</summary>
+    public string RootKeyPem { get; }
 
     public PublishOptions Options { get; }
 

@@ -45,8 +45,8 @@ public static class ProxyEngineServiceCollectionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton(options);
         services.AddSingleton(status);
-        services.TryAddSingleton(_ => new ControlPlaneClient(new HttpClient { BaseAddress = options.ControlPlane, Timeout = TimeSpan.FromMinutes(2) },
-            options.Identity));
+        services.TryAddSingleton(_ => ControlPlaneClient.Create(options.ControlPlane, TimeSpan.FromMinutes(2),
+            options.Identity?.ControlPlaneTrust ?? ControlPlaneTrust.FromEnvironment(), options.Identity));
         services.AddSingleton<SnapshotApplier>();
         services.AddSingleton<RouteTable>();
         services.AddSingleton<RoutedHosts>();

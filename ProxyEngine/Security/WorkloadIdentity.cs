@@ -104,6 +104,9 @@ public sealed class WorkloadIdentity : IRegistrationCredential, IAsyncDisposable
         _renewal = Task.Run(() => RenewLoopAsync(_stopping.Token), CancellationToken.None);
     }
 
+    /// <summary>What the identity's client trusts the control plane's certificate by (the trust bundle joins it), when known.</summary>
+    public ControlPlaneTrust? ControlPlaneTrust => _client.Trust;
+
     /// <summary>Replaces the trust bundle (the control plane sends it in every snapshot; a root rotation changes it).</summary>
     public void UpdateTrustBundle(IReadOnlyList<string> roots)
     {
@@ -121,6 +124,7 @@ public sealed class WorkloadIdentity : IRegistrationCredential, IAsyncDisposable
         }
 
         _bundle = bundle;
+        _client.Trust?.UseMeshRoots(roots);
         Volatile.Write(ref _bundleText, text);
         TryKeep("bundle.pem", text);
         ProxyEngineLog.TrustBundleUpdated(_logger, bundle.Count);

@@ -16,9 +16,12 @@ public sealed class CliTests
     private static string Assembly(string project) => BuiltProjects.Assembly(typeof(CliTests).Assembly, project);
 
     /// <summary>Runs the CLI to its end and returns its exit code and output.</summary>
-    private static async Task<(int Code, string Output)> RunAsync(params string[] args)
+    private static Task<(int Code, string Output)> RunAsync(params string[] args) => RunWithAsync(null, args);
+
+    /// <summary>As above, with more environment variables.</summary>
+    private static async Task<(int Code, string Output)> RunWithAsync(IReadOnlyDictionary<string, string>? environment, params string[] args)
     {
-        await using var cli = await TestProcess.StartDotnetAsync("aspiremesh", Assembly("Cli.csproj"), args);
+        await using var cli = await TestProcess.StartDotnetAsync("aspiremesh", Assembly("Cli.csproj"), args, environment);
         var code = await cli.Exited.WaitAsync(Deadline, Cancel);
         return (code, cli.Output);
     }
@@ -164,6 +167,29 @@ public sealed class CliTests
 
         Assert.Equal(2, code);
         Assert.Contains($"control plane {closed} unreachable", output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Check_ControlPlaneOverHttps_TrustedByTheGivenRoot_RefusedWithoutIt()
+    {
+        await using var controlPlane = await ControlPlaneProcess.StartWithHttpsAsync(typeof(CliTests).Assembly);
+        var root = Path.Combine(controlPlane.StateDirectory, "given-root.pem");
+        await File.WriteAllTextAsync(root, await controlPlane.TrustBundleAsync(), Cancel);
+
+        var (trustedCode, trusted) = await RunWithAsync(new Dictionary<string, string> { ["ASPIREMESH_CONTROL_PLANE_CA"] = root },
+            "check", "--control-plane", controlPlane.HttpsUrl!.ToString());
+        var (refusedCode, refused) = await RunAsync("check", "--control-plane", controlPlane.HttpsUrl!.ToString());
+        var (unreadableCode, unreadable) = await RunWithAsync(new Dictionary<string, string> { ["ASPIREMESH_CONTROL_PLANE_CA"] = "not a certificate" },
+            "check", "--control-plane", controlPlane.HttpsUrl!.ToString());
+
+        // Reached (it exits 1 only for the lack of connected proxies).
+        Assert.Equal(1, trustedCode);
+        Assert.Contains($"ok   control plane {controlPlane.HttpsUrl} reachable (200)", trusted, StringComparison.Ordinal);
+        Assert.Equal(2, refusedCode);
+        Assert.Contains("the control plane's certificate (O=AspireMesh, OU=cluster.local, CN=AspireMesh control plane, issued by", refused, StringComparison.Ordinal);
+        Assert.Contains("Give the mesh's root in ASPIREMESH_CONTROL_PLANE_CA", refused, StringComparison.Ordinal);
+        Assert.Equal(2, unreadableCode);
+        Assert.Contains("error: ASPIREMESH_CONTROL_PLANE_CA is neither PEM text nor a readable file", unreadable, StringComparison.Ordinal);
     }
 
     [Fact]

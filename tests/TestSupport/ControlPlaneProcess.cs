@@ -67,6 +67,12 @@ public sealed class ControlPlaneProcess : IAsyncDisposable
     /// <summary>Base URL.</summary>
     public Uri Url { get; }
 
+    /// <summary>Its HTTPS listener's base URL, when started with one (<see cref="StartWithHttpsAsync"/>).</summary>
+    public Uri? HttpsUrl { get; private init; }
+
+    /// <summary>The mesh's trust bundle (PEM), which clients of <see cref="HttpsUrl"/> trust it by.</summary>
+    public Task<string> TrustBundleAsync() => Http.GetStringAsync(new Uri("v1/ca/bundle.pem", UriKind.Relative));
+
     /// <summary>A client with <see cref="Url"/> as base address.</summary>
     public HttpClient Http { get; }
 
@@ -84,7 +90,17 @@ public sealed class ControlPlaneProcess : IAsyncDisposable
     /// Starts the control plane with <paramref name="stateDirectory"/> (a new temporary one when null, deleted on
     /// dispose) on <paramref name="port"/> (a free one when null), e.g. to restart it on the same state and port.
     /// </summary>
-    public static async Task<ControlPlaneProcess> StartWithStateAsync(Assembly testAssembly, MeshConfig? config, string? stateDirectory, int? port, params string[] arguments)
+    public static Task<ControlPlaneProcess> StartWithStateAsync(Assembly testAssembly, MeshConfig? config, string? stateDirectory, int? port, params string[] arguments) =>
+        StartCoreAsync(testAssembly, config, stateDirectory, port, httpsPort: null, arguments);
+
+    /// <summary>
+    /// As <see cref="StartWithStateAsync"/>, with an HTTPS listener beside the plain one, on <paramref name="httpsPort"/>
+    /// (a free one when null): <see cref="HttpsUrl"/>.
+    /// </summary>
+    public static Task<ControlPlaneProcess> StartWithHttpsAsync(Assembly testAssembly, string? stateDirectory = null, int? port = null, int? httpsPort = null, params string[] arguments) =>
+        StartCoreAsync(testAssembly, null, stateDirectory, port, httpsPort ?? Ports.Free(), arguments);
+
+    private static async Task<ControlPlaneProcess> StartCoreAsync(Assembly testAssembly, MeshConfig? config, string? stateDirectory, int? port, int? httpsPort, string[] arguments)
     {
         var ownsState = stateDirectory is null;
         stateDirectory ??= Directory.CreateTempSubdirectory("aspiremesh-cp-").FullName;
@@ -102,7 +118,9 @@ public sealed class ControlPlaneProcess : IAsyncDisposable
         for (var attempt = 1; ; attempt++)
         {
             var url = new Uri($"http://127.0.0.1:{port ?? Ports.Free()}/");
-            var attemptArgs = new List<string>(args) { "--urls", url.ToString().TrimEnd('/'), "--state-dir", stateDirectory };
+            var httpsUrl = httpsPort is { } https ? new Uri($"https://127.0.0.1:{https}/") : null;
+            var urls = httpsUrl is null ? url.ToString().TrimEnd('/') : $"{url.ToString().TrimEnd('/')};{httpsUrl.ToString().TrimEnd('/')}";
+            var attemptArgs = new List<string>(args) { "--urls", urls, "--state-dir", stateDirectory };
             attemptArgs.AddRange(arguments);
             var process = await TestProcess.StartDotnetAsync("controlplane", BuiltProjects.Assembly(testAssembly, "ControlPlane.csproj"), attemptArgs,
                 new Dictionary<string, string>
@@ -112,8 +130,12 @@ public sealed class ControlPlaneProcess : IAsyncDisposable
                 }).ConfigureAwait(false);
             try
             {
-                await process.WaitForLineAsync($"Now listening on: {System.Text.RegularExpressions.Regex.Escape(url.ToString().TrimEnd('/'))}$", TimeSpan.FromSeconds(60)).ConfigureAwait(false);
-                return new ControlPlaneProcess(process, url, configPath, stateDirectory, ownsState);
+                foreach (var listening in new[] { url, httpsUrl }.OfType<Uri>())
+                {
+                    await process.WaitForLineAsync($"Now listening on: {System.Text.RegularExpressions.Regex.Escape(listening.ToString().TrimEnd('/'))}$", TimeSpan.FromSeconds(60)).ConfigureAwait(false);
+                }
+
+                return new ControlPlaneProcess(process, url, configPath, stateDirectory, ownsState) { HttpsUrl = httpsUrl };
             }
             catch (TimeoutException) when (port is null && attempt < 3 && process.Exited.IsCompleted && process.Exited.Result == 3)
             {

@@ -1,3 +1,4 @@
+using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using AspireMesh.Contracts;
 using AspireMesh.Contracts.Security;
@@ -155,12 +156,13 @@ public sealed class PublishModeTests : IDisposable
             var sidecar = containers["mesh-proxy"];
             var args = Seq(sidecar, "args").Select(Text).ToList();
             string Arg(string option) => args[args.IndexOf(option) + 1];
-            Assert.Equal((service, "$(POD_NAME)", "0.0.0.0", "$(POD_IP)", "http://controlplane:8761"),
+            Assert.Equal((service, "$(POD_NAME)", "0.0.0.0", "$(POD_IP)", "https://controlplane:8761"),
                 (Arg("--service"), Arg("--instance-id"), Arg("--inbound-address"), Arg("--advertise-host"), Arg("--control-plane")));
             var sidecarEnv = Seq(sidecar, "env").ToDictionary(e => Text(e, "name"));
             Assert.Equal("metadata.name", Text(Map(Map(sidecarEnv["POD_NAME"], "valueFrom"), "fieldRef"), "fieldPath"));
             Assert.Equal("status.podIP", Text(Map(Map(sidecarEnv["POD_IP"], "valueFrom"), "fieldRef"), "fieldPath"));
             Assert.Equal("200000", Text(sidecarEnv["DOTNET_GCgen0size"], "value"));
+            Assert.Equal(("aspiremesh-config", "ca.crt"), RootRef(sidecarEnv));
             var appEnv = Seq(containers["app"], "env").ToDictionary(e => Text(e, "name"));
             Assert.DoesNotContain("DOTNET_GCgen0size", appEnv.Keys);
             Assert.Equal($"http://127.0.0.1:{Arg("--outbound-port")}", Text(appEnv["HTTP_PROXY"], "value"));
@@ -177,6 +179,7 @@ public sealed class PublishModeTests : IDisposable
         var gatewayRef = Map(Map(gatewayEnv[BootstrapCredential.EnvironmentVariable], "valueFrom"), "secretKeyRef");
         Assert.True(BootstrapCredential.TryVerify(key, Text(secrets[Text(gatewayRef, "name")], Text(gatewayRef, "key")), DateTimeOffset.UtcNow, out var gatewayClaims, out var gatewayError), gatewayError);
         Assert.Equal(("gateway", "gateway"), (gatewayClaims!.Kind, gatewayClaims.Name));
+        Assert.Equal(("aspiremesh-config", "ca.crt"), RootRef(gatewayEnv));
 
         // Every secretKeyRef and configMap volume names an existing key or map.
         foreach (var deployment in deployments.Values)
@@ -191,12 +194,24 @@ public sealed class PublishModeTests : IDisposable
                         Assert.True(secrets.TryGetValue(Text(reference, "name"), out var secret) && secret.Children.ContainsKey(Text(reference, "key")),
                             $"{Text(Map(deployment, "metadata"), "name")}/{Text(container, "name")}: {Text(env, "name")} refers to a missing secret key");
                     }
+
+                    if (env.Children.ContainsKey("valueFrom") && Map(env, "valueFrom").Children.ContainsKey("configMapKeyRef"))
+                    {
+                        var reference = Map(Map(env, "valueFrom"), "configMapKeyRef");
+                        Assert.True(configMaps.TryGetValue(Text(reference, "name"), out var map) && map.Children.ContainsKey(Text(reference, "key")),
+                            $"{Text(Map(deployment, "metadata"), "name")}/{Text(container, "name")}: {Text(env, "name")} refers to a missing config map key");
+                    }
                 }
             }
 
             foreach (var volume in Seq(Pod(deployment), "volumes").Where(v => v.Children.ContainsKey("configMap")))
             {
                 Assert.Contains(Text(Map(volume, "configMap"), "name"), configMaps.Keys);
+            }
+
+            foreach (var volume in Seq(Pod(deployment), "volumes").Where(v => v.Children.ContainsKey("secret")))
+            {
+                Assert.Contains(Text(Map(volume, "secret"), "secretName"), secrets.Keys);
             }
         }
 
@@ -208,6 +223,24 @@ public sealed class PublishModeTests : IDisposable
         var meshConfig = JsonSerializer.Deserialize(Text(configMaps["aspiremesh-config"], "mesh.json"), MeshJsonContext.Default.MeshConfig)!;
         Assert.Equal(["inventory", "catalog", "frontend"], meshConfig.Services.Select(s => s.Name));
         Assert.False(string.IsNullOrEmpty(Text(secrets["aspiremesh-admin"], "token")));
+
+        // It serves HTTPS only, with a certificate from the published root (the proxies' ca.crt, its key in a Secret of
+        // its own, mounted for the control plane alone) for the names the proxies reach it by.
+        string Setting(string name) => controlPlaneArgs.Single(a => a.StartsWith($"--ControlPlane:{name}=", StringComparison.Ordinal)).Split('=', 2)[1];
+        Assert.Equal("https://+:8761", controlPlaneArgs[controlPlaneArgs.IndexOf("--urls") + 1]);
+        Assert.Equal($"{Text(mount, "mountPath")}/ca.crt", Setting("CaCertificate"));
+        var caMount = Seq(controlPlane, "volumeMounts").Single(m => Text(m, "name") == "ca");
+        Assert.Equal($"{Text(caMount, "mountPath")}/ca.key", Setting("CaKey"));
+        Assert.Equal("aspiremesh-ca", Text(Map(Seq(Pod(deployments["controlplane"]), "volumes").Single(v => Text(v, "name") == "ca"), "secret"), "secretName"));
+        Assert.Equal("controlplane,controlplane.shop,controlplane.shop.svc,controlplane.shop.svc.cluster.local", Setting("ServerNames"));
+        Assert.Equal("HTTPS", Text(Map(Map(controlPlane, "readinessProbe"), "httpGet"), "scheme"));
+        using (var root = X509Certificate2.CreateFromPem(Text(configMaps["aspiremesh-config"], "ca.crt"), Text(secrets["aspiremesh-ca"], "ca.key")))
+        {
+            Assert.True(root.HasPrivateKey);
+            Assert.True(root.Extensions.OfType<X509BasicConstraintsExtension>().Single().CertificateAuthority);
+        }
+
+        Assert.DoesNotContain("ca.key", secrets["aspiremesh-bootstrap"].Children.Keys.Select(Text));
 
         // Services select the pods of a Deployment, on ports those pods' containers expose.
         var services = objects.Where(o => Text(o, "kind") == "Service").ToList();
@@ -224,6 +257,13 @@ public sealed class PublishModeTests : IDisposable
         }
 
         Assert.Equal("LoadBalancer", Text(Map(services.Single(s => Text(Map(s, "metadata"), "name") == "gateway"), "spec"), "type"));
+    }
+
+    /// <summary>The config map and key a proxy's <c>ASPIREMESH_CONTROL_PLANE_CA</c> comes from.</summary>
+    private static (string Name, string Key) RootRef(Dictionary<string, YamlMappingNode> env)
+    {
+        var reference = Map(Map(env["ASPIREMESH_CONTROL_PLANE_CA"], "valueFrom"), "configMapKeyRef");
+        return (Text(reference, "name"), Text(reference, "key"));
     }
 
     [Theory]
