@@ -17,6 +17,9 @@ namespace AspireMesh.Contracts.Client;
 /// <param name="trust">What <paramref name="http"/> trusts the control plane's certificate by (a proxy adds its trust bundle to it); null when not known.</param>
 public sealed class ControlPlaneClient(HttpClient http, IRegistrationCredential? credential = null, ControlPlaneTrust? trust = null)
 {
+    /// <summary>The control plane's base address.</summary>
+    public Uri? Address => http.BaseAddress;
+
     /// <summary>What this client trusts the control plane's certificate by, when it was made by <see cref="Create"/>.</summary>
     public ControlPlaneTrust? Trust => trust;
 

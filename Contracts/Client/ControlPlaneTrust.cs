@@ -29,6 +29,10 @@ public sealed class ControlPlaneTrust
     /// <exception cref="InvalidDataException">The variable holds neither PEM certificates nor a file of them.</exception>
     public static ControlPlaneTrust FromEnvironment() => new(Environment.GetEnvironmentVariable(EnvironmentVariable));
 
+    /// <summary>Whether <paramref name="controlPlane"/> is plain HTTP to another machine (what is sent there can be read on the way).</summary>
+    public static bool InTheClear(Uri? controlPlane) =>
+        controlPlane is { IsAbsoluteUri: true } && controlPlane.Scheme == Uri.UriSchemeHttp && !controlPlane.IsLoopback;
+
     /// <summary>Adds the mesh's current trust bundle (PEM, a root per block), replacing the one added before.</summary>
     public void UseMeshRoots(IEnumerable<string> bundle)
     {
@@ -105,11 +109,19 @@ public sealed class ControlPlaneTrust
                 "Connect by one of those names, or give the control plane this one (--ControlPlane:ServerNames).");
         }
 
+        // Workload certificates chain to the same roots and are server certificates too; one of them (a service named
+        // like the control plane's host) must not pass for the control plane.
+        if (AspireMesh.Contracts.Security.SpiffeId.TryFrom(leaf, out var workload))
+        {
+            throw new ControlPlaneTrustException($"the certificate presented at {host} is a mesh workload's ({workload}), not the control plane's.");
+        }
+
         var roots = new X509Certificate2Collection(_configured);
         roots.AddRange(Volatile.Read(ref _mesh));
         using var own = new X509Chain();
         own.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
         own.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        own.ChainPolicy.ApplicationPolicy.Add(new Oid("1.3.6.1.5.5.7.3.1"));
         own.ChainPolicy.CustomTrustStore.AddRange(roots);
         if (chain is not null)
         {

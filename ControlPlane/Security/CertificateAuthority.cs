@@ -130,7 +130,7 @@ internal sealed class CertificateAuthority : IDisposable
     /// A server certificate (and its new private key) for the control plane's HTTPS listeners, for
     /// <paramref name="names"/> and <paramref name="addresses"/>. It is issued by the oldest root that stays in the bundle
     /// for a while yet, the one every proxy has trusted longest: right after a rotation, proxies that have not yet received
-    /// the new bundle keep connecting. <paramref name="root"/> is that root's thumbprint.
+    /// the new bundle keep connecting (see <see cref="Serving"/>). <paramref name="root"/> is that root's thumbprint.
     /// </summary>
     public X509Certificate2 IssueServer(IReadOnlyList<string> names, IReadOnlyList<System.Net.IPAddress> addresses, out string root)
     {
@@ -377,12 +377,17 @@ internal sealed class CertificateAuthority : IDisposable
             JsonSerializer.SerializeToUtf8Bytes(new CaState([.. _roots.Select(r => new CaStateRoot(r.Thumbprint, r.RetiresAt))]), ControlPlaneJsonContext.Default.CaState));
     }
 
-    /// <summary>The oldest root (the list is newest first) that stays in the bundle for ten minutes more at least.</summary>
+    /// <summary>
+    /// The oldest root (the list is newest first) that stays in the bundle for a while more: ten minutes, or half the
+    /// overlap when that is shorter, so that the switch to the new root comes after proxies have had time to receive it.
+    /// </summary>
     private Root Serving(DateTimeOffset now)
     {
+        var overlapHalf = (_options.RootOverlap ?? (Lifetime * 2)) / 2;
+        var margin = overlapHalf < TimeSpan.FromMinutes(10) ? overlapHalf : TimeSpan.FromMinutes(10);
         lock (_gate)
         {
-            return _roots.Last(r => r.RetiresAt is null || r.RetiresAt > now + TimeSpan.FromMinutes(10));
+            return _roots.Last(r => r.RetiresAt is null || r.RetiresAt > now + margin);
         }
     }
 

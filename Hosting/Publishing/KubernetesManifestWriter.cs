@@ -22,6 +22,7 @@ internal static class KubernetesManifestWriter
     public const string CaKeyEntry = "ca.key";
     public const string CaCertificateEntry = "ca.crt";
     private const string CaKeyMount = "/etc/aspiremesh-ca";
+    private const string SecretsFile = "secrets.yaml";
     private const string NameLabel = "app.kubernetes.io/name";
     private const string StateMount = "/var/lib/aspiremesh";
 
@@ -33,7 +34,16 @@ internal static class KubernetesManifestWriter
         void Save(string file, params Map[] documents)
         {
             var path = Path.Combine(directory, file);
-            File.WriteAllText(path, YamlText.Documents(documents));
+            if (file == SecretsFile)
+            {
+                // Keys and credentials: readable by their owner only (the CA's root key is good for ten years).
+                AspireMesh.Contracts.Storage.DurableFile.Write(path, System.Text.Encoding.UTF8.GetBytes(YamlText.Documents(documents)), UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            }
+            else
+            {
+                File.WriteAllText(path, YamlText.Documents(documents));
+            }
+
             files.Add(path);
         }
 
@@ -49,7 +59,7 @@ internal static class KubernetesManifestWriter
         }
 
         var adminToken = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16)).ToLowerInvariant();
-        Save("secrets.yaml",
+        Save(SecretsFile,
             Object("v1", "Secret", BootstrapSecret, ns, new Map { { "type", "Opaque" }, { "stringData", bootstrap } }),
             Object("v1", "Secret", AdminSecret, ns, new Map { { "type", "Opaque" }, { "stringData", new Map { { AdminTokenEntry, adminToken } } } }),
             Object("v1", "Secret", CaSecret, ns, new Map { { "type", "Opaque" }, { "stringData", new Map { { CaKeyEntry, topology.RootKeyPem } } } }));
@@ -112,7 +122,8 @@ internal static class KubernetesManifestWriter
         var volumes = new List<Map>
         {
             new() { { "name", "config" }, { "configMap", new Map { { "name", ConfigMapName } } } },
-            new() { { "name", "ca" }, { "secret", new Map { { "secretName", CaSecret }, { "defaultMode", 256 } } } },
+            // Kubernetes' default file mode (0644): the image runs as a user of its own, not root, and this pod has no other container.
+            new() { { "name", "ca" }, { "secret", new Map { { "secretName", CaSecret } } } },
             EmptyDir("state"),
         };
         // One replica: the registry and the CA live in this process (its state directory is the pod's).

@@ -84,6 +84,11 @@ public sealed class WorkloadIdentity : IRegistrationCredential, IAsyncDisposable
     /// </summary>
     public async Task InitializeAsync(CancellationToken cancellationToken)
     {
+        if (ControlPlaneTrust.InTheClear(_client.Address))
+        {
+            ProxyEngineLog.ControlPlaneInTheClear(_logger, _client.Address!);
+        }
+
         if (TryLoadKept() is { } kept && await StillTrustedAsync(kept, cancellationToken).ConfigureAwait(false))
         {
             // Kept by a build that got no registration token: renew now (in the background, so that the proxy serves

@@ -46,6 +46,24 @@ public sealed class ControlPlaneTrustTests
     }
 
     [Fact]
+    public async Task WorkloadCertificateOfTheMesh_NotTakenForTheControlPlane()
+    {
+        // Workload certificates chain to the same root and are server certificates too.
+        using var root = NewRoot();
+        using var workload = Issue(root, "127.0.0.1", "spiffe://test.local/ns/default/sa/controlplane");
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var serving = ServeOnceAsync(listener, workload);
+        using var client = new ControlPlaneTrust(root.ExportCertificatePem()).CreateClient(new Uri($"https://127.0.0.1:{((IPEndPoint)listener.LocalEndpoint).Port}/"), TimeSpan.FromSeconds(30));
+
+        var refused = await Assert.ThrowsAsync<HttpRequestException>(() => client.GetStringAsync(new Uri("health", UriKind.Relative), Cancel));
+
+        Assert.Contains("is a mesh workload's (spiffe://test.local/ns/default/sa/controlplane), not the control plane's", refused.Message, StringComparison.Ordinal);
+        listener.Stop();
+        await serving;
+    }
+
+    [Fact]
     public async Task MeshRoots_AddedLater_Trusted()
     {
         using var root = NewRoot();
@@ -75,10 +93,20 @@ public sealed class ControlPlaneTrustTests
         Assert.Contains(expected, refused.Message, StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("http://controlplane:8761/", true)]
+    [InlineData("http://10.1.2.3:8761/", true)]
+    [InlineData("http://127.0.0.1:8761/", false)]
+    [InlineData("http://localhost:8761/", false)]
+    [InlineData("http://[::1]:8761/", false)]
+    [InlineData("https://controlplane:8761/", false)]
+    public void InTheClear_PlainHttpToAnotherMachineOnly(string address, bool expected) =>
+        Assert.Equal(expected, ControlPlaneTrust.InTheClear(new Uri(address)));
+
     private static X509Certificate2 NewRoot() => AspireMesh.Contracts.Security.MeshRootCertificate.Create("test.local", DateTimeOffset.UtcNow);
 
-    /// <summary>A server certificate from <paramref name="root"/> for <paramref name="name"/> (and 10.9.8.7 when it is a host name).</summary>
-    private static X509Certificate2 Issue(X509Certificate2 root, string name)
+    /// <summary>A server certificate from <paramref name="root"/> for <paramref name="name"/> (and 10.9.8.7 when it is a host name), a workload's with <paramref name="spiffeId"/>.</summary>
+    private static X509Certificate2 Issue(X509Certificate2 root, string name, string? spiffeId = null)
     {
         var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest("CN=test control plane", key, HashAlgorithmName.SHA256);
@@ -91,6 +119,11 @@ public sealed class ControlPlaneTrustTests
         {
             san.AddDnsName(name);
             san.AddIpAddress(IPAddress.Parse("10.9.8.7"));
+        }
+
+        if (spiffeId is not null)
+        {
+            san.AddUri(new Uri(spiffeId));
         }
 
         request.CertificateExtensions.Add(san.Build());

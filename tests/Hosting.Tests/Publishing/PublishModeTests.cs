@@ -241,6 +241,10 @@ public sealed class PublishModeTests : IDisposable
         }
 
         Assert.DoesNotContain("ca.key", secrets["aspiremesh-bootstrap"].Children.Keys.Select(Text));
+        if (!OperatingSystem.IsWindows())
+        {
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(directory, "secrets.yaml")));
+        }
 
         // Services select the pods of a Deployment, on ports those pods' containers expose.
         var services = objects.Where(o => Text(o, "kind") == "Service").ToList();
