@@ -72,7 +72,7 @@ public sealed class ControlPlaneOptions
     public bool OpenOnLoopback { get; set; } = true;
 
     /// <summary>
-    /// Whether anyone who reaches the control plane may register instances and report as a proxy, as before registration
+    /// Whether anyone who reaches the control plane may register instances, report and watch as a proxy, as before registration
     /// tokens: for an upgrade from proxies of 0.1.0, which send none. Off by default: from anywhere but this machine
     /// (see <see cref="OpenOnLoopback"/>) these need a registration token.
     /// </summary>

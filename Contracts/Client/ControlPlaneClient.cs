@@ -12,7 +12,7 @@ namespace AspireMesh.Contracts.Client;
 /// <param name="http">Its base address is the control plane's.</param>
 /// <param name="credential">
 /// The proxy's registration token (<see cref="RegistrationToken"/>), sent with what changes the registry and with
-/// reports, and told when the control plane refuses it; null for none.
+/// reports and watches, and told when the control plane refuses it; null for none.
 /// </param>
 /// <param name="trust">What <paramref name="http"/> trusts the control plane's certificate by (a proxy adds its trust bundle to it); null when not known.</param>
 public sealed class ControlPlaneClient(HttpClient http, IRegistrationCredential? credential = null, ControlPlaneTrust? trust = null)
@@ -71,7 +71,7 @@ public sealed class ControlPlaneClient(HttpClient http, IRegistrationCredential?
     public async Task<WatchedSnapshot?> WatchAsync(string kind, string name, string proxyId, long knownVersion, CancellationToken cancellationToken)
     {
         var uri = $"v1/watch/{Uri.EscapeDataString(kind)}/{Uri.EscapeDataString(name)}?proxy={Uri.EscapeDataString(proxyId)}&version={knownVersion}";
-        using var response = await http.GetAsync(uri, cancellationToken).ConfigureAwait(false);
+        using var response = await SendAsync(HttpMethod.Get, uri, null, cancellationToken).ConfigureAwait(false);
         if (response.StatusCode == HttpStatusCode.NotModified)
         {
             return null;
@@ -142,7 +142,7 @@ public sealed class ControlPlaneClient(HttpClient http, IRegistrationCredential?
             ?? throw new InvalidOperationException("The control plane answered /v1/services with an empty body.");
     }
 
-    // What changes the registry or reports carries the proxy's registration token, when it has one.
+    // What changes the registry, reports or watches carries the proxy's registration token, when it has one.
     private async Task<HttpResponseMessage> SendAsync(HttpMethod method, string uri, HttpContent? content, CancellationToken cancellationToken)
     {
         using var message = new HttpRequestMessage(method, uri) { Content = content };

@@ -1,6 +1,7 @@
 using AspireMesh.Contracts;
 using AspireMesh.Contracts.Snapshots;
 using AspireMesh.ControlPlane.Proxies;
+using AspireMesh.ControlPlane.Security;
 using AspireMesh.ControlPlane.Snapshots;
 using AspireMesh.ControlPlane.State;
 using Microsoft.Extensions.Options;
@@ -17,7 +18,7 @@ internal static class WatchApi
     public static IEndpointRouteBuilder MapWatchApi(this IEndpointRouteBuilder endpoints)
     {
         endpoints.MapGet("/v1/watch/{kind}/{name}", async (string kind, string name, string? proxy, long? version, MeshStateStore store,
-            ProxyRegistry proxies, IOptions<ControlPlaneOptions> options, CancellationToken cancellationToken) =>
+            ProxyRegistry proxies, RegistrationGuard guard, HttpContext context, IOptions<ControlPlaneOptions> options, CancellationToken cancellationToken) =>
         {
             if (kind is not (ProxyKinds.Sidecar or ProxyKinds.Gateway))
             {
@@ -25,6 +26,11 @@ internal static class WatchApi
             }
 
             var proxyId = string.IsNullOrWhiteSpace(proxy) ? $"{kind}/{name}" : proxy;
+            if (guard.CheckWatch(context, proxyId, kind, name) is { } refusal)
+            {
+                return refusal.AsProblem();
+            }
+
             proxies.Watching(proxyId, kind, name, +1);
             try
             {

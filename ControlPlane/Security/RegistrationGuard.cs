@@ -21,6 +21,13 @@ internal sealed class RegistrationGuard(BootstrapCredentials credentials, AdminT
 {
     private const string Realm = "Bearer realm=\"aspiremesh-registry\"";
 
+    private const string ChangeNeedsToken = "changing the registry from outside the control plane's machine needs a registration token: a proxy gets its own with its certificate; " +
+        "for an application's instances mint one with POST /v1/registration-tokens and send it as 'Authorization: Bearer <token>' " +
+        "(a Eureka client: as the password in the service URL, http://app:<token>@host/eureka; a Consul client: its ACL token)";
+
+    private const string WatchNeedsToken = "watching from outside the control plane's machine needs the proxy's registration token, which it gets with its certificate " +
+        "('Authorization: Bearer <token>')";
+
     /// <summary>
     /// Whether the caller may register, renew, change or remove the instance <paramref name="instanceId"/> as an instance
     /// of <paramref name="service"/> (null when the request does not say; the instance's current service is checked too).
@@ -28,7 +35,7 @@ internal sealed class RegistrationGuard(BootstrapCredentials credentials, AdminT
     /// </summary>
     public RegistrationRefusal? CheckInstance(HttpContext context, string instanceId, string? service)
     {
-        if (!Authenticate(context, out var claims, out var refusal))
+        if (!Authenticate(context, ChangeNeedsToken, out var claims, out var refusal))
         {
             return refusal;
         }
@@ -64,9 +71,18 @@ internal sealed class RegistrationGuard(BootstrapCredentials credentials, AdminT
     /// Whether the caller may report as proxy <paramref name="proxyId"/> of <paramref name="kind"/> <paramref name="name"/>:
     /// with that proxy's own token, and not under the id of another workload's proxy that is still watching.
     /// </summary>
-    public RegistrationRefusal? CheckReport(HttpContext context, string proxyId, string kind, string name)
+    public RegistrationRefusal? CheckReport(HttpContext context, string proxyId, string kind, string name) => CheckProxy(context, proxyId, kind, name, report: true);
+
+    /// <summary>
+    /// Whether the caller may watch as proxy <paramref name="proxyId"/> of <paramref name="kind"/> <paramref name="name"/>:
+    /// a snapshot carries the workload's routes, policies and the addresses of the instances it may call, so from
+    /// elsewhere it goes to that proxy's own token only (as Istio's xDS answers an authenticated workload).
+    /// </summary>
+    public RegistrationRefusal? CheckWatch(HttpContext context, string proxyId, string kind, string name) => CheckProxy(context, proxyId, kind, name, report: false);
+
+    private RegistrationRefusal? CheckProxy(HttpContext context, string proxyId, string kind, string name, bool report)
     {
-        if (!Authenticate(context, out var claims, out var refusal))
+        if (!Authenticate(context, report ? ChangeNeedsToken : WatchNeedsToken, out var claims, out var refusal))
         {
             return refusal;
         }
@@ -81,7 +97,7 @@ internal sealed class RegistrationGuard(BootstrapCredentials credentials, AdminT
         {
             why = $"the registration token is {claims.Kind} '{claims.Name}''s{(claims.Instance is null ? "" : $" (instance '{claims.Instance}')")}, not {kind} '{name}''s (proxy '{proxyId}')";
         }
-        else if (proxies.LiveReporter(proxyId) is { } live && (live.Kind != kind || live.Name != name))
+        else if (report && proxies.LiveReporter(proxyId) is { } live && (live.Kind != kind || live.Name != name))
         {
             why = $"proxy '{proxyId}' is {live.Kind} '{live.Name}''s, which is still watching";
         }
@@ -90,7 +106,7 @@ internal sealed class RegistrationGuard(BootstrapCredentials credentials, AdminT
     }
 
     // True with claims null: open, or the admin token. True with claims: a valid registration token, still to be scoped.
-    private bool Authenticate(HttpContext context, out CredentialClaims? claims, out RegistrationRefusal? refusal)
+    private bool Authenticate(HttpContext context, string missing, out CredentialClaims? claims, out RegistrationRefusal? refusal)
     {
         claims = null;
         refusal = null;
@@ -102,10 +118,7 @@ internal sealed class RegistrationGuard(BootstrapCredentials credentials, AdminT
         var token = TokenOf(context.Request);
         if (token is null)
         {
-            refusal = Refuse(context, StatusCodes.Status401Unauthorized,
-                "changing the registry from outside the control plane's machine needs a registration token: a proxy gets its own with its certificate; " +
-                "for an application's instances mint one with POST /v1/registration-tokens and send it as 'Authorization: Bearer <token>' " +
-                "(a Eureka client: as the password in the service URL, http://app:<token>@host/eureka; a Consul client: its ACL token)");
+            refusal = Refuse(context, StatusCodes.Status401Unauthorized, missing);
             return false;
         }
 

@@ -207,11 +207,8 @@ public sealed class RegistrationGuardTests
             gateway.ReportAsync("orders-1", new ProxyReport(ProxyKinds.Gateway, "edge", current, null, null) { AdminAddress = "http://127.0.0.1:9999" }, Cancel));
         var asApplication = await Assert.ThrowsAsync<ControlPlaneException>(() =>
             application.ReportAsync("orders-1", new ProxyReport(ProxyKinds.Sidecar, "orders", current, null, null), Cancel));
-        // An anonymous watch under its id does not relabel it either.
-        using (var relabel = await controlPlane.Http.GetAsync($"v1/watch/gateway/edge?proxy=orders-1&version=0", Cancel))
-        {
-            Assert.Equal(HttpStatusCode.OK, relabel.StatusCode);
-        }
+        // Nor does the gateway's watch under its id (its token is for that id) relabel it.
+        Assert.NotNull(await gateway.WatchAsync(ProxyKinds.Gateway, "edge", "orders-1", 0, Cancel));
 
         var proxy = (await controlPlane.Admin.GetFromJsonAsync("v1/proxies", MeshJsonContext.Default.ProxyList, Cancel))!.Proxies.Single(p => p.Id == "orders-1");
         await stopWatching.CancelAsync();
@@ -222,6 +219,34 @@ public sealed class RegistrationGuardTests
         Assert.Equal(HttpStatusCode.Forbidden, asApplication.StatusCode);
         Assert.Contains("the registration token is service 'orders''s, not sidecar 'orders''s", Detail(asApplication.Message), StringComparison.Ordinal);
         Assert.Equal((ProxyKinds.Sidecar, "orders", "http://127.0.0.1:7001"), (proxy.Kind, proxy.Name, proxy.AdminAddress));
+    }
+
+    [Fact]
+    public async Task Watch_FromElsewhere_OnlyWithTheProxysOwnToken()
+    {
+        // A snapshot carries the workload's routes, policies and the addresses of what it may call.
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(RegistrationGuardTests).Assembly, null, NotOnLoopback);
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var csr = new CertificateRequest("CN=catalog", key, HashAlgorithmName.SHA256).CreateSigningRequestPem();
+        var issued = await controlPlane.Client.RequestCertificateAsync(new CertificateSigningRequest(ProxyKinds.Sidecar, "catalog", "catalog-1", csr),
+            ControlPlaneProcess.Credential(ProxyKinds.Sidecar, "catalog", "catalog-1"), Cancel);
+        var application = await MintAsync(controlPlane, "catalog");
+
+        var anonymous = await SendAsync(controlPlane, HttpMethod.Get, "v1/watch/sidecar/catalog?proxy=catalog-1&version=0");
+        var asApplication = await SendAsync(controlPlane, HttpMethod.Get, "v1/watch/sidecar/catalog?proxy=catalog-1&version=0", headers: Bearer(application));
+        var asAnotherProxy = await SendAsync(controlPlane, HttpMethod.Get, "v1/watch/sidecar/catalog?proxy=catalog-2&version=0", headers: Bearer(issued.RegistrationToken!));
+        var asAnotherService = await SendAsync(controlPlane, HttpMethod.Get, "v1/watch/sidecar/orders?proxy=catalog-1&version=0", headers: Bearer(issued.RegistrationToken!));
+        var own = await new ControlPlaneClient(controlPlane.Http, new Credential(issued.RegistrationToken)).WatchAsync(ProxyKinds.Sidecar, "catalog", "catalog-1", 0, Cancel);
+        var admin = await SendAsync(controlPlane, HttpMethod.Get, "v1/watch/sidecar/orders?proxy=orders-1&version=0", headers: Bearer(ControlPlaneProcess.AdminToken));
+
+        Assert.Equal(HttpStatusCode.Unauthorized, anonymous.Status);
+        Assert.Contains("watching from outside the control plane's machine needs the proxy's registration token", Detail(anonymous.Body), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.Forbidden, asApplication.Status);
+        Assert.Contains("the registration token is service 'catalog''s, not sidecar 'catalog''s (proxy 'catalog-1')", Detail(asApplication.Body), StringComparison.Ordinal);
+        Assert.Equal((HttpStatusCode.Forbidden, HttpStatusCode.Forbidden), (asAnotherProxy.Status, asAnotherService.Status));
+        Assert.NotNull(own);
+        Assert.Equal(HttpStatusCode.OK, admin.Status);
+        Assert.DoesNotContain("catalog-2", (await controlPlane.Admin.GetFromJsonAsync("v1/proxies", MeshJsonContext.Default.ProxyList, Cancel))!.Proxies.Select(p => p.Id));
     }
 
     [Fact]
