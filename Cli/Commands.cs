@@ -377,6 +377,63 @@ internal static class Commands
             return await UnreachableAsync(output, controlPlane, ex).ConfigureAwait(false);
         }
     }
+
+    /// <summary>Mints a registration token for an application's instances of <paramref name="service"/>: the token alone on <paramref name="output"/> (for scripts), its expiry on <paramref name="notes"/>.</summary>
+    public static Task<int> MintRegistrationTokenAsync(Uri controlPlane, string service, string? lifetime, string? token, TextWriter output, TextWriter notes, CancellationToken cancellationToken) =>
+        MintAsync(controlPlane, token, lifetime, output, notes, "v1/registration-tokens",
+            seconds => JsonContent.Create(new AspireMesh.Contracts.Security.RegistrationTokenRequest(service) { LifetimeSeconds = seconds }, MeshJsonContext.Default.RegistrationTokenRequest),
+            async response =>
+            {
+                var grant = (await response.Content.ReadFromJsonAsync(MeshJsonContext.Tolerant.RegistrationTokenGrant, cancellationToken).ConfigureAwait(false))!;
+                return (grant.Token, grant.Expires, $"a registration token for the instances of service '{service}'");
+            }, cancellationToken);
+
+    /// <summary>Mints a bootstrap credential for a proxy started by hand: the credential alone on <paramref name="output"/>, its expiry on <paramref name="notes"/>.</summary>
+    public static Task<int> MintBootstrapCredentialAsync(Uri controlPlane, string kind, string name, string? instance, string? lifetime, string? token, TextWriter output, TextWriter notes,
+        CancellationToken cancellationToken) =>
+        MintAsync(controlPlane, token, lifetime, output, notes, "v1/bootstrap-credentials",
+            seconds => JsonContent.Create(new AspireMesh.Contracts.Security.BootstrapCredentialRequest(kind, name) { Instance = instance, LifetimeSeconds = seconds },
+                MeshJsonContext.Default.BootstrapCredentialRequest),
+            async response =>
+            {
+                var grant = (await response.Content.ReadFromJsonAsync(MeshJsonContext.Tolerant.BootstrapCredentialGrant, cancellationToken).ConfigureAwait(false))!;
+                return (grant.Credential, grant.Expires, $"a bootstrap credential for {kind} '{name}'{(instance is null ? " (any one instance, each once)" : $" (instance '{instance}')")}");
+            }, cancellationToken);
+
+    private static async Task<int> MintAsync(Uri controlPlane, string? token, string? lifetime, TextWriter output, TextWriter notes, string path,
+        Func<double?, HttpContent> body, Func<HttpResponseMessage, Task<(string Secret, DateTimeOffset Expires, string What)>> read, CancellationToken cancellationToken)
+    {
+        double? seconds = null;
+        if (lifetime is not null)
+        {
+            if (!MeshDuration.TryParse(lifetime, out var span) || span <= TimeSpan.Zero)
+            {
+                await notes.WriteLineAsync($"error: --lifetime '{lifetime}' is not a duration such as 720h.").ConfigureAwait(false);
+                return 1;
+            }
+
+            seconds = span.TotalSeconds;
+        }
+
+        using var http = Client(controlPlane, token);
+        try
+        {
+            using var response = await http.PostAsync(new Uri(path, UriKind.Relative), body(seconds), cancellationToken).ConfigureAwait(false);
+            if (!response.IsSuccessStatusCode)
+            {
+                return await RefusedAsync(response, notes, cancellationToken).ConfigureAwait(false);
+            }
+
+            var (secret, expires, what) = await read(response).ConfigureAwait(false);
+            await output.WriteLineAsync(secret).ConfigureAwait(false);
+            await notes.WriteLineAsync($"{what}, good until {expires:u}.").ConfigureAwait(false);
+            return 0;
+        }
+        catch (HttpRequestException ex)
+        {
+            return await UnreachableAsync(notes, controlPlane, ex).ConfigureAwait(false);
+        }
+    }
 }
 
 /// <summary>Left-aligned columns, two spaces apart.</summary>

@@ -48,5 +48,24 @@ var rollback = new Command("rollback", "Make an earlier config version current a
 rollback.SetAction((r, ct) => Commands.ConfigRollbackAsync(r.GetRequiredValue(controlPlane), r.GetValue(version), r.GetValue(token), Console.Out, ct));
 var config = new Command("config", "Plan, apply or roll back the mesh config.") { plan, apply, rollback };
 
-var root = new RootCommand("aspiremesh: see and operate an AspireMesh from the terminal.") { controlPlane, stat, top, tap, check, config };
+var service = new Argument<string>("service") { Description = "The service whose instances the token may register, renew and remove." };
+var kind = new Argument<string>("kind") { Description = "The proxy's kind: sidecar or gateway." };
+var name = new Argument<string>("name") { Description = "The service (or gateway) the proxy is for." };
+var instance = new Option<string?>("--instance") { Description = "The one instance it is for (default: any one instance, each once)." };
+var lifetime = new Option<string?>("--lifetime") { Description = "How long it is good for, e.g. 720h (default: 30 days for a registration token, a day for a bootstrap credential)." };
+var registrationToken = new Command("registration-token", "Mint a registration token for an application's instances of a service (a Eureka client's password, a Consul client's ACL token).")
+{
+    service, lifetime, token,
+};
+registrationToken.SetAction((r, ct) => Commands.MintRegistrationTokenAsync(r.GetRequiredValue(controlPlane), r.GetRequiredValue(service), r.GetValue(lifetime), r.GetValue(token),
+    Console.Out, Console.Error, ct));
+var bootstrap = new Command("bootstrap", "Mint a bootstrap credential for a proxy started by hand (its ASPIREMESH_BOOTSTRAP_TOKEN).") { kind, name, instance, lifetime, token };
+bootstrap.SetAction((r, ct) => Commands.MintBootstrapCredentialAsync(r.GetRequiredValue(controlPlane), r.GetRequiredValue(kind), r.GetRequiredValue(name), r.GetValue(instance),
+    r.GetValue(lifetime), r.GetValue(token), Console.Out, Console.Error, ct));
+var credentials = new Command("credentials", "Mint credentials (needs the admin token): printed alone on standard output, their expiry on standard error.")
+{
+    registrationToken, bootstrap,
+};
+
+var root = new RootCommand("aspiremesh: see and operate an AspireMesh from the terminal.") { controlPlane, stat, top, tap, check, config, credentials };
 return await root.Parse(args).InvokeAsync();

@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Text.RegularExpressions;
 using AspireMesh.Contracts;
 using AspireMesh.Contracts.Admin;
+using AspireMesh.Contracts.Security;
 
 namespace AspireMesh.Cli.Tests;
 
@@ -190,6 +191,42 @@ public sealed class CliTests
         Assert.Contains("Give the mesh's root in ASPIREMESH_CONTROL_PLANE_CA", refused, StringComparison.Ordinal);
         Assert.Equal(2, unreadableCode);
         Assert.Contains("error: ASPIREMESH_CONTROL_PLANE_CA is neither PEM text nor a readable file", unreadable, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Credentials_MintedWithTheAdminToken_PrintedAloneOnStandardOutput()
+    {
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(CliTests).Assembly, null, "--ControlPlane:OpenOnLoopback=false");
+        var url = controlPlane.Url.ToString();
+        async Task<(int Code, string Output, string Errors)> MintAsync(params string[] args)
+        {
+            await using var cli = await TestProcess.StartDotnetAsync("aspiremesh", Assembly("Cli.csproj"), ["credentials", .. args, "--control-plane", url]);
+            var code = await cli.Exited.WaitAsync(Deadline, Cancel);
+            var errors = cli.ErrorOutput.Split(Environment.NewLine).ToHashSet();
+            return (code, string.Join('\n', cli.Output.Split(Environment.NewLine).Where(l => !errors.Contains(l))), cli.ErrorOutput);
+        }
+
+        var withoutAdmin = await MintAsync("registration-token", "orders");
+        var registration = await MintAsync("registration-token", "orders", "--lifetime", "2h", "--token", ControlPlaneProcess.AdminToken);
+        var bootstrap = await MintAsync("bootstrap", "sidecar", "catalog", "--instance", "catalog-3", "--token", ControlPlaneProcess.AdminToken);
+        var badLifetime = await MintAsync("registration-token", "orders", "--lifetime", "soon", "--token", ControlPlaneProcess.AdminToken);
+
+        Assert.Equal(1, withoutAdmin.Code);
+        Assert.Contains("refused (401)", withoutAdmin.Errors, StringComparison.Ordinal);
+        Assert.Equal("", withoutAdmin.Output);
+
+        Assert.Equal(0, registration.Code);
+        Assert.True(RegistrationToken.TryVerify(ControlPlaneProcess.BootstrapKey, registration.Output, DateTimeOffset.UtcNow, out var claims, out var error), error);
+        Assert.Equal((RegistrationToken.ServiceKind, "orders", (string?)null), (claims!.Kind, claims.Name, claims.Instance));
+        Assert.InRange(DateTimeOffset.FromUnixTimeSeconds(claims.Expires), DateTimeOffset.UtcNow.AddMinutes(110), DateTimeOffset.UtcNow.AddMinutes(121));
+        Assert.Contains("a registration token for the instances of service 'orders', good until", registration.Errors, StringComparison.Ordinal);
+
+        Assert.Equal(0, bootstrap.Code);
+        Assert.True(BootstrapCredential.TryVerify(ControlPlaneProcess.BootstrapKey, bootstrap.Output, DateTimeOffset.UtcNow, out var bootstrapClaims, out var bootstrapError), bootstrapError);
+        Assert.Equal(("sidecar", "catalog", "catalog-3"), (bootstrapClaims!.Kind, bootstrapClaims.Name, bootstrapClaims.Instance));
+
+        Assert.Equal(1, badLifetime.Code);
+        Assert.Contains("error: --lifetime 'soon' is not a duration such as 720h.", badLifetime.Errors, StringComparison.Ordinal);
     }
 
     [Fact]
