@@ -18,7 +18,13 @@ internal static class AspireManifestWriter
     {
         var directory = Path.GetDirectoryName(Path.GetFullPath(manifestPath))!;
         Directory.CreateDirectory(directory);
+        // It carries the bootstrap key and credentials: readable by its owner only, before anything is written into it.
         using var stream = File.Create(manifestPath);
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(manifestPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
+
         using var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
         json.WriteStartObject();
         json.WriteString("$schema", SchemaUrl);

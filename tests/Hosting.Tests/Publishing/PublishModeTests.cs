@@ -34,6 +34,10 @@ public sealed class PublishModeTests : IDisposable
         Assert.Equal("", process.ErrorOutput); // aspirate treats anything on stderr as a failure
         Assert.Contains($"Published manifest to: {path}", process.Output, StringComparison.Ordinal);
         Assert.DoesNotContain("starting", process.Output, StringComparison.Ordinal);
+        if (!OperatingSystem.IsWindows())
+        {
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path));
+        }
 
         using var manifest = JsonDocument.Parse(await File.ReadAllTextAsync(path, TestContext.Current.CancellationToken));
         Assert.Equal("https://json.schemastore.org/aspire-8.0.json", manifest.RootElement.GetProperty("$schema").GetString());
