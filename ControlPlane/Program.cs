@@ -54,6 +54,7 @@ builder.Services.AddSingleton<RegistrationGuard>();
 builder.Services.AddSingleton(sp => new BootstrapCredentials(sp.GetRequiredService<StateDirectory>(), sp.GetRequiredService<TimeProvider>(),
     Environment.GetEnvironmentVariable(AspireMesh.Contracts.Security.BootstrapCredential.KeyEnvironmentVariable)));
 builder.Services.AddHostedService<LeaseExpiryService>();
+builder.Services.AddHostedService<AspireMesh.ControlPlane.Consul.ConsulCheckProber>();
 builder.Services.AddSingleton<AspireMesh.ControlPlane.Telemetry.StatsCollector>();
 builder.Services.AddHostedService(sp => sp.GetRequiredService<AspireMesh.ControlPlane.Telemetry.StatsCollector>());
 builder.Services.AddHealthChecks();

@@ -9,7 +9,7 @@ namespace AspireMesh.ControlPlane.Api;
 
 /// <summary>
 /// The part of Consul's HTTP API that service-discovery clients use (Steeltoe.Discovery.Consul, node-consul, Spring
-/// Cloud Consul): the agent's service registration with a TTL check, maintenance mode, and the health and catalog
+/// Cloud Consul): the agent's service registration with a TTL, HTTP or TCP check, maintenance mode, and the health and catalog
 /// reads, with blocking queries. A service registered here is an instance of the mesh service of that name, healthy
 /// while its check passes; every mesh instance, behind a sidecar or not, is listed to Consul clients. The control plane
 /// plays one agent on one node (<c>aspiremesh</c>, datacenter <c>dc1</c>).
@@ -338,7 +338,7 @@ internal static class ConsulApi
     private static void WriteChecks(Utf8JsonWriter writer, RegisteredInstance instance, ConsulRegistration view)
     {
         WriteCheck(writer, view, view.CheckId, view.CheckName.Length > 0 ? view.CheckName : $"Service '{view.Name}' check", view.CheckStatus, view.CheckOutput,
-            instance.Consul is null ? "" : "ttl");
+            instance.Consul?.CheckType ?? "");
         if (view.Maintenance is { } reason)
         {
             WriteCheck(writer, view, $"_service_maintenance:{view.Id}", "Service Maintenance Mode", ConsulRegistration.Critical, reason, "maintenance");

@@ -20,8 +20,17 @@ internal sealed record ConsulRegistration(string Id, string Name, string Address
 
     public IReadOnlyDictionary<string, string> Meta { get; init; } = new Dictionary<string, string>();
 
-    /// <summary>The TTL of its check: without a pass for this long, the check turns critical. Null: no check (always passing).</summary>
+    /// <summary>The TTL of its check: without a pass for this long, the check turns critical. Null: no TTL check.</summary>
     public TimeSpan? Ttl { get; init; }
+
+    /// <summary>What the control plane calls for its check (an HTTP or TCP check); null: a TTL check, or none (always passing).</summary>
+    public ConsulProbe? Probe { get; init; }
+
+    /// <summary>When its probe is due next.</summary>
+    public DateTimeOffset NextProbeAt { get; init; } = DateTimeOffset.MaxValue;
+
+    /// <summary>The check's type, as the agent lists it.</summary>
+    public string CheckType => Probe?.Kind ?? (Ttl is null ? "" : "ttl");
 
     /// <summary>How long its check may stay critical before the instance is deregistered; null: never.</summary>
     public TimeSpan? DeregisterCriticalAfter { get; init; }
@@ -60,8 +69,8 @@ internal sealed record ConsulRegistration(string Id, string Name, string Address
 
     /// <summary>
     /// Reads <c>PUT /v1/agent/service/register</c> as the agent does: member names in any case, <c>ID</c> defaulting to
-    /// <c>Name</c>, one check (<c>Check</c>, or <c>Checks</c> with one entry) that is a TTL check or none; a check's
-    /// first status is critical unless it says otherwise, as Consul's.
+    /// <c>Name</c>, one check (<c>Check</c>, or <c>Checks</c> with one entry) that is a TTL, HTTP or TCP check, or none; a
+    /// check's first status is critical unless it says otherwise, as Consul's.
     /// </summary>
     public static ConsulRegistration Parse(JsonElement body, DateTimeOffset now)
     {
@@ -122,13 +131,6 @@ internal sealed record ConsulRegistration(string Id, string Name, string Address
             return registration;
         }
 
-        if (Text(check, "TTL") is not { } ttlText)
-        {
-            var kind = new[] { "HTTP", "TCP", "GRPC", "UDP", "H2Ping", "Args", "AliasService", "AliasNode" }.FirstOrDefault(k => Member(check, k) is not null) ?? "this";
-            throw new ConsulException($"Only TTL checks are supported (the client passes them); a {kind} check would have the control plane probe the instance, which it does not.");
-        }
-
-        var ttl = GoDuration.Parse(ttlText, "Check.TTL");
         var deregister = Text(check, "DeregisterCriticalServiceAfter") is { } after ? GoDuration.Parse(after, "Check.DeregisterCriticalServiceAfter") : (TimeSpan?)null;
         var status = Text(check, "Status")?.ToLowerInvariant() ?? Critical;
         if (status is not (Passing or Warning or Critical))
@@ -136,16 +138,32 @@ internal sealed record ConsulRegistration(string Id, string Name, string Address
             throw new ConsulException($"Check.Status {status} is not passing, warning or critical.");
         }
 
-        return registration with
+        registration = registration with
         {
-            Ttl = ttl,
             DeregisterCriticalAfter = deregister,
             CheckName = Text(check, "Name") ?? $"Service '{name}' check",
             CheckStatus = status,
-            CheckOutput = status == Critical ? "TTL check not yet passed" : "",
-            TtlDeadline = status == Critical ? DateTimeOffset.MaxValue : now + ttl,
             CriticalSince = status == Critical ? now : null,
         };
+        if (Text(check, "TTL") is { } ttlText)
+        {
+            var ttl = GoDuration.Parse(ttlText, "Check.TTL");
+            return registration with
+            {
+                Ttl = ttl,
+                CheckOutput = status == Critical ? "TTL check not yet passed" : "",
+                TtlDeadline = status == Critical ? DateTimeOffset.MaxValue : now + ttl,
+            };
+        }
+
+        if (ConsulProbe.Parse(check, address) is { } probe)
+        {
+            // Probed at once, then every interval.
+            return registration with { Probe = probe, CheckOutput = status == Critical ? $"{probe.Kind.ToUpperInvariant()} check not yet run" : "", NextProbeAt = now };
+        }
+
+        var kind = new[] { "GRPC", "UDP", "H2Ping", "Args", "AliasService", "AliasNode" }.FirstOrDefault(k => Member(check, k) is not null) ?? "this";
+        throw new ConsulException($"Only TTL, HTTP and TCP checks are supported; a {kind} check is not.");
     }
 
     /// <summary>The check's new state after a pass, warn, fail or update: a TTL renewal unless it is critical.</summary>
@@ -158,9 +176,90 @@ internal sealed record ConsulRegistration(string Id, string Name, string Address
     };
 
     // The agent matches member names case-insensitively (clients send ID, Id or id).
-    private static JsonElement? Member(JsonElement obj, string name) => RawJson.Member(obj, name);
+    internal static JsonElement? Member(JsonElement obj, string name) => RawJson.Member(obj, name);
 
-    private static string? Text(JsonElement obj, string name) => Member(obj, name) is { ValueKind: JsonValueKind.String } value ? value.GetString() : null;
+    internal static string? Text(JsonElement obj, string name) => Member(obj, name) is { ValueKind: JsonValueKind.String } value ? value.GetString() : null;
+}
+
+/// <summary>
+/// An HTTP or TCP check: the control plane calls <see cref="Target"/> every <see cref="Interval"/>, as the Consul agent
+/// does. An HTTP check passes on a 2xx answer, warns on 429 and is critical otherwise (or when no answer comes within
+/// <see cref="Timeout"/>); a TCP check passes when a connection opens. Only the instance's own address is called, so that
+/// registering cannot point the control plane at another host.
+/// </summary>
+internal sealed record ConsulProbe(string Kind, string Target, TimeSpan Interval, TimeSpan Timeout)
+{
+    public const string Http = "http";
+    public const string Tcp = "tcp";
+
+    /// <summary>Consul's shortest interval: a shorter one is raised to it.</summary>
+    public static readonly TimeSpan MinimumInterval = TimeSpan.FromSeconds(1);
+
+    public string Method { get; init; } = "GET";
+
+    public IReadOnlyList<KeyValuePair<string, string>> Headers { get; init; } = [];
+
+    /// <summary>Whether an https target's certificate goes unchecked (Consul's <c>TLSSkipVerify</c>).</summary>
+    public bool TlsSkipVerify { get; init; }
+
+    /// <summary>The probe a check definition asks for; null when it has neither <c>HTTP</c> nor <c>TCP</c>.</summary>
+    public static ConsulProbe? Parse(JsonElement check, string address)
+    {
+        var http = ConsulRegistration.Text(check, "HTTP");
+        var tcp = ConsulRegistration.Text(check, "TCP");
+        if (http is null && tcp is null)
+        {
+            return null;
+        }
+
+        var kind = http is not null ? Http : Tcp;
+        var what = http is not null ? "Check.HTTP" : "Check.TCP";
+        var interval = ConsulRegistration.Text(check, "Interval") is { } intervalText
+            ? GoDuration.Parse(intervalText, "Check.Interval")
+            : throw new ConsulException($"Check.Interval is required for {(kind == Http ? "an HTTP" : "a TCP")} check.");
+        var timeout = ConsulRegistration.Text(check, "Timeout") is { } timeoutText ? GoDuration.Parse(timeoutText, "Check.Timeout") : TimeSpan.FromSeconds(10);
+        Uri target;
+        if (http is not null)
+        {
+            if (!Uri.TryCreate(http, UriKind.Absolute, out target!) || target.Scheme is not ("http" or "https"))
+            {
+                throw new ConsulException($"{what} '{http}' is not an http:// or https:// URL.");
+            }
+        }
+        else if (!Uri.TryCreate($"tcp://{tcp}", UriKind.Absolute, out target!) || target.IsDefaultPort || target.AbsolutePath != "/")
+        {
+            throw new ConsulException($"{what} '{tcp}' is not host:port.");
+        }
+
+        if (!string.Equals(target.IdnHost.Trim('[', ']'), address.Trim('[', ']'), StringComparison.OrdinalIgnoreCase))
+        {
+            throw new ConsulException($"{what} '{http ?? tcp}' calls host '{target.IdnHost}', not the instance's Address '{address}': the control plane probes only the instance itself.");
+        }
+
+        var method = ConsulRegistration.Text(check, "Method") is { Length: > 0 } m ? m.ToUpperInvariant() : "GET";
+        if (!method.All(char.IsAsciiLetterUpper))
+        {
+            throw new ConsulException($"Check.Method '{method}' is not an HTTP method.");
+        }
+
+        var headers = new List<KeyValuePair<string, string>>();
+        if (ConsulRegistration.Member(check, "Header") is { ValueKind: JsonValueKind.Object } header)
+        {
+            foreach (var field in header.EnumerateObject())
+            {
+                var values = field.Value.ValueKind == JsonValueKind.Array ? field.Value.EnumerateArray() : throw new ConsulException($"Check.Header.{field.Name} is not a list of strings.");
+                headers.AddRange(values.Select(v => new KeyValuePair<string, string>(field.Name,
+                    v.ValueKind == JsonValueKind.String ? v.GetString()! : throw new ConsulException($"Check.Header.{field.Name} is not a list of strings."))));
+            }
+        }
+
+        return new ConsulProbe(kind, http ?? tcp!, interval < MinimumInterval ? MinimumInterval : interval, timeout)
+        {
+            Method = method,
+            Headers = headers,
+            TlsSkipVerify = ConsulRegistration.Member(check, "TLSSkipVerify") is { ValueKind: JsonValueKind.True },
+        };
+    }
 }
 
 /// <summary>Go's duration strings, as Consul writes them: <c>30s</c>, <c>1m30s</c>, <c>30m0s</c>, <c>500ms</c>, <c>1h</c>.</summary>

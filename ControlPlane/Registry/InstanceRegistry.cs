@@ -251,6 +251,46 @@ internal sealed class InstanceRegistry(MeshStateStore store, TimeProvider time, 
         }
     }
 
+    /// <summary>
+    /// The HTTP and TCP checks due now, each with its instance's id; none is due again before its result is in
+    /// (<see cref="ProbeResult"/>), so that no two runs of one check overlap, as in Consul.
+    /// </summary>
+    public IReadOnlyList<(string Id, ConsulProbe Probe, DateTimeOffset Started)> TakeDueProbes()
+    {
+        var now = time.GetUtcNow();
+        var due = new List<(string, ConsulProbe, DateTimeOffset)>();
+        lock (_gate)
+        {
+            foreach (var instance in _instances.Values.ToList())
+            {
+                if (instance.Consul is { Probe: { } probe } consul && consul.NextProbeAt <= now)
+                {
+                    _instances[instance.Id] = instance with { Consul = consul with { NextProbeAt = DateTimeOffset.MaxValue } };
+                    due.Add((instance.Id, probe, now));
+                }
+            }
+        }
+
+        return due;
+    }
+
+    /// <summary>
+    /// What a check of <see cref="TakeDueProbes"/> found; it is due again an interval after it started. Ignored when the
+    /// instance has since gone or registered another check.
+    /// </summary>
+    public void ProbeResult(string id, ConsulProbe probe, DateTimeOffset started, string status, string output)
+    {
+        var now = time.GetUtcNow();
+        lock (_gate)
+        {
+            if (_instances.TryGetValue(id, out var instance) && instance.Consul is { } consul && ReferenceEquals(consul.Probe, probe))
+            {
+                var checkedNow = consul.CheckStatus == status && consul.CheckOutput == output ? consul : consul.WithCheck(status, output, now);
+                ReplaceConsulLocked(instance, checkedNow with { NextProbeAt = started + probe.Interval }, instance.LastHeartbeat);
+            }
+        }
+    }
+
     /// <summary>Removes a Consul instance (<c>PUT /v1/agent/service/deregister/{id}</c>); false when no Consul instance has that id.</summary>
     public bool RemoveConsul(string serviceId)
     {

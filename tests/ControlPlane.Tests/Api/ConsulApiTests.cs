@@ -2,6 +2,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using AspireMesh.Contracts.Registry;
+using Microsoft.AspNetCore.Http;
 
 namespace AspireMesh.ControlPlane.Tests.Api;
 
@@ -86,7 +87,11 @@ public sealed class ConsulApiTests
     [InlineData("""{"Name": "Orders_Svc", "Address": "127.0.0.1", "Port": 1}""", "Service name Orders_Svc cannot name a mesh service")]
     [InlineData("""{"Name": "orders", "Port": 1}""", "Missing service address")]
     [InlineData("""{"Name": "orders", "Address": "127.0.0.1", "Port": 0}""", "Service port 0 is not a TCP port")]
-    [InlineData("""{"Name": "orders", "Address": "127.0.0.1", "Port": 1, "Check": {"HTTP": "http://127.0.0.1:1/health", "Interval": "10s"}}""", "Only TTL checks are supported")]
+    [InlineData("""{"Name": "orders", "Address": "127.0.0.1", "Port": 1, "Check": {"GRPC": "127.0.0.1:1", "Interval": "10s"}}""", "Only TTL, HTTP and TCP checks are supported; a GRPC check is not.")]
+    [InlineData("""{"Name": "orders", "Address": "127.0.0.1", "Port": 1, "Check": {"HTTP": "http://169.254.169.254/latest/meta-data", "Interval": "10s"}}""",
+        "Check.HTTP 'http://169.254.169.254/latest/meta-data' calls host '169.254.169.254', not the instance's Address '127.0.0.1': the control plane probes only the instance itself.")]
+    [InlineData("""{"Name": "orders", "Address": "127.0.0.1", "Port": 1, "Check": {"TCP": "127.0.0.1:1"}}""", "Check.Interval is required for a TCP check.")]
+    [InlineData("""{"Name": "orders", "Address": "127.0.0.1", "Port": 1, "Check": {"HTTP": "ftp://127.0.0.1/x", "Interval": "1s"}}""", "Check.HTTP 'ftp://127.0.0.1/x' is not an http:// or https:// URL.")]
     [InlineData("""{"Name": "orders", "Address": "127.0.0.1", "Port": 1, "Check": {"TTL": "ten"}}""", "Check.TTL 'ten' is not a duration")]
     [InlineData("""{"Name": "orders", "Address": "127.0.0.1", "Port": 1, "Checks": [{"TTL": "1s"}, {"TTL": "2s"}]}""", "Only one check per service")]
     [InlineData("""{"Name": "orders", """, "Request decode failed")]
@@ -99,6 +104,67 @@ public sealed class ConsulApiTests
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.StartsWith(reason, await response.Content.ReadAsStringAsync(Cancel), StringComparison.Ordinal);
         Assert.Empty((await controlPlane.GetServicesAsync()).Services.SelectMany(s => s.Instances));
+    }
+
+    [Fact]
+    public async Task HttpCheck_TheControlPlaneCallsTheInstance_PassingOn2xx_WarningOn429_CriticalOtherwise()
+    {
+        // Spring Cloud Consul's default: an HTTP check of the app's health endpoint.
+        await using var app = await TestBackend.StartAsync("orders-app");
+        var answer = HttpStatusCode.OK;
+        string? header = null;
+        app.Handler = async context =>
+        {
+            header = context.Request.Headers["X-Probe"];
+            context.Response.StatusCode = (int)answer;
+            await context.Response.WriteAsync($"status {(int)answer}", Cancel);
+        };
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ConsulApiTests).Assembly);
+        await PutAsync(controlPlane, "v1/agent/service/register", $$$"""
+            {"ID": "orders-1", "Name": "orders", "Address": "127.0.0.1", "Port": {{{app.Url.Port}}},
+             "Check": {"HTTP": "{{{app.Url}}}actuator/health", "Interval": "1s", "Timeout": "2s", "Header": {"X-Probe": ["consul"]}} }
+            """);
+
+        // Critical until the first probe, which comes at once.
+        Assert.Equal("its Consul check is critical: HTTP check not yet run", await controlPlane.ReasonOfAsync("orders-1"));
+        await Eventually.UntilAsync(async () => await controlPlane.HealthOfAsync("orders-1") == InstanceHealth.Healthy, Deadline, "the HTTP check to pass");
+        var check = (await GetAsync(controlPlane, "v1/health/checks/orders")).Body[0];
+        Assert.Equal(("passing", "http"), (check.GetProperty("Status").GetString(), check.GetProperty("Type").GetString()));
+        Assert.Equal($"HTTP GET {app.Url}actuator/health: 200 OK Output: status 200", check.GetProperty("Output").GetString());
+        Assert.Equal("consul", header);
+
+        answer = HttpStatusCode.TooManyRequests;
+        await Eventually.UntilAsync(async () => (await GetAsync(controlPlane, "v1/health/checks/orders")).Body[0].GetProperty("Status").GetString() == "warning", Deadline, "a 429 to warn");
+        Assert.Equal(InstanceHealth.Unhealthy, await controlPlane.HealthOfAsync("orders-1"));
+
+        answer = HttpStatusCode.ServiceUnavailable;
+        await Eventually.UntilAsync(async () => (await GetAsync(controlPlane, "v1/health/checks/orders")).Body[0].GetProperty("Status").GetString() == "critical", Deadline, "a 503 to be critical");
+        Assert.Equal($"its Consul check is critical: HTTP GET {app.Url}actuator/health: 503 Service Unavailable Output: status 503", await controlPlane.ReasonOfAsync("orders-1"));
+
+        // Not a TTL check: the client cannot pass it.
+        using var pass = await controlPlane.Http.PutAsync("v1/agent/check/pass/service:orders-1", null, Cancel);
+        Assert.Equal(HttpStatusCode.NotFound, pass.StatusCode);
+    }
+
+    [Fact]
+    public async Task TcpCheck_NothingListening_Critical_ThenDeregisteredAfterDeregisterCriticalServiceAfter()
+    {
+        var closed = Ports.ClosedUrl();
+        await using var app = await TestBackend.StartAsync("orders-app");
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ConsulApiTests).Assembly);
+        await PutAsync(controlPlane, "v1/agent/service/register", $$$"""
+            {"ID": "orders-1", "Name": "orders", "Address": "127.0.0.1", "Port": {{{app.Url.Port}}}, "Check": {"TCP": "127.0.0.1:{{{app.Url.Port}}}", "Interval": "1s"}}
+            """);
+        await PutAsync(controlPlane, "v1/agent/service/register", $$$"""
+            {"ID": "orders-2", "Name": "orders", "Address": "127.0.0.1", "Port": {{{closed.Port}}},
+             "Check": {"TCP": "127.0.0.1:{{{closed.Port}}}", "Interval": "1s", "Status": "passing", "DeregisterCriticalServiceAfter": "2s"}}
+            """);
+
+        await Eventually.UntilAsync(async () => await controlPlane.HealthOfAsync("orders-1") == InstanceHealth.Healthy, Deadline, "the TCP check of a listening port to pass");
+        await Eventually.UntilAsync(async () => await controlPlane.HealthOfAsync("orders-2") == InstanceHealth.Unhealthy, Deadline, "the TCP check of a closed port to fail");
+        Assert.StartsWith($"its Consul check is critical: TCP connect 127.0.0.1:{closed.Port}: ", await controlPlane.ReasonOfAsync("orders-2"), StringComparison.Ordinal);
+        await Eventually.UntilAsync(async () => await controlPlane.HealthOfAsync("orders-2") is null, Deadline, "the critical instance to be deregistered");
+        Assert.Equal(InstanceHealth.Healthy, await controlPlane.HealthOfAsync("orders-1"));
     }
 
     [Fact]
