@@ -429,7 +429,7 @@ internal static class Commands
             await notes.WriteLineAsync($"{what}, good until {expires:u}.").ConfigureAwait(false);
             return 0;
         }
-        catch (HttpRequestException ex)
+        catch (Exception ex) when (ex is HttpRequestException || (ex is TaskCanceledException && !cancellationToken.IsCancellationRequested))
         {
             return await UnreachableAsync(notes, controlPlane, ex).ConfigureAwait(false);
         }

@@ -25,13 +25,16 @@ internal static class ConsulApi
     {
         var consul = endpoints.MapGroup("/v1");
 
-        consul.MapPut("/agent/service/register", async (HttpContext context, InstanceRegistry registry, RegistrationGuard guard, TimeProvider time) =>
+        consul.MapPut("/agent/service/register", async (HttpContext context, InstanceRegistry registry, RegistrationGuard guard, TimeProvider time,
+            Microsoft.Extensions.Options.IOptions<ControlPlaneOptions> options) =>
         {
             ConsulRegistration registration;
             try
             {
                 using var document = await RawJson.ReadAsync(context).ConfigureAwait(false);
-                registration = ConsulRegistration.Parse(document.RootElement, time.GetUtcNow());
+                // From this machine as the guards count it: loopback, while loopback is trusted.
+                var fromThisMachine = options.Value.OpenOnLoopback && RemoteAdminGuard.IsLoopback(context.Connection.RemoteIpAddress);
+                registration = ConsulRegistration.Parse(document.RootElement, time.GetUtcNow(), fromThisMachine);
             }
             catch (JsonException ex)
             {

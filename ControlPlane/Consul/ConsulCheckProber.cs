@@ -6,27 +6,26 @@ namespace AspireMesh.ControlPlane.Consul;
 
 /// <summary>
 /// Runs the HTTP and TCP checks Consul clients register (Spring Cloud Consul's default is an HTTP check of
-/// <c>/actuator/health</c>), as the Consul agent does: each every interval, no two of one check at once, each bounded by its
-/// timeout, the output kept to 4 KB as Consul keeps it.
+/// <c>/actuator/health</c>), as the Consul agent does: each every interval, no two runs of one check at once, each bounded
+/// by its timeout, the output kept to 4 KB as Consul keeps it. Redirects are not followed, and a check registered from
+/// elsewhere never connects to a local address (<see cref="ConsulProbe.MayCallLocal"/>), whatever its host name resolves to.
 /// </summary>
 internal sealed class ConsulCheckProber(InstanceRegistry registry) : BackgroundService
 {
     private const int MaxOutput = 4096;
+    private const int MaxConcurrent = 64;
     private static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(250);
+    private static readonly HttpRequestOptionsKey<bool> MayCallLocal = new("aspiremesh.probe.may-call-local");
 
-    // Consul's checks open a connection each time (no keep-alive) and follow redirects.
-    private readonly HttpClient _verifying = new(new SocketsHttpHandler { UseProxy = false, PooledConnectionLifetime = TimeSpan.Zero }) { Timeout = Timeout.InfiniteTimeSpan };
-    private readonly HttpClient _skipVerify = new(new SocketsHttpHandler
-    {
-        UseProxy = false,
-        PooledConnectionLifetime = TimeSpan.Zero,
-        SslOptions = { RemoteCertificateValidationCallback = (_, _, _, _) => true },
-    }) { Timeout = Timeout.InfiniteTimeSpan };
+    private readonly SemaphoreSlim _running = new(MaxConcurrent);
+    private readonly HttpClient _verifying = NewClient(skipVerify: false);
+    private readonly HttpClient _skipVerify = NewClient(skipVerify: true);
 
     public override void Dispose()
     {
         _verifying.Dispose();
         _skipVerify.Dispose();
+        _running.Dispose();
         base.Dispose();
     }
 
@@ -48,35 +47,90 @@ internal sealed class ConsulCheckProber(InstanceRegistry registry) : BackgroundS
         }
     }
 
-    private async Task RunAsync(string id, ConsulProbe probe, DateTimeOffset started, CancellationToken stoppingToken)
+    // Consul's checks open a connection each time (no keep-alive); this one follows no redirect (a 3xx is critical).
+    private static HttpClient NewClient(bool skipVerify)
     {
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
-        deadline.CancelAfter(probe.Timeout);
-        string status;
-        string output;
+        var handler = new SocketsHttpHandler { UseProxy = false, AllowAutoRedirect = false, PooledConnectionLifetime = TimeSpan.Zero, ConnectCallback = ConnectAsync };
+        if (skipVerify)
+        {
+            handler.SslOptions.RemoteCertificateValidationCallback = (_, _, _, _) => true;
+        }
+
+        return new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
+    }
+
+    private static async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
+    {
+        var mayCallLocal = context.InitialRequestMessage.Options.TryGetValue(MayCallLocal, out var allowed) && allowed;
+        var socket = await OpenAsync(context.DnsEndPoint.Host, context.DnsEndPoint.Port, mayCallLocal, cancellationToken).ConfigureAwait(false);
+        return new NetworkStream(socket, ownsSocket: true);
+    }
+
+    private static async Task<Socket> OpenAsync(string host, int port, bool mayCallLocal, CancellationToken cancellationToken)
+    {
+        var addresses = IPAddress.TryParse(host.Trim('[', ']'), out var literal) ? [literal] : await Dns.GetHostAddressesAsync(host, cancellationToken).ConfigureAwait(false);
+        if (!mayCallLocal && addresses.FirstOrDefault(ConsulProbe.IsLocal) is { } local)
+        {
+            throw new ProbeRefusedException($"{host} is {local}, a local address, which a check registered from another machine may not call");
+        }
+
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
-            (status, output) = probe.Kind == ConsulProbe.Http ? await HttpAsync(probe, deadline.Token).ConfigureAwait(false) : await TcpAsync(probe, deadline.Token).ConfigureAwait(false);
+            await socket.ConnectAsync(addresses, port, cancellationToken).ConfigureAwait(false);
+            return socket;
         }
-        catch (OperationCanceledException) when (!stoppingToken.IsCancellationRequested)
+        catch
         {
-            (status, output) = (ConsulRegistration.Critical, $"{Described(probe)}: no answer within {probe.Timeout.TotalSeconds:0.###} s (Check.Timeout)");
+            socket.Dispose();
+            throw;
         }
-        catch (Exception ex) when (ex is HttpRequestException or SocketException or IOException or InvalidOperationException or ArgumentException or FormatException)
+    }
+
+    private async Task RunAsync(string id, ConsulProbe probe, DateTimeOffset started, CancellationToken stoppingToken)
+    {
+        var (status, output) = (ConsulRegistration.Critical, $"{Described(probe)}: not run");
+        var report = true;
+        try
         {
-            (status, output) = (ConsulRegistration.Critical, $"{Described(probe)}: {ex.Message}");
+            await _running.WaitAsync(stoppingToken).ConfigureAwait(false);
+            try
+            {
+                using var deadline = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+                deadline.CancelAfter(probe.Timeout);
+                (status, output) = probe.Kind == ConsulProbe.Http ? await HttpAsync(probe, deadline.Token).ConfigureAwait(false) : await TcpAsync(probe, deadline.Token).ConfigureAwait(false);
+            }
+            finally
+            {
+                _running.Release();
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            report = false;
         }
         catch (OperationCanceledException)
         {
-            return;
+            output = $"{Described(probe)}: no answer within {probe.Timeout.TotalSeconds:0.###} s (Check.Timeout)";
         }
-
-        registry.ProbeResult(id, probe, started, status, output.Length > MaxOutput ? output[..MaxOutput] : output);
+        catch (Exception ex) when (ex is HttpRequestException or SocketException or IOException or InvalidOperationException or ArgumentException or FormatException or ProbeRefusedException)
+        {
+            output = $"{Described(probe)}: {(ex.InnerException is ProbeRefusedException refused ? refused.Message : ex.Message)}";
+        }
+        finally
+        {
+            // Always due again, whatever happened to this run (unless the control plane is stopping).
+            if (report)
+            {
+                registry.ProbeResult(id, probe, started, status, output.Length > MaxOutput ? output[..MaxOutput] : output);
+            }
+        }
     }
 
     private async Task<(string Status, string Output)> HttpAsync(ConsulProbe probe, CancellationToken cancellationToken)
     {
         using var request = new HttpRequestMessage(new HttpMethod(probe.Method), probe.Target);
+        request.Options.Set(MayCallLocal, probe.MayCallLocal);
         foreach (var (name, value) in probe.Headers)
         {
             request.Headers.TryAddWithoutValidation(name, value);
@@ -94,8 +148,7 @@ internal sealed class ConsulCheckProber(InstanceRegistry registry) : BackgroundS
     private static async Task<(string Status, string Output)> TcpAsync(ConsulProbe probe, CancellationToken cancellationToken)
     {
         var target = new Uri($"tcp://{probe.Target}");
-        using var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
-        await socket.ConnectAsync(target.IdnHost.Trim('[', ']'), target.Port, cancellationToken).ConfigureAwait(false);
+        using var socket = await OpenAsync(target.IdnHost, target.Port, probe.MayCallLocal, cancellationToken).ConfigureAwait(false);
         return (ConsulRegistration.Passing, $"{Described(probe)}: Success");
     }
 
@@ -114,4 +167,7 @@ internal sealed class ConsulCheckProber(InstanceRegistry registry) : BackgroundS
     }
 
     private static string Described(ConsulProbe probe) => probe.Kind == ConsulProbe.Http ? $"HTTP {probe.Method} {probe.Target}" : $"TCP connect {probe.Target}";
+
+    /// <summary>A check that may not connect where its host name leads.</summary>
+    private sealed class ProbeRefusedException(string message) : Exception(message);
 }

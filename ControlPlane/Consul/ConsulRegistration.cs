@@ -72,7 +72,10 @@ internal sealed record ConsulRegistration(string Id, string Name, string Address
     /// <c>Name</c>, one check (<c>Check</c>, or <c>Checks</c> with one entry) that is a TTL, HTTP or TCP check, or none; a
     /// check's first status is critical unless it says otherwise, as Consul's.
     /// </summary>
-    public static ConsulRegistration Parse(JsonElement body, DateTimeOffset now)
+    /// <param name="body">The service definition.</param>
+    /// <param name="now">The time of registration.</param>
+    /// <param name="fromThisMachine">Whether the registration came from the control plane's machine (loopback, while <see cref="ControlPlaneOptions.OpenOnLoopback"/>): only then may a check call a local address.</param>
+    public static ConsulRegistration Parse(JsonElement body, DateTimeOffset now, bool fromThisMachine)
     {
         if (body.ValueKind != JsonValueKind.Object)
         {
@@ -156,7 +159,7 @@ internal sealed record ConsulRegistration(string Id, string Name, string Address
             };
         }
 
-        if (ConsulProbe.Parse(check, address) is { } probe)
+        if (ConsulProbe.Parse(check, address, fromThisMachine) is { } probe)
         {
             // Probed at once, then every interval.
             return registration with { Probe = probe, CheckOutput = status == Critical ? $"{probe.Kind.ToUpperInvariant()} check not yet run" : "", NextProbeAt = now };
@@ -202,8 +205,37 @@ internal sealed record ConsulProbe(string Kind, string Target, TimeSpan Interval
     /// <summary>Whether an https target's certificate goes unchecked (Consul's <c>TLSSkipVerify</c>).</summary>
     public bool TlsSkipVerify { get; init; }
 
+    /// <summary>
+    /// Whether it may call a loopback, link-local or unspecified address: only when registered from the control plane's
+    /// own machine. Otherwise a registration (with any service's token) could have the control plane call itself from
+    /// loopback, where its admin API is open, or a cloud's metadata service; the prober checks the address it connects
+    /// to, after name resolution.
+    /// </summary>
+    public bool MayCallLocal { get; init; }
+
+    /// <summary>The longest interval and timeout taken (longer ones are refused).</summary>
+    public static readonly TimeSpan Longest = TimeSpan.FromHours(24);
+
+    /// <summary>Whether two definitions ask for the same probe (a re-registration keeps the state of an unchanged check).</summary>
+    public bool SameAs(ConsulProbe other) =>
+        Kind == other.Kind && Target == other.Target && Interval == other.Interval && Timeout == other.Timeout && Method == other.Method
+        && TlsSkipVerify == other.TlsSkipVerify && MayCallLocal == other.MayCallLocal && Headers.SequenceEqual(other.Headers);
+
+    /// <summary>An address a probe registered from elsewhere may not call: loopback, link-local, unspecified or "this network".</summary>
+    public static bool IsLocal(System.Net.IPAddress address)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        if (address.IsIPv4MappedToIPv6)
+        {
+            address = address.MapToIPv4();
+        }
+
+        return System.Net.IPAddress.IsLoopback(address) || address.Equals(System.Net.IPAddress.Any) || address.Equals(System.Net.IPAddress.IPv6Any) || address.IsIPv6LinkLocal
+            || (address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && address.GetAddressBytes() is [169, 254, _, _] or [0, _, _, _]);
+    }
+
     /// <summary>The probe a check definition asks for; null when it has neither <c>HTTP</c> nor <c>TCP</c>.</summary>
-    public static ConsulProbe? Parse(JsonElement check, string address)
+    public static ConsulProbe? Parse(JsonElement check, string address, bool fromThisMachine)
     {
         var http = ConsulRegistration.Text(check, "HTTP");
         var tcp = ConsulRegistration.Text(check, "TCP");
@@ -218,6 +250,11 @@ internal sealed record ConsulProbe(string Kind, string Target, TimeSpan Interval
             ? GoDuration.Parse(intervalText, "Check.Interval")
             : throw new ConsulException($"Check.Interval is required for {(kind == Http ? "an HTTP" : "a TCP")} check.");
         var timeout = ConsulRegistration.Text(check, "Timeout") is { } timeoutText ? GoDuration.Parse(timeoutText, "Check.Timeout") : TimeSpan.FromSeconds(10);
+        if (interval > Longest || timeout > Longest)
+        {
+            throw new ConsulException($"Check.{(interval > Longest ? "Interval" : "Timeout")} is longer than {Longest.TotalHours:0} hours.");
+        }
+
         Uri target;
         if (http is not null)
         {
@@ -231,7 +268,11 @@ internal sealed record ConsulProbe(string Kind, string Target, TimeSpan Interval
             throw new ConsulException($"{what} '{tcp}' is not host:port.");
         }
 
-        if (!string.Equals(target.IdnHost.Trim('[', ']'), address.Trim('[', ']'), StringComparison.OrdinalIgnoreCase))
+        var targetHost = target.IdnHost.Trim('[', ']');
+        var sameHost = System.Net.IPAddress.TryParse(targetHost, out var targetIp) && System.Net.IPAddress.TryParse(address.Trim('[', ']'), out var addressIp)
+            ? targetIp.Equals(addressIp)
+            : string.Equals(targetHost, address.Trim('[', ']'), StringComparison.OrdinalIgnoreCase);
+        if (!sameHost)
         {
             throw new ConsulException($"{what} '{http ?? tcp}' calls host '{target.IdnHost}', not the instance's Address '{address}': the control plane probes only the instance itself.");
         }
@@ -253,11 +294,22 @@ internal sealed record ConsulProbe(string Kind, string Target, TimeSpan Interval
             }
         }
 
+        if (headers.Any(h => h.Key.Length == 0 || !h.Key.All(c => char.IsAsciiLetterOrDigit(c) || "!#$%&'*+-.^_`|~".Contains(c)) || h.Value.Any(char.IsControl)))
+        {
+            throw new ConsulException("Check.Header has a name that is not an HTTP header name, or a value with a control character.");
+        }
+
+        if (target.UserInfo.Length > 0)
+        {
+            throw new ConsulException($"{what} carries user information: give credentials in Check.Header instead, out of the check's output.");
+        }
+
         return new ConsulProbe(kind, http ?? tcp!, interval < MinimumInterval ? MinimumInterval : interval, timeout)
         {
             Method = method,
             Headers = headers,
             TlsSkipVerify = ConsulRegistration.Member(check, "TLSSkipVerify") is { ValueKind: JsonValueKind.True },
+            MayCallLocal = fromThisMachine,
         };
     }
 }

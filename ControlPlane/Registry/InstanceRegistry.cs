@@ -197,6 +197,12 @@ internal sealed class InstanceRegistry(MeshStateStore store, TimeProvider time, 
                 registration = registration with { Maintenance = maintenance };
             }
 
+            // An unchanged HTTP or TCP check keeps its state (and the instance its traffic) until its next run.
+            if (existing?.Consul is { Probe: { } before } old && registration.Probe is { } after && before.SameAs(after))
+            {
+                registration = registration with { CheckStatus = old.CheckStatus, CheckOutput = old.CheckOutput, CriticalSince = old.CriticalSince };
+            }
+
             var updated = new RegisteredInstance(registration.Id, registration.Name, registration.Url, registration.Healthy, existing?.RegisteredAt ?? now, now, registration.ExpiresAt)
             {
                 Consul = registration,

@@ -9,8 +9,8 @@ namespace AspireMesh.ControlPlane.Security;
 /// <summary>
 /// The admin API (config, stats, tap, proxies, CA, credentials) and the dashboard need the admin token when reached from
 /// anywhere but this machine: <c>Authorization: Bearer &lt;token&gt;</c>, or Basic with the token as password (what a
-/// browser prompts for). What proxies and applications read (watch, discovery, the trust bundle) and certificate
-/// requests stay open to them; changing the registry and reporting are <see cref="RegistrationGuard"/>'s.
+/// browser prompts for). What applications read (discovery, the trust bundle) and certificate requests stay open to
+/// them; changing the registry, reporting and watching are <see cref="RegistrationGuard"/>'s.
 /// </summary>
 internal sealed class RemoteAdminGuard(RequestDelegate next, AdminToken token, IOptions<ControlPlaneOptions> options)
 {

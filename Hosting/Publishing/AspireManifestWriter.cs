@@ -18,13 +18,7 @@ internal static class AspireManifestWriter
     {
         var directory = Path.GetDirectoryName(Path.GetFullPath(manifestPath))!;
         Directory.CreateDirectory(directory);
-        // It carries the bootstrap key and credentials: readable by its owner only, before anything is written into it.
-        using var stream = File.Create(manifestPath);
-        if (!OperatingSystem.IsWindows())
-        {
-            File.SetUnixFileMode(manifestPath, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        }
-
+        using var stream = new MemoryStream();
         using var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
         json.WriteStartObject();
         json.WriteString("$schema", SchemaUrl);
@@ -82,6 +76,9 @@ internal static class AspireManifestWriter
 
         json.WriteEndObject();
         json.WriteEndObject();
+        json.Flush();
+        // It carries the bootstrap key and credentials: readable by its owner only from its first byte.
+        AspireMesh.Contracts.Storage.DurableFile.Write(manifestPath, stream.ToArray(), UnixFileMode.UserRead | UnixFileMode.UserWrite);
     }
 
     private static void Project(Utf8JsonWriter json, PublishedProject project, string manifestDirectory, IReadOnlyList<string> args,

@@ -113,8 +113,10 @@ public sealed class ConsulApiTests
         await using var app = await TestBackend.StartAsync("orders-app");
         var answer = HttpStatusCode.OK;
         string? header = null;
+        var firstAnswer = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         app.Handler = async context =>
         {
+            await firstAnswer.Task.WaitAsync(Cancel);
             header = context.Request.Headers["X-Probe"];
             context.Response.StatusCode = (int)answer;
             await context.Response.WriteAsync($"status {(int)answer}", Cancel);
@@ -125,8 +127,9 @@ public sealed class ConsulApiTests
              "Check": {"HTTP": "{{{app.Url}}}actuator/health", "Interval": "1s", "Timeout": "2s", "Header": {"X-Probe": ["consul"]}} }
             """);
 
-        // Critical until the first probe, which comes at once.
+        // Critical until the first probe (held back here) has answered.
         Assert.Equal("its Consul check is critical: HTTP check not yet run", await controlPlane.ReasonOfAsync("orders-1"));
+        firstAnswer.SetResult();
         await Eventually.UntilAsync(async () => await controlPlane.HealthOfAsync("orders-1") == InstanceHealth.Healthy, Deadline, "the HTTP check to pass");
         var check = (await GetAsync(controlPlane, "v1/health/checks/orders")).Body[0];
         Assert.Equal(("passing", "http"), (check.GetProperty("Status").GetString(), check.GetProperty("Type").GetString()));
@@ -144,6 +147,75 @@ public sealed class ConsulApiTests
         // Not a TTL check: the client cannot pass it.
         using var pass = await controlPlane.Http.PutAsync("v1/agent/check/pass/service:orders-1", null, Cancel);
         Assert.Equal(HttpStatusCode.NotFound, pass.StatusCode);
+    }
+
+    [Fact]
+    public async Task HttpAndTcpChecks_RegisteredFromElsewhere_NeverCallALocalAddress()
+    {
+        // Loopback counts as elsewhere here: a check must not have the control plane call itself (its admin API is open
+        // on loopback), a cloud's metadata service or anything else local, whatever the host name resolves to.
+        await using var app = await TestBackend.StartAsync("orders-app");
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ConsulApiTests).Assembly, null, "--ControlPlane:OpenOnLoopback=false");
+        var token = await controlPlane.MintRegistrationTokenAsync("orders");
+        async Task RegisterAsync(string id, string address, string check)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Put, "v1/agent/service/register")
+            {
+                Content = Json($$$"""{"ID": "{{{id}}}", "Name": "orders", "Address": "{{{address}}}", "Port": {{{app.Url.Port}}}, "Check": {{{check}}}}"""),
+            };
+            request.Headers.Add("X-Consul-Token", token);
+            using var response = await controlPlane.Http.SendAsync(request, Cancel);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+
+        await RegisterAsync("orders-1", "127.0.0.1", $$$"""{"HTTP": "http://127.0.0.1:{{{controlPlane.Url.Port}}}/v1/config", "Interval": "1s", "Status": "passing"}""");
+        await RegisterAsync("orders-2", "localhost", $$$"""{"TCP": "localhost:{{{controlPlane.Url.Port}}}", "Interval": "1s", "Status": "passing"}""");
+
+        await Eventually.UntilAsync(async () => await controlPlane.HealthOfAsync("orders-1") == InstanceHealth.Unhealthy && await controlPlane.HealthOfAsync("orders-2") == InstanceHealth.Unhealthy,
+            Deadline, "both checks to be refused");
+        Assert.Equal($"its Consul check is critical: HTTP GET http://127.0.0.1:{controlPlane.Url.Port}/v1/config: 127.0.0.1 is 127.0.0.1, a local address, which a check registered from another machine may not call",
+            await controlPlane.ReasonOfAsync("orders-1"));
+        Assert.StartsWith($"its Consul check is critical: TCP connect localhost:{controlPlane.Url.Port}: localhost is ", await controlPlane.ReasonOfAsync("orders-2"), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task HttpCheck_ARedirect_IsNotFollowed_AndIsCritical()
+    {
+        await using var app = await TestBackend.StartAsync("orders-app");
+        var elsewhere = 0;
+        await using var other = await TestBackend.StartAsync("other");
+        other.Handler = _ =>
+        {
+            Interlocked.Increment(ref elsewhere);
+            return Task.CompletedTask;
+        };
+        app.Handler = context =>
+        {
+            context.Response.Redirect(new Uri(other.Url, "/health").ToString());
+            return Task.CompletedTask;
+        };
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ConsulApiTests).Assembly);
+        await PutAsync(controlPlane, "v1/agent/service/register", $$$"""
+            {"ID": "orders-1", "Name": "orders", "Address": "127.0.0.1", "Port": {{{app.Url.Port}}}, "Check": {"HTTP": "{{{app.Url}}}health", "Interval": "1s", "Status": "passing"}}
+            """);
+
+        await Eventually.UntilAsync(async () => await controlPlane.HealthOfAsync("orders-1") == InstanceHealth.Unhealthy, Deadline, "the redirect to be critical");
+        Assert.StartsWith($"its Consul check is critical: HTTP GET {app.Url}health: 302 Found", await controlPlane.ReasonOfAsync("orders-1"), StringComparison.Ordinal);
+        Assert.Equal(0, Volatile.Read(ref elsewhere));
+    }
+
+    [Fact]
+    public async Task HttpCheck_ReRegisteredUnchanged_KeepsItsState_NoFlap()
+    {
+        await using var app = await TestBackend.StartAsync("orders-app");
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ConsulApiTests).Assembly);
+        var body = $$$"""{"ID": "orders-1", "Name": "orders", "Address": "127.0.0.1", "Port": {{{app.Url.Port}}}, "Check": {"HTTP": "{{{app.Url}}}health", "Interval": "1s"}}""";
+        await PutAsync(controlPlane, "v1/agent/service/register", body);
+        await Eventually.UntilAsync(async () => await controlPlane.HealthOfAsync("orders-1") == InstanceHealth.Healthy, Deadline, "the HTTP check to pass");
+
+        await PutAsync(controlPlane, "v1/agent/service/register", body);
+
+        Assert.Equal(InstanceHealth.Healthy, await controlPlane.HealthOfAsync("orders-1"));
     }
 
     [Fact]
