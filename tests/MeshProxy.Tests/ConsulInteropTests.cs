@@ -6,8 +6,8 @@ namespace AspireMesh.MeshProxy.Tests;
 
 /// <summary>
 /// An app that knows Consul and nothing of the mesh (a Node app with the real node-consul client) joins it through the
-/// control plane's Consul API: it registers with a TTL check, discovers the mesh's services, watches with blocking
-/// queries, and sidecars route to it.
+/// control plane's Consul API: it registers with a TTL check (or an HTTP check the control plane runs), discovers the
+/// mesh's services, watches with blocking queries, and sidecars route to it.
 /// </summary>
 public sealed class ConsulInteropTests
 {
@@ -73,5 +73,24 @@ public sealed class ConsulInteropTests
         Assert.Equal(0, await orders.StopAsync(TimeSpan.FromSeconds(10)).WaitAsync(Deadline, Cancel));
         Assert.Contains("deregistered", orders.Output.Split('\n'));
         Assert.Empty((await controlPlane.GetServicesAsync()).Services.Single(s => s.Name == "orders").Instances);
+    }
+
+    [Fact]
+    public async Task NodeConsulClient_WithAnHttpCheck_IsProbedByTheControlPlane_AndFoundPassing()
+    {
+        // Spring Cloud Consul's default registration: an HTTP check the agent runs, nothing passed by the client.
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ConsulInteropTests).Assembly, new MeshConfig { Services = [new() { Name = "orders" }] });
+        var port = Ports.FreeBelowEphemeral();
+
+        await using var orders = await Interop.StartNodeAsync(typeof(ConsulInteropTests).Assembly, "orders-js", "consul/app.js",
+            [new Uri(controlPlane.Url, "v1").ToString(), "orders", $"{port}", "orders-js-1", "orders", "", "http"]);
+
+        var line = await orders.WaitForLineAsync("^discovered (.+)$", Deadline);
+        using var discovered = JsonDocument.Parse(line.Groups[1].Value);
+        var self = Assert.Single(discovered.RootElement.GetProperty("self").EnumerateArray());
+        Assert.Equal(["service:orders-js-1", "passing", $"HTTP GET http://127.0.0.1:{port}/health: 200 OK Output: orders-js GET /health"],
+            self.GetProperty("checks")[0].EnumerateArray().Select(c => c.GetString()));
+        Assert.Equal(InstanceHealth.Healthy, await controlPlane.HealthOfAsync("orders-js-1"));
+        Assert.DoesNotContain("pass failed", orders.Output, StringComparison.Ordinal);
     }
 }

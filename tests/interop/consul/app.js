@@ -2,13 +2,14 @@
 // <port>, registers service <name> (id <id>) with a TTL check at the control plane's Consul API (<base-url>, ending in
 // /v1), passes the check every second, finds <look-for>'s instances, and watches its own passing instances with
 // blocking queries. Deregisters on SIGTERM. With <token>, sends it as its ACL token (X-Consul-Token), as it would to a
-// Consul with ACLs. Prints one line per step:
+// Consul with ACLs. With <check> 'http', registers an HTTP check of its /health instead (Spring Cloud Consul's default),
+// which the agent (here the control plane) runs, and passes nothing itself. Prints one line per step:
 //   serving <port> | registered | discovered {json} | watching | changed {json} | deregistered
 'use strict';
 const http = require('http');
 const Consul = require('consul');
 
-const [baseUrl, name, port, id, lookFor, token] = process.argv.slice(2);
+const [baseUrl, name, port, id, lookFor, token, check] = process.argv.slice(2);
 const consul = new Consul(token ? { baseUrl, defaults: { token } } : { baseUrl });
 
 const server = http.createServer((req, res) => {
@@ -19,13 +20,19 @@ const server = http.createServer((req, res) => {
 async function main() {
   await new Promise((resolve) => server.listen(Number(port), '127.0.0.1', resolve));
   console.log(`serving ${port}`);
+  const probed = check === 'http';
   await consul.agent.service.register({
     name, id, address: '127.0.0.1', port: Number(port), tags: ['js', 'v1'], meta: { lang: 'node' },
-    check: { ttl: '5s', deregistercriticalserviceafter: '1m' },
+    check: probed
+      ? { http: `http://127.0.0.1:${port}/health`, interval: '1s', timeout: '2s', deregistercriticalserviceafter: '1m' }
+      : { ttl: '5s', deregistercriticalserviceafter: '1m' },
   });
   const pass = () => consul.agent.check.pass({ id: `service:${id}`, note: 'alive' });
-  await pass();
-  const passing = setInterval(() => pass().catch((e) => console.error(`pass failed: ${e.message}`)), 1000);
+  let passing;
+  if (!probed) {
+    await pass();
+    passing = setInterval(() => pass().catch((e) => console.error(`pass failed: ${e.message}`)), 1000);
+  }
   console.log('registered');
 
   // What a discovery client asks: the passing instances of a service, the catalog, the leader.
@@ -58,7 +65,9 @@ async function main() {
   watch.on('error', (e) => console.error(`watch error: ${e.message}`));
 
   process.on('SIGTERM', async () => {
-    clearInterval(passing);
+    if (passing) {
+      clearInterval(passing);
+    }
     watch.end();
     try {
       await consul.agent.service.deregister(id);
