@@ -93,4 +93,21 @@ public sealed class ConsulInteropTests
         Assert.Equal(InstanceHealth.Healthy, await controlPlane.HealthOfAsync("orders-js-1"));
         Assert.DoesNotContain("pass failed", orders.Output, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task NodeConsulClient_OverHttps_TrustingTheMeshRoot_Registers()
+    {
+        // A control plane served over HTTPS, as between machines: the app's runtime is given the mesh's root.
+        await using var controlPlane = await ControlPlaneProcess.StartWithHttpsAsync(typeof(ConsulInteropTests).Assembly);
+        var root = Path.Combine(controlPlane.StateDirectory, "mesh-root.pem");
+        await File.WriteAllTextAsync(root, await controlPlane.TrustBundleAsync(), Cancel);
+        var port = Ports.FreeBelowEphemeral();
+
+        await using var orders = await Interop.StartNodeAsync(typeof(ConsulInteropTests).Assembly, "orders-js", "consul/app.js",
+            [new Uri(controlPlane.HttpsUrl!, "v1").ToString(), "orders", $"{port}", "orders-js-1", "orders"],
+            new Dictionary<string, string> { ["NODE_EXTRA_CA_CERTS"] = root });
+
+        await orders.WaitForLineAsync("^discovered ", Deadline);
+        Assert.Equal(InstanceHealth.Healthy, await controlPlane.HealthOfAsync("orders-js-1"));
+    }
 }
