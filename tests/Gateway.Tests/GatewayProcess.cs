@@ -50,16 +50,21 @@ public sealed class GatewayProcess : IAsyncDisposable
     /// <paramref name="https"/> adds <c>--https-port</c> on a free port; <paramref name="controlPlaneArguments"/> go to its control plane.
     /// </summary>
     public static async Task<GatewayProcess> StartAsync(MeshConfig config, bool https = false, IReadOnlyList<string>? arguments = null, string? stateDirectory = null,
-        IReadOnlyDictionary<string, string>? environment = null, IReadOnlyList<string>? controlPlaneArguments = null)
+        IReadOnlyDictionary<string, string>? environment = null, IReadOnlyList<string>? controlPlaneArguments = null, bool controlPlaneOverHttps = false)
     {
-        var controlPlane = await ControlPlaneProcess.StartAsync(typeof(GatewayProcess).Assembly, config, [.. controlPlaneArguments ?? []]);
+        var controlPlane = controlPlaneOverHttps
+            ? await ControlPlaneProcess.StartWithHttpsAsync(typeof(GatewayProcess).Assembly, config, [.. controlPlaneArguments ?? []])
+            : await ControlPlaneProcess.StartAsync(typeof(GatewayProcess).Assembly, config, [.. controlPlaneArguments ?? []]);
+        // Over HTTPS the gateway is given the mesh's root to trust the control plane by, as a published topology gives it.
+        var controlPlaneUrl = controlPlaneOverHttps ? controlPlane.HttpsUrl! : controlPlane.Url;
+        var controlPlaneRoot = controlPlaneOverHttps ? await controlPlane.TrustBundleAsync() : null;
         stateDirectory ??= Directory.CreateTempSubdirectory("aspiremesh-gw-").FullName;
         for (var attempt = 1; ; attempt++)
         {
             var port = Ports.Free();
             var admin = Ports.Free();
             int? httpsPort = https ? Ports.Free() : null;
-            List<string> args = ["--name", "edge", "--host", "127.0.0.1", "--port", $"{port}", "--admin-port", $"{admin}", "--control-plane", controlPlane.Url.ToString(), "--state-dir", stateDirectory];
+            List<string> args = ["--name", "edge", "--host", "127.0.0.1", "--port", $"{port}", "--admin-port", $"{admin}", "--control-plane", controlPlaneUrl.ToString(), "--state-dir", stateDirectory];
             if (httpsPort is { } p)
             {
                 args.AddRange(["--https-port", $"{p}"]);
@@ -68,6 +73,11 @@ public sealed class GatewayProcess : IAsyncDisposable
             args.AddRange(arguments ?? []);
             // Its first mesh certificate needs a bootstrap credential, as every proxy's does.
             var env = ControlPlaneProcess.GatewayEnvironment("edge");
+            if (controlPlaneRoot is not null)
+            {
+                env[AspireMesh.Contracts.Client.ControlPlaneTrust.EnvironmentVariable] = controlPlaneRoot;
+            }
+
             foreach (var (key, value) in environment ?? new Dictionary<string, string>())
             {
                 env[key] = value;

@@ -4,7 +4,10 @@ using AspireMesh.Contracts.Config;
 
 namespace AspireMesh.Gateway.Tests;
 
-/// <summary>A gateway reports to a control plane that needs a registration token (<c>OpenOnLoopback=false</c> makes loopback count as remote).</summary>
+/// <summary>
+/// A gateway reports to a control plane that needs a registration token (<c>OpenOnLoopback=false</c> makes loopback count
+/// as remote), also over HTTPS.
+/// </summary>
 public sealed class RegistrationTokenTests
 {
     private static CancellationToken Cancel => TestContext.Current.CancellationToken;
@@ -23,5 +26,20 @@ public sealed class RegistrationTokenTests
         }, GatewayProcess.Deadline, () => $"gateway edge to report the current snapshot (control plane: {gateway.ControlPlane.Process.Output[^Math.Min(2000, gateway.ControlPlane.Process.Output.Length)..]})");
 
         Assert.DoesNotContain("[1013]", gateway.ControlPlane.Process.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task ControlPlaneOverHttps_TheGatewayGetsItsIdentity_WatchesAndReports_TrustingTheMeshRoot()
+    {
+        await using var gateway = await GatewayProcess.StartAsync(new MeshConfig { Services = [new() { Name = "home" }] },
+            controlPlaneArguments: ["--ControlPlane:OpenOnLoopback=false"], controlPlaneOverHttps: true);
+
+        await Eventually.UntilAsync(async () =>
+        {
+            var proxies = (await gateway.ControlPlane.Admin.GetFromJsonAsync("v1/proxies", MeshJsonContext.Default.ProxyList, Cancel))!.Proxies;
+            return proxies.Any(p => p is { Kind: "gateway", Name: "edge", UpToDate: true, Watching: true });
+        }, GatewayProcess.Deadline, "gateway edge to watch and report over HTTPS");
+
+        Assert.Contains("Issued spiffe://cluster.local/ns/default/sa/gateway.edge", gateway.ControlPlane.Process.Output, StringComparison.Ordinal);
     }
 }

@@ -100,6 +100,10 @@ public sealed class ControlPlaneProcess : IAsyncDisposable
     public static Task<ControlPlaneProcess> StartWithHttpsAsync(Assembly testAssembly, string? stateDirectory = null, int? port = null, int? httpsPort = null, params string[] arguments) =>
         StartCoreAsync(testAssembly, null, stateDirectory, port, httpsPort ?? Ports.Free(), arguments);
 
+    /// <summary>As <see cref="StartWithHttpsAsync(Assembly, string?, int?, int?, string[])"/>, with a mesh config.</summary>
+    public static Task<ControlPlaneProcess> StartWithHttpsAsync(Assembly testAssembly, MeshConfig? config, params string[] arguments) =>
+        StartCoreAsync(testAssembly, config, null, null, Ports.Free(), arguments);
+
     private static async Task<ControlPlaneProcess> StartCoreAsync(Assembly testAssembly, MeshConfig? config, string? stateDirectory, int? port, int? httpsPort, string[] arguments)
     {
         var ownsState = stateDirectory is null;
