@@ -53,7 +53,7 @@ public sealed class GatewayProcess : IAsyncDisposable
         IReadOnlyDictionary<string, string>? environment = null, IReadOnlyList<string>? controlPlaneArguments = null, bool controlPlaneOverHttps = false)
     {
         var controlPlane = controlPlaneOverHttps
-            ? await ControlPlaneProcess.StartWithHttpsAsync(typeof(GatewayProcess).Assembly, config, [.. controlPlaneArguments ?? []])
+            ? await ControlPlaneProcess.StartOverHttpsAsync(typeof(GatewayProcess).Assembly, config, [.. controlPlaneArguments ?? []])
             : await ControlPlaneProcess.StartAsync(typeof(GatewayProcess).Assembly, config, [.. controlPlaneArguments ?? []]);
         // Over HTTPS the gateway is given the mesh's root to trust the control plane by, as a published topology gives it.
         var controlPlaneUrl = controlPlaneOverHttps ? controlPlane.HttpsUrl! : controlPlane.Url;

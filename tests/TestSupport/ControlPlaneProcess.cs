@@ -101,7 +101,7 @@ public sealed class ControlPlaneProcess : IAsyncDisposable
         StartCoreAsync(testAssembly, null, stateDirectory, port, httpsPort ?? Ports.Free(), arguments);
 
     /// <summary>As <see cref="StartWithHttpsAsync(Assembly, string?, int?, int?, string[])"/>, with a mesh config.</summary>
-    public static Task<ControlPlaneProcess> StartWithHttpsAsync(Assembly testAssembly, MeshConfig? config, params string[] arguments) =>
+    public static Task<ControlPlaneProcess> StartOverHttpsAsync(Assembly testAssembly, MeshConfig? config, params string[] arguments) =>
         StartCoreAsync(testAssembly, config, null, null, Ports.Free(), arguments);
 
     private static async Task<ControlPlaneProcess> StartCoreAsync(Assembly testAssembly, MeshConfig? config, string? stateDirectory, int? port, int? httpsPort, string[] arguments)
