@@ -400,6 +400,30 @@ internal static class Commands
                 return (grant.Credential, grant.Expires, $"a bootstrap credential for {kind} '{name}'{(instance is null ? " (any one instance, each once)" : $" (instance '{instance}')")}");
             }, cancellationToken);
 
+    /// <summary>Revokes a registration token before its expiry.</summary>
+    public static async Task<int> RevokeRegistrationTokenAsync(Uri controlPlane, string registrationToken, string? token, TextWriter output, CancellationToken cancellationToken)
+    {
+        using var http = Client(controlPlane, token);
+        try
+        {
+            using var response = await http.PostAsJsonAsync("v1/registration-tokens/revoke", new AspireMesh.Contracts.Security.RegistrationTokenRevocation(registrationToken.Trim()),
+                MeshJsonContext.Default.RegistrationTokenRevocation, cancellationToken).ConfigureAwait(false);
+            if (!response.IsSuccessStatusCode)
+            {
+                return await RefusedAsync(response, output, cancellationToken).ConfigureAwait(false);
+            }
+
+            var revoked = (await response.Content.ReadFromJsonAsync(MeshJsonContext.Tolerant.RegistrationTokenRevoked, cancellationToken).ConfigureAwait(false))!;
+            await output.WriteLineAsync($"revoked: registration token {revoked.Id} ({revoked.Kind} '{revoked.Name}') is refused from now on (it would have expired at {revoked.Expires:u}).")
+                .ConfigureAwait(false);
+            return 0;
+        }
+        catch (Exception ex) when (ex is HttpRequestException || (ex is TaskCanceledException && !cancellationToken.IsCancellationRequested))
+        {
+            return await UnreachableAsync(output, controlPlane, ex).ConfigureAwait(false);
+        }
+    }
+
     private static async Task<int> MintAsync(Uri controlPlane, string? token, string? lifetime, TextWriter output, TextWriter notes, string path,
         Func<double?, HttpContent> body, Func<HttpResponseMessage, Task<(string Secret, DateTimeOffset Expires, string What)>> read, CancellationToken cancellationToken)
     {

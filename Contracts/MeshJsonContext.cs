@@ -53,6 +53,8 @@ namespace AspireMesh.Contracts;
 [JsonSerializable(typeof(BootstrapCredentialGrant))]
 [JsonSerializable(typeof(RegistrationTokenRequest))]
 [JsonSerializable(typeof(RegistrationTokenGrant))]
+[JsonSerializable(typeof(RegistrationTokenRevocation))]
+[JsonSerializable(typeof(RegistrationTokenRevoked))]
 public sealed partial class MeshJsonContext : JsonSerializerContext
 {
     /// <summary>

@@ -123,6 +123,20 @@ internal static class CertificatesApi
                 MeshJsonContext.Default.RegistrationTokenGrant);
         }).RequireAdminToken();
 
+        endpoints.MapPost("/v1/registration-tokens/revoke", async (HttpContext context, BootstrapCredentials credentials, RevokedTokens revoked, ILogger<RevokedTokens> logger) =>
+        {
+            var request = await StrictBody.ReadAsync(context, MeshJsonContext.Default.RegistrationTokenRevocation).ConfigureAwait(false);
+            // An expired token is still revoked (and answered so): the operator's intent stands, whatever the clock.
+            if (!RegistrationToken.TryVerify(credentials.Key, request.Token, DateTimeOffset.MinValue, out var claims, out var error))
+            {
+                return Problems.Problem(new MeshProblem("Bad request", StatusCodes.Status400BadRequest, $"token: {error}."));
+            }
+
+            var record = revoked.Revoke(claims!);
+            ControlPlaneLog.RegistrationTokenRevoked(logger, record.Id, record.Kind, record.Name);
+            return Results.Json(new RegistrationTokenRevoked(record.Id, record.Kind, record.Name, record.RevokedAt, record.Expires), MeshJsonContext.Default.RegistrationTokenRevoked);
+        }).RequireAdminToken();
+
         return endpoints;
     }
 

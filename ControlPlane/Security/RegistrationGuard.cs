@@ -16,8 +16,8 @@ namespace AspireMesh.ControlPlane.Security;
 /// is read from <c>Authorization: Bearer</c>, <c>X-Consul-Token</c>, <c>?token=</c>, or as the password of Basic
 /// authentication (a Eureka client's <c>http://user:token@host/eureka</c>).
 /// </summary>
-internal sealed class RegistrationGuard(BootstrapCredentials credentials, AdminToken admin, InstanceRegistry registry, ProxyRegistry proxies, IOptions<ControlPlaneOptions> options,
-    TimeProvider time, ILogger<RegistrationGuard> logger)
+internal sealed class RegistrationGuard(BootstrapCredentials credentials, RevokedTokens revoked, AdminToken admin, InstanceRegistry registry, ProxyRegistry proxies,
+    IOptions<ControlPlaneOptions> options, TimeProvider time, ILogger<RegistrationGuard> logger)
 {
     private const string Realm = "Bearer realm=\"aspiremesh-registry\"";
 
@@ -130,6 +130,13 @@ internal sealed class RegistrationGuard(BootstrapCredentials credentials, AdminT
         if (!RegistrationToken.TryVerify(credentials.Key, token, time.GetUtcNow(), out claims, out var error))
         {
             refusal = Refuse(context, StatusCodes.Status401Unauthorized, error);
+            return false;
+        }
+
+        if (revoked.RevokedAt(claims!.Id) is { } at)
+        {
+            refusal = Refuse(context, StatusCodes.Status401Unauthorized, $"the registration token {claims.Id} was revoked at {at:u}");
+            claims = null;
             return false;
         }
 

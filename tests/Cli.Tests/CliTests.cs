@@ -194,7 +194,7 @@ public sealed class CliTests
     }
 
     [Fact]
-    public async Task Credentials_MintedWithTheAdminToken_PrintedAloneOnStandardOutput()
+    public async Task Credentials_MintedWithTheAdminToken_PrintedAloneOnStandardOutput_AndRevoked()
     {
         await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(CliTests).Assembly, null, "--ControlPlane:OpenOnLoopback=false");
         var url = controlPlane.Url.ToString();
@@ -227,6 +227,10 @@ public sealed class CliTests
 
         Assert.Equal(1, badLifetime.Code);
         Assert.Contains("error: --lifetime 'soon' is not a duration such as 720h.", badLifetime.Errors, StringComparison.Ordinal);
+
+        var revoked = await MintAsync("revoke", registration.Output, "--token", ControlPlaneProcess.AdminToken);
+        Assert.Equal(0, revoked.Code);
+        Assert.Contains($"revoked: registration token {claims.Id} (service 'orders') is refused from now on", revoked.Output, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using System.Net.Http.Json;
 using AspireMesh.Contracts.Registry;
 using AspireMesh.Contracts.Security;
 
@@ -15,12 +16,13 @@ public sealed class RegistrationTokenTests
 
     /// <param name="kept">
     /// What the restarted sidecar finds beside its kept certificate: no token (kept by a build before tokens), one the
-    /// control plane no longer accepts (signed with a bootstrap key since rotated), or one for another instance (kept
-    /// from a run under another id, as a gateway's id changes with each run).
+    /// control plane no longer accepts (signed with a bootstrap key since rotated), its own token revoked by an operator
+    /// meanwhile, or one for another instance (kept from a run under another id, as a gateway's id changes with each run).
     /// </param>
     [Theory]
     [InlineData("none")]
     [InlineData("refused")]
+    [InlineData("revoked")]
     [InlineData("another-instance")]
     public async Task RestartedWithAKeptCertificateAndNoGoodToken_RenewsForOne_AndRegistersAgain(string kept)
     {
@@ -43,6 +45,12 @@ public sealed class RegistrationTokenTests
             {
                 File.Delete(tokenFile);
             }
+            else if (kept == "revoked")
+            {
+                using var revoked = await controlPlane.Admin.PostAsJsonAsync("v1/registration-tokens/revoke",
+                    new RegistrationTokenRevocation(await File.ReadAllTextAsync(tokenFile, Cancel)), AspireMesh.Contracts.MeshJsonContext.Default.RegistrationTokenRevocation, Cancel);
+                revoked.EnsureSuccessStatusCode();
+            }
             else
             {
                 var key = kept == "refused" ? BootstrapCredential.NewKey() : ControlPlaneProcess.BootstrapKey;
@@ -57,10 +65,16 @@ public sealed class RegistrationTokenTests
 
             Assert.Contains("kept in the state directory", restarted.Process.Output, StringComparison.Ordinal);
             await controlPlane.Process.WaitForLineAsync(@"Issued spiffe://cluster\.local/ns/default/sa/catalog to catalog-1 \(renewal\)", Deadline);
+            if (kept == "revoked")
+            {
+                await restarted.Process.WaitForLineAsync(@"The control plane refused this proxy's registration token \(401\); renewing the certificate for a new one", Deadline);
+                await controlPlane.Process.WaitForLineAsync(@"Refused \w+ /v1/\S+ from 127\.0\.0\.1: the registration token \w+ was revoked at", Deadline);
+            }
+
             if (kept == "refused")
             {
                 await restarted.Process.WaitForLineAsync(@"The control plane refused this proxy's registration token \(401\); renewing the certificate for a new one", Deadline);
-                await controlPlane.Process.WaitForLineAsync(@"Refused PUT /v1/instances/catalog-1 from 127\.0\.0\.1: the registration token was not issued for this mesh", Deadline);
+                await controlPlane.Process.WaitForLineAsync(@"Refused \w+ /v1/\S+ from 127\.0\.0\.1: the registration token was not issued for this mesh", Deadline);
             }
 
             Assert.True(RegistrationToken.TryVerify(ControlPlaneProcess.BootstrapKey, await File.ReadAllTextAsync(tokenFile, Cancel), DateTimeOffset.UtcNow, out var claims, out var error), error);

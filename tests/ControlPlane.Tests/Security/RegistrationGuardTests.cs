@@ -4,6 +4,7 @@ using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
+using System.Text.Json;
 using AspireMesh.Contracts;
 using AspireMesh.Contracts.Admin;
 using AspireMesh.Contracts.Client;
@@ -247,6 +248,49 @@ public sealed class RegistrationGuardTests
         Assert.NotNull(own);
         Assert.Equal(HttpStatusCode.OK, admin.Status);
         Assert.DoesNotContain("catalog-2", (await controlPlane.Admin.GetFromJsonAsync("v1/proxies", MeshJsonContext.Default.ProxyList, Cancel))!.Proxies.Select(p => p.Id));
+    }
+
+    [Fact]
+    public async Task RevokedToken_RefusedFromThenOn_AlsoAfterARestart_RevokingNeedsTheAdminToken()
+    {
+        var state = Directory.CreateTempSubdirectory("aspiremesh-cp-").FullName;
+        try
+        {
+            var port = Ports.Free();
+            string token;
+            await using (var controlPlane = await ControlPlaneProcess.StartWithStateAsync(typeof(RegistrationGuardTests).Assembly, null, state, port, NotOnLoopback))
+            {
+                token = await MintAsync(controlPlane, "orders");
+                var other = await MintAsync(controlPlane, "orders");
+                var registered = await SendAsync(controlPlane, HttpMethod.Put, "v1/instances/orders-1", Registration("orders", 5001), Bearer(token));
+                var withoutAdmin = await SendAsync(controlPlane, HttpMethod.Post, "v1/registration-tokens/revoke", $$"""{"token": "{{token}}"}""");
+                var notAToken = await SendAsync(controlPlane, HttpMethod.Post, "v1/registration-tokens/revoke", """{"token": "amr1.nope"}""", Bearer(ControlPlaneProcess.AdminToken));
+                var revoked = await SendAsync(controlPlane, HttpMethod.Post, "v1/registration-tokens/revoke", $$"""{"token": "{{token}}"}""", Bearer(ControlPlaneProcess.AdminToken));
+                var heartbeat = await SendAsync(controlPlane, HttpMethod.Post, "v1/instances/orders-1/heartbeat", """{"healthy": true}""", Bearer(token));
+                var otherHeartbeat = await SendAsync(controlPlane, HttpMethod.Post, "v1/instances/orders-1/heartbeat", """{"healthy": true}""", Bearer(other));
+
+                Assert.Equal(HttpStatusCode.OK, registered.Status);
+                Assert.Equal(HttpStatusCode.Unauthorized, withoutAdmin.Status);
+                Assert.Equal(HttpStatusCode.BadRequest, notAToken.Status);
+                Assert.Contains("token: the registration token is not in the form amr1.<payload>.<signature>", Detail(notAToken.Body), StringComparison.Ordinal);
+                Assert.Equal(HttpStatusCode.OK, revoked.Status);
+                var record = JsonDocument.Parse(revoked.Body).RootElement;
+                Assert.Equal(("service", "orders"), (record.GetProperty("kind").GetString(), record.GetProperty("name").GetString()));
+                Assert.Equal(HttpStatusCode.Unauthorized, heartbeat.Status);
+                Assert.Contains($"the registration token {record.GetProperty("id").GetString()} was revoked at", Detail(heartbeat.Body), StringComparison.Ordinal);
+                // Only that token: another of the same service still works.
+                Assert.Equal(HttpStatusCode.NoContent, otherHeartbeat.Status);
+            }
+
+            await using var restarted = await ControlPlaneProcess.StartWithStateAsync(typeof(RegistrationGuardTests).Assembly, null, state, port, NotOnLoopback);
+            var afterRestart = await SendAsync(restarted, HttpMethod.Put, "v1/instances/orders-1", Registration("orders", 5001), Bearer(token));
+            Assert.Equal(HttpStatusCode.Unauthorized, afterRestart.Status);
+            Assert.Contains("was revoked at", Detail(afterRestart.Body), StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(state, recursive: true);
+        }
     }
 
     [Fact]

@@ -1,0 +1,74 @@
+using System.Text.Json;
+using AspireMesh.Contracts.Security;
+using AspireMesh.Contracts.Storage;
+using AspireMesh.ControlPlane.Storage;
+
+namespace AspireMesh.ControlPlane.Security;
+
+/// <summary>
+/// Registration tokens revoked before their expiry (<c>POST /v1/registration-tokens/revoke</c>), kept durably by their id
+/// until they would have expired anyway, as Consul forgets a deleted ACL token. A proxy whose token is revoked renews its
+/// certificate for a new one (it proves its identity with its key); an application needs a newly minted token.
+/// </summary>
+internal sealed class RevokedTokens
+{
+    private const string File = "registration-tokens-revoked.json";
+    private readonly Lock _gate = new();
+    private readonly StateDirectory _directory;
+    private readonly TimeProvider _time;
+    private readonly Dictionary<string, RevokedToken> _revoked;
+
+    public RevokedTokens(StateDirectory directory, TimeProvider time)
+    {
+        _directory = directory;
+        _time = time;
+        var path = directory.PathOf(File);
+        try
+        {
+            _revoked = System.IO.File.Exists(path)
+                ? (JsonSerializer.Deserialize(System.IO.File.ReadAllBytes(path), ControlPlaneJsonContext.Default.ListRevokedToken) ?? []).ToDictionary(r => r.Id, StringComparer.Ordinal)
+                : new Dictionary<string, RevokedToken>(StringComparer.Ordinal);
+        }
+        catch (JsonException ex)
+        {
+            throw new InvalidDataException($"the list of revoked registration tokens {path} is damaged: {ex.Message}. Restore it from a backup; moving it away would make the revoked tokens good again.", ex);
+        }
+    }
+
+    /// <summary>When the token <paramref name="id"/> was revoked; null when it was not.</summary>
+    public DateTimeOffset? RevokedAt(string id)
+    {
+        lock (_gate)
+        {
+            return _revoked.TryGetValue(id, out var revoked) ? revoked.RevokedAt : null;
+        }
+    }
+
+    /// <summary>Revokes the token <paramref name="claims"/> describes (again: no change); returns the record kept.</summary>
+    public RevokedToken Revoke(CredentialClaims claims)
+    {
+        ArgumentNullException.ThrowIfNull(claims);
+        var now = _time.GetUtcNow();
+        lock (_gate)
+        {
+            if (_revoked.TryGetValue(claims.Id, out var earlier))
+            {
+                return earlier;
+            }
+
+            var revoked = new RevokedToken(claims.Id, claims.Kind, claims.Name, claims.Instance, now, DateTimeOffset.FromUnixTimeSeconds(claims.Expires));
+            _revoked[claims.Id] = revoked;
+            // Forget the tokens that have expired since: they are refused on their expiry alone.
+            foreach (var stale in _revoked.Values.Where(r => r.Expires < now).Select(r => r.Id).ToList())
+            {
+                _revoked.Remove(stale);
+            }
+
+            DurableFile.Write(_directory.PathOf(File), JsonSerializer.SerializeToUtf8Bytes(_revoked.Values.ToList(), ControlPlaneJsonContext.Default.ListRevokedToken));
+            return revoked;
+        }
+    }
+}
+
+/// <summary>A revoked registration token: whose it was, when it was revoked, and when it would have expired.</summary>
+internal sealed record RevokedToken(string Id, string Kind, string Name, string? Instance, DateTimeOffset RevokedAt, DateTimeOffset Expires);
