@@ -59,6 +59,15 @@ public sealed class RegistrationGuardTests
         return (await response.Content.ReadFromJsonAsync(MeshJsonContext.Default.RegistrationTokenGrant, Cancel))!.Token;
     }
 
+    // A proxy's certificate request, as a proxy makes it with its bootstrap credential: the registration token that comes with it.
+    private static async Task<string> ProxyTokenAsync(ControlPlaneProcess controlPlane, string kind, string name, string instance)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var csr = new CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256).CreateSigningRequestPem();
+        var issued = await controlPlane.Client.RequestCertificateAsync(new CertificateSigningRequest(kind, name, instance, csr), ControlPlaneProcess.Credential(kind, name, instance), Cancel);
+        return issued.RegistrationToken!;
+    }
+
     private static async Task<IReadOnlyList<string>> InstancesAsync(ControlPlaneProcess controlPlane) =>
         [.. (await controlPlane.Client.GetServicesAsync(Cancel)).Services.SelectMany(s => s.Instances).Select(i => i.Id).Order(StringComparer.Ordinal)];
 
@@ -155,11 +164,8 @@ public sealed class RegistrationGuardTests
     public async Task ProxyCertificate_ComesWithATokenForItsOwnInstance_ItRegistersAndReportsAsThatProxyOnly()
     {
         await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(RegistrationGuardTests).Assembly, null, NotOnLoopback);
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var csr = new CertificateRequest("CN=catalog", key, HashAlgorithmName.SHA256).CreateSigningRequestPem();
-        var issued = await controlPlane.Client.RequestCertificateAsync(new CertificateSigningRequest(ProxyKinds.Sidecar, "catalog", "catalog-7", csr),
-            ControlPlaneProcess.Credential(ProxyKinds.Sidecar, "catalog", "catalog-7"), Cancel);
-        var credential = new Credential(issued.RegistrationToken);
+        var token = await ProxyTokenAsync(controlPlane, ProxyKinds.Sidecar, "catalog", "catalog-7");
+        var credential = new Credential(token);
         var proxy = new ControlPlaneClient(controlPlane.Http, credential);
 
         await proxy.RegisterAsync("catalog-7", new InstanceRegistration("catalog", "http://127.0.0.1:5007", true), Cancel);
@@ -170,7 +176,7 @@ public sealed class RegistrationGuardTests
         var asGateway = await Assert.ThrowsAsync<ControlPlaneException>(() =>
             proxy.ReportAsync("catalog-7", new ProxyReport(ProxyKinds.Gateway, "catalog", 1, null, null), Cancel));
 
-        Assert.StartsWith("amr1.", issued.RegistrationToken, StringComparison.Ordinal);
+        Assert.StartsWith("amr1.", token, StringComparison.Ordinal);
         Assert.Equal(["catalog-7"], await InstancesAsync(controlPlane));
         Assert.Equal(HttpStatusCode.Forbidden, otherInstance.StatusCode);
         Assert.Contains("the registration token is for instance 'catalog-7', not 'catalog-8'", Detail(otherInstance.Message), StringComparison.Ordinal);
@@ -184,13 +190,8 @@ public sealed class RegistrationGuardTests
     public async Task Report_UnderTheIdOfAnotherWorkloadsProxyStillWatching_OrWithAnApplicationsToken_Refused()
     {
         await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(RegistrationGuardTests).Assembly, null, NotOnLoopback);
-        async Task<ControlPlaneClient> ProxyAsync(string kind, string name, string instance)
-        {
-            using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-            var csr = new CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256).CreateSigningRequestPem();
-            var issued = await controlPlane.Client.RequestCertificateAsync(new CertificateSigningRequest(kind, name, instance, csr), ControlPlaneProcess.Credential(kind, name, instance), Cancel);
-            return new ControlPlaneClient(controlPlane.Http, new Credential(issued.RegistrationToken));
-        }
+        async Task<ControlPlaneClient> ProxyAsync(string kind, string name, string instance) =>
+            new(controlPlane.Http, new Credential(await ProxyTokenAsync(controlPlane, kind, name, instance)));
 
         var sidecar = await ProxyAsync(ProxyKinds.Sidecar, "orders", "orders-1");
         // A gateway's certificate, asked for under the sidecar's id.
@@ -227,17 +228,14 @@ public sealed class RegistrationGuardTests
     {
         // A snapshot carries the workload's routes, policies and the addresses of what it may call.
         await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(RegistrationGuardTests).Assembly, null, NotOnLoopback);
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var csr = new CertificateRequest("CN=catalog", key, HashAlgorithmName.SHA256).CreateSigningRequestPem();
-        var issued = await controlPlane.Client.RequestCertificateAsync(new CertificateSigningRequest(ProxyKinds.Sidecar, "catalog", "catalog-1", csr),
-            ControlPlaneProcess.Credential(ProxyKinds.Sidecar, "catalog", "catalog-1"), Cancel);
+        var proxyToken = await ProxyTokenAsync(controlPlane, ProxyKinds.Sidecar, "catalog", "catalog-1");
         var application = await MintAsync(controlPlane, "catalog");
 
         var anonymous = await SendAsync(controlPlane, HttpMethod.Get, "v1/watch/sidecar/catalog?proxy=catalog-1&version=0");
         var asApplication = await SendAsync(controlPlane, HttpMethod.Get, "v1/watch/sidecar/catalog?proxy=catalog-1&version=0", headers: Bearer(application));
-        var asAnotherProxy = await SendAsync(controlPlane, HttpMethod.Get, "v1/watch/sidecar/catalog?proxy=catalog-2&version=0", headers: Bearer(issued.RegistrationToken!));
-        var asAnotherService = await SendAsync(controlPlane, HttpMethod.Get, "v1/watch/sidecar/orders?proxy=catalog-1&version=0", headers: Bearer(issued.RegistrationToken!));
-        var own = await new ControlPlaneClient(controlPlane.Http, new Credential(issued.RegistrationToken)).WatchAsync(ProxyKinds.Sidecar, "catalog", "catalog-1", 0, Cancel);
+        var asAnotherProxy = await SendAsync(controlPlane, HttpMethod.Get, "v1/watch/sidecar/catalog?proxy=catalog-2&version=0", headers: Bearer(proxyToken));
+        var asAnotherService = await SendAsync(controlPlane, HttpMethod.Get, "v1/watch/sidecar/orders?proxy=catalog-1&version=0", headers: Bearer(proxyToken));
+        var own = await new ControlPlaneClient(controlPlane.Http, new Credential(proxyToken)).WatchAsync(ProxyKinds.Sidecar, "catalog", "catalog-1", 0, Cancel);
         var admin = await SendAsync(controlPlane, HttpMethod.Get, "v1/watch/sidecar/orders?proxy=orders-1&version=0", headers: Bearer(ControlPlaneProcess.AdminToken));
 
         Assert.Equal(HttpStatusCode.Unauthorized, anonymous.Status);
