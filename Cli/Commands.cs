@@ -400,22 +400,33 @@ internal static class Commands
                 return (grant.Credential, grant.Expires, $"a bootstrap credential for {kind} '{name}'{(instance is null ? " (any one instance, each once)" : $" (instance '{instance}')")}");
             }, cancellationToken);
 
-    /// <summary>Revokes a registration token before its expiry.</summary>
-    public static async Task<int> RevokeRegistrationTokenAsync(Uri controlPlane, string registrationToken, string? token, TextWriter output, CancellationToken cancellationToken)
+    /// <summary>Revokes a registration token (<c>amr1.</c>) or a bootstrap credential (<c>amb1.</c>) before its expiry.</summary>
+    public static async Task<int> RevokeAsync(Uri controlPlane, string credential, string? token, TextWriter output, CancellationToken cancellationToken)
     {
+        credential = credential.Trim();
+        var bootstrap = credential.StartsWith("amb1.", StringComparison.Ordinal);
+        if (!bootstrap && !credential.StartsWith("amr1.", StringComparison.Ordinal))
+        {
+            await output.WriteLineAsync("error: that is neither a registration token (amr1....) nor a bootstrap credential (amb1....).").ConfigureAwait(false);
+            return 1;
+        }
+
         using var http = Client(controlPlane, token);
         try
         {
-            using var response = await http.PostAsJsonAsync("v1/registration-tokens/revoke", new AspireMesh.Contracts.Security.RegistrationTokenRevocation(registrationToken.Trim()),
-                MeshJsonContext.Default.RegistrationTokenRevocation, cancellationToken).ConfigureAwait(false);
+            using var response = bootstrap
+                ? await http.PostAsJsonAsync("v1/bootstrap-credentials/revoke", new AspireMesh.Contracts.Security.BootstrapCredentialRevocation(credential),
+                    MeshJsonContext.Default.BootstrapCredentialRevocation, cancellationToken).ConfigureAwait(false)
+                : await http.PostAsJsonAsync("v1/registration-tokens/revoke", new AspireMesh.Contracts.Security.RegistrationTokenRevocation(credential),
+                    MeshJsonContext.Default.RegistrationTokenRevocation, cancellationToken).ConfigureAwait(false);
             if (!response.IsSuccessStatusCode)
             {
                 return await RefusedAsync(response, output, cancellationToken).ConfigureAwait(false);
             }
 
-            var revoked = (await response.Content.ReadFromJsonAsync(MeshJsonContext.Tolerant.RegistrationTokenRevoked, cancellationToken).ConfigureAwait(false))!;
-            await output.WriteLineAsync($"revoked: registration token {revoked.Id} ({revoked.Kind} '{revoked.Name}') is refused from now on (it would have expired at {revoked.Expires:u}).")
-                .ConfigureAwait(false);
+            var revoked = (await response.Content.ReadFromJsonAsync(MeshJsonContext.Tolerant.CredentialRevoked, cancellationToken).ConfigureAwait(false))!;
+            await output.WriteLineAsync($"revoked: {(bootstrap ? "bootstrap credential" : "registration token")} {revoked.Id} ({revoked.Kind} '{revoked.Name}') is refused from now on " +
+                $"(it would have expired at {revoked.Expires:u}).").ConfigureAwait(false);
             return 0;
         }
         catch (Exception ex) when (ex is HttpRequestException || (ex is TaskCanceledException && !cancellationToken.IsCancellationRequested))

@@ -54,7 +54,8 @@ namespace AspireMesh.Contracts;
 [JsonSerializable(typeof(RegistrationTokenRequest))]
 [JsonSerializable(typeof(RegistrationTokenGrant))]
 [JsonSerializable(typeof(RegistrationTokenRevocation))]
-[JsonSerializable(typeof(RegistrationTokenRevoked))]
+[JsonSerializable(typeof(BootstrapCredentialRevocation))]
+[JsonSerializable(typeof(CredentialRevoked))]
 public sealed partial class MeshJsonContext : JsonSerializerContext
 {
     /// <summary>

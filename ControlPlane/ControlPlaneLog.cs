@@ -63,8 +63,8 @@ internal static partial class ControlPlaneLog
     [LoggerMessage(1045, LogLevel.Information, "HTTPS certificate of the control plane issued for {Names} by root {Root}, expires {NotAfter:u}; clients trust it by the mesh's root (GET /v1/ca/bundle.pem, given to them in ASPIREMESH_CONTROL_PLANE_CA)")]
     public static partial void ServerCertificateIssued(ILogger logger, string names, string root, DateTimeOffset notAfter);
 
-    [LoggerMessage(1046, LogLevel.Warning, "Registration token {Id} ({Kind} '{Name}') revoked: refused from now on")]
-    public static partial void RegistrationTokenRevoked(ILogger logger, string id, string kind, string name);
+    [LoggerMessage(1046, LogLevel.Warning, "{What} {Id} ({Kind} '{Name}') revoked: refused from now on")]
+    public static partial void CredentialRevoked(ILogger logger, string what, string id, string kind, string name);
 
     [LoggerMessage(1044, LogLevel.Information, "Root {Thumbprint} retired: it left the trust bundle")]
     public static partial void RootRetired(ILogger logger, string thumbprint);

@@ -53,7 +53,7 @@ builder.Services.AddOptions<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServ
 builder.Services.AddSingleton<RevokedTokens>();
 builder.Services.AddSingleton<RegistrationGuard>();
 builder.Services.AddSingleton(sp => new BootstrapCredentials(sp.GetRequiredService<StateDirectory>(), sp.GetRequiredService<TimeProvider>(),
-    Environment.GetEnvironmentVariable(AspireMesh.Contracts.Security.BootstrapCredential.KeyEnvironmentVariable)));
+    Environment.GetEnvironmentVariable(AspireMesh.Contracts.Security.BootstrapCredential.KeyEnvironmentVariable), sp.GetRequiredService<RevokedTokens>()));
 builder.Services.AddHostedService<LeaseExpiryService>();
 builder.Services.AddHostedService<AspireMesh.ControlPlane.Consul.ConsulCheckProber>();
 builder.Services.AddSingleton<AspireMesh.ControlPlane.Telemetry.StatsCollector>();

@@ -79,5 +79,8 @@ public sealed record RegistrationTokenGrant(string Token, DateTimeOffset Expires
 /// <summary>POST /v1/registration-tokens/revoke (admin): the token to refuse from now on, though it has not expired.</summary>
 public sealed record RegistrationTokenRevocation(string Token);
 
-/// <summary>A revoked registration token: its id, whose it was, when it was revoked and when it would have expired.</summary>
-public sealed record RegistrationTokenRevoked(string Id, string Kind, string Name, DateTimeOffset RevokedAt, DateTimeOffset Expires);
+/// <summary>POST /v1/bootstrap-credentials/revoke (admin): the bootstrap credential to refuse from now on, though it has not expired.</summary>
+public sealed record BootstrapCredentialRevocation(string Credential);
+
+/// <summary>A revoked registration token or bootstrap credential: its id, whose it was, when it was revoked and when it would have expired.</summary>
+public sealed record CredentialRevoked(string Id, string Kind, string Name, DateTimeOffset RevokedAt, DateTimeOffset Expires);

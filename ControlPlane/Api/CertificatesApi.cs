@@ -127,17 +127,28 @@ internal static class CertificatesApi
         {
             var request = await StrictBody.ReadAsync(context, MeshJsonContext.Default.RegistrationTokenRevocation).ConfigureAwait(false);
             // An expired token is still revoked (and answered so): the operator's intent stands, whatever the clock.
-            if (!RegistrationToken.TryVerify(credentials.Key, request.Token, DateTimeOffset.MinValue, out var claims, out var error))
-            {
-                return Problems.Problem(new MeshProblem("Bad request", StatusCodes.Status400BadRequest, $"token: {error}."));
-            }
+            return Revoke(RegistrationToken.TryVerify(credentials.Key, request.Token, DateTimeOffset.MinValue, out var claims, out var error), claims, "token", error, revoked, logger);
+        }).RequireAdminToken();
 
-            var record = revoked.Revoke(claims!);
-            ControlPlaneLog.RegistrationTokenRevoked(logger, record.Id, record.Kind, record.Name);
-            return Results.Json(new RegistrationTokenRevoked(record.Id, record.Kind, record.Name, record.RevokedAt, record.Expires), MeshJsonContext.Default.RegistrationTokenRevoked);
+        endpoints.MapPost("/v1/bootstrap-credentials/revoke", async (HttpContext context, BootstrapCredentials credentials, RevokedTokens revoked, ILogger<RevokedTokens> logger) =>
+        {
+            var request = await StrictBody.ReadAsync(context, MeshJsonContext.Default.BootstrapCredentialRevocation).ConfigureAwait(false);
+            return Revoke(BootstrapCredential.TryVerify(credentials.Key, request.Credential, DateTimeOffset.MinValue, out var claims, out var error), claims, "credential", error, revoked, logger);
         }).RequireAdminToken();
 
         return endpoints;
+    }
+
+    private static IResult Revoke(bool verified, CredentialClaims? claims, string member, string error, RevokedTokens revoked, ILogger logger)
+    {
+        if (!verified)
+        {
+            return Problems.Problem(new MeshProblem("Bad request", StatusCodes.Status400BadRequest, $"{member}: {error}."));
+        }
+
+        var record = revoked.Revoke(claims!);
+        ControlPlaneLog.CredentialRevoked(logger, member == "token" ? "Registration token" : "Bootstrap credential", record.Id, record.Kind, record.Name);
+        return Results.Json(new CredentialRevoked(record.Id, record.Kind, record.Name, record.RevokedAt, record.Expires), MeshJsonContext.Default.CredentialRevoked);
     }
 
     private static readonly IResult LifetimeOutOfRange =

@@ -18,11 +18,13 @@ internal sealed class BootstrapCredentials
     private readonly StateDirectory _directory;
     private readonly TimeProvider _time;
     private readonly Dictionary<string, BootstrapUse> _used;
+    private readonly RevokedTokens? _revoked;
 
-    public BootstrapCredentials(StateDirectory directory, TimeProvider time, string? keyFromEnvironment)
+    public BootstrapCredentials(StateDirectory directory, TimeProvider time, string? keyFromEnvironment, RevokedTokens? revoked = null)
     {
         _directory = directory;
         _time = time;
+        _revoked = revoked;
         Key = Resolve(keyFromEnvironment, directory);
         var path = directory.PathOf(UsedFile);
         _used = File.Exists(path)
@@ -45,6 +47,12 @@ internal sealed class BootstrapCredentials
     {
         if (!BootstrapCredential.TryVerify(Key, credential, _time.GetUtcNow(), out var claims, out error))
         {
+            return false;
+        }
+
+        if (_revoked?.RevokedAt(claims!.Id) is { } revokedAt)
+        {
+            error = $"the bootstrap credential {claims!.Id} was revoked at {revokedAt:u}";
             return false;
         }
 

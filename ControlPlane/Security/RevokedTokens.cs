@@ -6,13 +6,14 @@ using AspireMesh.ControlPlane.Storage;
 namespace AspireMesh.ControlPlane.Security;
 
 /// <summary>
-/// Registration tokens revoked before their expiry (<c>POST /v1/registration-tokens/revoke</c>), kept durably by their id
-/// until they would have expired anyway, as Consul forgets a deleted ACL token. A proxy whose token is revoked renews its
-/// certificate for a new one (it proves its identity with its key); an application needs a newly minted token.
+/// Registration tokens and bootstrap credentials revoked before their expiry (<c>POST /v1/registration-tokens/revoke</c>,
+/// <c>POST /v1/bootstrap-credentials/revoke</c>), kept durably by their id until they would have expired anyway, as Consul
+/// forgets a deleted ACL token. A proxy whose token is revoked renews its certificate for a new one (it proves its
+/// identity with its key); an application needs a newly minted token, a new proxy a new credential.
 /// </summary>
 internal sealed class RevokedTokens
 {
-    private const string File = "registration-tokens-revoked.json";
+    private const string File = "revoked-credentials.json";
     private readonly Lock _gate = new();
     private readonly StateDirectory _directory;
     private readonly TimeProvider _time;
@@ -31,11 +32,11 @@ internal sealed class RevokedTokens
         }
         catch (JsonException ex)
         {
-            throw new InvalidDataException($"the list of revoked registration tokens {path} is damaged: {ex.Message}. Restore it from a backup; moving it away would make the revoked tokens good again.", ex);
+            throw new InvalidDataException($"the list of revoked credentials {path} is damaged: {ex.Message}. Restore it from a backup; moving it away would make the revoked credentials good again.", ex);
         }
     }
 
-    /// <summary>When the token <paramref name="id"/> was revoked; null when it was not.</summary>
+    /// <summary>When the token or credential <paramref name="id"/> was revoked; null when it was not.</summary>
     public DateTimeOffset? RevokedAt(string id)
     {
         lock (_gate)
@@ -44,7 +45,7 @@ internal sealed class RevokedTokens
         }
     }
 
-    /// <summary>Revokes the token <paramref name="claims"/> describes (again: no change); returns the record kept.</summary>
+    /// <summary>Revokes the token or credential <paramref name="claims"/> describes (again: no change); returns the record kept.</summary>
     public RevokedToken Revoke(CredentialClaims claims)
     {
         ArgumentNullException.ThrowIfNull(claims);
@@ -70,5 +71,5 @@ internal sealed class RevokedTokens
     }
 }
 
-/// <summary>A revoked registration token: whose it was, when it was revoked, and when it would have expired.</summary>
+/// <summary>A revoked registration token or bootstrap credential: whose it was, when it was revoked, and when it would have expired.</summary>
 internal sealed record RevokedToken(string Id, string Kind, string Name, string? Instance, DateTimeOffset RevokedAt, DateTimeOffset Expires);

@@ -231,6 +231,12 @@ public sealed class CliTests
         var revoked = await MintAsync("revoke", registration.Output, "--token", ControlPlaneProcess.AdminToken);
         Assert.Equal(0, revoked.Code);
         Assert.Contains($"revoked: registration token {claims.Id} (service 'orders') is refused from now on", revoked.Output, StringComparison.Ordinal);
+        var revokedBootstrap = await MintAsync("revoke", bootstrap.Output, "--token", ControlPlaneProcess.AdminToken);
+        Assert.Equal(0, revokedBootstrap.Code);
+        Assert.Contains($"revoked: bootstrap credential {bootstrapClaims.Id} (sidecar 'catalog') is refused from now on", revokedBootstrap.Output, StringComparison.Ordinal);
+        var neither = await MintAsync("revoke", "password", "--token", ControlPlaneProcess.AdminToken);
+        Assert.Equal(1, neither.Code);
+        Assert.Contains("error: that is neither a registration token (amr1....) nor a bootstrap credential (amb1....).", neither.Output, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -83,6 +83,36 @@ public sealed class CertificateAuthorityTests
     }
 
     [Fact]
+    public async Task Issue_RevokedServiceWideCredential_RefusedToTheNextInstance_RevokingNeedsTheAdminToken()
+    {
+        // A service-wide credential (as a published topology hands every pod of a service) leaked: revoke it.
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(CertificateAuthorityTests).Assembly, null, "--ControlPlane:OpenOnLoopback=false");
+        var credential = ControlPlaneProcess.Credential("sidecar", "catalog", null);
+        var (key, csr) = NewCsr("catalog");
+        using (key)
+        {
+            using var first = await RequestAsync(controlPlane, new CertificateSigningRequest("sidecar", "catalog", "catalog-1", csr), credential);
+            using var withoutAdmin = await controlPlane.Http.PostAsJsonAsync("v1/bootstrap-credentials/revoke", new BootstrapCredentialRevocation(credential),
+                MeshJsonContext.Default.BootstrapCredentialRevocation, Cancel);
+            using var revoked = await controlPlane.Admin.PostAsJsonAsync("v1/bootstrap-credentials/revoke", new BootstrapCredentialRevocation(credential),
+                MeshJsonContext.Default.BootstrapCredentialRevocation, Cancel);
+            using var notOne = await controlPlane.Admin.PostAsJsonAsync("v1/bootstrap-credentials/revoke", new BootstrapCredentialRevocation("amr1.x.y"),
+                MeshJsonContext.Default.BootstrapCredentialRevocation, Cancel);
+            using var next = await RequestAsync(controlPlane, new CertificateSigningRequest("sidecar", "catalog", "catalog-2", csr), credential);
+
+            Assert.Equal(HttpStatusCode.OK, first.StatusCode);
+            Assert.Equal(HttpStatusCode.Unauthorized, withoutAdmin.StatusCode);
+            Assert.Equal(HttpStatusCode.OK, revoked.StatusCode);
+            var record = (await revoked.Content.ReadFromJsonAsync(MeshJsonContext.Default.CredentialRevoked, Cancel))!;
+            Assert.Equal(("sidecar", "catalog"), (record.Kind, record.Name));
+            Assert.Equal(HttpStatusCode.BadRequest, notOne.StatusCode);
+            Assert.Contains("credential: the bootstrap credential is not in the form amb1.", await DetailAsync(notOne), StringComparison.Ordinal);
+            Assert.Equal(HttpStatusCode.Forbidden, next.StatusCode);
+            Assert.Contains($"the bootstrap credential {record.Id} was revoked at", await DetailAsync(next), StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
     public async Task Issue_UnknownMissingOrMismatchedCredential_Refused()
     {
         await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(CertificateAuthorityTests).Assembly);
