@@ -9,5 +9,5 @@ namespace AspireMesh.ControlPlane;
 [JsonSerializable(typeof(ConfigHistory))]
 [JsonSerializable(typeof(AspireMesh.ControlPlane.Security.CaState))]
 [JsonSerializable(typeof(List<AspireMesh.ControlPlane.Security.BootstrapUse>))]
-[JsonSerializable(typeof(List<AspireMesh.ControlPlane.Security.RevokedToken>))]
+[JsonSerializable(typeof(List<AspireMesh.ControlPlane.Security.RevokedCredential>))]
 internal sealed partial class ControlPlaneJsonContext : JsonSerializerContext;

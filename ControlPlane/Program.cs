@@ -50,10 +50,10 @@ builder.Services.AddSingleton<ServerCertificate>();
 builder.WebHost.UseKestrelHttpsConfiguration();
 builder.Services.AddOptions<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>().Configure<IServiceProvider>((kestrel, services) =>
     kestrel.ConfigureHttpsDefaults(https => https.ServerCertificateSelector = (_, _) => services.GetRequiredService<ServerCertificate>().Current()));
-builder.Services.AddSingleton<RevokedTokens>();
+builder.Services.AddSingleton<RevokedCredentials>();
 builder.Services.AddSingleton<RegistrationGuard>();
 builder.Services.AddSingleton(sp => new BootstrapCredentials(sp.GetRequiredService<StateDirectory>(), sp.GetRequiredService<TimeProvider>(),
-    Environment.GetEnvironmentVariable(AspireMesh.Contracts.Security.BootstrapCredential.KeyEnvironmentVariable), sp.GetRequiredService<RevokedTokens>()));
+    Environment.GetEnvironmentVariable(AspireMesh.Contracts.Security.BootstrapCredential.KeyEnvironmentVariable), sp.GetRequiredService<RevokedCredentials>()));
 builder.Services.AddHostedService<LeaseExpiryService>();
 builder.Services.AddHostedService<AspireMesh.ControlPlane.Consul.ConsulCheckProber>();
 builder.Services.AddSingleton<AspireMesh.ControlPlane.Telemetry.StatsCollector>();
@@ -82,7 +82,7 @@ try
 {
     _ = app.Services.GetRequiredService<AdminToken>();
     _ = app.Services.GetRequiredService<BootstrapCredentials>();
-    _ = app.Services.GetRequiredService<RevokedTokens>();
+    _ = app.Services.GetRequiredService<RevokedCredentials>();
     _ = app.Services.GetRequiredService<CertificateAuthority>();
     var serverCertificate = app.Services.GetRequiredService<ServerCertificate>();
     if (ServerCertificate.AnyHttps(app.Configuration["urls"]))

@@ -123,14 +123,14 @@ internal static class CertificatesApi
                 MeshJsonContext.Default.RegistrationTokenGrant);
         }).RequireAdminToken();
 
-        endpoints.MapPost("/v1/registration-tokens/revoke", async (HttpContext context, BootstrapCredentials credentials, RevokedTokens revoked, ILogger<RevokedTokens> logger) =>
+        endpoints.MapPost("/v1/registration-tokens/revoke", async (HttpContext context, BootstrapCredentials credentials, RevokedCredentials revoked, ILogger<RevokedCredentials> logger) =>
         {
             var request = await StrictBody.ReadAsync(context, MeshJsonContext.Default.RegistrationTokenRevocation).ConfigureAwait(false);
             // An expired token is still revoked (and answered so): the operator's intent stands, whatever the clock.
             return Revoke(RegistrationToken.TryVerify(credentials.Key, request.Token, DateTimeOffset.MinValue, out var claims, out var error), claims, "token", error, revoked, logger);
         }).RequireAdminToken();
 
-        endpoints.MapPost("/v1/bootstrap-credentials/revoke", async (HttpContext context, BootstrapCredentials credentials, RevokedTokens revoked, ILogger<RevokedTokens> logger) =>
+        endpoints.MapPost("/v1/bootstrap-credentials/revoke", async (HttpContext context, BootstrapCredentials credentials, RevokedCredentials revoked, ILogger<RevokedCredentials> logger) =>
         {
             var request = await StrictBody.ReadAsync(context, MeshJsonContext.Default.BootstrapCredentialRevocation).ConfigureAwait(false);
             return Revoke(BootstrapCredential.TryVerify(credentials.Key, request.Credential, DateTimeOffset.MinValue, out var claims, out var error), claims, "credential", error, revoked, logger);
@@ -139,7 +139,7 @@ internal static class CertificatesApi
         return endpoints;
     }
 
-    private static IResult Revoke(bool verified, CredentialClaims? claims, string member, string error, RevokedTokens revoked, ILogger logger)
+    private static IResult Revoke(bool verified, CredentialClaims? claims, string member, string error, RevokedCredentials revoked, ILogger logger)
     {
         if (!verified)
         {

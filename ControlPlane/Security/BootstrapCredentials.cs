@@ -18,9 +18,9 @@ internal sealed class BootstrapCredentials
     private readonly StateDirectory _directory;
     private readonly TimeProvider _time;
     private readonly Dictionary<string, BootstrapUse> _used;
-    private readonly RevokedTokens? _revoked;
+    private readonly RevokedCredentials? _revoked;
 
-    public BootstrapCredentials(StateDirectory directory, TimeProvider time, string? keyFromEnvironment, RevokedTokens? revoked = null)
+    public BootstrapCredentials(StateDirectory directory, TimeProvider time, string? keyFromEnvironment, RevokedCredentials? revoked = null)
     {
         _directory = directory;
         _time = time;

@@ -16,7 +16,7 @@ namespace AspireMesh.ControlPlane.Security;
 /// is read from <c>Authorization: Bearer</c>, <c>X-Consul-Token</c>, <c>?token=</c>, or as the password of Basic
 /// authentication (a Eureka client's <c>http://user:token@host/eureka</c>).
 /// </summary>
-internal sealed class RegistrationGuard(BootstrapCredentials credentials, RevokedTokens revoked, AdminToken admin, InstanceRegistry registry, ProxyRegistry proxies,
+internal sealed class RegistrationGuard(BootstrapCredentials credentials, RevokedCredentials revoked, AdminToken admin, InstanceRegistry registry, ProxyRegistry proxies,
     IOptions<ControlPlaneOptions> options, TimeProvider time, ILogger<RegistrationGuard> logger)
 {
     private const string Realm = "Bearer realm=\"aspiremesh-registry\"";

@@ -11,15 +11,15 @@ namespace AspireMesh.ControlPlane.Security;
 /// forgets a deleted ACL token. A proxy whose token is revoked renews its certificate for a new one (it proves its
 /// identity with its key); an application needs a newly minted token, a new proxy a new credential.
 /// </summary>
-internal sealed class RevokedTokens
+internal sealed class RevokedCredentials
 {
     private const string File = "revoked-credentials.json";
     private readonly Lock _gate = new();
     private readonly StateDirectory _directory;
     private readonly TimeProvider _time;
-    private readonly Dictionary<string, RevokedToken> _revoked;
+    private readonly Dictionary<string, RevokedCredential> _revoked;
 
-    public RevokedTokens(StateDirectory directory, TimeProvider time)
+    public RevokedCredentials(StateDirectory directory, TimeProvider time)
     {
         _directory = directory;
         _time = time;
@@ -27,8 +27,8 @@ internal sealed class RevokedTokens
         try
         {
             _revoked = System.IO.File.Exists(path)
-                ? (JsonSerializer.Deserialize(System.IO.File.ReadAllBytes(path), ControlPlaneJsonContext.Default.ListRevokedToken) ?? []).ToDictionary(r => r.Id, StringComparer.Ordinal)
-                : new Dictionary<string, RevokedToken>(StringComparer.Ordinal);
+                ? (JsonSerializer.Deserialize(System.IO.File.ReadAllBytes(path), ControlPlaneJsonContext.Default.ListRevokedCredential) ?? []).ToDictionary(r => r.Id, StringComparer.Ordinal)
+                : new Dictionary<string, RevokedCredential>(StringComparer.Ordinal);
         }
         catch (JsonException ex)
         {
@@ -46,7 +46,7 @@ internal sealed class RevokedTokens
     }
 
     /// <summary>Revokes the token or credential <paramref name="claims"/> describes (again: no change); returns the record kept.</summary>
-    public RevokedToken Revoke(CredentialClaims claims)
+    public RevokedCredential Revoke(CredentialClaims claims)
     {
         ArgumentNullException.ThrowIfNull(claims);
         var now = _time.GetUtcNow();
@@ -57,7 +57,7 @@ internal sealed class RevokedTokens
                 return earlier;
             }
 
-            var revoked = new RevokedToken(claims.Id, claims.Kind, claims.Name, claims.Instance, now, DateTimeOffset.FromUnixTimeSeconds(claims.Expires));
+            var revoked = new RevokedCredential(claims.Id, claims.Kind, claims.Name, claims.Instance, now, DateTimeOffset.FromUnixTimeSeconds(claims.Expires));
             _revoked[claims.Id] = revoked;
             // Forget the tokens that have expired since: they are refused on their expiry alone.
             foreach (var stale in _revoked.Values.Where(r => r.Expires < now).Select(r => r.Id).ToList())
@@ -65,11 +65,11 @@ internal sealed class RevokedTokens
                 _revoked.Remove(stale);
             }
 
-            DurableFile.Write(_directory.PathOf(File), JsonSerializer.SerializeToUtf8Bytes(_revoked.Values.ToList(), ControlPlaneJsonContext.Default.ListRevokedToken));
+            DurableFile.Write(_directory.PathOf(File), JsonSerializer.SerializeToUtf8Bytes(_revoked.Values.ToList(), ControlPlaneJsonContext.Default.ListRevokedCredential));
             return revoked;
         }
     }
 }
 
 /// <summary>A revoked registration token or bootstrap credential: whose it was, when it was revoked, and when it would have expired.</summary>
-internal sealed record RevokedToken(string Id, string Kind, string Name, string? Instance, DateTimeOffset RevokedAt, DateTimeOffset Expires);
+internal sealed record RevokedCredential(string Id, string Kind, string Name, string? Instance, DateTimeOffset RevokedAt, DateTimeOffset Expires);
