@@ -18,9 +18,9 @@ internal sealed class BootstrapCredentials
     private readonly StateDirectory _directory;
     private readonly TimeProvider _time;
     private readonly Dictionary<string, BootstrapUse> _used;
-    private readonly RevokedCredentials? _revoked;
+    private readonly RevokedCredentials _revoked;
 
-    public BootstrapCredentials(StateDirectory directory, TimeProvider time, string? keyFromEnvironment, RevokedCredentials? revoked = null)
+    public BootstrapCredentials(StateDirectory directory, TimeProvider time, string? keyFromEnvironment, RevokedCredentials revoked)
     {
         _directory = directory;
         _time = time;
@@ -50,7 +50,7 @@ internal sealed class BootstrapCredentials
             return false;
         }
 
-        if (_revoked?.RevokedAt(claims!.Id) is { } revokedAt)
+        if (_revoked.RevokedAt(claims!.Id) is { } revokedAt)
         {
             error = $"the bootstrap credential {claims!.Id} was revoked at {revokedAt:u}";
             return false;

@@ -58,14 +58,16 @@ internal sealed class RevokedCredentials
             }
 
             var revoked = new RevokedCredential(claims.Id, claims.Kind, claims.Name, claims.Instance, now, DateTimeOffset.FromUnixTimeSeconds(claims.Expires));
-            _revoked[claims.Id] = revoked;
-            // Forget the tokens that have expired since: they are refused on their expiry alone.
-            foreach (var stale in _revoked.Values.Where(r => r.Expires < now).Select(r => r.Id).ToList())
+            // Forget those a day past their expiry (refused on their expiry alone; the day covers a clock that jumps). The
+            // list is written first and kept only once written: a revocation that was not saved is not answered as done.
+            var kept = _revoked.Values.Where(r => r.Expires >= now - TimeSpan.FromDays(1)).Append(revoked).ToList();
+            DurableFile.Write(_directory.PathOf(File), JsonSerializer.SerializeToUtf8Bytes(kept, ControlPlaneJsonContext.Default.ListRevokedCredential));
+            _revoked.Clear();
+            foreach (var record in kept)
             {
-                _revoked.Remove(stale);
+                _revoked[record.Id] = record;
             }
 
-            DurableFile.Write(_directory.PathOf(File), JsonSerializer.SerializeToUtf8Bytes(_revoked.Values.ToList(), ControlPlaneJsonContext.Default.ListRevokedCredential));
             return revoked;
         }
     }

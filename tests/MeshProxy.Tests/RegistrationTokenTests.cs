@@ -39,6 +39,8 @@ public sealed class RegistrationTokenTests
                 Assert.StartsWith("amr1.", await File.ReadAllTextAsync(tokenFile, Cancel), StringComparison.Ordinal);
             }
 
+            string? revokedId = null;
+
             // Its deregistration carried the token too: it left the registry at once.
             Assert.Null(await controlPlane.HealthOfAsync("catalog-1"));
             if (kept == "none")
@@ -47,6 +49,7 @@ public sealed class RegistrationTokenTests
             }
             else if (kept == "revoked")
             {
+                revokedId = RegistrationToken.ReadUnverified(await File.ReadAllTextAsync(tokenFile, Cancel))!.Id;
                 using var revoked = await controlPlane.Admin.PostAsJsonAsync("v1/registration-tokens/revoke",
                     new RegistrationTokenRevocation(await File.ReadAllTextAsync(tokenFile, Cancel)), AspireMesh.Contracts.MeshJsonContext.Default.RegistrationTokenRevocation, Cancel);
                 revoked.EnsureSuccessStatusCode();
@@ -79,6 +82,7 @@ public sealed class RegistrationTokenTests
 
             Assert.True(RegistrationToken.TryVerify(ControlPlaneProcess.BootstrapKey, await File.ReadAllTextAsync(tokenFile, Cancel), DateTimeOffset.UtcNow, out var claims, out var error), error);
             Assert.Equal(("sidecar", "catalog", "catalog-1"), (claims!.Kind, claims.Name, claims.Instance));
+            Assert.NotEqual(revokedId, claims.Id);
         }
         finally
         {
