@@ -400,10 +400,13 @@ internal static class Commands
                 return (grant.Credential, grant.Expires, $"a bootstrap credential for {kind} '{name}'{(instance is null ? " (any one instance, each once)" : $" (instance '{instance}')")}");
             }, cancellationToken);
 
-    /// <summary>Revokes a registration token (<c>amr1.</c>) or a bootstrap credential (<c>amb1.</c>) before its expiry.</summary>
-    public static async Task<int> RevokeAsync(Uri controlPlane, string credential, string? token, TextWriter output, CancellationToken cancellationToken)
+    /// <summary>
+    /// Revokes a registration token (<c>amr1.</c>) or a bootstrap credential (<c>amb1.</c>) before its expiry; <c>-</c> reads
+    /// it from <paramref name="input"/> (standard input), out of the shell's history and the process list.
+    /// </summary>
+    public static async Task<int> RevokeAsync(Uri controlPlane, string credential, string? token, TextReader input, TextWriter output, CancellationToken cancellationToken)
     {
-        credential = credential.Trim();
+        credential = (credential == "-" ? await input.ReadToEndAsync(cancellationToken).ConfigureAwait(false) : credential).Trim();
         var bootstrap = credential.StartsWith("amb1.", StringComparison.Ordinal);
         if (!bootstrap && !credential.StartsWith("amr1.", StringComparison.Ordinal))
         {

@@ -62,12 +62,12 @@ registrationToken.SetAction((r, ct) => Commands.MintRegistrationTokenAsync(r.Get
 var bootstrap = new Command("bootstrap", "Mint a bootstrap credential for a proxy started by hand (its ASPIREMESH_BOOTSTRAP_TOKEN).") { kind, name, instance, lifetime, token };
 bootstrap.SetAction((r, ct) => Commands.MintBootstrapCredentialAsync(r.GetRequiredValue(controlPlane), r.GetRequiredValue(kind), r.GetRequiredValue(name), r.GetValue(instance),
     r.GetValue(lifetime), r.GetValue(token), Console.Out, Console.Error, ct));
-var revoked = new Argument<string>("credential") { Description = "The registration token (amr1....) or bootstrap credential (amb1....) to refuse from now on." };
+var revoked = new Argument<string>("credential") { Description = "The registration token (amr1....) or bootstrap credential (amb1....) to refuse from now on; - reads it from standard input." };
 var revoke = new Command("revoke", "Revoke a registration token or a bootstrap credential before its expiry (a proxy whose token is revoked renews its certificate for a new one).")
 {
     revoked, token,
 };
-revoke.SetAction((r, ct) => Commands.RevokeAsync(r.GetRequiredValue(controlPlane), r.GetRequiredValue(revoked), r.GetValue(token), Console.Out, ct));
+revoke.SetAction((r, ct) => Commands.RevokeAsync(r.GetRequiredValue(controlPlane), r.GetRequiredValue(revoked), r.GetValue(token), Console.In, Console.Out, ct));
 var credentials = new Command("credentials", "Mint credentials (printed alone on standard output, their expiry on standard error) or revoke one; needs the admin token.")
 {
     registrationToken, bootstrap, revoke,

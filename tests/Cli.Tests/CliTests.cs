@@ -231,9 +231,16 @@ public sealed class CliTests
         var revoked = await MintAsync("revoke", registration.Output, "--token", ControlPlaneProcess.AdminToken);
         Assert.Equal(0, revoked.Code);
         Assert.Contains($"revoked: registration token {claims.Id} (service 'orders') is refused from now on", revoked.Output, StringComparison.Ordinal);
-        var revokedBootstrap = await MintAsync("revoke", bootstrap.Output, "--token", ControlPlaneProcess.AdminToken);
-        Assert.Equal(0, revokedBootstrap.Code);
-        Assert.Contains($"revoked: bootstrap credential {bootstrapClaims.Id} (sidecar 'catalog') is refused from now on", revokedBootstrap.Output, StringComparison.Ordinal);
+        // Given on standard input (-), out of the shell's history and the process list.
+        await using (var fromStdin = await TestProcess.StartAsync("aspiremesh", "bash",
+            ["-c", "printf '%s\\n' \"$CREDENTIAL\" | dotnet \"$CLI\" credentials revoke - --token \"$ADMIN\" --control-plane \"$URL\""],
+            new Dictionary<string, string> { ["CREDENTIAL"] = bootstrap.Output, ["CLI"] = Assembly("Cli.csproj"), ["ADMIN"] = ControlPlaneProcess.AdminToken, ["URL"] = url }))
+        {
+            Assert.Equal(0, await fromStdin.Exited.WaitAsync(Deadline, Cancel));
+            Assert.Contains($"revoked: bootstrap credential {bootstrapClaims.Id} (sidecar 'catalog') is refused from now on", fromStdin.Output, StringComparison.Ordinal);
+            Assert.DoesNotContain(bootstrap.Output, fromStdin.Output, StringComparison.Ordinal);
+        }
+
         var neither = await MintAsync("revoke", "password", "--token", ControlPlaneProcess.AdminToken);
         Assert.Equal(1, neither.Code);
         Assert.Contains("error: that is neither a registration token (amr1....) nor a bootstrap credential (amb1....).", neither.Output, StringComparison.Ordinal);
