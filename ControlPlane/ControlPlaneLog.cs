@@ -63,6 +63,9 @@ internal static partial class ControlPlaneLog
     [LoggerMessage(1045, LogLevel.Information, "HTTPS certificate of the control plane issued for {Names} by root {Root}, expires {NotAfter:u}; clients trust it by the mesh's root (GET /v1/ca/bundle.pem, given to them in ASPIREMESH_CONTROL_PLANE_CA)")]
     public static partial void ServerCertificateIssued(ILogger logger, string names, string root, DateTimeOffset notAfter);
 
+    [LoggerMessage(1047, LogLevel.Information, "Client certificate of the control plane issued as {Identity} by root {Root}, expires {NotAfter:u}: it reads proxies' /stats and /tap on their telemetry listeners")]
+    public static partial void ClientCertificateIssued(ILogger logger, string identity, string root, DateTimeOffset notAfter);
+
     [LoggerMessage(1046, LogLevel.Warning, "{What} {Id} ({Kind} '{Name}') revoked: refused from now on")]
     public static partial void CredentialRevoked(ILogger logger, string what, string id, string kind, string name);
 

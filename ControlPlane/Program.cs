@@ -56,6 +56,7 @@ builder.Services.AddSingleton(sp => new BootstrapCredentials(sp.GetRequiredServi
     Environment.GetEnvironmentVariable(AspireMesh.Contracts.Security.BootstrapCredential.KeyEnvironmentVariable), sp.GetRequiredService<RevokedCredentials>()));
 builder.Services.AddHostedService<LeaseExpiryService>();
 builder.Services.AddHostedService<AspireMesh.ControlPlane.Consul.ConsulCheckProber>();
+builder.Services.AddSingleton<AspireMesh.ControlPlane.Telemetry.ProxyReader>();
 builder.Services.AddSingleton<AspireMesh.ControlPlane.Telemetry.StatsCollector>();
 builder.Services.AddHostedService(sp => sp.GetRequiredService<AspireMesh.ControlPlane.Telemetry.StatsCollector>());
 builder.Services.AddHealthChecks();

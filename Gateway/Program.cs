@@ -31,13 +31,32 @@ var maxUrl = new Option<int>("--max-url-length") { Description = "Longest reques
 var maxBody = new Option<long>("--max-request-body-bytes") { Description = "Largest request body (413 above); 0 = no limit.", DefaultValueFactory = _ => IngressOptions.DefaultMaxBodyBytes };
 var allowEncodedSlashes = new Option<bool>("--allow-encoded-slashes") { Description = "Accept %2F in paths (refused with 400 by default: backends that decode it could reach paths no route exposes)." };
 var stripHeaders = new Option<string[]>("--strip-header") { Description = "More request headers to remove from client requests (x-mesh-*, x-spiffe-*, x-forwarded-* and forwarded always are).", AllowMultipleArgumentsPerToken = true };
+var telemetryPort = new Option<int?>("--telemetry-port")
+{
+    Description = "Port of the telemetry listener, on the --host address (off when not given; 0 = any free port): /metrics, /ready and /live for anyone, /stats and /tap for the control plane over mTLS. For a control plane or Prometheus on another machine (in a pod: 15020).",
+};
+telemetryPort.Validators.Add(result =>
+{
+    if (result.GetValueOrDefault<int?>() is { } value && value is < 0 or > 65535)
+    {
+        result.AddError($"--telemetry-port: {value} is not a port (0-65535).");
+    }
+});
+var advertiseHost = new Option<string?>("--advertise-host") { Description = "Host (IP or DNS name) the control plane reaches the telemetry listener at (default: the --host address; in a pod: its IP)." };
+advertiseHost.Validators.Add(result =>
+{
+    if (result.GetValueOrDefault<string?>() is { } given && Uri.CheckHostName(given) is UriHostNameType.Unknown or UriHostNameType.Basic)
+    {
+        result.AddError($"--advertise-host: '{given}' is not a host name or IP address.");
+    }
+});
 var telemetryOption = CommandLineOptions.Telemetry();
 var io = IoScheduling.Option();
 var memoryReclaim = CommandLineOptions.MemoryReclaimInterval();
 var root = new RootCommand("AspireMesh gateway: routes requests from outside the mesh to its services.")
 {
     name, port, host, adminPort, controlPlane, stateDir, accessLogOption, httpsPort, certificate, certificateKey, certificatePassword, redirectHttp, serverNames,
-    maxHeaders, maxUrl, maxBody, allowEncodedSlashes, stripHeaders, telemetryOption, io, memoryReclaim,
+    maxHeaders, maxUrl, maxBody, allowEncodedSlashes, stripHeaders, telemetryOption, io, memoryReclaim, telemetryPort, advertiseHost,
 };
 maxHeaders.Validators.Add(result => AtLeast(result, 1024));
 maxUrl.Validators.Add(result => AtLeast(result, 64));
@@ -74,6 +93,16 @@ root.Validators.Add(result =>
     if (result.GetResult(certificate) is null or { Implicit: true } && result.GetResult(certificateKey) is { Implicit: false })
     {
         result.AddError("--certificate-key needs --certificate.");
+    }
+
+    if (result.GetValue(telemetryPort) is not null && result.GetValue(advertiseHost) is null && TelemetryBind(result.GetValue(host)) is var bound
+        && (bound.Equals(System.Net.IPAddress.Any) || bound.Equals(System.Net.IPAddress.IPv6Any)))
+    {
+        result.AddError($"--telemetry-port on --host {result.GetValue(host)} needs --advertise-host (the address the control plane reaches this gateway at, e.g. the pod IP).");
+    }
+    else if (result.GetResult(advertiseHost) is { Implicit: false } && result.GetValue(telemetryPort) is null)
+    {
+        result.AddError("--advertise-host needs --telemetry-port.");
     }
 });
 var parsed = root.Parse(args);
@@ -193,9 +222,22 @@ admin.MapProxyAdmin(status, metrics, accessLog, tap);
 admin.RecordAddressOnStart(status);
 gateway.ReadyOnceListening(status, "public");
 
-// Once both listen: where to send requests, and where to ask whether the gateway is ready (ports may have been 0).
-return await ListenerHost.RunAllAsync([admin, gateway], () => GatewayLog.Listening(gateway.Logger, gatewayName,
+List<WebApplication> listeners = [admin, gateway];
+if (parsed.GetValue(telemetryPort) is { } telemetryPortValue)
+{
+    var bind = TelemetryBind(parsed.GetValue(host));
+    // Started before the public listener, as the admin listener is: the first report to the control plane carries its address.
+    listeners.Insert(1, TelemetryListener.Build(bind, telemetryPortValue, parsed.GetValue(advertiseHost) ?? bind.ToString(), new PeerAuthentication(identity), status,
+        metrics, accessLog, tap, loggers.CreateLogger("AspireMesh.Gateway.Tls")));
+}
+
+// Once all listen: where to send requests, and where to ask whether the gateway is ready (ports may have been 0).
+return await ListenerHost.RunAllAsync(listeners, () => GatewayLog.Listening(gateway.Logger, gatewayName,
     string.Join(", ", ListenerHost.BoundAddresses(gateway)), ListenerHost.BoundAddresses(admin).FirstOrDefault() ?? "?"));
+
+// The telemetry listener binds the public listener's address when it is one (0.0.0.0 in a pod), loopback for a host name.
+static System.Net.IPAddress TelemetryBind(string? host) =>
+    System.Net.IPAddress.TryParse(host, out var address) ? address : System.Net.IPAddress.Loopback;
 
 static void AtLeast(System.CommandLine.Parsing.OptionResult result, int minimum)
 {

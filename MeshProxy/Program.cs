@@ -31,6 +31,17 @@ advertiseHost.Validators.Add(result =>
     }
 });
 var adminPort = new Option<int>("--admin-port") { Description = "Port of /ready and /live (0 = any free port)." };
+var telemetryPort = new Option<int?>("--telemetry-port")
+{
+    Description = "Port of the telemetry listener, on the inbound address (off when not given; 0 = any free port): /metrics, /ready and /live for anyone, /stats and /tap for the control plane over mTLS. For a control plane or Prometheus on another machine (in a pod: 15020).",
+};
+telemetryPort.Validators.Add(result =>
+{
+    if (result.GetValueOrDefault<int?>() is { } value && value is < 0 or > 65535)
+    {
+        result.AddError($"--telemetry-port: {value} is not a port (0-65535).");
+    }
+});
 var controlPlane = CommandLineOptions.Url("--control-plane", "Control plane base URL.", new Uri("http://localhost:8761/"));
 var accessLog = new Option<bool>("--access-log") { Description = "Write one structured line per request (switchable later: PUT /access-log?enabled=false on the admin port)." };
 var stateDir = new Option<string?>("--state-dir") { Description = "Where the last applied snapshot is kept (default: a folder per instance under the temp directory)." };
@@ -60,7 +71,7 @@ var command = new Argument<string[]>("command") { Arity = ArgumentArity.ZeroOrMo
 
 var root = new RootCommand("AspireMesh sidecar: inbound, outbound and admin listeners beside one service instance.")
 {
-    service, instanceId, appUrl, appHealth, appProtocol, inboundAddress, advertiseHost, inboundPort, outboundPort, inboundHttp2Port, outboundHttp2Port, adminPort, controlPlane, stateDir, accessLog, telemetry, io, memoryReclaim, cpuSlice, inboundMtls, command,
+    service, instanceId, appUrl, appHealth, appProtocol, inboundAddress, advertiseHost, inboundPort, outboundPort, inboundHttp2Port, outboundHttp2Port, adminPort, telemetryPort, controlPlane, stateDir, accessLog, telemetry, io, memoryReclaim, cpuSlice, inboundMtls, command,
 };
 root.Validators.Add(result =>
 {
@@ -103,6 +114,7 @@ var options = new SidecarOptions
     OutboundHttp2Port = parsed.GetValue(outboundHttp2Port),
     AppProtocol = parsed.GetRequiredValue(appProtocol),
     AdminPort = parsed.GetValue(adminPort),
+    TelemetryPort = parsed.GetValue(telemetryPort),
     ControlPlane = parsed.GetRequiredValue(controlPlane),
     AppCommand = appCommand,
     Telemetry = parsed.GetValue(telemetry) != "off",

@@ -84,10 +84,19 @@ internal static class Sidecar
         admin.RecordAddressOnStart(status);
         inbound.ReadyOnceListening(status, "inbound");
         outbound.ReadyOnceListening(status, "outbound");
+        // Peers reach the instance at the advertised host (in a pod: its IP), which may differ from the address bound.
+        var advertised = options.AdvertiseHost ?? options.InboundAddress.ToString();
+        List<WebApplication> listeners = [admin, inbound, outbound];
+        if (options.TelemetryPort is { } telemetryPort)
+        {
+            // Started before the others, as the admin listener is: the first report to the control plane carries its address.
+            listeners.Insert(1, TelemetryListener.Build(options.InboundAddress, telemetryPort, advertised, peers, status, metrics, accessLog, tap,
+                loggers.CreateLogger("AspireMesh.MeshProxy.Tls")));
+        }
 
-        var run = ListenerHost.RunAllAsync([admin, inbound, outbound]);
+        var run = ListenerHost.RunAllAsync(listeners);
         // Bound addresses are known once the listeners have started (ports may have been 0).
-        await Task.WhenAny(run, Task.WhenAll(Started(inbound), Started(outbound), Started(admin))).ConfigureAwait(false);
+        await Task.WhenAny(run, Task.WhenAll(listeners.Select(Started))).ConfigureAwait(false);
         if (run.IsCompleted)
         {
             return await run.ConfigureAwait(false);
@@ -95,8 +104,6 @@ internal static class Sidecar
 
         var inboundUrl = inboundEndpoints.Http1Url;
         var outboundUrl = outboundEndpoints.Http1Url;
-        // Peers reach the instance at the advertised host (in a pod: its IP), which may differ from the address bound.
-        var advertised = options.AdvertiseHost ?? options.InboundAddress.ToString();
         outbound.Services.GetRequiredService<InboundAddress>().Set(inboundEndpoints.Http1UrlAt(advertised), inboundEndpoints.Http2UrlAt(advertised));
         MeshProxyLog.Listening(outbound.Logger, options.InstanceId, options.Service, inboundUrl.ToString(), outboundUrl.ToString(), ListenerHost.BoundAddresses(admin)[0]);
         MeshProxyLog.ListeningHttp2(outbound.Logger, inboundEndpoints.Http2Url.ToString(), outboundEndpoints.Http2Url.ToString(), options.AppProtocol);

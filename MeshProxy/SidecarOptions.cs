@@ -44,6 +44,12 @@ public sealed record SidecarOptions
     /// <summary>Port of the admin listener (/ready, /live); 0 picks a free one.</summary>
     public int AdminPort { get; init; }
 
+    /// <summary>
+    /// Port of the telemetry listener (<see cref="ProxyEngine.Admin.TelemetryListener"/>) on <see cref="InboundAddress"/>;
+    /// null: none (the control plane reads the admin listener, on its own machine); 0 picks a free one.
+    /// </summary>
+    public int? TelemetryPort { get; init; }
+
     /// <summary>Where the last applied snapshot is kept.</summary>
     public required string StateDirectory { get; init; }
 

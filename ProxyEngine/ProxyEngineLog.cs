@@ -81,6 +81,9 @@ internal static partial class ProxyEngineLog
     [LoggerMessage(2205, LogLevel.Warning, "The control plane {Address} is reached over plain HTTP from another machine: this proxy's bootstrap credential, registration token and snapshots can be read on the way. Serve it over HTTPS (an https:// address in its --urls) and give this proxy its root in ASPIREMESH_CONTROL_PLANE_CA")]
     public static partial void ControlPlaneInTheClear(ILogger logger, Uri address);
 
+    [LoggerMessage(2206, LogLevel.Information, "Telemetry listener at {Address}: /metrics, /ready and /live for anyone (Prometheus, probes); /stats and /tap for the control plane over mTLS")]
+    public static partial void TelemetryListening(ILogger logger, string address);
+
     [LoggerMessage(2204, LogLevel.Warning, "The control plane refused this proxy's registration token ({Status}); renewing the certificate for a new one")]
     public static partial void RegistrationTokenRefused(ILogger logger, int status);
 

@@ -11,6 +11,7 @@ public sealed class ProxyStatus
     private readonly TaskCompletionSource _firstSnapshot = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _appliedVersion;
     private volatile string? _adminAddress;
+    private volatile string? _telemetryAddress;
 
     /// <summary>Creates a status that is not ready until a first snapshot is applied.</summary>
     public ProxyStatus() => Block(SnapshotCondition, "no snapshot from the control plane applied yet");
@@ -23,6 +24,16 @@ public sealed class ProxyStatus
     {
         get => _adminAddress;
         set => _adminAddress = value;
+    }
+
+    /// <summary>
+    /// Where the proxy's telemetry listener is reached from other machines (<see cref="Admin.TelemetryListener"/>), when it
+    /// has one: reported to the control plane instead of <see cref="AdminAddress"/>.
+    /// </summary>
+    public string? TelemetryAddress
+    {
+        get => _telemetryAddress;
+        set => _telemetryAddress = value;
     }
 
     /// <summary>Completes once the first snapshot is applied: every part of the proxy has its routes and policies by then.</summary>

@@ -43,8 +43,18 @@ public sealed record ChangeSet(IReadOnlyList<string> Added, IReadOnlyList<string
 /// <param name="Refusal">Why it refused it.</param>
 public sealed record ProxyReport(string Kind, string Name, long AppliedVersion, long? RefusedVersion, string? Refusal)
 {
-    /// <summary>The proxy's admin listener (<c>/stats</c>, <c>/tap</c>, <c>/metrics</c>), e.g. <c>http://127.0.0.1:5303</c>.</summary>
+    /// <summary>
+    /// The proxy's admin listener (<c>/stats</c>, <c>/tap</c>, <c>/metrics</c>), e.g. <c>http://127.0.0.1:5303</c>: on
+    /// loopback, so the control plane takes it only from a proxy on its own machine.
+    /// </summary>
     public string? AdminAddress { get; init; }
+
+    /// <summary>
+    /// The proxy's telemetry listener, reachable from other machines (e.g. <c>https://10.1.2.3:15020</c>): the control plane
+    /// reads <c>/stats</c> and <c>/tap</c> there over mTLS, presenting <see cref="Security.SpiffeId.ControlPlane"/> and
+    /// checking the proxy's own identity. A proxy that has one reports no <see cref="AdminAddress"/>.
+    /// </summary>
+    public string? TelemetryAddress { get; init; }
 
     /// <summary>The proxy's SPIFFE ID, when it holds a mesh certificate.</summary>
     public string? SpiffeId { get; init; }
@@ -77,8 +87,11 @@ public sealed record ProxyList(long CurrentVersion, long ConfigVersion, IReadOnl
 public sealed record ProxyInfo(string Id, string Kind, string Name, long AppliedVersion, bool UpToDate, DateTimeOffset LastSeen,
     long? RefusedVersion, string? LastRefusal, bool Watching)
 {
-    /// <summary>The proxy's admin listener, when it has reported one.</summary>
+    /// <summary>The proxy's admin listener, when it has reported one (and is on the control plane's machine).</summary>
     public string? AdminAddress { get; init; }
+
+    /// <summary>The proxy's telemetry listener (mTLS), when it has one: where the control plane reads its stats and tap.</summary>
+    public string? TelemetryAddress { get; init; }
 
     /// <summary>The proxy's SPIFFE ID, when it holds a mesh certificate.</summary>
     public string? SpiffeId { get; init; }

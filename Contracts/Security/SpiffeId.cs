@@ -21,6 +21,21 @@ public sealed record SpiffeId(string TrustDomain, string Namespace, string Accou
 
     private const string GatewayPrefix = "gateway.";
 
+    /// <summary>
+    /// The namespace of the control plane's own identity. Workloads never get it (theirs is <see cref="DefaultNamespace"/>),
+    /// so no proxy's certificate can pass for the control plane's.
+    /// </summary>
+    public const string ControlPlaneNamespace = "aspiremesh-system";
+
+    /// <summary>The account of the control plane's own identity, in <see cref="ControlPlaneNamespace"/>.</summary>
+    public const string ControlPlaneAccount = "controlplane";
+
+    /// <summary>
+    /// The identity the control plane presents when it calls a proxy's telemetry listener (<c>/stats</c>, <c>/tap</c>):
+    /// <c>spiffe://trust-domain/ns/aspiremesh-system/sa/controlplane</c>.
+    /// </summary>
+    public static SpiffeId ControlPlane(string trustDomain) => new(trustDomain, ControlPlaneNamespace, ControlPlaneAccount);
+
     /// <summary>The identity of a sidecar of <paramref name="service"/> or of the gateway <paramref name="name"/>.</summary>
     public static SpiffeId For(string trustDomain, string kind, string name, string ns = DefaultNamespace) =>
         new(trustDomain, ns, kind == "gateway" ? GatewayPrefix + name : name);

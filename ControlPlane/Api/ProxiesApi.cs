@@ -1,3 +1,4 @@
+using System.Net;
 using AspireMesh.Contracts;
 using AspireMesh.Contracts.Admin;
 using AspireMesh.ControlPlane.Proxies;
@@ -24,7 +25,13 @@ internal static class ProxiesApi
                 return refusal.AsProblem();
             }
 
-            proxies.Report(proxyId, report);
+            if (report.TelemetryAddress is { } telemetry && !IsTelemetryAddress(telemetry))
+            {
+                return Problems.Invalid("Invalid report", [new Contracts.Config.ConfigError("telemetryAddress",
+                    $"'{telemetry}' is not the address of a telemetry listener: give https://host:port, without a path.")]);
+            }
+
+            proxies.Report(proxyId, report with { AdminAddress = AcceptedAdminAddress(report.AdminAddress, context.Connection.RemoteIpAddress) });
             if (report is { RefusedVersion: { } refused, Refusal: { } reason })
             {
                 ControlPlaneLog.SnapshotRefused(logger, proxyId, report.Kind, report.Name, refused, reason);
@@ -35,4 +42,21 @@ internal static class ProxiesApi
 
         return endpoints;
     }
+
+    /// <summary>
+    /// The admin address of a report, when the control plane may read it: a loopback address, reported from loopback (a
+    /// proxy on this machine). From anywhere else it is ignored: there it names the control plane's own loopback, not the
+    /// proxy's, and a report must not make the control plane call its own admin API or anything else it can reach.
+    /// </summary>
+    internal static string? AcceptedAdminAddress(string? address, IPAddress? reportedFrom) =>
+        address is not null && reportedFrom is not null && IPAddress.IsLoopback(reportedFrom)
+        && Uri.TryCreate(address, UriKind.Absolute, out var uri) && uri.Scheme == Uri.UriSchemeHttp && uri.IsLoopback
+        && uri.UserInfo.Length == 0 && uri.Query.Length == 0 && uri.Fragment.Length == 0
+            ? address
+            : null;
+
+    /// <summary>Whether <paramref name="address"/> is https://host:port with nothing else.</summary>
+    private static bool IsTelemetryAddress(string address) =>
+        Uri.TryCreate(address, UriKind.Absolute, out var uri) && uri.Scheme == Uri.UriSchemeHttps && uri.AbsolutePath == "/"
+        && uri.UserInfo.Length == 0 && uri.Query.Length == 0 && uri.Fragment.Length == 0 && uri.HostNameType != UriHostNameType.Basic;
 }

@@ -30,12 +30,11 @@ internal static class TelemetryApi
             return Results.Json(GoldenMetricsCalculator.Compute(collector.Collections, span), MeshJsonContext.Default.MeshStats);
         });
 
-        endpoints.MapGet("/v1/tap", async (HttpContext context, ProxyRegistry proxies, MeshStateStore state, ILogger<StatsCollector> logger) =>
+        endpoints.MapGet("/v1/tap", async (HttpContext context, ProxyRegistry proxies, MeshStateStore state, ProxyReader reader, ILogger<StatsCollector> logger) =>
         {
             var service = context.Request.Query["service"].ToString();
             var query = context.Request.QueryString.Value ?? "";
             var merged = Channel.CreateBounded<TapEvent>(new BoundedChannelOptions(4096) { FullMode = BoundedChannelFullMode.DropOldest });
-            using var http = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
             // Proxies that connect while the tap runs join it within a second.
             var readers = new Dictionary<string, Task>(StringComparer.Ordinal);
             var joining = Task.Run(async () =>
@@ -44,9 +43,9 @@ internal static class TelemetryApi
                 do
                 {
                     foreach (var proxy in proxies.List(state.Current.Version)
-                        .Where(p => p is { Watching: true, AdminAddress: not null } && (service.Length == 0 || p.Name == service) && !readers.ContainsKey(p.Id)))
+                        .Where(p => p.Watching && ProxyReader.Readable(p) && (service.Length == 0 || p.Name == service) && !readers.ContainsKey(p.Id)))
                     {
-                        readers[proxy.Id] = ReadAsync(http, proxy, query, merged.Writer, logger, context.RequestAborted);
+                        readers[proxy.Id] = ReadAsync(reader, proxy, query, merged.Writer, logger, context.RequestAborted);
                     }
                 }
                 while (await timer.WaitForNextTickAsync(context.RequestAborted).ConfigureAwait(false));
@@ -66,12 +65,11 @@ internal static class TelemetryApi
         return endpoints;
     }
 
-    private static async Task ReadAsync(HttpClient http, ProxyInfo proxy, string query, ChannelWriter<TapEvent> merged, ILogger logger, CancellationToken cancellationToken)
+    private static async Task ReadAsync(ProxyReader reader, ProxyInfo proxy, string query, ChannelWriter<TapEvent> merged, ILogger logger, CancellationToken cancellationToken)
     {
         try
         {
-            using var response = await http.GetAsync(new Uri(new Uri(proxy.AdminAddress!), "tap" + query), HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
-            response.EnsureSuccessStatusCode();
+            using var response = await reader.GetAsync(proxy, "tap" + query, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
             await foreach (var tapEvent in TapStream.ReadAsync(await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false))
             {
                 merged.TryWrite(tapEvent);

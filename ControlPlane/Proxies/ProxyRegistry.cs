@@ -28,7 +28,9 @@ internal sealed class ProxyRegistry(TimeProvider time)
         record.Name = report.Name;
         record.Reported = true;
         record.AppliedVersion = report.AppliedVersion;
-        record.AdminAddress = report.AdminAddress ?? record.AdminAddress;
+        // Each report says where to read the proxy now: one that moved to a telemetry listener is no longer read on loopback.
+        record.AdminAddress = report.AdminAddress;
+        record.TelemetryAddress = report.TelemetryAddress;
         record.SpiffeId = report.SpiffeId ?? record.SpiffeId;
         record.CertificateNotAfter = report.CertificateNotAfter ?? record.CertificateNotAfter;
         record.ProxyVersion = report.ProxyVersion ?? record.ProxyVersion;
@@ -95,6 +97,7 @@ internal sealed class ProxyRegistry(TimeProvider time)
                 return new ProxyInfo(r.Id, r.Kind, r.Name, r.AppliedVersion, r.AppliedVersion == currentVersion, r.LastSeen, r.RefusedVersion, r.Refusal, r.Watches > 0)
                 {
                     AdminAddress = r.AdminAddress,
+                    TelemetryAddress = r.TelemetryAddress,
                     SpiffeId = r.SpiffeId,
                     CertificateNotAfter = r.CertificateNotAfter,
                     ProxyVersion = r.ProxyVersion,
@@ -146,6 +149,8 @@ internal sealed class ProxyRegistry(TimeProvider time)
         public bool Reported { get; set; }
 
         public string? AdminAddress { get; set; }
+
+        public string? TelemetryAddress { get; set; }
 
         public string? SpiffeId { get; set; }
 

@@ -134,13 +134,6 @@ internal sealed class CertificateAuthority : IDisposable
     /// </summary>
     public X509Certificate2 IssueServer(IReadOnlyList<string> names, IReadOnlyList<System.Net.IPAddress> addresses, out string root)
     {
-        var now = _time.GetUtcNow();
-        var issuer = Serving(now);
-        var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest(new X500DistinguishedName($"O=AspireMesh, OU={TrustDomain}, CN=AspireMesh control plane"), key, HashAlgorithmName.SHA256);
-        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
-        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false));
         var san = new SubjectAlternativeNameBuilder();
         foreach (var name in names)
         {
@@ -152,7 +145,34 @@ internal sealed class CertificateAuthority : IDisposable
             san.AddIpAddress(address);
         }
 
-        request.CertificateExtensions.Add(san.Build());
+        return IssueOwn("CN=AspireMesh control plane", ServerAuthentication, san.Build(), out root);
+    }
+
+    /// <summary>
+    /// The control plane's own client certificate, with <see cref="SpiffeId.ControlPlane"/> as its only name, which it
+    /// presents to proxies' telemetry listeners; issued by the same root as <see cref="IssueServer"/>, for the same reason.
+    /// </summary>
+    public X509Certificate2 IssueControlPlaneClient(out string root)
+    {
+        var san = new SubjectAlternativeNameBuilder();
+        san.AddUri(new Uri(SpiffeId.ControlPlane(TrustDomain).ToString()));
+        return IssueOwn($"CN={SpiffeId.ControlPlaneAccount}", ClientAuthentication, san.Build(critical: true), out root);
+    }
+
+    private const string ServerAuthentication = "1.3.6.1.5.5.7.3.1";
+    private const string ClientAuthentication = "1.3.6.1.5.5.7.3.2";
+
+    /// <summary>A certificate for the control plane itself, with a new key, from the root <see cref="Serving"/> names.</summary>
+    private X509Certificate2 IssueOwn(string commonName, string usage, X509Extension names, out string root)
+    {
+        var now = _time.GetUtcNow();
+        var issuer = Serving(now);
+        var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest(new X500DistinguishedName($"O=AspireMesh, OU={TrustDomain}, {commonName}"), key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid(usage)], false));
+        request.CertificateExtensions.Add(names);
         request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
         AddIssuerKeyId(request, issuer.Certificate);
         var notAfter = new[] { now + Lifetime, (DateTimeOffset)issuer.Certificate.NotAfter, issuer.RetiresAt ?? DateTimeOffset.MaxValue }.Min();

@@ -12,10 +12,10 @@ namespace AspireMesh.ControlPlane.Telemetry;
 /// and keeps two minutes of them, so golden metrics over any recent window are differences of two collections.
 /// </summary>
 internal sealed class StatsCollector(ProxyRegistry proxies, MeshStateStore state, IOptions<ControlPlaneOptions> options, TimeProvider time,
-    ILogger<StatsCollector> logger) : BackgroundService
+    ProxyReader reader, ILogger<StatsCollector> logger) : BackgroundService
 {
     private const int Kept = 61;
-    private readonly HttpClient _http = new() { Timeout = TimeSpan.FromSeconds(1.5) };
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(1.5);
     private readonly Lock _gate = new();
     private readonly List<Collection> _collections = [];
 
@@ -44,19 +44,22 @@ internal sealed class StatsCollector(ProxyRegistry proxies, MeshStateStore state
         while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false));
     }
 
-    /// <summary>Collects once from every watching proxy that reported its admin address.</summary>
+    /// <summary>Collects once from every watching proxy that reported where to read it.</summary>
     public async Task CollectAsync(CancellationToken cancellationToken)
     {
-        var live = proxies.List(state.Current.Version).Where(p => p is { Watching: true, AdminAddress: not null }).ToList();
+        var live = proxies.List(state.Current.Version).Where(p => p.Watching && ProxyReader.Readable(p)).ToList();
         var results = await Task.WhenAll(live.Select(async proxy =>
         {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(Timeout);
             try
             {
-                return await _http.GetFromJsonAsync(new Uri(new Uri(proxy.AdminAddress!), "stats"), MeshJsonContext.Tolerant.ProxyStats, cancellationToken).ConfigureAwait(false);
+                using var response = await reader.GetAsync(proxy, "stats", HttpCompletionOption.ResponseContentRead, timeout.Token).ConfigureAwait(false);
+                return await response.Content.ReadFromJsonAsync(MeshJsonContext.Tolerant.ProxyStats, timeout.Token).ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or System.Text.Json.JsonException && !cancellationToken.IsCancellationRequested)
+            catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or System.Text.Json.JsonException && !cancellationToken.IsCancellationRequested)
             {
-                ControlPlaneLog.StatsUnavailable(logger, proxy.Id, ex.Message);
+                ControlPlaneLog.StatsUnavailable(logger, proxy.Id, ex is OperationCanceledException ? $"no answer within {Timeout.TotalSeconds} s" : ex.Message);
                 return null;
             }
         })).ConfigureAwait(false);
@@ -70,11 +73,5 @@ internal sealed class StatsCollector(ProxyRegistry proxies, MeshStateStore state
                 _collections.RemoveAt(0);
             }
         }
-    }
-
-    public override void Dispose()
-    {
-        _http.Dispose();
-        base.Dispose();
     }
 }

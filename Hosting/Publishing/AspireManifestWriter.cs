@@ -47,19 +47,20 @@ internal static class AspireManifestWriter
                     [AspireMesh.Contracts.Security.BootstrapCredential.EnvironmentVariable] = $"{{{proxy}-bootstrap-token.value}}",
                     ["OTEL_SERVICE_NAME"] = service.Name,
                 },
-                [("http", "http", "http", PublishedTopology.InboundPort, false), ("h2c", "http", "http2", PublishedTopology.InboundHttp2Port, false)]);
+                [("http", "http", "http", PublishedTopology.InboundPort, false), ("h2c", "http", "http2", PublishedTopology.InboundHttp2Port, false),
+                    ("telemetry", "http", "http", PublishedTopology.TelemetryPort, false)]);
         }
 
         foreach (var gateway in topology.App.Gateways)
         {
             Project(json, topology.Gateway! with { Name = gateway.Name }, directory,
-                PublishedTopology.GatewayArguments(gateway.Name, controlPlaneUrl),
+                PublishedTopology.GatewayArguments(gateway.Name, advertiseHost: gateway.Name, controlPlaneUrl),
                 new Dictionary<string, string>
                 {
                     [AspireMesh.Contracts.Security.BootstrapCredential.EnvironmentVariable] = $"{{{gateway.Name}-bootstrap-token.value}}",
                     ["OTEL_SERVICE_NAME"] = gateway.Name,
                 },
-                [("http", "http", "http", PublishedTopology.GatewayPort, true)]);
+                [("http", "http", "http", PublishedTopology.GatewayPort, true), ("telemetry", "http", "http", PublishedTopology.TelemetryPort, false)]);
         }
 
         GeneratedSecret(json, AdminTokenParameter);

@@ -146,7 +146,7 @@ internal static class KubernetesManifestWriter
             { "image", topology.Image(topology.MeshProxy) },
             // Kubernetes expands $(POD_NAME) and $(POD_IP) from the env below: the instance is the pod, reached at its IP.
             { "args", PublishedTopology.SidecarArguments(service.Name, "$(POD_NAME)", "$(POD_IP)", controlPlaneUrl).Concat(["--state-dir", $"{StateMount}/proxy"]).ToList() },
-            { "ports", new List<Map> { Port("mesh", PublishedTopology.InboundPort), Port("mesh-h2c", PublishedTopology.InboundHttp2Port) } },
+            { "ports", new List<Map> { Port("mesh", PublishedTopology.InboundPort), Port("mesh-h2c", PublishedTopology.InboundHttp2Port), Port("telemetry", PublishedTopology.TelemetryPort) } },
             { "env", (List<Map>)
                 [
                     FieldEnv("POD_NAME", "metadata.name"),
@@ -157,10 +157,12 @@ internal static class KubernetesManifestWriter
                     .. SidecarRuntime.Environment.Select(ValueEnv),
                 ]
             },
-            { "readinessProbe", new Map { { "tcpSocket", new Map { { "port", PublishedTopology.InboundPort } } } } },
+            // Ready once it serves a snapshot and every listener listens (plain HTTP on the telemetry port).
+            { "readinessProbe", ReadyProbe() },
+            { "livenessProbe", LiveProbe() },
             { "volumeMounts", new List<Map> { Mount("state", StateMount) } },
         };
-        return Deployment(service.Name, ns, service.Replicas, [app, sidecar], [EmptyDir("state")]);
+        return Deployment(service.Name, ns, service.Replicas, [app, sidecar], [EmptyDir("state")], ScrapeAnnotations());
     }
 
     private static Map GatewayDeployment(PublishedTopology topology, GatewayResource gateway, string? ns, string controlPlaneUrl)
@@ -169,22 +171,41 @@ internal static class KubernetesManifestWriter
         {
             { "name", "gateway" },
             { "image", topology.Image(topology.Gateway!) },
-            { "args", PublishedTopology.GatewayArguments(gateway.Name, controlPlaneUrl).Concat(["--state-dir", $"{StateMount}/gateway"]).ToList() },
-            { "ports", new List<Map> { Port("http", PublishedTopology.GatewayPort) } },
+            // Kubernetes expands $(POD_IP) from the env below: the control plane reads the gateway's telemetry there.
+            { "args", PublishedTopology.GatewayArguments(gateway.Name, "$(POD_IP)", controlPlaneUrl).Concat(["--state-dir", $"{StateMount}/gateway"]).ToList() },
+            { "ports", new List<Map> { Port("http", PublishedTopology.GatewayPort), Port("telemetry", PublishedTopology.TelemetryPort) } },
             { "env", new List<Map>
                 {
+                    FieldEnv("POD_IP", "status.podIP"),
                     SecretEnv(BootstrapCredential.EnvironmentVariable, BootstrapSecret, PublishedTopology.GatewayCredentialKey(gateway.Name)),
                     ControlPlaneRootEnv(),
                     new() { { "name", "OTEL_SERVICE_NAME" }, { "value", gateway.Name } },
                 }
             },
-            { "readinessProbe", new Map { { "tcpSocket", new Map { { "port", PublishedTopology.GatewayPort } } } } },
+            { "readinessProbe", ReadyProbe() },
+            { "livenessProbe", LiveProbe() },
             { "volumeMounts", new List<Map> { Mount("state", StateMount) } },
         };
-        return Deployment(gateway.Name, ns, replicas: 1, [container], [EmptyDir("state")]);
+        return Deployment(gateway.Name, ns, replicas: 1, [container], [EmptyDir("state")], ScrapeAnnotations());
     }
 
-    private static Map Deployment(string name, string? ns, int replicas, List<Map> containers, List<Map> volumes) =>
+    /// <summary>The proxy's /ready on its telemetry port: a snapshot applied and every listener listening (503 with the reasons otherwise).</summary>
+    private static Map ReadyProbe() =>
+        new() { { "httpGet", new Map { { "path", "/ready" }, { "port", PublishedTopology.TelemetryPort } } }, { "periodSeconds", 5 } };
+
+    /// <summary>The proxy's /live: its listeners answer at all (not whether it is configured, which readiness says).</summary>
+    private static Map LiveProbe() =>
+        new() { { "httpGet", new Map { { "path", "/live" }, { "port", PublishedTopology.TelemetryPort } } }, { "periodSeconds", 10 }, { "failureThreshold", 6 } };
+
+    /// <summary>The annotations Prometheus' Kubernetes service discovery is commonly configured to follow (as Istio's pods carry them).</summary>
+    private static Map ScrapeAnnotations() => new()
+    {
+        { "prometheus.io/scrape", "true" },
+        { "prometheus.io/port", $"{PublishedTopology.TelemetryPort}" },
+        { "prometheus.io/path", "/metrics" },
+    };
+
+    private static Map Deployment(string name, string? ns, int replicas, List<Map> containers, List<Map> volumes, Map? annotations = null) =>
         Object("apps/v1", "Deployment", name, ns, new Map
         {
             { "spec", new Map
@@ -193,7 +214,7 @@ internal static class KubernetesManifestWriter
                     { "selector", new Map { { "matchLabels", new Map { { NameLabel, name } } } } },
                     { "template", new Map
                         {
-                            { "metadata", new Map { { "labels", Labels(name) } } },
+                            { "metadata", annotations is null ? new Map { { "labels", Labels(name) } } : new Map { { "labels", Labels(name) }, { "annotations", annotations } } },
                             { "spec", new Map { { "containers", containers }, { "volumes", volumes } } },
                         }
                     },

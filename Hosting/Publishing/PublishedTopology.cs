@@ -34,6 +34,12 @@ internal sealed class PublishedTopology
     /// <summary>The proxies' admin port (loopback).</summary>
     public const int AdminPort = 15000;
 
+    /// <summary>
+    /// The proxies' telemetry port, on the pod's address (Istio's merged metrics port): /metrics for Prometheus, /ready for
+    /// the kubelet, /stats and /tap for the control plane over mTLS.
+    /// </summary>
+    public const int TelemetryPort = 15020;
+
     /// <summary>The gateway's public port inside its pod.</summary>
     public const int GatewayPort = 8080;
 
@@ -150,14 +156,15 @@ internal sealed class PublishedTopology
             "--inbound-address", "0.0.0.0", "--advertise-host", advertiseHost,
             "--inbound-port", $"{InboundPort}", "--inbound-h2-port", $"{InboundHttp2Port}",
             "--outbound-port", $"{OutboundPort}", "--outbound-h2-port", $"{OutboundHttp2Port}",
-            "--admin-port", $"{AdminPort}", "--control-plane", controlPlane,
+            "--admin-port", $"{AdminPort}", "--telemetry-port", $"{TelemetryPort}", "--control-plane", controlPlane,
         ]);
         return args;
     }
 
-    /// <summary>The gateway's options, as run mode gives them, listening for other pods.</summary>
-    public static List<string> GatewayArguments(string name, string controlPlane) =>
-        ["--name", name, "--host", "0.0.0.0", "--port", $"{GatewayPort}", "--admin-port", $"{AdminPort}", "--control-plane", controlPlane];
+    /// <summary>The gateway's options, as run mode gives them, listening for other pods, which reach it at <paramref name="advertiseHost"/>.</summary>
+    public static List<string> GatewayArguments(string name, string advertiseHost, string controlPlane) =>
+        ["--name", name, "--host", "0.0.0.0", "--port", $"{GatewayPort}", "--admin-port", $"{AdminPort}", "--telemetry-port", $"{TelemetryPort}",
+            "--advertise-host", advertiseHost, "--control-plane", controlPlane];
 
     /// <summary>The image of <paramref name="project"/>: [registry/]repository:tag.</summary>
     public string Image(PublishedProject project) =>

@@ -18,22 +18,29 @@ public static class ProxyAdminEndpoints
     /// <c>/metrics</c> (Prometheus text), <c>/stats</c> (the same as JSON, for the control plane), <c>/tap</c> (a
     /// server-sent event per request, filtered by the query, see <see cref="Telemetry.TapFilter"/>) and
     /// <c>/access-log</c> (GET the switch; PUT <c>?enabled=true|false</c> to flip it) and <c>/debug/runtime</c> (the
-    /// process's allocated bytes, GC counts and memory, which the benchmarks read before and after a run).
+    /// process's allocated bytes, GC counts and memory, which the benchmarks read before and after a run); on the
+    /// telemetry listener (<paramref name="reach"/>) only what reads.
     /// </summary>
     public static IEndpointRouteBuilder MapProxyAdmin(this IEndpointRouteBuilder endpoints, ProxyStatus status, Telemetry.RequestMetrics metrics, Telemetry.AccessLog accessLog,
-        Telemetry.TapHub tap)
+        Telemetry.TapHub tap, ProxyAdminReach reach = ProxyAdminReach.Admin)
     {
         ArgumentNullException.ThrowIfNull(metrics);
         ArgumentNullException.ThrowIfNull(accessLog);
         ArgumentNullException.ThrowIfNull(tap);
-        endpoints.MapGet("/stats", () => Results.Json(metrics.Snapshot(tap.ProxyId), MeshJsonContext.Default.ProxyStats));
-        endpoints.MapGet("/tap", (HttpContext context) => TapStream.WriteAsync(context, tap.WatchAsync(Telemetry.TapFilter.From(context.Request.Query), context.RequestAborted)));
-        endpoints.MapGet("/access-log", () => Results.Text(accessLog.Enabled ? "on\n" : "off\n"));
-        endpoints.MapPut("/access-log", (bool enabled) =>
+        endpoints.MapGet("/stats", () => Results.Json(metrics.Snapshot(tap.ProxyId), MeshJsonContext.Default.ProxyStats)).WithMetadata(ControlPlaneOnlyEndpoint.Instance);
+        endpoints.MapGet("/tap", (HttpContext context) => TapStream.WriteAsync(context, tap.WatchAsync(Telemetry.TapFilter.From(context.Request.Query), context.RequestAborted)))
+            .WithMetadata(ControlPlaneOnlyEndpoint.Instance);
+        if (reach == ProxyAdminReach.Admin)
         {
-            accessLog.Enabled = enabled;
-            return Results.Text(enabled ? "on\n" : "off\n");
-        });
+            endpoints.MapGet("/access-log", () => Results.Text(accessLog.Enabled ? "on\n" : "off\n"));
+            endpoints.MapPut("/access-log", (bool enabled) =>
+            {
+                accessLog.Enabled = enabled;
+                return Results.Text(enabled ? "on\n" : "off\n");
+            });
+            endpoints.MapGet("/debug/runtime", () => Results.Text(RuntimeText(), "application/json"));
+        }
+
         endpoints.MapGet("/metrics", () => Results.Text(metrics.ToPrometheusText(), "text/plain; version=0.0.4; charset=utf-8"));
         endpoints.MapGet("/ready", () =>
         {
@@ -42,7 +49,6 @@ public static class ProxyAdminEndpoints
                 statusCode: reasons.Count == 0 ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable);
         });
         endpoints.MapGet("/live", () => Results.Text("live\n"));
-        endpoints.MapGet("/debug/runtime", () => Results.Text(RuntimeText(), "application/json"));
         return endpoints;
     }
 
@@ -101,5 +107,28 @@ public static class ProxyAdminEndpoints
         ArgumentNullException.ThrowIfNull(status);
         admin.Lifetime.ApplicationStarted.Register(() => status.AdminAddress = admin.Services.GetRequiredService<IServer>().Features
             .Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault()?.TrimEnd('/'));
+    }
+}
+
+/// <summary>Which listener the admin endpoints are mapped on.</summary>
+public enum ProxyAdminReach
+{
+    /// <summary>The admin listener, on loopback: everything.</summary>
+    Admin,
+
+    /// <summary>
+    /// The <see cref="TelemetryListener"/>, reachable from other machines: what reads, without <c>/access-log</c> and
+    /// <c>/debug/runtime</c>; <c>/stats</c> and <c>/tap</c> carry <see cref="ControlPlaneOnlyEndpoint"/>.
+    /// </summary>
+    Telemetry,
+}
+
+/// <summary>Endpoint metadata: on the telemetry listener, only the control plane may call the endpoint.</summary>
+public sealed class ControlPlaneOnlyEndpoint
+{
+    internal static readonly ControlPlaneOnlyEndpoint Instance = new();
+
+    private ControlPlaneOnlyEndpoint()
+    {
     }
 }

@@ -113,7 +113,9 @@ internal sealed partial class SnapshotWatcher(ControlPlaneClient client, Snapsho
         _refusal = refusal;
         return client.ReportAsync(options.ProxyId, new ProxyReport(options.Kind, options.Name, status.AppliedVersion, refusedVersion, refusal)
         {
-            AdminAddress = status.AdminAddress,
+            // A proxy with a telemetry listener is read there: its admin listener is on a loopback the control plane may not share.
+            AdminAddress = status.TelemetryAddress is null ? status.AdminAddress : null,
+            TelemetryAddress = status.TelemetryAddress,
             SpiffeId = options.Identity?.Id.ToString(),
             CertificateNotAfter = options.Identity?.NotAfter,
             ProxyVersion = MeshBuild.Version,

@@ -92,6 +92,10 @@ public sealed class PublishModeTests : IDisposable
         var proxyArgs = resources["catalog-proxy"].GetProperty("args").EnumerateArray().Select(a => a.GetString()).ToList();
         Assert.Equal("catalog", proxyArgs[proxyArgs.IndexOf("--service") + 1]);
         Assert.Equal("{controlplane.bindings.http.url}", proxyArgs[proxyArgs.IndexOf("--control-plane") + 1]);
+        Assert.Equal("15020", proxyArgs[proxyArgs.IndexOf("--telemetry-port") + 1]);
+        Assert.Equal(15020, resources["catalog-proxy"].GetProperty("bindings").GetProperty("telemetry").GetProperty("targetPort").GetInt32());
+        var gatewayArgs = resources["gateway"].GetProperty("args").EnumerateArray().Select(a => a.GetString()).ToList();
+        Assert.Equal(("15020", "gateway"), (gatewayArgs[gatewayArgs.IndexOf("--telemetry-port") + 1], gatewayArgs[gatewayArgs.IndexOf("--advertise-host") + 1]));
         Assert.Equal("{catalog-proxy-bootstrap-token.value}", resources["catalog-proxy"].GetProperty("env").GetProperty(BootstrapCredential.EnvironmentVariable).GetString());
         // The sidecar's runtime settings (its 2 MB gen0 budget) travel with it, as the AppHost gives them.
         Assert.Equal("200000", resources["catalog-proxy"].GetProperty("env").GetProperty("DOTNET_GCgen0size").GetString());
@@ -172,6 +176,10 @@ public sealed class PublishModeTests : IDisposable
             Assert.Equal($"http://127.0.0.1:{Arg("--outbound-port")}", Text(appEnv["HTTP_PROXY"], "value"));
             Assert.Equal(Arg("--app-url"), Text(appEnv["ASPNETCORE_URLS"], "value"));
 
+            // The control plane reads the sidecar's stats and tap on its telemetry port, on the pod's address; Prometheus
+            // scrapes it by the pod's annotations, the kubelet asks it whether the sidecar is ready.
+            AssertTelemetryPort(deployments[service], sidecar, args);
+
             // The service's credential: signed with the published key, for this service's sidecars, any pod (each once).
             var credentialRef = Map(Map(sidecarEnv[BootstrapCredential.EnvironmentVariable], "valueFrom"), "secretKeyRef");
             Assert.True(BootstrapCredential.TryVerify(key, Text(secrets[Text(credentialRef, "name")], Text(credentialRef, "key")), DateTimeOffset.UtcNow, out var claims, out var error), error);
@@ -184,6 +192,11 @@ public sealed class PublishModeTests : IDisposable
         Assert.True(BootstrapCredential.TryVerify(key, Text(secrets[Text(gatewayRef, "name")], Text(gatewayRef, "key")), DateTimeOffset.UtcNow, out var gatewayClaims, out var gatewayError), gatewayError);
         Assert.Equal(("gateway", "gateway"), (gatewayClaims!.Kind, gatewayClaims.Name));
         Assert.Equal(("aspiremesh-config", "ca.crt"), RootRef(gatewayEnv));
+        var gatewayContainer = Seq(Pod(deployments["gateway"]), "containers").Single();
+        var gatewayArgs = Seq(gatewayContainer, "args").Select(Text).ToList();
+        Assert.Equal(("0.0.0.0", "$(POD_IP)"), (gatewayArgs[gatewayArgs.IndexOf("--host") + 1], gatewayArgs[gatewayArgs.IndexOf("--advertise-host") + 1]));
+        Assert.Equal("status.podIP", Text(Map(Map(gatewayEnv["POD_IP"], "valueFrom"), "fieldRef"), "fieldPath"));
+        AssertTelemetryPort(deployments["gateway"], gatewayContainer, gatewayArgs);
 
         // Every secretKeyRef and configMap volume names an existing key or map.
         foreach (var deployment in deployments.Values)
@@ -265,6 +278,20 @@ public sealed class PublishModeTests : IDisposable
         }
 
         Assert.Equal("LoadBalancer", Text(Map(services.Single(s => Text(Map(s, "metadata"), "name") == "gateway"), "spec"), "type"));
+    }
+
+    /// <summary>
+    /// A proxy's telemetry port: given on its command line, exposed by its container, probed for readiness and liveness,
+    /// and named in its pod's scrape annotations.
+    /// </summary>
+    private static void AssertTelemetryPort(YamlMappingNode deployment, YamlMappingNode container, List<string> args)
+    {
+        Assert.Equal("15020", args[args.IndexOf("--telemetry-port") + 1]);
+        Assert.Contains(Seq(container, "ports"), p => Text(p, "name") == "telemetry" && Text(p, "containerPort") == "15020");
+        Assert.Equal(("/ready", "15020"), (Text(Map(Map(container, "readinessProbe"), "httpGet"), "path"), Text(Map(Map(container, "readinessProbe"), "httpGet"), "port")));
+        Assert.Equal(("/live", "15020"), (Text(Map(Map(container, "livenessProbe"), "httpGet"), "path"), Text(Map(Map(container, "livenessProbe"), "httpGet"), "port")));
+        var annotations = Map(Map(Map(Map(deployment, "spec"), "template"), "metadata"), "annotations").Children.ToDictionary(p => Text(p.Key), p => Text(p.Value));
+        Assert.Equal(("true", "15020", "/metrics"), (annotations["prometheus.io/scrape"], annotations["prometheus.io/port"], annotations["prometheus.io/path"]));
     }
 
     /// <summary>The config map and key a proxy's <c>ASPIREMESH_CONTROL_PLANE_CA</c> comes from.</summary>
