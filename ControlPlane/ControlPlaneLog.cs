@@ -30,6 +30,18 @@ internal static partial class ControlPlaneLog
     [LoggerMessage(1010, LogLevel.Information, "Accepted config version {Version} from {Source}: {Services} services, {Routes} routes")]
     public static partial void ConfigAccepted(ILogger logger, long version, string source, int services, int routes);
 
+    [LoggerMessage(1048, LogLevel.Error, "The mesh config file {Path} changed but is invalid; config version {Version} keeps serving. Errors:{Errors}")]
+    public static partial void ConfigFileInvalid(ILogger logger, string path, long version, string errors);
+
+    [LoggerMessage(1049, LogLevel.Warning, "The mesh config file {Path} cannot be read ({Reason}); config version {Version} keeps serving")]
+    public static partial void ConfigFileUnreadable(ILogger logger, string path, string reason, long version);
+
+    [LoggerMessage(1051, LogLevel.Error, "The mesh config file {Path} changed, but its new version cannot be saved ({Reason}); config version {Version} keeps serving, and the file is tried again")]
+    public static partial void ConfigFileNotSaved(ILogger logger, string path, string reason, long version);
+
+    [LoggerMessage(1050, LogLevel.Information, "The mesh config file {Path} changed to what version {Version} serves already")]
+    public static partial void ConfigFileUnchanged(ILogger logger, string path, long version);
+
     [LoggerMessage(1011, LogLevel.Information, "Serving config version {Version} restored from {Path}")]
     public static partial void ConfigRestored(ILogger logger, long version, string path);
 

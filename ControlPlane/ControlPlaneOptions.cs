@@ -6,8 +6,14 @@ public sealed class ControlPlaneOptions
     /// <summary>The configuration section these options bind to.</summary>
     public const string SectionName = "ControlPlane";
 
-    /// <summary>Path of a mesh config file (JSON) to load at start; none means an empty mesh.</summary>
+    /// <summary>
+    /// Path of a mesh config file (JSON or YAML) to load at start, and again whenever its content changes (a Kubernetes
+    /// ConfigMap edited, a file saved); none means an empty mesh.
+    /// </summary>
     public string? ConfigPath { get; set; }
+
+    /// <summary>How often <see cref="ConfigPath"/> is read for changes (its content, so a ConfigMap's swapped symlinks count too).</summary>
+    public TimeSpan ConfigPollInterval { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>
     /// A mesh config document (JSON or YAML) to apply at start, given inline (environment variable

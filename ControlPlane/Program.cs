@@ -57,6 +57,8 @@ builder.Services.AddSingleton(sp => new BootstrapCredentials(sp.GetRequiredServi
 builder.Services.AddHostedService<LeaseExpiryService>();
 builder.Services.AddHostedService<AspireMesh.ControlPlane.Consul.ConsulCheckProber>();
 builder.Services.AddSingleton<AspireMesh.ControlPlane.Telemetry.ProxyReader>();
+builder.Services.AddSingleton<ConfigFileWatcher>();
+builder.Services.AddHostedService(sp => sp.GetRequiredService<ConfigFileWatcher>());
 builder.Services.AddSingleton<AspireMesh.ControlPlane.Telemetry.StatsCollector>();
 builder.Services.AddHostedService(sp => sp.GetRequiredService<AspireMesh.ControlPlane.Telemetry.StatsCollector>());
 builder.Services.AddHealthChecks();
@@ -106,6 +108,12 @@ try
         }
 
         store.Apply(result.Config!, configSource, expectedVersion: null);
+    }
+
+    if (!string.IsNullOrEmpty(options.ConfigPath))
+    {
+        // From now on the file is applied again whenever it changes.
+        app.Services.GetRequiredService<ConfigFileWatcher>().Started(configText ?? "");
     }
 }
 catch (Exception ex) when (ex is IOException or InvalidDataException or UnauthorizedAccessException or System.Security.Cryptography.CryptographicException or CertificateRequestException)
