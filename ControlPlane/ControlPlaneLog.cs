@@ -57,6 +57,12 @@ internal static partial class ControlPlaneLog
     [LoggerMessage(1030, LogLevel.Debug, "No request statistics from proxy {ProxyId}: {Reason}")]
     public static partial void StatsUnavailable(ILogger logger, string proxyId, string reason);
 
+    [LoggerMessage(1052, LogLevel.Error, "A round of collecting the proxies' request statistics failed; the next round goes on")]
+    public static partial void StatsRoundFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(1053, LogLevel.Warning, "Proxy {ProxyId} reported {Address} from {From}, which is not read: {Reason}")]
+    public static partial void ReportedAddressIgnored(ILogger logger, string proxyId, string address, string from, string reason);
+
     [LoggerMessage(1031, LogLevel.Debug, "Tap of proxy {ProxyId} ended: {Reason}")]
     public static partial void TapEnded(ILogger logger, string proxyId, string reason);
 

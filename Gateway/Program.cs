@@ -235,9 +235,12 @@ if (parsed.GetValue(telemetryPort) is { } telemetryPortValue)
 return await ListenerHost.RunAllAsync(listeners, () => GatewayLog.Listening(gateway.Logger, gatewayName,
     string.Join(", ", ListenerHost.BoundAddresses(gateway)), ListenerHost.BoundAddresses(admin).FirstOrDefault() ?? "?"));
 
-// The telemetry listener binds the public listener's address when it is one (0.0.0.0 in a pod), loopback for a host name.
+// The telemetry listener binds what the public listener binds: loopback for localhost, an IP address as given (0.0.0.0 in
+// a pod), every address for '*' or a host name (PublicListener).
 static System.Net.IPAddress TelemetryBind(string? host) =>
-    System.Net.IPAddress.TryParse(host, out var address) ? address : System.Net.IPAddress.Loopback;
+    string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase) ? System.Net.IPAddress.Loopback
+    : System.Net.IPAddress.TryParse(host?.Trim('[', ']'), out var address) ? address
+    : System.Net.IPAddress.IPv6Any;
 
 static void AtLeast(System.CommandLine.Parsing.OptionResult result, int minimum)
 {

@@ -38,6 +38,11 @@ internal static class CertificatesApi
                 return Refuse(StatusCodes.Status400BadRequest, "kind (sidecar or gateway), name and instance are required.");
             }
 
+            if (!MeshConfigValidator.IsDnsLabel(request.Name))
+            {
+                return Refuse(StatusCodes.Status400BadRequest, NotAName(request.Name));
+            }
+
             var identity = SpiffeId.For(ca.TrustDomain, request.Kind, request.Name);
             string how;
             if (request.CurrentCertificate is { } currentPem)
@@ -93,6 +98,11 @@ internal static class CertificatesApi
             if (request.Kind is not (ProxyKinds.Sidecar or ProxyKinds.Gateway) || string.IsNullOrEmpty(request.Name))
             {
                 return Problems.Problem(new MeshProblem("Bad request", StatusCodes.Status400BadRequest, "kind (sidecar or gateway) and name are required."));
+            }
+
+            if (!MeshConfigValidator.IsDnsLabel(request.Name))
+            {
+                return Problems.Problem(new MeshProblem("Bad request", StatusCodes.Status400BadRequest, NotAName(request.Name)));
             }
 
             if (Lifetime(request.LifetimeSeconds, TimeSpan.FromDays(1)) is not { } lifetime)
@@ -217,4 +227,11 @@ internal static class CertificatesApi
 
         return true;
     }
+
+    /// <summary>
+    /// Why <paramref name="name"/> cannot name a workload: it becomes a path segment of a SPIFFE ID, so a name that is not a
+    /// DNS label (a '/', "..") could name another identity, the control plane's included.
+    /// </summary>
+    private static string NotAName(string name) =>
+        $"name: '{name}' is not a service or gateway name (a DNS label: lower-case letters, digits and '-', at most 63 characters).";
 }

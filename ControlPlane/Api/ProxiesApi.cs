@@ -31,7 +31,22 @@ internal static class ProxiesApi
                     $"'{telemetry}' is not the address of a telemetry listener: give https://host:port, without a path.")]);
             }
 
-            proxies.Report(proxyId, report with { AdminAddress = AcceptedAdminAddress(report.AdminAddress, context.Connection.RemoteIpAddress) });
+            var from = context.Connection.RemoteIpAddress;
+            var admin = AcceptedAdminAddress(report.AdminAddress, from);
+            if (report.AdminAddress is not null && admin is null)
+            {
+                ControlPlaneLog.ReportedAddressIgnored(logger, proxyId, report.AdminAddress, from?.ToString() ?? "?",
+                    "an admin address is read only on loopback, from a proxy on this machine (give the proxy --telemetry-port)");
+            }
+
+            var telemetryAddress = AcceptedTelemetryAddress(report.TelemetryAddress, from);
+            if (report.TelemetryAddress is not null && telemetryAddress is null)
+            {
+                ControlPlaneLog.ReportedAddressIgnored(logger, proxyId, report.TelemetryAddress, from?.ToString() ?? "?",
+                    "a proxy on another machine is read at its own address: the host must be the address it reports from");
+            }
+
+            proxies.Report(proxyId, report with { AdminAddress = admin, TelemetryAddress = telemetryAddress });
             if (report is { RefusedVersion: { } refused, Refusal: { } reason })
             {
                 ControlPlaneLog.SnapshotRefused(logger, proxyId, report.Kind, report.Name, refused, reason);
@@ -51,9 +66,30 @@ internal static class ProxiesApi
     internal static string? AcceptedAdminAddress(string? address, IPAddress? reportedFrom) =>
         address is not null && reportedFrom is not null && IPAddress.IsLoopback(reportedFrom)
         && Uri.TryCreate(address, UriKind.Absolute, out var uri) && uri.Scheme == Uri.UriSchemeHttp && uri.IsLoopback
-        && uri.UserInfo.Length == 0 && uri.Query.Length == 0 && uri.Fragment.Length == 0
+        && uri.AbsolutePath == "/" && uri.UserInfo.Length == 0 && uri.Query.Length == 0 && uri.Fragment.Length == 0
             ? address
             : null;
+
+    /// <summary>
+    /// The telemetry address of a report, when the control plane may connect to it: any, from a proxy on this machine;
+    /// from another machine only the address the report came from (a pod's IP), so that a report cannot make the control
+    /// plane open connections to hosts and ports of the reporter's choosing.
+    /// </summary>
+    internal static string? AcceptedTelemetryAddress(string? address, IPAddress? reportedFrom)
+    {
+        if (address is null || reportedFrom is null || !Uri.TryCreate(address, UriKind.Absolute, out var uri))
+        {
+            return null;
+        }
+
+        if (IPAddress.IsLoopback(reportedFrom))
+        {
+            return address;
+        }
+
+        static IPAddress Plain(IPAddress a) => a.IsIPv4MappedToIPv6 ? a.MapToIPv4() : a;
+        return IPAddress.TryParse(uri.Host.Trim('[', ']'), out var host) && Plain(host).Equals(Plain(reportedFrom)) ? address : null;
+    }
 
     /// <summary>Whether <paramref name="address"/> is https://host:port with nothing else.</summary>
     private static bool IsTelemetryAddress(string address) =>

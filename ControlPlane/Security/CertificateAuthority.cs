@@ -87,6 +87,13 @@ internal sealed class CertificateAuthority : IDisposable
     /// </summary>
     public IssuedCertificate Issue(SpiffeId identity, string csrPem)
     {
+        ArgumentNullException.ThrowIfNull(identity);
+        // A workload's identity is exactly what it says, and never the control plane's (which only the control plane holds).
+        if (!SpiffeId.TryParse(identity.ToString(), out var parsed) || parsed != identity || identity.Namespace == SpiffeId.ControlPlaneNamespace)
+        {
+            throw new CertificateRequestException($"'{identity}' is not an identity this CA issues to workloads.");
+        }
+
         CertificateRequest request;
         try
         {

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using AspireMesh.Contracts.Admin;
 using AspireMesh.Contracts.Security;
@@ -16,7 +15,6 @@ namespace AspireMesh.ControlPlane.Telemetry;
 /// </summary>
 internal sealed class ProxyReader : IDisposable
 {
-    private static readonly HttpRequestOptionsKey<string> ExpectedPeer = new("aspiremesh.expected-peer");
     private static readonly HttpRequestOptionsKey<Refusal> PeerRefusal = new("aspiremesh.peer-refusal");
     private readonly Lock _gate = new();
     private readonly CertificateAuthority _authority;
@@ -24,7 +22,7 @@ internal sealed class ProxyReader : IDisposable
     private readonly ILogger<ProxyReader> _logger;
     private readonly HttpClient _plain = new() { Timeout = Timeout.InfiniteTimeSpan };
     private Mtls? _mtls;
-    private HttpClient? _retired;
+    private Mtls? _retired;
 
     public ProxyReader(CertificateAuthority authority, TimeProvider time, ILogger<ProxyReader> logger)
     {
@@ -43,15 +41,12 @@ internal sealed class ProxyReader : IDisposable
     public async Task<HttpResponseMessage> GetAsync(ProxyInfo proxy, string pathAndQuery, HttpCompletionOption completion, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(proxy);
-        var (client, address) = proxy.TelemetryAddress is { } telemetry ? (Mutual(), telemetry) : (_plain, proxy.AdminAddress
-            ?? throw new HttpRequestException($"proxy {proxy.Id} reported no address to read it at."));
+        var (client, address) = proxy.TelemetryAddress is { } telemetry
+            ? (Mutual(SpiffeId.For(_authority.TrustDomain, proxy.Kind, proxy.Name).ToString()), telemetry)
+            : (_plain, proxy.AdminAddress ?? throw new HttpRequestException($"proxy {proxy.Id} reported no address to read it at."));
         using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(new Uri(address.TrimEnd('/') + "/"), pathAndQuery));
         var refusal = new Refusal();
-        if (proxy.TelemetryAddress is not null)
-        {
-            request.Options.Set(ExpectedPeer, SpiffeId.For(_authority.TrustDomain, proxy.Kind, proxy.Name).ToString());
-            request.Options.Set(PeerRefusal, refusal);
-        }
+        request.Options.Set(PeerRefusal, refusal);
 
         try
         {
@@ -76,39 +71,48 @@ internal sealed class ProxyReader : IDisposable
         _plain.Dispose();
         lock (_gate)
         {
-            _mtls?.Client.Dispose();
+            _mtls?.Dispose();
             _retired?.Dispose();
         }
     }
 
-    /// <summary>The client for telemetry listeners, with a current certificate of the control plane's.</summary>
-    private HttpClient Mutual()
+    /// <summary>
+    /// The client for telemetry listeners of the workload <paramref name="expected"/>, with a current certificate of the
+    /// control plane's. One per workload: a connection is checked once, at its handshake, and pooled by address, so a
+    /// connection checked for one workload must never carry a request meant for another at the same address.
+    /// </summary>
+    private HttpClient Mutual(string expected)
     {
         lock (_gate)
         {
             var now = _time.GetUtcNow();
-            if (_mtls is { } current && now < current.RenewAt && current.Root == _authority.ServingRoot(now))
+            if (_mtls is not { } current || now >= current.RenewAt || current.Root != _authority.ServingRoot(now))
             {
-                return current.Client;
+                using var issued = _authority.IssueControlPlaneClient(out var root);
+                // Exported and loaded again: SslStream on Linux hands OpenSSL a certificate whose key travels with it.
+                var certificate = X509CertificateLoader.LoadPkcs12(issued.Export(X509ContentType.Pkcs12), null);
+                // The clients before the last are let go now: what they were reading (a tap) has had a half-lifetime to end.
+                _retired?.Dispose();
+                _retired = _mtls;
+                current = _mtls = new Mtls(certificate, root, now + ((certificate.NotAfter - now) / 2));
+                ControlPlaneLog.ClientCertificateIssued(_logger, SpiffeId.ControlPlane(_authority.TrustDomain).ToString(), root, certificate.NotAfter);
             }
 
-            using var issued = _authority.IssueControlPlaneClient(out var root);
-            // Exported and loaded again: SslStream on Linux hands OpenSSL a certificate whose key travels with it.
-            var certificate = X509CertificateLoader.LoadPkcs12(issued.Export(X509ContentType.Pkcs12), null);
-            var handler = new HttpClientHandler
+            if (!current.Clients.TryGetValue(expected, out var client))
             {
-                ClientCertificateOptions = ClientCertificateOption.Manual,
-                ServerCertificateCustomValidationCallback = ValidateProxy,
-                CheckCertificateRevocationList = false,
-                SslProtocols = System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13,
-            };
-            handler.ClientCertificates.Add(certificate);
-            // The client before the last is let go now: what it was reading (a tap) has had a half-lifetime to end.
-            _retired?.Dispose();
-            _retired = _mtls?.Client;
-            _mtls = new Mtls(new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan }, root, now + ((certificate.NotAfter - now) / 2));
-            ControlPlaneLog.ClientCertificateIssued(_logger, SpiffeId.ControlPlane(_authority.TrustDomain).ToString(), root, certificate.NotAfter);
-            return _mtls.Client;
+                var handler = new HttpClientHandler
+                {
+                    ClientCertificateOptions = ClientCertificateOption.Manual,
+                    ServerCertificateCustomValidationCallback = (request, presented, _, _) => ValidateProxy(request, presented, expected),
+                    CheckCertificateRevocationList = false,
+                    SslProtocols = System.Security.Authentication.SslProtocols.Tls12 | System.Security.Authentication.SslProtocols.Tls13,
+                };
+                handler.ClientCertificates.Add(current.Certificate);
+                client = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
+                current.Clients.Add(expected, client);
+            }
+
+            return client;
         }
     }
 
@@ -116,14 +120,8 @@ internal sealed class ProxyReader : IDisposable
     /// The proxy's certificate must chain to a root of the mesh and name the workload the proxy reported as; its host
     /// name is not checked (a pod's IP is in no certificate), as SPIFFE peers are authenticated by their ID.
     /// </summary>
-    private bool ValidateProxy(HttpRequestMessage request, X509Certificate2? certificate, X509Chain? chain, SslPolicyErrors errors)
+    private bool ValidateProxy(HttpRequestMessage request, X509Certificate2? certificate, string expected)
     {
-        request.Options.TryGetValue(PeerRefusal, out var refusal);
-        if (!request.Options.TryGetValue(ExpectedPeer, out var expected))
-        {
-            return false;
-        }
-
         string reason;
         if (certificate is null)
         {
@@ -142,11 +140,29 @@ internal sealed class ProxyReader : IDisposable
             return true;
         }
 
-        refusal?.Set(reason);
+        if (request.Options.TryGetValue(PeerRefusal, out var refusal))
+        {
+            refusal.Set(reason);
+        }
+
         return false;
     }
 
-    private sealed record Mtls(HttpClient Client, string Root, DateTimeOffset RenewAt);
+    /// <summary>The control plane's certificate and the clients that present it, one per workload.</summary>
+    private sealed record Mtls(X509Certificate2 Certificate, string Root, DateTimeOffset RenewAt) : IDisposable
+    {
+        public Dictionary<string, HttpClient> Clients { get; } = new(StringComparer.Ordinal);
+
+        public void Dispose()
+        {
+            foreach (var client in Clients.Values)
+            {
+                client.Dispose();
+            }
+
+            Certificate.Dispose();
+        }
+    }
 
     /// <summary>Why the validation callback refused a proxy's certificate, for the error that follows.</summary>
     private sealed class Refusal

@@ -39,7 +39,15 @@ internal sealed class StatsCollector(ProxyRegistry proxies, MeshStateStore state
         using var timer = new PeriodicTimer(options.Value.StatsInterval, time);
         do
         {
-            await CollectAsync(stoppingToken).ConfigureAwait(false);
+            try
+            {
+                await CollectAsync(stoppingToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
+            {
+                // One bad round costs that round, never the control plane (a background service's exception stops the host).
+                ControlPlaneLog.StatsRoundFailed(logger, ex);
+            }
         }
         while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false));
     }
@@ -55,7 +63,16 @@ internal sealed class StatsCollector(ProxyRegistry proxies, MeshStateStore state
             try
             {
                 using var response = await reader.GetAsync(proxy, "stats", HttpCompletionOption.ResponseContentRead, timeout.Token).ConfigureAwait(false);
-                return await response.Content.ReadFromJsonAsync(MeshJsonContext.Tolerant.ProxyStats, timeout.Token).ConfigureAwait(false);
+                var stats = await response.Content.ReadFromJsonAsync(MeshJsonContext.Tolerant.ProxyStats, timeout.Token).ConfigureAwait(false);
+                // What answers at a reported address may be another proxy (one reporting another's address, a name that
+                // resolves to several instances): its statistics are not this proxy's.
+                if (stats is not null && stats.ProxyId != proxy.Id)
+                {
+                    ControlPlaneLog.StatsUnavailable(logger, proxy.Id, $"{response.RequestMessage?.RequestUri} answered as proxy {stats.ProxyId}");
+                    return null;
+                }
+
+                return stats;
             }
             catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or System.Text.Json.JsonException && !cancellationToken.IsCancellationRequested)
             {
@@ -64,7 +81,7 @@ internal sealed class StatsCollector(ProxyRegistry proxies, MeshStateStore state
             }
         })).ConfigureAwait(false);
 
-        var collection = new Collection(time.GetUtcNow(), results.Where(r => r is not null).ToDictionary(r => r!.ProxyId, r => r!, StringComparer.Ordinal));
+        var collection = new Collection(time.GetUtcNow(), results.OfType<ProxyStats>().ToDictionary(r => r.ProxyId, r => r, StringComparer.Ordinal));
         lock (_gate)
         {
             _collections.Add(collection);

@@ -158,6 +158,7 @@ internal static class KubernetesManifestWriter
                 ]
             },
             // Ready once it serves a snapshot and every listener listens (plain HTTP on the telemetry port).
+            { "startupProbe", StartupProbe() },
             { "readinessProbe", ReadyProbe() },
             { "livenessProbe", LiveProbe() },
             { "volumeMounts", new List<Map> { Mount("state", StateMount) } },
@@ -182,6 +183,7 @@ internal static class KubernetesManifestWriter
                     new() { { "name", "OTEL_SERVICE_NAME" }, { "value", gateway.Name } },
                 }
             },
+            { "startupProbe", StartupProbe() },
             { "readinessProbe", ReadyProbe() },
             { "livenessProbe", LiveProbe() },
             { "volumeMounts", new List<Map> { Mount("state", StateMount) } },
@@ -192,6 +194,13 @@ internal static class KubernetesManifestWriter
     /// <summary>The proxy's /ready on its telemetry port: a snapshot applied and every listener listening (503 with the reasons otherwise).</summary>
     private static Map ReadyProbe() =>
         new() { { "httpGet", new Map { { "path", "/ready" }, { "port", PublishedTopology.TelemetryPort } } }, { "periodSeconds", 5 } };
+
+    /// <summary>
+    /// Holds the liveness probe off while the proxy starts: it listens only once it holds its mesh certificate, which waits
+    /// for the control plane (up to five minutes here, then the kubelet restarts it).
+    /// </summary>
+    private static Map StartupProbe() =>
+        new() { { "httpGet", new Map { { "path", "/live" }, { "port", PublishedTopology.TelemetryPort } } }, { "periodSeconds", 5 }, { "failureThreshold", 60 } };
 
     /// <summary>The proxy's /live: its listeners answer at all (not whether it is configured, which readiness says).</summary>
     private static Map LiveProbe() =>

@@ -34,6 +34,8 @@ public sealed class TelemetryListenerTests
 
     [Theory]
     [InlineData("--host 0.0.0.0 --telemetry-port 0", "--telemetry-port on --host 0.0.0.0 needs --advertise-host (the address the control plane reaches this gateway at, e.g. the pod IP).")]
+    [InlineData("--host * --telemetry-port 0", "--telemetry-port on --host * needs --advertise-host")]
+    [InlineData("--host gateway.example --telemetry-port 0", "--telemetry-port on --host gateway.example needs --advertise-host")]
     [InlineData("--host 127.0.0.1 --advertise-host 10.1.2.3", "--advertise-host needs --telemetry-port.")]
     [InlineData("--host 127.0.0.1 --telemetry-port 0 --advertise-host bad_host!", "--advertise-host: 'bad_host!' is not a host name or IP address.")]
     public async Task Start_UnusableTelemetryOptions_ExitsSayingWhatIsWrong(string arguments, string message)

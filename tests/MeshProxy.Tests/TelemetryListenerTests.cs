@@ -93,7 +93,11 @@ public sealed class TelemetryListenerTests
             Assert.Contains("# TYPE mesh_requests_total counter", await metrics.Content.ReadAsStringAsync(Cancel), StringComparison.Ordinal);
         }
 
-        Assert.Equal(HttpStatusCode.OK, (await plain.GetAsync("ready", Cancel)).StatusCode);
+        using (var ready = await plain.GetAsync("ready", Cancel))
+        {
+            Assert.Equal(HttpStatusCode.OK, ready.StatusCode);
+        }
+
         Assert.Equal("live\n", await plain.GetStringAsync("live", Cancel));
         foreach (var path in new[] { "stats", "tap", "STATS", "stats/" })
         {
@@ -104,8 +108,14 @@ public sealed class TelemetryListenerTests
         }
 
         // What changes the proxy, and its runtime's counters, stay on the admin port.
-        Assert.Equal(HttpStatusCode.NotFound, (await plain.GetAsync("debug/runtime", Cancel)).StatusCode);
-        Assert.NotEqual(HttpStatusCode.OK, (await plain.PutAsync("access-log?enabled=false", null, Cancel)).StatusCode);
+        using (var runtime = await plain.GetAsync("debug/runtime", Cancel))
+        using (var accessLog = await plain.PutAsync("access-log?enabled=true", null, Cancel))
+        {
+            Assert.Equal((HttpStatusCode.NotFound, HttpStatusCode.NotFound), (runtime.StatusCode, accessLog.StatusCode));
+        }
+
+        using var admin = new HttpClient { BaseAddress = catalog.Admin, Timeout = Deadline };
+        Assert.Equal("off\n", await admin.GetStringAsync("access-log", Cancel));
 
         // Another workload of the mesh, over mTLS: its certificate is good, but it is not the control plane.
         using var frontend = await MeshIdentity.IssueAsync(controlPlane, "sidecar", "frontend");

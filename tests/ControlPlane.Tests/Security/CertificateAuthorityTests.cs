@@ -246,4 +246,27 @@ public sealed class CertificateAuthorityTests
         Assert.True(BootstrapCredential.TryVerify(ControlPlaneProcess.BootstrapKey, grant.Credential, DateTimeOffset.UtcNow, out var claims, out var error), error);
         Assert.Equal(("sidecar", "catalog", (string?)null), (claims!.Kind, claims.Name, claims.Instance));
     }
+
+    [Theory]
+    [InlineData("x/../../../../ns/aspiremesh-system/sa/controlplane")]
+    [InlineData("x/%2e%2e/%2e%2e/%2e%2e/%2e%2e/ns/default/sa/catalog")]
+    [InlineData("Catalog")]
+    public async Task Issue_NameNotADnsLabel_400_NoIdentityOfAnotherWorkloadOrTheControlPlane(string name)
+    {
+        // A name is a path segment of the SPIFFE ID: with '/' and '..' it could name any identity, the control plane's too.
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(CertificateAuthorityTests).Assembly);
+        using var minted = await controlPlane.Admin.PostAsJsonAsync("v1/bootstrap-credentials", new BootstrapCredentialRequest("sidecar", name),
+            MeshJsonContext.Default.BootstrapCredentialRequest, Cancel);
+        var (key, csr) = NewCsr("x");
+        using (key)
+        {
+            // A credential signed for that name with the bootstrap key itself (as a leaked key could sign one) is refused too.
+            using var issued = await RequestAsync(controlPlane, new CertificateSigningRequest("sidecar", name, "x-1", csr), ControlPlaneProcess.Credential("sidecar", name, "x-1"));
+
+            Assert.Equal((HttpStatusCode.BadRequest, HttpStatusCode.BadRequest), (minted.StatusCode, issued.StatusCode));
+            var expected = $"name: '{name}' is not a service or gateway name (a DNS label";
+            Assert.Contains(expected, await DetailAsync(minted), StringComparison.Ordinal);
+            Assert.Contains(expected, await DetailAsync(issued), StringComparison.Ordinal);
+        }
+    }
 }

@@ -290,6 +290,8 @@ public sealed class PublishModeTests : IDisposable
         Assert.Contains(Seq(container, "ports"), p => Text(p, "name") == "telemetry" && Text(p, "containerPort") == "15020");
         Assert.Equal(("/ready", "15020"), (Text(Map(Map(container, "readinessProbe"), "httpGet"), "path"), Text(Map(Map(container, "readinessProbe"), "httpGet"), "port")));
         Assert.Equal(("/live", "15020"), (Text(Map(Map(container, "livenessProbe"), "httpGet"), "path"), Text(Map(Map(container, "livenessProbe"), "httpGet"), "port")));
+        // Liveness waits for start-up, which waits for the control plane: a slow control plane does not get proxies restarted.
+        Assert.Equal(("/live", "60"), (Text(Map(Map(container, "startupProbe"), "httpGet"), "path"), Text(Map(container, "startupProbe"), "failureThreshold")));
         var annotations = Map(Map(Map(Map(deployment, "spec"), "template"), "metadata"), "annotations").Children.ToDictionary(p => Text(p.Key), p => Text(p.Value));
         Assert.Equal(("true", "15020", "/metrics"), (annotations["prometheus.io/scrape"], annotations["prometheus.io/port"], annotations["prometheus.io/path"]));
     }
