@@ -39,6 +39,9 @@ internal static partial class ControlPlaneLog
     [LoggerMessage(1051, LogLevel.Error, "The mesh config file {Path} changed, but its new version cannot be saved ({Reason}); config version {Version} keeps serving, and the file is tried again")]
     public static partial void ConfigFileNotSaved(ILogger logger, string path, string reason, long version);
 
+    [LoggerMessage(1054, LogLevel.Error, "Checking the mesh config file {Path} failed; the last good version keeps serving and the file is checked again")]
+    public static partial void ConfigFileCheckFailed(ILogger logger, string path, Exception exception);
+
     [LoggerMessage(1050, LogLevel.Information, "The mesh config file {Path} changed to what version {Version} serves already")]
     public static partial void ConfigFileUnchanged(ILogger logger, string path, long version);
 

@@ -24,6 +24,12 @@ builder.Configuration.AddCommandLine(args, new Dictionary<string, string>
     ["--state-dir"] = $"{ControlPlaneOptions.SectionName}:{nameof(ControlPlaneOptions.StateDirectory)}",
 });
 var options = builder.Configuration.GetSection(ControlPlaneOptions.SectionName).Get<ControlPlaneOptions>() ?? new ControlPlaneOptions();
+if (options.ConfigPollInterval <= TimeSpan.Zero)
+{
+    await Console.Error.WriteLineAsync($"error: ControlPlane:ConfigPollInterval: {options.ConfigPollInterval} is not a positive interval (e.g. 00:00:02).");
+    return 2;
+}
+
 builder.Services.Configure<ControlPlaneOptions>(builder.Configuration.GetSection(ControlPlaneOptions.SectionName));
 builder.Services.ConfigureHttpJsonOptions(o =>
 {
@@ -100,7 +106,9 @@ try
         : (options.Config, "setting:ControlPlane:Config");
     if (!string.IsNullOrEmpty(configText))
     {
-        var result = MeshConfigParser.Parse(configText, MeshConfigParser.DetectFormat(configText, options.ConfigPath ?? ""));
+        var result = MeshConfigParser.Parse(configText, string.IsNullOrEmpty(options.ConfigPath)
+            ? MeshConfigParser.DetectFormat(configText, null)
+            : ConfigFileWatcher.Format(configText, options.ConfigPath));
         if (!result.IsValid)
         {
             await Console.Error.WriteLineAsync($"error: mesh config {configSource} is invalid:{Environment.NewLine}  {string.Join(Environment.NewLine + "  ", result.Errors)}");

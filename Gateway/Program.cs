@@ -14,6 +14,14 @@ using AspireMesh.ProxyEngine.Security;
 using AspireMesh.ProxyEngine.Telemetry;
 
 var name = new Option<string>("--name") { Description = "The gateway's name; routes attach to it.", DefaultValueFactory = _ => "gateway" };
+name.Validators.Add(result =>
+{
+    // Its mesh identity is spiffe://<trust domain>/ns/default/sa/gateway.<name>: the control plane issues it for DNS labels only.
+    if (!AspireMesh.Contracts.Config.MeshConfigValidator.IsDnsLabel(result.GetValueOrDefault<string>()))
+    {
+        result.AddError($"--name: '{result.GetValueOrDefault<string>()}' is not a gateway name (1-63 lower-case letters, digits or '-', starting with a letter).");
+    }
+});
 var port = new Option<int>("--port") { Description = "Public plain-HTTP port.", DefaultValueFactory = _ => 8080 };
 var host = new Option<string>("--host") { Description = "Public host to bind.", DefaultValueFactory = _ => "localhost" };
 var adminPort = new Option<int>("--admin-port") { Description = "Port of /ready and /live on 127.0.0.1 (0 = any free port)." };
@@ -96,7 +104,7 @@ root.Validators.Add(result =>
     }
 
     if (result.GetValue(telemetryPort) is not null && result.GetValue(advertiseHost) is null && TelemetryBind(result.GetValue(host)) is var bound
-        && (bound.Equals(System.Net.IPAddress.Any) || bound.Equals(System.Net.IPAddress.IPv6Any)))
+        && (bound is null || bound.Equals(System.Net.IPAddress.Any) || bound.Equals(System.Net.IPAddress.IPv6Any)))
     {
         result.AddError($"--telemetry-port on --host {result.GetValue(host)} needs --advertise-host (the address the control plane reaches this gateway at, e.g. the pod IP).");
     }
@@ -227,7 +235,7 @@ if (parsed.GetValue(telemetryPort) is { } telemetryPortValue)
 {
     var bind = TelemetryBind(parsed.GetValue(host));
     // Started before the public listener, as the admin listener is: the first report to the control plane carries its address.
-    listeners.Insert(1, TelemetryListener.Build(bind, telemetryPortValue, parsed.GetValue(advertiseHost) ?? bind.ToString(), new PeerAuthentication(identity), status,
+    listeners.Insert(1, TelemetryListener.Build(bind, telemetryPortValue, parsed.GetValue(advertiseHost) ?? bind!.ToString(), new PeerAuthentication(identity), status,
         metrics, accessLog, tap, loggers.CreateLogger("AspireMesh.Gateway.Tls")));
 }
 
@@ -235,12 +243,12 @@ if (parsed.GetValue(telemetryPort) is { } telemetryPortValue)
 return await ListenerHost.RunAllAsync(listeners, () => GatewayLog.Listening(gateway.Logger, gatewayName,
     string.Join(", ", ListenerHost.BoundAddresses(gateway)), ListenerHost.BoundAddresses(admin).FirstOrDefault() ?? "?"));
 
-// The telemetry listener binds what the public listener binds: loopback for localhost, an IP address as given (0.0.0.0 in
-// a pod), every address for '*' or a host name (PublicListener).
-static System.Net.IPAddress TelemetryBind(string? host) =>
+// The telemetry listener binds what the public listener binds (PublicListener): an IP address as given (0.0.0.0 in a pod),
+// every address for '*' or a host name (null); for localhost 127.0.0.1 (Kestrel picks no free port for "localhost").
+static System.Net.IPAddress? TelemetryBind(string? host) =>
     string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase) ? System.Net.IPAddress.Loopback
     : System.Net.IPAddress.TryParse(host?.Trim('[', ']'), out var address) ? address
-    : System.Net.IPAddress.IPv6Any;
+    : null;
 
 static void AtLeast(System.CommandLine.Parsing.OptionResult result, int minimum)
 {

@@ -5,6 +5,14 @@ using AspireMesh.MeshProxy;
 using AspireMesh.ProxyEngine.Hosting;
 
 var service = new Option<string>("--service") { Description = "The service this instance belongs to (e.g. catalog).", Required = true };
+service.Validators.Add(result =>
+{
+    // Its mesh identity is spiffe://<trust domain>/ns/default/sa/<service>: the control plane issues it for DNS labels only.
+    if (!AspireMesh.Contracts.Config.MeshConfigValidator.IsDnsLabel(result.GetValueOrDefault<string>()))
+    {
+        result.AddError($"--service: '{result.GetValueOrDefault<string>()}' is not a service name (1-63 lower-case letters, digits or '-', starting with a letter).");
+    }
+});
 var instanceId = new Option<string?>("--instance-id") { Description = "Unique instance id (default: <service>-<random>)." };
 var appUrl = CommandLineOptions.Url("--app-url", "Where the application listens (default with a command: a free port on 127.0.0.1).", new Uri("http://127.0.0.1:0/"));
 var appHealth = new Option<string>("--app-health-path") { Description = "The application's health endpoint; empty means any answer is healthy.", DefaultValueFactory = _ => "/health" };

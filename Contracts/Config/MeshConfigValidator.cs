@@ -95,6 +95,11 @@ public static partial class MeshConfigValidator
                 {
                     context.Add($"{parentPath}.name", $"'{parent.Name}' is not a declared service.");
                 }
+                else if (parent.Kind == ParentKinds.Gateway && !IsDnsLabel(parent.Name))
+                {
+                    // A gateway's name is part of its mesh identity, so it is a DNS label as a service's is; no gateway has another.
+                    context.Add($"{parentPath}.name", $"'{parent.Name}' is not a gateway name (1-63 lower-case letters, digits or '-', starting with a letter).");
+                }
             }
 
             for (var h = 0; h < route.Hostnames.Count; h++)

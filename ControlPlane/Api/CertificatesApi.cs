@@ -233,5 +233,5 @@ internal static class CertificatesApi
     /// DNS label (a '/', "..") could name another identity, the control plane's included.
     /// </summary>
     private static string NotAName(string name) =>
-        $"name: '{name}' is not a service or gateway name (a DNS label: lower-case letters, digits and '-', at most 63 characters).";
+        $"name: '{name}' is not a service or gateway name (1-63 lower-case letters, digits or '-', starting with a letter).";
 }

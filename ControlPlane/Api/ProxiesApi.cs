@@ -33,14 +33,14 @@ internal static class ProxiesApi
 
             var from = context.Connection.RemoteIpAddress;
             var admin = AcceptedAdminAddress(report.AdminAddress, from);
-            if (report.AdminAddress is not null && admin is null)
+            if (report.AdminAddress is not null && admin is null && proxies.IgnoredFirstTime(proxyId, report.Kind, report.Name, report.AdminAddress))
             {
                 ControlPlaneLog.ReportedAddressIgnored(logger, proxyId, report.AdminAddress, from?.ToString() ?? "?",
                     "an admin address is read only on loopback, from a proxy on this machine (give the proxy --telemetry-port)");
             }
 
             var telemetryAddress = AcceptedTelemetryAddress(report.TelemetryAddress, from);
-            if (report.TelemetryAddress is not null && telemetryAddress is null)
+            if (report.TelemetryAddress is not null && telemetryAddress is null && proxies.IgnoredFirstTime(proxyId, report.Kind, report.Name, report.TelemetryAddress))
             {
                 ControlPlaneLog.ReportedAddressIgnored(logger, proxyId, report.TelemetryAddress, from?.ToString() ?? "?",
                     "a proxy on another machine is read at its own address: the host must be the address it reports from");
@@ -87,7 +87,8 @@ internal static class ProxiesApi
             return address;
         }
 
-        static IPAddress Plain(IPAddress a) => a.IsIPv4MappedToIPv6 ? a.MapToIPv4() : a;
+        // IPv4 as itself (a dual-stack listener sees ::ffff:a.b.c.d), and without an IPv6 scope (a URL carries none).
+        static IPAddress Plain(IPAddress a) => new((a.IsIPv4MappedToIPv6 ? a.MapToIPv4() : a).GetAddressBytes());
         return IPAddress.TryParse(uri.Host.Trim('[', ']'), out var host) && Plain(host).Equals(Plain(reportedFrom)) ? address : null;
     }
 

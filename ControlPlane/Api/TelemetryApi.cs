@@ -75,7 +75,7 @@ internal static class TelemetryApi
                 merged.TryWrite(tapEvent);
             }
         }
-        catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or IOException or JsonException)
+        catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or IOException or JsonException or ObjectDisposedException)
         {
             ControlPlaneLog.TapEnded(logger, proxy.Id, ex.Message);
         }

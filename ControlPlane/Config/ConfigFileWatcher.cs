@@ -15,11 +15,20 @@ namespace AspireMesh.ControlPlane.Config;
 /// </summary>
 internal sealed class ConfigFileWatcher(ConfigStore store, IOptions<ControlPlaneOptions> options, TimeProvider time, ILogger<ConfigFileWatcher> logger) : BackgroundService
 {
-    private byte[]? _applied;
-    private string? _refused;
+    /// <summary>The content last acted on: applied, or refused as invalid.</summary>
+    private byte[]? _settled;
+
+    /// <summary>New content seen at one poll, applied when the next poll reads it again.</summary>
+    private byte[]? _candidate;
+
+    /// <summary>The last problem said (unreadable, not saved), so that it is said once, not at every poll.</summary>
+    private string? _said;
 
     /// <summary>Records the content applied at start, so that only a later change is applied again.</summary>
-    public void Started(string content) => _applied = Hash(content);
+    public void Started(string content) => _settled = Hash(content);
+
+    /// <summary>How a config file's format is told: by its name's extension only (a folder named "json" says nothing).</summary>
+    public static ConfigFormat Format(string text, string path) => MeshConfigParser.DetectFormat(text, Path.GetExtension(path));
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -32,11 +41,22 @@ internal sealed class ConfigFileWatcher(ConfigStore store, IOptions<ControlPlane
         using var timer = new PeriodicTimer(options.Value.ConfigPollInterval, time);
         while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
         {
-            await CheckAsync(path, stoppingToken).ConfigureAwait(false);
+            try
+            {
+                await CheckAsync(path, stoppingToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (!stoppingToken.IsCancellationRequested)
+            {
+                // Whatever goes wrong costs this poll, never the control plane (a background service's exception stops the host).
+                Say($"error:{ex.Message}", () => ControlPlaneLog.ConfigFileCheckFailed(logger, path, ex));
+            }
         }
     }
 
-    /// <summary>Reads the file once and applies it if its content changed since it was last applied or refused.</summary>
+    /// <summary>
+    /// Reads the file once. New content is applied only when two polls in a row read it: a file being written in place
+    /// (an editor, <c>cat &gt; mesh.yaml</c>) can read as a valid document cut short, whose missing policies would serve.
+    /// </summary>
     internal async Task CheckAsync(string path, CancellationToken cancellationToken)
     {
         string text;
@@ -46,33 +66,29 @@ internal sealed class ConfigFileWatcher(ConfigStore store, IOptions<ControlPlane
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            // Said once per reason, not every poll; a file that comes back with the applied content changes nothing.
-            if (_refused != ex.Message)
-            {
-                _refused = ex.Message;
-                ControlPlaneLog.ConfigFileUnreadable(logger, path, ex.Message, store.Current?.Version ?? 0);
-            }
-
+            Say($"unreadable:{ex.Message}", () => ControlPlaneLog.ConfigFileUnreadable(logger, path, ex.Message, store.Current?.Version ?? 0));
             return;
         }
 
         var hash = Hash(text);
-        if (_applied is not null && hash.AsSpan().SequenceEqual(_applied))
+        if (_settled is not null && hash.AsSpan().SequenceEqual(_settled))
         {
-            _refused = null;
+            _candidate = null;
+            _said = null;
             return;
         }
 
-        var hex = Convert.ToHexString(hash);
-        if (_refused == hex)
+        if (_candidate is null || !hash.AsSpan().SequenceEqual(_candidate))
         {
+            _candidate = hash;
             return;
         }
 
-        var result = MeshConfigParser.Parse(text, MeshConfigParser.DetectFormat(text, path));
+        var result = MeshConfigParser.Parse(text, Format(text, path));
         if (!result.IsValid)
         {
-            _refused = hex;
+            _settled = hash;
+            _said = null;
             ControlPlaneLog.ConfigFileInvalid(logger, path, store.Current?.Version ?? 0, string.Concat(result.Errors.Select(e => Environment.NewLine + "  " + e)));
             return;
         }
@@ -85,7 +101,7 @@ internal sealed class ConfigFileWatcher(ConfigStore store, IOptions<ControlPlane
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
             // Not kept, so not served: tried again at the next poll.
-            ControlPlaneLog.ConfigFileNotSaved(logger, path, ex.Message, store.Current?.Version ?? 0);
+            Say($"unsaved:{ex.Message}", () => ControlPlaneLog.ConfigFileNotSaved(logger, path, ex.Message, store.Current?.Version ?? 0));
             return;
         }
 
@@ -94,8 +110,17 @@ internal sealed class ConfigFileWatcher(ConfigStore store, IOptions<ControlPlane
             ControlPlaneLog.ConfigFileUnchanged(logger, path, outcome.Current?.Version ?? 0);
         }
 
-        _applied = hash;
-        _refused = null;
+        _settled = hash;
+        _said = null;
+    }
+
+    private void Say(string what, Action log)
+    {
+        if (_said != what)
+        {
+            _said = what;
+            log();
+        }
     }
 
     private static byte[] Hash(string content) => SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(content));

@@ -45,6 +45,21 @@ internal sealed class ProxyRegistry(TimeProvider time)
     });
 
     /// <summary>
+    /// Notes that <paramref name="address"/>, which proxy <paramref name="id"/> reported, is not read; whether it is the
+    /// first time (so that it is logged once, not at every report).
+    /// </summary>
+    public bool IgnoredFirstTime(string id, string kind, string name, string address)
+    {
+        var first = false;
+        Update(id, kind, name, record =>
+        {
+            first = record.IgnoredAddress != address;
+            record.IgnoredAddress = address;
+        });
+        return first;
+    }
+
+    /// <summary>
     /// The workload whose proxy reported as <paramref name="id"/> and is watching still: another may not report under
     /// that id meanwhile. Null when none (a proxy gone, its id free again).
     /// </summary>
@@ -151,6 +166,9 @@ internal sealed class ProxyRegistry(TimeProvider time)
         public string? AdminAddress { get; set; }
 
         public string? TelemetryAddress { get; set; }
+
+        /// <summary>The address it reported last that is not read (said once).</summary>
+        public string? IgnoredAddress { get; set; }
 
         public string? SpiffeId { get; set; }
 

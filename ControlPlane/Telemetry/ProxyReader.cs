@@ -64,6 +64,11 @@ internal sealed class ProxyReader : IDisposable
         {
             throw new HttpRequestException($"{request.RequestUri}: the proxy's certificate was refused: {reason}", ex);
         }
+        catch (ObjectDisposedException ex)
+        {
+            // A client retired (two certificate renewals ago) while this request set out on it: the next one gets a new client.
+            throw new HttpRequestException($"{request.RequestUri}: the control plane's certificate was renewed meanwhile; read again.", ex);
+        }
     }
 
     public void Dispose()

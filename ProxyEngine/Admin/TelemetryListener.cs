@@ -25,23 +25,35 @@ namespace AspireMesh.ProxyEngine.Admin;
 public static class TelemetryListener
 {
     /// <summary>
-    /// Builds the listener on <paramref name="address"/>:<paramref name="port"/> (0: any free port); once it listens,
+    /// Builds the listener on <paramref name="address"/>:<paramref name="port"/> (null: every address, IPv6 and IPv4 where
+    /// the machine has IPv6, as Kestrel's <c>ListenAnyIP</c>; port 0: any free port); once it listens,
     /// records <c>https://<paramref name="advertiseHost"/>:port</c> in <paramref name="status"/>, which the proxy reports to
     /// the control plane in place of its admin address.
     /// </summary>
-    public static WebApplication Build(IPAddress address, int port, string advertiseHost, PeerAuthentication peers, ProxyStatus status,
+    public static WebApplication Build(IPAddress? address, int port, string advertiseHost, PeerAuthentication peers, ProxyStatus status,
         RequestMetrics metrics, AccessLog accessLog, TapHub tap, ILogger tlsLogger)
     {
-        ArgumentNullException.ThrowIfNull(address);
         ArgumentNullException.ThrowIfNull(peers);
         ArgumentNullException.ThrowIfNull(status);
         var identity = peers.Identity ?? throw new ArgumentException("The telemetry listener needs the proxy's workload identity.", nameof(peers));
         ListenOptions? listen = null;
-        var builder = ListenerHost.CreateBuilder(kestrel => kestrel.Listen(address, port, o =>
+        void Configure(ListenOptions o)
         {
             o.UseMeshTls(peers, metrics, tlsLogger);
             listen = o;
-        }));
+        }
+
+        var builder = ListenerHost.CreateBuilder(kestrel =>
+        {
+            if (address is null)
+            {
+                kestrel.ListenAnyIP(port, Configure);
+            }
+            else
+            {
+                kestrel.Listen(address, port, Configure);
+            }
+        });
         var app = builder.Build();
         // After routing, so the check follows the endpoint a request reaches, however its path is spelt (/STATS, /stats/).
         app.UseRouting();

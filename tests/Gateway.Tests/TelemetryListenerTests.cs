@@ -36,11 +36,12 @@ public sealed class TelemetryListenerTests
     [InlineData("--host 0.0.0.0 --telemetry-port 0", "--telemetry-port on --host 0.0.0.0 needs --advertise-host (the address the control plane reaches this gateway at, e.g. the pod IP).")]
     [InlineData("--host * --telemetry-port 0", "--telemetry-port on --host * needs --advertise-host")]
     [InlineData("--host gateway.example --telemetry-port 0", "--telemetry-port on --host gateway.example needs --advertise-host")]
+    [InlineData("--host 127.0.0.1 --name Edge", "--name: 'Edge' is not a gateway name (1-63 lower-case letters")]
     [InlineData("--host 127.0.0.1 --advertise-host 10.1.2.3", "--advertise-host needs --telemetry-port.")]
     [InlineData("--host 127.0.0.1 --telemetry-port 0 --advertise-host bad_host!", "--advertise-host: 'bad_host!' is not a host name or IP address.")]
-    public async Task Start_UnusableTelemetryOptions_ExitsSayingWhatIsWrong(string arguments, string message)
+    public async Task Start_UnusableTelemetryOptionsOrName_ExitsSayingWhatIsWrong(string arguments, string message)
     {
-        List<string> args = ["--name", "edge", "--port", "0", "--admin-port", "0", "--control-plane", Ports.ClosedUrl().ToString(), .. arguments.Split(' ')];
+        List<string> args = [.. arguments.Contains("--name", StringComparison.Ordinal) ? Array.Empty<string>() : ["--name", "edge"], "--port", "0", "--admin-port", "0", "--control-plane", Ports.ClosedUrl().ToString(), .. arguments.Split(' ')];
         await using var gateway = await TestProcess.StartDotnetAsync("gateway", BuiltProjects.Assembly(typeof(TelemetryListenerTests).Assembly, "Gateway.csproj"), args);
 
         Assert.NotEqual(0, await gateway.Exited.WaitAsync(GatewayProcess.Deadline, Cancel));

@@ -261,4 +261,16 @@ public sealed class SidecarTests
         Assert.NotEqual(0, await process.Exited.WaitAsync(Deadline, Cancel));
         Assert.Contains("--control-plane: 'nowhere' is not an absolute http(s) URL.", process.Output, StringComparison.Ordinal);
     }
+
+    [Theory]
+    [InlineData("Catalog")]
+    [InlineData("x/../../ns/aspiremesh-system/sa/controlplane")]
+    public async Task Start_ServiceNotADnsLabel_ExitsNamingTheRule(string name)
+    {
+        // The service name is part of the sidecar's mesh identity, which the control plane issues for DNS labels only.
+        await using var process = await TestProcess.StartDotnetAsync("sidecar", SidecarProcess.Assembly, ["--service", name, "--app-url", "http://127.0.0.1:1"]);
+
+        Assert.NotEqual(0, await process.Exited.WaitAsync(Deadline, Cancel));
+        Assert.Contains($"--service: '{name}' is not a service name (1-63 lower-case letters", process.Output, StringComparison.Ordinal);
+    }
 }

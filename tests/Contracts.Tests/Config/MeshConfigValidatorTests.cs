@@ -55,6 +55,16 @@ public sealed class MeshConfigValidatorTests
         ], errors);
     }
 
+    [Fact]
+    public void Validate_GatewayNameNotADnsLabel_ErrorAtTheParentRef()
+    {
+        // A gateway's name is part of its mesh identity: the control plane issues one for DNS labels only.
+        var config = new MeshConfig { Services = [new() { Name = "frontend" }], Routes = [Route("web", "frontend", gateway: "Public_GW")] };
+
+        Assert.Equal(["routes[0].parentRefs[0].name: 'Public_GW' is not a gateway name (1-63 lower-case letters, digits or '-', starting with a letter)."],
+            MeshConfigValidator.Validate(config).Select(e => e.ToString()));
+    }
+
     [Theory]
     [InlineData("catalog", true)]
     [InlineData("catalog-2", true)]

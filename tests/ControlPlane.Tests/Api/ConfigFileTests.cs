@@ -22,7 +22,7 @@ public sealed class ConfigFileTests : IDisposable
     public void Dispose() => _mount.Delete(recursive: true);
 
     [Fact]
-    public async Task ConfigFile_UpdatedAsAConfigMapIs_AppliedLive_AnInvalidOneRefusedWhileTheLastGoodServes()
+    public async Task ConfigFile_UpdatedAsAConfigMapIs_AppliedLive_AnInvalidOneRefusedWhileTheLastGoodServes_AnApiVersionServesUntilTheFileChanges()
     {
         await PublishAsync("services:\n  - name: catalog\n");
         await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ConfigFileTests).Assembly, null,
@@ -41,10 +41,16 @@ public sealed class ConfigFileTests : IDisposable
         Assert.Contains($"The mesh config file {ConfigPath} changed but is invalid; config version 2 keeps serving", controlPlane.Process.Output, StringComparison.Ordinal);
         Assert.Equal((2L, "catalog,inventory"), await ServingAsync(controlPlane));
 
-        // Fixed: applied.
-        await PublishAsync("services:\n  - name: catalog\n  - name: orders\n");
-        await Eventually.UntilAsync(async () => (await ServingAsync(controlPlane)).Version == 3, Deadline, "the fixed file to be applied as version 3");
+        // A version written through the API serves until the file changes again, even back to content applied before.
+        using (var put = await controlPlane.Admin.PutAsync("v1/config", new StringContent("services:\n  - name: catalog\n  - name: orders\n", Encoding.UTF8, "application/yaml"), Cancel))
+        {
+            put.EnsureSuccessStatusCode();
+        }
+
         Assert.Equal((3L, "catalog,orders"), await ServingAsync(controlPlane));
+        await PublishAsync("services:\n  - name: catalog\n  - name: inventory\n");
+        await Eventually.UntilAsync(async () => (await ServingAsync(controlPlane)).Version == 4, Deadline, "the file, changed back, to be applied as version 4");
+        Assert.Equal((4L, "catalog,inventory"), await ServingAsync(controlPlane));
         Assert.Single(Lines(controlPlane.Process.Output, "changed but is invalid"));
     }
 

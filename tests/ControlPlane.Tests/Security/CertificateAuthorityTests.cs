@@ -264,7 +264,7 @@ public sealed class CertificateAuthorityTests
             using var issued = await RequestAsync(controlPlane, new CertificateSigningRequest("sidecar", name, "x-1", csr), ControlPlaneProcess.Credential("sidecar", name, "x-1"));
 
             Assert.Equal((HttpStatusCode.BadRequest, HttpStatusCode.BadRequest), (minted.StatusCode, issued.StatusCode));
-            var expected = $"name: '{name}' is not a service or gateway name (a DNS label";
+            var expected = $"name: '{name}' is not a service or gateway name (1-63 lower-case letters";
             Assert.Contains(expected, await DetailAsync(minted), StringComparison.Ordinal);
             Assert.Contains(expected, await DetailAsync(issued), StringComparison.Ordinal);
         }
