@@ -25,6 +25,10 @@ internal static class KubernetesManifestWriter
     private const string SecretsFile = "secrets.yaml";
     private const string NameLabel = "app.kubernetes.io/name";
     private const string StateMount = "/var/lib/aspiremesh";
+    public const string ControlPlaneStateClaim = "controlplane-state";
+
+    /// <summary>The user .NET's container images run as (<c>app</c>), to whom the state volume is given (<c>fsGroup</c>).</summary>
+    private const int ContainerUserId = 1654;
 
     public static IReadOnlyList<string> Write(PublishedTopology topology, string directory)
     {
@@ -72,7 +76,8 @@ internal static class KubernetesManifestWriter
         // Proxies reach the control plane across the pod network: over HTTPS, so that their credentials, tokens and
         // snapshots are not readable on the way.
         var controlPlaneUrl = $"https://{MeshApplication.ControlPlaneName}:{PublishedTopology.ControlPlanePort}";
-        Save($"{MeshApplication.ControlPlaneName}.yaml", ControlPlane(topology, ns), ClusterService(MeshApplication.ControlPlaneName, ns, [("https", PublishedTopology.ControlPlanePort, PublishedTopology.ControlPlanePort)]));
+        Save($"{MeshApplication.ControlPlaneName}.yaml", StateClaim(ns), ControlPlane(topology, ns),
+            ClusterService(MeshApplication.ControlPlaneName, ns, [("https", PublishedTopology.ControlPlanePort, PublishedTopology.ControlPlanePort)]));
 
         foreach (var (service, project) in topology.App.Projects.Zip(topology.Services))
         {
@@ -124,11 +129,28 @@ internal static class KubernetesManifestWriter
             new() { { "name", "config" }, { "configMap", new Map { { "name", ConfigMapName } } } },
             // Kubernetes' default file mode (0644): the image runs as a user of its own, not root, and this pod has no other container.
             new() { { "name", "ca" }, { "secret", new Map { { "secretName", CaSecret } } } },
-            EmptyDir("state"),
+            // Kept across restarts of the pod: the config history, revoked credentials, a root rotated in and the one it
+            // replaced (certificates issued from either stay trusted for the overlap).
+            new() { { "name", "state" }, { "persistentVolumeClaim", new Map { { "claimName", ControlPlaneStateClaim } } } },
         };
-        // One replica: the registry and the CA live in this process (its state directory is the pod's).
-        return Deployment(MeshApplication.ControlPlaneName, ns, replicas: 1, [container], volumes);
+        // One replica: the registry and the CA live in this process. Recreate: a new pod mounts the volume only once the old
+        // one has let it go (ReadWriteOnce). The volume's files belong to the image's user's group (fsGroup).
+        return Deployment(MeshApplication.ControlPlaneName, ns, replicas: 1, [container], volumes,
+            strategy: new Map { { "type", "Recreate" } },
+            securityContext: new Map { { "fsGroup", ContainerUserId }, { "fsGroupChangePolicy", "OnRootMismatch" } });
     }
+
+    /// <summary>The control plane's state volume: small (JSON files and PEM keys), from the cluster's default storage class.</summary>
+    private static Map StateClaim(string? ns) =>
+        Object("v1", "PersistentVolumeClaim", ControlPlaneStateClaim, ns, new Map
+        {
+            { "spec", new Map
+                {
+                    { "accessModes", new List<string> { "ReadWriteOnce" } },
+                    { "resources", new Map { { "requests", new Map { { "storage", "1Gi" } } } } },
+                }
+            },
+        });
 
     private static Map ServiceDeployment(PublishedTopology topology, ProjectResource service, PublishedProject project, string? ns, string controlPlaneUrl)
     {
@@ -214,17 +236,19 @@ internal static class KubernetesManifestWriter
         { "prometheus.io/path", "/metrics" },
     };
 
-    private static Map Deployment(string name, string? ns, int replicas, List<Map> containers, List<Map> volumes, Map? annotations = null) =>
+    private static Map Deployment(string name, string? ns, int replicas, List<Map> containers, List<Map> volumes, Map? annotations = null,
+        Map? strategy = null, Map? securityContext = null) =>
         Object("apps/v1", "Deployment", name, ns, new Map
         {
             { "spec", new Map
                 {
                     { "replicas", replicas },
+                    { "strategy", strategy },
                     { "selector", new Map { { "matchLabels", new Map { { NameLabel, name } } } } },
                     { "template", new Map
                         {
                             { "metadata", annotations is null ? new Map { { "labels", Labels(name) } } : new Map { { "labels", Labels(name) }, { "annotations", annotations } } },
-                            { "spec", new Map { { "containers", containers }, { "volumes", volumes } } },
+                            { "spec", new Map { { "securityContext", securityContext }, { "containers", containers }, { "volumes", volumes } } },
                         }
                     },
                 }

@@ -257,6 +257,17 @@ public sealed class PublishModeTests : IDisposable
             Assert.True(root.Extensions.OfType<X509BasicConstraintsExtension>().Single().CertificateAuthority);
         }
 
+        // Its state directory outlives the pod: a claim of its own, mounted by one pod at a time, writable by the image's user.
+        var claim = objects.Single(o => Text(o, "kind") == "PersistentVolumeClaim");
+        Assert.Equal(("controlplane-state", "ReadWriteOnce", "1Gi"), (Text(Map(claim, "metadata"), "name"), Seq(Map(claim, "spec"), "accessModes").Select(Text).Single(),
+            Text(Map(Map(Map(claim, "spec"), "resources"), "requests"), "storage")));
+        var stateVolume = Seq(Pod(deployments["controlplane"]), "volumes").Single(v => Text(v, "name") == "state");
+        Assert.Equal("controlplane-state", Text(Map(stateVolume, "persistentVolumeClaim"), "claimName"));
+        var stateMount = Text(Seq(controlPlane, "volumeMounts").Single(m => Text(m, "name") == "state"), "mountPath");
+        Assert.StartsWith(stateMount + "/", controlPlaneArgs[controlPlaneArgs.IndexOf("--state-dir") + 1], StringComparison.Ordinal);
+        Assert.Equal("Recreate", Text(Map(Map(deployments["controlplane"], "spec"), "strategy"), "type"));
+        Assert.Equal("1654", Text(Map(Pod(deployments["controlplane"]), "securityContext"), "fsGroup"));
+
         Assert.DoesNotContain("ca.key", secrets["aspiremesh-bootstrap"].Children.Keys.Select(Text));
         if (!OperatingSystem.IsWindows())
         {
