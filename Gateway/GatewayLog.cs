@@ -5,12 +5,6 @@ namespace AspireMesh.Gateway;
 /// <summary>The gateway's own log events (3000-3099).</summary>
 internal static partial class GatewayLog
 {
-    [LoggerMessage(3001, LogLevel.Information, "Fetched {Count} signing keys from {JwksUri}")]
-    public static partial void JwksFetched(ILogger logger, int count, Uri jwksUri);
-
-    [LoggerMessage(3002, LogLevel.Warning, "Cannot fetch signing keys from {JwksUri}: {Reason}")]
-    public static partial void JwksFetchFailed(ILogger logger, Uri jwksUri, string reason);
-
     [LoggerMessage(3004, LogLevel.Information, "Gateway {Name} listening: {Urls}, admin {Admin}")]
     public static partial void Listening(ILogger logger, string name, string urls, string admin);
 

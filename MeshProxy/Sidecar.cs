@@ -7,6 +7,7 @@ using AspireMesh.MeshProxy.Outbound;
 using AspireMesh.MeshProxy.Registration;
 using AspireMesh.ProxyEngine;
 using AspireMesh.ProxyEngine.Admin;
+using AspireMesh.ProxyEngine.Authentication;
 using AspireMesh.ProxyEngine.Hosting;
 using AspireMesh.ProxyEngine.Routing;
 using AspireMesh.ProxyEngine.Security;
@@ -75,8 +76,11 @@ internal static class Sidecar
         var inboundEndpoints = new ListenerEndpoints();
         var outboundEndpoints = new ListenerEndpoints();
         // Without inbound mTLS the inbound side has no identity to check callers against, so it serves them all.
-        var inbound = InboundListener.Build(options, inboundEndpoints, status, policies, options.InboundMtls ? peers : new PeerAuthentication(null), metrics, accessLog, tap, loggers.CreateLogger("AspireMesh.MeshProxy.Tls"));
-        var outbound = OutboundListener.Build(options, outboundEndpoints, status, policies, peers, metrics, accessLog, tap);
+        // The credential the service requires of its callers (an authentication policy targeting it), applied with each snapshot.
+        using var authentication = new AuthenticationPolicies(options.Service, TimeProvider.System, loggers);
+        var inbound = InboundListener.Build(options, inboundEndpoints, status, policies, options.InboundMtls ? peers : new PeerAuthentication(null), authentication,
+            metrics, accessLog, tap, loggers.CreateLogger("AspireMesh.MeshProxy.Tls"));
+        var outbound = OutboundListener.Build(options, outboundEndpoints, status, policies, peers, authentication, metrics, accessLog, tap);
         var adminBuilder = ListenerHost.CreateBuilder($"http://127.0.0.1:{options.AdminPort}");
         adminBuilder.Services.AddMemoryReclaimer(options.MemoryReclaimSeconds);
         var admin = adminBuilder.Build();

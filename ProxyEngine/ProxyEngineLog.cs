@@ -81,6 +81,15 @@ internal static partial class ProxyEngineLog
     [LoggerMessage(2205, LogLevel.Warning, "The control plane {Address} is reached over plain HTTP from another machine: this proxy's bootstrap credential, registration token and snapshots can be read on the way. Serve it over HTTPS (an https:// address in its --urls) and give this proxy its root in ASPIREMESH_CONTROL_PLANE_CA")]
     public static partial void ControlPlaneInTheClear(ILogger logger, Uri address);
 
+    [LoggerMessage(2207, LogLevel.Information, "Fetched {Count} signing keys from {JwksUri}")]
+    public static partial void JwksFetched(ILogger logger, int count, Uri jwksUri);
+
+    [LoggerMessage(2208, LogLevel.Warning, "Cannot fetch signing keys from {JwksUri}: {Reason}")]
+    public static partial void JwksFetchFailed(ILogger logger, Uri jwksUri, string reason);
+
+    [LoggerMessage(2209, LogLevel.Debug, "Refused {Method} {Path} to service {Service}: {Reason}")]
+    public static partial void InboundUnauthenticated(ILogger logger, string method, string path, string service, string reason);
+
     [LoggerMessage(2206, LogLevel.Information, "Telemetry listener at {Address}: /metrics, /ready and /live for anyone (Prometheus, probes); /stats and /tap for the control plane over mTLS")]
     public static partial void TelemetryListening(ILogger logger, string address);
 

@@ -647,9 +647,14 @@ public static partial class MeshConfigValidator
                     context.Add($"{path}.targetRef.name", $"route '{target.Name}' attaches to no gateway; authentication is enforced by gateways.");
                 }
             }
+            else if (target.Kind == ParentKinds.Service)
+            {
+                // Enforced by the service's sidecars on every request it receives, from gateways and services alike.
+                context.RequireService(target.Name, $"{path}.targetRef.name");
+            }
             else
             {
-                context.Add($"{path}.targetRef.kind", $"'{target.Kind}' cannot be targeted here; use Gateway or Route.");
+                context.Add($"{path}.targetRef.kind", $"'{target.Kind}' cannot be targeted here; use Gateway, Route or Service.");
             }
 
             if (targets.TryGetValue($"{target.Kind}/{target.Name}", out var other))

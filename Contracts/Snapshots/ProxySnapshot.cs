@@ -115,6 +115,12 @@ public sealed record InboundPolicySnapshot
     /// <summary>Rate limits targeting the service.</summary>
     public IReadOnlyList<RateLimitPolicy> RateLimits { get; init; } = [];
 
+    /// <summary>
+    /// The credential (JWT or API key) every request to the service must carry, checked by its sidecar before
+    /// authorization (an authentication policy targeting the service); null when it requires none.
+    /// </summary>
+    public AuthenticationPolicy? Authentication { get; init; }
+
     /// <summary><see cref="MtlsModes.Strict"/> (callers must prove their identity) or <see cref="MtlsModes.Permissive"/>.</summary>
     public string Mtls { get; init; } = MtlsModes.Strict;
 
@@ -132,6 +138,13 @@ public sealed record InboundPolicySnapshot
     /// without it (by an older control plane, or saved by an older proxy) keeps the built-in ones rather than null.
     /// </summary>
     public IReadOnlyList<string> GatewayIdentityHeaders { get; set; } = Config.GatewayIdentityHeaders.BuiltIn;
+}
+
+/// <summary>Features added after 0.1.0 that a snapshot can require (<see cref="ProxySnapshot.Requires"/>).</summary>
+public static class SnapshotFeatures
+{
+    /// <summary>The sidecar checks the credential its service requires (<see cref="InboundPolicySnapshot.Authentication"/>).</summary>
+    public const string ServiceAuthentication = "service-authentication";
 }
 
 /// <summary>The kinds of proxy the control plane generates snapshots for.</summary>

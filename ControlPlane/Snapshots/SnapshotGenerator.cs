@@ -31,10 +31,14 @@ internal static class SnapshotGenerator
             routes.Add((new RouteSnapshot($"service/{target}", [target], null, target) { Backends = [new BackendReference { Name = target }] }, Rank.Fallback));
         }
 
+        var authentication = state.Config.Policies.Authentication.FirstOrDefault(p => p.TargetRef.Kind == ParentKinds.Service && p.TargetRef.Name == service);
         return Build(state, routes, clusters) with
         {
+            // A proxy that cannot check the service's credential must not serve it without: it refuses the snapshot whole.
+            Requires = authentication is null ? null : [SnapshotFeatures.ServiceAuthentication],
             Inbound = new InboundPolicySnapshot
             {
+                Authentication = authentication,
                 Authorization = [.. state.Config.Policies.Authorization.Where(p => p.TargetRef.Name == service)],
                 RateLimits = [.. state.Config.Policies.RateLimits.Where(p => p.TargetRef.Kind == "Service" && p.TargetRef.Name == service)],
                 Mtls = declared?.Mtls ?? MtlsModes.Strict,

@@ -1,5 +1,5 @@
 using AspireMesh.ProxyEngine;
-using AspireMesh.ProxyEngine.Errors;
+using AspireMesh.ProxyEngine.Authentication;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Yarp.ReverseProxy.Model;
@@ -20,27 +20,7 @@ internal sealed class AuthenticationMiddleware(RequestDelegate next, Authenticat
             ? AuthenticateAsync(context, route, authenticator)
             : next(context);
 
-    private async Task AuthenticateAsync(HttpContext context, RouteModel route, IAuthenticator authenticator)
-    {
-        foreach (var header in authenticator.IdentityHeaders)
-        {
-            context.Request.Headers.Remove(header);
-        }
-
-        var outcome = await authenticator.AuthenticateAsync(context).ConfigureAwait(false);
-        if (!outcome.Succeeded)
-        {
-            GatewayLog.Unauthenticated(logger, context.Request.Method, context.Request.Path.Value ?? "", route.Config.RouteId, outcome.Reason!);
-            context.Response.Headers.WWWAuthenticate = outcome.Challenge;
-            await MeshErrorWriter.WriteAsync(context, StatusCodes.Status401Unauthorized, MeshErrors.Unauthenticated, outcome.Reason!).ConfigureAwait(false);
-            return;
-        }
-
-        foreach (var (name, value) in outcome.Identity)
-        {
-            context.Request.Headers[name] = value;
-        }
-
-        await next(context).ConfigureAwait(false);
-    }
+    private Task AuthenticateAsync(HttpContext context, RouteModel route, IAuthenticator authenticator) =>
+        AuthenticationGate.RunAsync(context, authenticator,
+            reason => GatewayLog.Unauthenticated(logger, context.Request.Method, context.Request.Path.Value ?? "", route.Config.RouteId, reason), next);
 }

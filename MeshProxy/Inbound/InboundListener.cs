@@ -1,5 +1,6 @@
 using System.Net;
 using AspireMesh.ProxyEngine;
+using AspireMesh.ProxyEngine.Authentication;
 using AspireMesh.ProxyEngine.Errors;
 using AspireMesh.ProxyEngine.Hosting;
 using AspireMesh.ProxyEngine.Routing;
@@ -18,7 +19,7 @@ namespace AspireMesh.MeshProxy.Inbound;
 internal static class InboundListener
 {
     public static WebApplication Build(SidecarOptions options, ListenerEndpoints endpoints, ProxyStatus status, InboundPolicies policies, PeerAuthentication peers,
-        RequestMetrics metrics, AccessLog accessLog, TapHub tap, ILogger tlsLogger)
+        AuthenticationPolicies authentication, RequestMetrics metrics, AccessLog accessLog, TapHub tap, ILogger tlsLogger)
     {
         // Peers' sidecars and gateways call the HTTP/1.1 port with mTLS (ALPN picks HTTP/2); plaintext callers reach the
         // same port and, in strict mode, are told that mTLS is required.
@@ -55,6 +56,8 @@ internal static class InboundListener
             InboundForwardedHeaders.Admit(context, policies);
             return next(context);
         });
+        // The end user's credential, when the service requires one; authorization may then rest on who called.
+        app.UseInboundAuthentication(authentication, policies, options.Service, app.Logger);
         app.UseMeshAuthorization(policies, new AuthorizationOptions { Service = options.Service });
         app.UseGate(policies.AdmitAsync);
         app.MapForwarder("/{**mesh-rest}", options.AppUrl.ToString(), AppRequestConfig(options), transforms =>

@@ -2,6 +2,8 @@ using System.Net;
 using AspireMesh.Contracts.Snapshots;
 using AspireMesh.MeshProxy.Registration;
 using AspireMesh.ProxyEngine;
+using AspireMesh.ProxyEngine.Authentication;
+using AspireMesh.ProxyEngine.Configuration;
 using AspireMesh.ProxyEngine.Hosting;
 using AspireMesh.ProxyEngine.Routing;
 using AspireMesh.ProxyEngine.Security;
@@ -17,7 +19,8 @@ namespace AspireMesh.MeshProxy.Outbound;
 /// </summary>
 internal static class OutboundListener
 {
-    public static WebApplication Build(SidecarOptions options, ListenerEndpoints endpoints, ProxyStatus status, InboundPolicies inbound, PeerAuthentication peers, RequestMetrics metrics, AccessLog accessLog, TapHub tap)
+    public static WebApplication Build(SidecarOptions options, ListenerEndpoints endpoints, ProxyStatus status, InboundPolicies inbound, PeerAuthentication peers,
+        AuthenticationPolicies authentication, RequestMetrics metrics, AccessLog accessLog, TapHub tap)
     {
         // CONNECT tunnels (gRPC clients behind HTTP_PROXY) are taken on the HTTP/1.1 port and joined to the right one.
         // That port (plain HTTP/1.1 from the application) runs inline under --io auto; the HTTP/2 one does not.
@@ -30,6 +33,8 @@ internal static class OutboundListener
         builder.Services.AddSingleton<ConnectTunnel>();
         builder.Services.AddSingleton(inbound);
         builder.Services.AddSingleton(peers);
+        // The engine (here) applies each snapshot; the inbound listener enforces the service's credential from it.
+        builder.Services.AddSingleton<ISnapshotConsumer>(authentication);
         builder.Services.AddSingleton(metrics);
         builder.Services.AddSingleton(accessLog);
         builder.Services.AddSingleton(tap);

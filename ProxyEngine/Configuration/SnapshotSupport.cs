@@ -21,9 +21,8 @@ internal static class SnapshotSupport
         ["ConsistentHash"] = LoadBalancing.MeshLoadBalancingPolicies.ConsistentHash,
     };
 
-    /// <summary>The features (<see cref="ProxySnapshot.Requires"/>) this build implements: none so far, as every field
-    /// of 0.1.0 is the baseline every proxy knows.</summary>
-    public static readonly IReadOnlySet<string> Features = new HashSet<string>(StringComparer.Ordinal);
+    /// <summary>The features (<see cref="ProxySnapshot.Requires"/>) this build implements beyond 0.1.0's baseline.</summary>
+    public static readonly IReadOnlySet<string> Features = new HashSet<string>([SnapshotFeatures.ServiceAuthentication], StringComparer.Ordinal);
 
     public static IReadOnlyList<string> Unsupported(ProxySnapshot snapshot)
     {

@@ -40,12 +40,30 @@ public sealed class AuthenticationPolicyValidationTests
     }
 
     [Fact]
+    public void Validate_ServiceTarget_DeclaredServiceOnlyOncePerService()
+    {
+        var key = new JsonWebKeyConfig { Kty = "oct", K = Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(32)) };
+        var config = With(
+            new() { Name = "api-jwt", TargetRef = new() { Kind = "Service", Name = "api" }, Type = "Jwt", Jwt = new() { Issuer = "https://id.example", Keys = [key] } },
+            new() { Name = "api-keys", TargetRef = new() { Kind = "Service", Name = "api" }, Type = "ApiKey", ApiKey = new() { EnvironmentVariable = "API_KEYS" } },
+            new() { Name = "ghost", TargetRef = new() { Kind = "Service", Name = "payments" }, Type = "ApiKey", ApiKey = new() { EnvironmentVariable = "API_KEYS" } });
+
+        var errors = MeshConfigValidator.Validate(config).Select(e => e.ToString()).ToList();
+
+        Assert.Equal(
+        [
+            "policies.authentication[1].targetRef: Service 'api' already has authentication policy 'api-jwt'.",
+            "policies.authentication[2].targetRef.name: 'payments' is not a declared service.",
+        ], errors);
+    }
+
+    [Fact]
     public void Validate_AuthenticationMistakes_EachReportedWithItsPath()
     {
         var config = With(
             new() { Name = "no-gateway", TargetRef = new() { Kind = "Gateway", Name = "nowhere" }, Type = "Jwt", Jwt = new() { JwksUri = "ftp://keys" } },
             new() { Name = "east-west", TargetRef = new() { Kind = "Route", Name = "internal" }, Type = "ApiKey", ApiKey = new() { Header = "bad header", Keys = [new() { Name = "a", Sha256 = "secret-in-clear" }] } },
-            new() { Name = "service", TargetRef = new() { Name = "api" }, Type = "Basic" },
+            new() { Name = "service", TargetRef = new() { Kind = "Mesh", Name = "api" }, Type = "Basic" },
             new() { Name = "broken-keys", TargetRef = new() { Kind = "Route", Name = "public" }, Type = "Jwt",
                 Jwt = new() { Keys = [new() { Kty = "RSA", N = "AQAB", E = "AQAB" }, new() { Pem = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----" }, new() { Kty = "oct", K = "c2hvcnQ" }], Algorithms = ["none"], ClockSkew = "soon", ClaimsToHeaders = [new() { Claim = "", Header = "x y" }] } },
             new() { Name = "empty", TargetRef = new() { Kind = "Route", Name = "missing" }, Type = "Jwt" });
@@ -59,7 +77,7 @@ public sealed class AuthenticationPolicyValidationTests
             "policies.authentication[1].targetRef.name: route 'internal' attaches to no gateway; authentication is enforced by gateways.",
             "policies.authentication[1].apiKey.header: 'bad header' is not a header name.",
             "policies.authentication[1].apiKey.keys[0].sha256: not a SHA-256 hash: give 64 hex digits (printf %s \"$KEY\" | sha256sum), never the key itself.",
-            "policies.authentication[2].targetRef.kind: 'Service' cannot be targeted here; use Gateway or Route.",
+            "policies.authentication[2].targetRef.kind: 'Mesh' cannot be targeted here; use Gateway, Route or Service.",
             "policies.authentication[2].type: 'Basic' is not Jwt or ApiKey.",
             "policies.authentication[3].jwt.keys[0]: an RSA key needs n (at least 1024 bits) and e, base64url-encoded.",
             errors[8],

@@ -59,6 +59,28 @@ public sealed class SnapshotGeneratorTests
     }
 
     [Fact]
+    public void ForSidecar_ServiceAuthenticationPolicy_OnlyItsServicesSidecar_WhichMustImplementIt()
+    {
+        var config = Config with
+        {
+            Policies = Config.Policies with
+            {
+                Authentication = [new() { Name = "catalog-users", TargetRef = new() { Kind = "Service", Name = "catalog" }, Type = "ApiKey", ApiKey = new() { EnvironmentVariable = "KEYS" } }],
+            },
+        };
+        var state = new MeshState(7, config, [], configVersion: 4);
+
+        var catalog = SnapshotGenerator.ForSidecar(state, "catalog");
+        var frontend = SnapshotGenerator.ForSidecar(state, "frontend");
+
+        Assert.Equal("catalog-users", catalog.Inbound.Authentication?.Name);
+        // A proxy that cannot check it refuses the snapshot rather than serve catalog without it; others are not asked.
+        Assert.Equal([Contracts.Snapshots.SnapshotFeatures.ServiceAuthentication], catalog.Requires);
+        Assert.Null(frontend.Inbound.Authentication);
+        Assert.Null(frontend.Requires);
+    }
+
+    [Fact]
     public void ForSidecar_OwnHealthCheckPath_OnlyWhenItsServiceHasHealthChecks()
     {
         Assert.Equal("/ready", SnapshotGenerator.ForSidecar(State(), "inventory").Inbound.HealthCheckPath);

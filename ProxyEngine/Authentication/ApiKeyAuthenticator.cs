@@ -3,7 +3,7 @@ using System.Text;
 using AspireMesh.Contracts.Config;
 using Microsoft.AspNetCore.Http;
 
-namespace AspireMesh.Gateway.Authentication;
+namespace AspireMesh.ProxyEngine.Authentication;
 
 /// <summary>
 /// Accepts a request whose API-key header holds a valid key: its SHA-256 is compared, in constant time, with every valid
@@ -14,8 +14,12 @@ internal sealed class ApiKeyAuthenticator : IAuthenticator
     private readonly string _header;
     private readonly (string Name, byte[] Hash)[] _keys;
 
-    public ApiKeyAuthenticator(ApiKeyAuthentication settings, Func<string, string?> environment)
+    private readonly string _subject;
+
+    /// <param name="subject">What requires the key, in messages: "this route", or the service.</param>
+    public ApiKeyAuthenticator(ApiKeyAuthentication settings, Func<string, string?> environment, string subject = "this route")
     {
+        _subject = subject;
         _header = settings.Header;
         var keys = settings.Keys.Select(k => (k.Name, Convert.FromHexString(k.Sha256))).ToList();
         if (settings.EnvironmentVariable is { } variable && environment(variable) is { Length: > 0 } values)
@@ -38,7 +42,7 @@ internal sealed class ApiKeyAuthenticator : IAuthenticator
         var values = context.Request.Headers[_header];
         if (values.Count == 0 || string.IsNullOrEmpty(values[0]))
         {
-            return ValueTask.FromResult(AuthenticationOutcome.Refused($"this route requires an API key in the {_header} header.", challenge));
+            return ValueTask.FromResult(AuthenticationOutcome.Refused($"{_subject} requires an API key in the {_header} header.", challenge));
         }
 
         if (values.Count > 1)

@@ -3,10 +3,10 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 
-namespace AspireMesh.Gateway.Tests;
+namespace AspireMesh.TestSupport;
 
 /// <summary>Signs JWTs for tests, as an identity provider would (RS256, ES256, HS256, or unsigned).</summary>
-internal static class TestTokens
+public static class TestTokens
 {
     public static string Sign(object header, object payload, Func<byte[], byte[]> sign)
     {

@@ -2,7 +2,7 @@ using System.Text.Json;
 using AspireMesh.Contracts.Security;
 using Microsoft.Extensions.Logging;
 
-namespace AspireMesh.Gateway.Authentication;
+namespace AspireMesh.ProxyEngine.Authentication;
 
 /// <summary>
 /// The signing keys published at a JWKS URL: fetched when first needed, kept for <see cref="RefreshInterval"/>, and
@@ -66,7 +66,7 @@ internal sealed class JwksKeySource(Uri uri, HttpClient http, TimeProvider time,
             using var response = await http.GetAsync(uri, timeout.Token).ConfigureAwait(false);
             if (!response.IsSuccessStatusCode)
             {
-                GatewayLog.JwksFetchFailed(logger, uri, $"it answered {(int)response.StatusCode}");
+                ProxyEngineLog.JwksFetchFailed(logger, uri, $"it answered {(int)response.StatusCode}");
                 return;
             }
 
@@ -74,7 +74,7 @@ internal sealed class JwksKeySource(Uri uri, HttpClient http, TimeProvider time,
                 cancellationToken: timeout.Token).ConfigureAwait(false);
             if (document.RootElement.ValueKind != JsonValueKind.Object || !document.RootElement.TryGetProperty("keys", out var keys) || keys.ValueKind != JsonValueKind.Array)
             {
-                GatewayLog.JwksFetchFailed(logger, uri, "the document has no \"keys\" array");
+                ProxyEngineLog.JwksFetchFailed(logger, uri, "the document has no \"keys\" array");
                 return;
             }
 
@@ -89,11 +89,11 @@ internal sealed class JwksKeySource(Uri uri, HttpClient http, TimeProvider time,
 
             _keys = read;
             _fetched = time.GetUtcNow();
-            GatewayLog.JwksFetched(logger, read.Count, uri);
+            ProxyEngineLog.JwksFetched(logger, read.Count, uri);
         }
         catch (Exception ex) when (ex is HttpRequestException or JsonException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
         {
-            GatewayLog.JwksFetchFailed(logger, uri, ex.Message);
+            ProxyEngineLog.JwksFetchFailed(logger, uri, ex.Message);
         }
     }
 }

@@ -7,7 +7,7 @@ using AspireMesh.Contracts.Config;
 using AspireMesh.Contracts.Security;
 using Microsoft.AspNetCore.Http;
 
-namespace AspireMesh.Gateway.Authentication;
+namespace AspireMesh.ProxyEngine.Authentication;
 
 /// <summary>
 /// Accepts a request with <c>Authorization: Bearer</c> and a JWS-signed JWT (RFC 7519) that one of the policy's keys
@@ -25,9 +25,12 @@ internal sealed class JwtAuthenticator : IAuthenticator
     private readonly HashSet<string> _algorithms;
     private readonly (string Claim, string Header)[] _claims;
     private readonly string _challenge;
+    private readonly string _subject;
 
-    public JwtAuthenticator(JwtAuthentication settings, JwksKeySource? jwks, TimeProvider time, string realm)
+    /// <param name="subject">What requires the token, in messages: "this route", or the service.</param>
+    public JwtAuthenticator(JwtAuthentication settings, JwksKeySource? jwks, TimeProvider time, string realm, string subject = "this route")
     {
+        _subject = subject;
         _settings = settings;
         _keys = [.. settings.Keys.Select(k => SigningKeyReader.TryRead(k.Field, out _)).OfType<SigningKey>()];
         _jwks = jwks;
@@ -46,7 +49,7 @@ internal sealed class JwtAuthenticator : IAuthenticator
         var authorization = context.Request.Headers.Authorization;
         if (authorization.Count == 0)
         {
-            return AuthenticationOutcome.Refused("this route requires a bearer token (Authorization: Bearer <JWT>).", _challenge);
+            return AuthenticationOutcome.Refused($"{_subject} requires a bearer token (Authorization: Bearer <JWT>).", _challenge);
         }
 
         if (authorization.Count > 1 || authorization[0] is not { } value || !value.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
@@ -105,7 +108,7 @@ internal sealed class JwtAuthenticator : IAuthenticator
         switch (verified)
         {
             case null:
-                return (kid is null ? "no key of this route has a matching type for the token's signature." : $"no key of this route has the token's key id '{kid}' and algorithm {alg}.", []);
+                return (kid is null ? $"no key of {_subject} has a matching type for the token's signature." : $"no key of {_subject} has the token's key id '{kid}' and algorithm {alg}.", []);
             case false:
                 return ("the token's signature is not valid.", []);
         }
@@ -197,7 +200,7 @@ internal sealed class JwtAuthenticator : IAuthenticator
 
         if (_settings.Audiences.Count > 0 && !Audiences(claims).Any(a => _settings.Audiences.Contains(a)))
         {
-            return $"the token is not meant for this route: its audience is not one of {string.Join(", ", _settings.Audiences)}.";
+            return $"the token is not meant for {_subject}: its audience is not one of {string.Join(", ", _settings.Audiences)}.";
         }
 
         return null;
