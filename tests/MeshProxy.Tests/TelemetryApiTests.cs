@@ -96,16 +96,7 @@ public sealed class TelemetryApiTests
         using var response = await tapClient.GetAsync("/v1/tap?path=/tapped", HttpCompletionOption.ResponseHeadersRead, watch.Token);
         Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
         var events = new List<TapEvent>();
-        var reading = Task.Run(async () =>
-        {
-            await foreach (var tapEvent in TapStream.ReadAsync(await response.Content.ReadAsStreamAsync(watch.Token), watch.Token))
-            {
-                lock (events)
-                {
-                    events.Add(tapEvent);
-                }
-            }
-        }, watch.Token);
+        var reading = TapEvents.ReadIntoAsync(response, events, watch.Token);
         using var http = frontend.OutboundClient();
 
         // The tap starts when the proxies have been asked; keep sending until both sides of the hop show up.

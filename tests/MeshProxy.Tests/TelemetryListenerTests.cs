@@ -54,16 +54,7 @@ public sealed class TelemetryListenerTests
         watch.CancelAfter(Deadline);
         using var response = await controlPlaneClient.GetAsync("/v1/tap?path=/tapped", HttpCompletionOption.ResponseHeadersRead, watch.Token);
         var events = new List<TapEvent>();
-        var reading = Task.Run(async () =>
-        {
-            await foreach (var tapEvent in TapStream.ReadAsync(await response.Content.ReadAsStreamAsync(watch.Token), watch.Token))
-            {
-                lock (events)
-                {
-                    events.Add(tapEvent);
-                }
-            }
-        }, watch.Token);
+        var reading = TapEvents.ReadIntoAsync(response, events, watch.Token);
         await Eventually.UntilAsync(async () =>
         {
             using var tapped = await http.GetAsync("http://catalog/tapped", Cancel);
