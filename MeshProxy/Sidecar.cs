@@ -75,9 +75,9 @@ internal static class Sidecar
         var accessLog = new AccessLog(options.AccessLog);
         var inboundEndpoints = new ListenerEndpoints();
         var outboundEndpoints = new ListenerEndpoints();
-        // Without inbound mTLS the inbound side has no identity to check callers against, so it serves them all.
         // The credential the service requires of its callers (an authentication policy targeting it), applied with each snapshot.
         using var authentication = new AuthenticationPolicies(options.Service, TimeProvider.System, loggers);
+        // Without inbound mTLS the inbound side has no identity to check callers against, so it serves them all.
         var inbound = InboundListener.Build(options, inboundEndpoints, status, policies, options.InboundMtls ? peers : new PeerAuthentication(null), authentication,
             metrics, accessLog, tap, loggers.CreateLogger("AspireMesh.MeshProxy.Tls"));
         var outbound = OutboundListener.Build(options, outboundEndpoints, status, policies, peers, authentication, metrics, accessLog, tap);

@@ -651,6 +651,12 @@ public static partial class MeshConfigValidator
             {
                 // Enforced by the service's sidecars on every request it receives, from gateways and services alike.
                 context.RequireService(target.Name, $"{path}.targetRef.name");
+                if (policy.Type == AuthenticationTypes.ApiKey)
+                {
+                    // A key is a client's secret for a gateway: the gateway that checks it does not pass it on, and a
+                    // sidecar has no place to be given the keys.
+                    context.Add($"{path}.type", $"an ApiKey policy cannot target service '{target.Name}': API keys are checked by gateways (target a Gateway or Route); a service takes Jwt.");
+                }
             }
             else
             {

@@ -47,6 +47,9 @@ internal static class ConfigPlanner
     private static IEnumerable<(string Key, string Json)> Policies(ProxySnapshot snapshot) =>
         snapshot.Inbound.Authorization.Select(p => ($"authorization/{p.Name}", JsonSerializer.Serialize(p, MeshJsonContext.Default.AuthorizationPolicy)))
             .Concat(snapshot.Inbound.RateLimits.Select(p => ($"rateLimit/{p.Name}", JsonSerializer.Serialize(p, MeshJsonContext.Default.RateLimitPolicy))))
+            .Concat(snapshot.Inbound.Authentication is { } authentication
+                ? [($"authentication/{authentication.Name}", JsonSerializer.Serialize(authentication, MeshJsonContext.Default.AuthenticationPolicy))]
+                : [])
             .Concat(snapshot.Egress.Select(p => ($"egress/{p.Name}", JsonSerializer.Serialize(p, MeshJsonContext.Default.EgressPolicy))))
             .Concat(snapshot.Clusters.Where(c => c.Policy is not null).Select(c => ($"backend/{c.Policy!.Name}", JsonSerializer.Serialize(c.Policy, MeshJsonContext.Default.BackendPolicy))))
             // Which headers only gateways may send (every JWT policy's claimsToHeaders): one entry, changed with the list.

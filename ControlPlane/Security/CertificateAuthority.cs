@@ -28,6 +28,9 @@ internal sealed class CertificateAuthority : IDisposable
     private readonly List<Root> _roots = [];
     private ITimer? _retireTimer;
 
+    /// <summary>The root given in <see cref="ControlPlaneOptions.CaCertificate"/>, which clients are handed as the one to trust.</summary>
+    private string? _supplied;
+
     public CertificateAuthority(StateDirectory directory, MeshStateStore store, TimeProvider time, IOptions<ControlPlaneOptions> options, ILogger<CertificateAuthority> logger)
     {
         _directory = directory;
@@ -289,6 +292,7 @@ internal sealed class CertificateAuthority : IDisposable
 
             _roots.RemoveAll(r => r.Thumbprint == supplied.Thumbprint);
             _roots.Insert(0, supplied);
+            _supplied = supplied.Thumbprint;
             Save();
             return _options.CaCertificate;
         }
@@ -405,8 +409,12 @@ internal sealed class CertificateAuthority : IDisposable
     }
 
     /// <summary>
-    /// The oldest root (the list is newest first) that stays in the bundle for a while more: ten minutes, or half the
-    /// overlap when that is shorter, so that the switch to the new root comes after proxies have had time to receive it.
+    /// The root the control plane's own certificates come from. A supplied root (<see cref="ControlPlaneOptions.CaCertificate"/>),
+    /// while it stays in the bundle for a while more: clients are handed that one (a published topology's
+    /// <c>ASPIREMESH_CONTROL_PLANE_CA</c>), also when it replaced a root the state directory kept, and a new pod knows no
+    /// other. Otherwise the oldest root (the list is newest first) that stays for a while more, so that after a rotation
+    /// the switch comes after proxies have had time to receive the new root. "A while": ten minutes, or half the overlap
+    /// when that is shorter.
     /// </summary>
     private Root Serving(DateTimeOffset now)
     {
@@ -414,7 +422,8 @@ internal sealed class CertificateAuthority : IDisposable
         var margin = overlapHalf < TimeSpan.FromMinutes(10) ? overlapHalf : TimeSpan.FromMinutes(10);
         lock (_gate)
         {
-            return _roots.Last(r => r.RetiresAt is null || r.RetiresAt > now + margin);
+            bool Staying(Root r) => r.RetiresAt is null || r.RetiresAt > now + margin;
+            return _roots.FirstOrDefault(r => r.Thumbprint == _supplied && Staying(r)) ?? _roots.Last(Staying);
         }
     }
 

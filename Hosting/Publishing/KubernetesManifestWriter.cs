@@ -136,7 +136,9 @@ internal static class KubernetesManifestWriter
         // One replica: the registry and the CA live in this process. Recreate: a new pod mounts the volume only once the old
         // one has let it go (ReadWriteOnce). The volume's files belong to the image's user's group (fsGroup).
         return Deployment(MeshApplication.ControlPlaneName, ns, replicas: 1, [container], volumes,
-            strategy: new Map { { "type", "Recreate" } },
+            // rollingUpdate cleared explicitly: kubectl apply over a Deployment an earlier publish wrote (RollingUpdate, the
+            // default) would otherwise keep its rollingUpdate and be refused ("may not be specified when strategy type is 'Recreate'").
+            strategy: new Map { { "type", "Recreate" }, { "rollingUpdate", YamlText.Null.Value } },
             securityContext: new Map { { "fsGroup", ContainerUserId }, { "fsGroupChangePolicy", "OnRootMismatch" } });
     }
 

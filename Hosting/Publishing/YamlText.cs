@@ -31,6 +31,19 @@ internal static class YamlText
         IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
     }
 
+    /// <summary>
+    /// An explicit YAML <c>null</c> (a <see cref="Map"/> leaves out entries whose value is a C# null): for a field that must
+    /// be cleared, as <c>kubectl apply</c> clears what an earlier version of a manifest set.
+    /// </summary>
+    public sealed class Null
+    {
+        public static readonly Null Value = new();
+
+        private Null()
+        {
+        }
+    }
+
     /// <summary>The documents, separated by <c>---</c>.</summary>
     public static string Documents(IEnumerable<Map> documents) =>
         string.Join("---\n", documents.Select(d =>
@@ -53,6 +66,9 @@ internal static class YamlText
     {
         switch (value)
         {
+            case Null:
+                text.Append(" null\n");
+                break;
             case Map map when !map.Any():
                 text.Append(" {}\n");
                 break;

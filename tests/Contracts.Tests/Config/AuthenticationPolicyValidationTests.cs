@@ -40,13 +40,14 @@ public sealed class AuthenticationPolicyValidationTests
     }
 
     [Fact]
-    public void Validate_ServiceTarget_DeclaredServiceOnlyOncePerService()
+    public void Validate_ServiceTarget_DeclaredServiceOnlyOncePerServiceJwtOnly()
     {
         var key = new JsonWebKeyConfig { Kty = "oct", K = Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(32)) };
         var config = With(
             new() { Name = "api-jwt", TargetRef = new() { Kind = "Service", Name = "api" }, Type = "Jwt", Jwt = new() { Issuer = "https://id.example", Keys = [key] } },
-            new() { Name = "api-keys", TargetRef = new() { Kind = "Service", Name = "api" }, Type = "ApiKey", ApiKey = new() { EnvironmentVariable = "API_KEYS" } },
-            new() { Name = "ghost", TargetRef = new() { Kind = "Service", Name = "payments" }, Type = "ApiKey", ApiKey = new() { EnvironmentVariable = "API_KEYS" } });
+            new() { Name = "api-jwt-2", TargetRef = new() { Kind = "Service", Name = "api" }, Type = "Jwt", Jwt = new() { Issuer = "https://id.example", Keys = [key] } },
+            new() { Name = "ghost", TargetRef = new() { Kind = "Service", Name = "payments" }, Type = "Jwt", Jwt = new() { Issuer = "https://id.example", Keys = [key] } },
+            new() { Name = "keys", TargetRef = new() { Kind = "Service", Name = "api" }, Type = "ApiKey", ApiKey = new() { EnvironmentVariable = "API_KEYS" } });
 
         var errors = MeshConfigValidator.Validate(config).Select(e => e.ToString()).ToList();
 
@@ -54,6 +55,8 @@ public sealed class AuthenticationPolicyValidationTests
         [
             "policies.authentication[1].targetRef: Service 'api' already has authentication policy 'api-jwt'.",
             "policies.authentication[2].targetRef.name: 'payments' is not a declared service.",
+            "policies.authentication[3].type: an ApiKey policy cannot target service 'api': API keys are checked by gateways (target a Gateway or Route); a service takes Jwt.",
+            "policies.authentication[3].targetRef: Service 'api' already has authentication policy 'api-jwt'.",
         ], errors);
     }
 

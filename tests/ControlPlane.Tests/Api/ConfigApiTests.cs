@@ -292,6 +292,28 @@ public sealed class ConfigApiTests
     }
 
     [Fact]
+    public async Task Plan_ServiceAuthentication_AddedToThatServicesSidecarOnly()
+    {
+        await using var controlPlane = await StartAsync();
+        await PutAsync(controlPlane, Storefront);
+
+        using var response = await controlPlane.Admin.PostAsync("v1/config/plan", Yaml(Storefront + "\n" + """
+            policies:
+              authentication:
+                - name: catalog-users
+                  targetRef: { kind: Service, name: catalog }
+                  jwt:
+                    jwksUri: https://id.example/jwks
+            """), Cancel);
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var plan = (await response.Content.ReadFromJsonAsync(MeshJsonContext.Default.ConfigPlan, Cancel))!;
+        var catalog = plan.Proxies.Single(p => p is { Kind: "sidecar", Name: "catalog" });
+        Assert.Equal(["authentication/catalog-users"], catalog.Policies.Added);
+        Assert.All(plan.Proxies.Where(p => p != catalog), p => Assert.DoesNotContain("authentication/catalog-users", p.Policies.Added));
+    }
+
+    [Fact]
     public async Task Restart_SameStateDirectory_ConfigAndHistorySurvive()
     {
         var state = Directory.CreateTempSubdirectory("aspiremesh-cp-").FullName;

@@ -37,6 +37,43 @@ public sealed class ServerCertificateTests
     }
 
     [Fact]
+    public async Task Https_SuppliedRootReplacedOnTheSameState_ServedFromTheNewRootAtOnce()
+    {
+        // A topology published again makes a new root: its new pods are given only that one to trust, while the control
+        // plane's state (a kept volume) still holds the old root, now retiring.
+        var folder = Directory.CreateTempSubdirectory("aspiremesh-roots-").FullName;
+        var state = Directory.CreateTempSubdirectory("aspiremesh-cp-").FullName;
+        try
+        {
+            using var first = AspireMesh.Contracts.Security.MeshRootCertificate.Create("cluster.local", DateTimeOffset.UtcNow);
+            using var second = AspireMesh.Contracts.Security.MeshRootCertificate.Create("cluster.local", DateTimeOffset.UtcNow);
+            string[] Supplied(X509Certificate2 root, string name)
+            {
+                File.WriteAllText(Path.Combine(folder, $"{name}.crt"), root.ExportCertificatePem());
+                File.WriteAllText(Path.Combine(folder, $"{name}.key"), AspireMesh.Contracts.Security.MeshRootCertificate.ExportKeyPem(root));
+                return [$"--ControlPlane:CaCertificate={Path.Combine(folder, $"{name}.crt")}", $"--ControlPlane:CaKey={Path.Combine(folder, $"{name}.key")}"];
+            }
+
+            await using (var before = await ControlPlaneProcess.StartWithHttpsAsync(typeof(ServerCertificateTests).Assembly, state, null, null, Supplied(first, "first")))
+            {
+                using var presented = await HandshakeAsync(before.HttpsUrl!);
+                Assert.True(Chains(presented, first), "the certificate does not come from the supplied root");
+            }
+
+            await using var after = await ControlPlaneProcess.StartWithHttpsAsync(typeof(ServerCertificateTests).Assembly, state, null, null, Supplied(second, "second"));
+            using var afterRestart = await HandshakeAsync(after.HttpsUrl!);
+            Assert.True(Chains(afterRestart, second), "after the root was replaced the certificate still comes from the root new clients are not given");
+            var roots = (await after.Admin.GetFromJsonAsync("v1/ca", MeshJsonContext.Default.CertificateAuthorityInfo, Cancel))!.Roots;
+            Assert.Equal(2, roots.Count); // the first stays trusted for the overlap: what it issued keeps working
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+            Directory.Delete(state, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task ServerNames_NotAHostName_RefusedAtStartNamingIt()
     {
         var state = Directory.CreateTempSubdirectory("aspiremesh-cp-").FullName;

@@ -65,7 +65,7 @@ public sealed class SnapshotGeneratorTests
         {
             Policies = Config.Policies with
             {
-                Authentication = [new() { Name = "catalog-users", TargetRef = new() { Kind = "Service", Name = "catalog" }, Type = "ApiKey", ApiKey = new() { EnvironmentVariable = "KEYS" } }],
+                Authentication = [new() { Name = "catalog-users", TargetRef = new() { Kind = "Service", Name = "catalog" }, Type = "Jwt", Jwt = new() { JwksUri = "https://id.example/jwks" } }],
             },
         };
         var state = new MeshState(7, config, [], configVersion: 4);

@@ -266,6 +266,8 @@ public sealed class PublishModeTests : IDisposable
         var stateMount = Text(Seq(controlPlane, "volumeMounts").Single(m => Text(m, "name") == "state"), "mountPath");
         Assert.StartsWith(stateMount + "/", controlPlaneArgs[controlPlaneArgs.IndexOf("--state-dir") + 1], StringComparison.Ordinal);
         Assert.Equal("Recreate", Text(Map(Map(deployments["controlplane"], "spec"), "strategy"), "type"));
+        // Cleared, so that applying over a Deployment an earlier publish wrote (RollingUpdate) is not refused.
+        Assert.Equal("null", Text(Map(Map(deployments["controlplane"], "spec"), "strategy"), "rollingUpdate"));
         Assert.Equal("1654", Text(Map(Pod(deployments["controlplane"]), "securityContext"), "fsGroup"));
 
         Assert.DoesNotContain("ca.key", secrets["aspiremesh-bootstrap"].Children.Keys.Select(Text));
