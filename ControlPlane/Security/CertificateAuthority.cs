@@ -44,9 +44,11 @@ internal sealed class CertificateAuthority : IDisposable
         }
 
         TrustDomain = _options.TrustDomain;
-        if (!SpiffeId.TryParse($"spiffe://{TrustDomain}/ns/a/sa/b", out _))
+        // SPIFFE trust domains are lower case; one that does not read back as itself (upper case, a port, a path) would
+        // name identities no certificate check could match.
+        if (!SpiffeId.TryParse($"spiffe://{TrustDomain}/ns/a/sa/b", out var probe) || probe.TrustDomain != TrustDomain)
         {
-            throw new InvalidDataException($"ControlPlane:TrustDomain '{TrustDomain}' is not a valid trust domain (a DNS-like name such as cluster.local).");
+            throw new InvalidDataException($"ControlPlane:TrustDomain '{TrustDomain}' is not a valid trust domain (a lower-case DNS-like name such as cluster.local).");
         }
 
         var source = Load();

@@ -269,4 +269,24 @@ public sealed class CertificateAuthorityTests
             Assert.Contains(expected, await DetailAsync(issued), StringComparison.Ordinal);
         }
     }
+
+    [Theory]
+    [InlineData("Mesh.Local")]
+    [InlineData("mesh.local:8443")]
+    public async Task TrustDomain_NotALowerCaseName_RefusedAtStartNamingIt(string trustDomain)
+    {
+        var state = Directory.CreateTempSubdirectory("aspiremesh-cp-").FullName;
+        try
+        {
+            await using var process = await TestProcess.StartDotnetAsync("controlplane", BuiltProjects.Assembly(typeof(CertificateAuthorityTests).Assembly, "ControlPlane.csproj"),
+                ["--urls", $"http://127.0.0.1:{Ports.Free()}", "--state-dir", state, $"--ControlPlane:TrustDomain={trustDomain}"]);
+
+            Assert.Equal(2, await process.Exited.WaitAsync(TimeSpan.FromSeconds(60), Cancel));
+            Assert.Contains($"ControlPlane:TrustDomain '{trustDomain}' is not a valid trust domain (a lower-case DNS-like name", process.Output + process.ErrorOutput, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(state, recursive: true);
+        }
+    }
 }
