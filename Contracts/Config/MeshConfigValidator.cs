@@ -558,6 +558,12 @@ public static partial class MeshConfigValidator
             for (var r = 0; r < policy.Rules.Count; r++)
             {
                 ValidateAuthorizationRule(policy.Rules[r], $"{path}.rules[{r}]", context);
+                // End users are known only where the service checks their tokens: elsewhere such a rule could never match.
+                if (policy.Rules[r].RequestPrincipals.Count > 0
+                    && !policies.Authentication.Any(a => a.TargetRef.Kind == ParentKinds.Service && a.TargetRef.Name == policy.TargetRef.Name && a.Type == AuthenticationTypes.Jwt))
+                {
+                    context.Add($"{path}.rules[{r}].requestPrincipals", $"service '{policy.TargetRef.Name}' has no Jwt authentication policy (targetRef: {{ kind: Service, name: {policy.TargetRef.Name} }}), so no request to it has a principal.");
+                }
             }
         });
 
@@ -850,6 +856,19 @@ public static partial class MeshConfigValidator
             else if (principal.IndexOf('*', StringComparison.Ordinal) is var star and >= 0 && star != principal.Length - 1)
             {
                 context.Add($"{path}.fromPrincipals[{s}]", $"'{principal}' has a '*' before its end; only a trailing '*' (any suffix) is supported.");
+            }
+        }
+
+        for (var s = 0; s < rule.RequestPrincipals.Count; s++)
+        {
+            var principal = rule.RequestPrincipals[s];
+            if (principal.Length == 0 || (!principal.Contains('/', StringComparison.Ordinal) && principal != "*"))
+            {
+                context.Add($"{path}.requestPrincipals[{s}]", $"'{principal}' is not issuer/subject (e.g. https://login.example.com/alice, or https://login.example.com/* for any user of that issuer).");
+            }
+            else if (principal.IndexOf('*', StringComparison.Ordinal) is var star and >= 0 && star != principal.Length - 1)
+            {
+                context.Add($"{path}.requestPrincipals[{s}]", $"'{principal}' has a '*' before its end; only a trailing '*' (any suffix) is supported.");
             }
         }
 

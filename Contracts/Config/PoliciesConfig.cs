@@ -175,6 +175,12 @@ public sealed record AuthorizationRule
     /// <summary>Calling identities (SPIFFE IDs, exact or ending in <c>*</c>); only a proved identity matches.</summary>
     public IReadOnlyList<string> FromPrincipals { get; set; } = [];
 
+    /// <summary>
+    /// End users, as Istio's <c>requestPrincipals</c>: <c>iss/sub</c> of the JWT the service's authentication policy
+    /// checked (exact, or ending in <c>*</c>, e.g. <c>https://login.example.com/*</c>); a request without one never matches.
+    /// </summary>
+    public IReadOnlyList<string> RequestPrincipals { get; set; } = [];
+
     /// <summary>Paths (exact, or prefix ending in <c>*</c>).</summary>
     public IReadOnlyList<string> Paths { get; set; } = [];
 

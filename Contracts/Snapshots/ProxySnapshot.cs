@@ -145,6 +145,9 @@ public static class SnapshotFeatures
 {
     /// <summary>The sidecar checks the credential its service requires (<see cref="InboundPolicySnapshot.Authentication"/>).</summary>
     public const string ServiceAuthentication = "service-authentication";
+
+    /// <summary>Authorization rules match end users (<see cref="Config.AuthorizationRule.RequestPrincipals"/>): a proxy that ignored them would allow more.</summary>
+    public const string RequestPrincipals = "request-principals";
 }
 
 /// <summary>The kinds of proxy the control plane generates snapshots for.</summary>

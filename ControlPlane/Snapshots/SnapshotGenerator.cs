@@ -32,14 +32,26 @@ internal static class SnapshotGenerator
         }
 
         var authentication = state.Config.Policies.Authentication.FirstOrDefault(p => p.TargetRef.Kind == ParentKinds.Service && p.TargetRef.Name == service);
+        List<AuthorizationPolicy> authorization = [.. state.Config.Policies.Authorization.Where(p => p.TargetRef.Name == service)];
+        List<string> requires = [];
+        if (authentication is not null)
+        {
+            requires.Add(SnapshotFeatures.ServiceAuthentication);
+        }
+
+        if (authorization.Any(p => p.Rules.Any(r => r.RequestPrincipals.Count > 0)))
+        {
+            requires.Add(SnapshotFeatures.RequestPrincipals);
+        }
+
         return Build(state, routes, clusters) with
         {
-            // A proxy that cannot check the service's credential must not serve it without: it refuses the snapshot whole.
-            Requires = authentication is null ? null : [SnapshotFeatures.ServiceAuthentication],
+            // What a proxy must implement not to serve the service with less checked than asked: one that cannot refuses the snapshot.
+            Requires = requires.Count == 0 ? null : requires,
             Inbound = new InboundPolicySnapshot
             {
                 Authentication = authentication,
-                Authorization = [.. state.Config.Policies.Authorization.Where(p => p.TargetRef.Name == service)],
+                Authorization = authorization,
                 RateLimits = [.. state.Config.Policies.RateLimits.Where(p => p.TargetRef.Kind == "Service" && p.TargetRef.Name == service)],
                 Mtls = declared?.Mtls ?? MtlsModes.Strict,
                 HealthCheckPath = state.BackendPolicies.GetValueOrDefault(service)?.HealthCheck?.Path,

@@ -18,6 +18,9 @@ public interface IAuthenticator
 /// <param name="Identity">Headers (name, value) that tell the app who the client is, when it succeeded.</param>
 public sealed record AuthenticationOutcome(string? Reason, string? Challenge, IReadOnlyList<KeyValuePair<string, string>> Identity)
 {
+    /// <summary>For an accepted JWT: <c>iss/sub</c>, which authorization rules match (<c>requestPrincipals</c>); null otherwise.</summary>
+    public string? Principal { get; init; }
+
     /// <summary>Whether the credential was accepted.</summary>
     public bool Succeeded => Reason is null;
 

@@ -67,6 +67,28 @@ public static class AuthenticationGate
             context.Request.Headers[name] = value;
         }
 
+        RequestPrincipal.Set(context, outcome.Principal);
         await next(context).ConfigureAwait(false);
+    }
+}
+
+/// <summary>The end user a request's credential proved (<c>iss/sub</c> of its JWT), for authorization rules.</summary>
+public static class RequestPrincipal
+{
+    private static readonly object Key = new();
+
+    /// <summary>The principal proved for <paramref name="context"/>'s request; null when none was.</summary>
+    public static string? Of(HttpContext context)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        return context.Items.TryGetValue(Key, out var value) ? value as string : null;
+    }
+
+    internal static void Set(HttpContext context, string? principal)
+    {
+        if (principal is not null)
+        {
+            context.Items[Key] = principal;
+        }
     }
 }

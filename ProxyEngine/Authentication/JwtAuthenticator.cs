@@ -57,20 +57,20 @@ internal sealed class JwtAuthenticator : IAuthenticator
             return Invalid("the Authorization header is not a single 'Bearer <JWT>'.");
         }
 
-        var (error, identity) = await ValidateAsync(value["Bearer ".Length..].Trim(), context.RequestAborted).ConfigureAwait(false);
-        return error is null ? AuthenticationOutcome.Success(identity) : Invalid(error);
+        var (error, identity, principal) = await ValidateAsync(value["Bearer ".Length..].Trim(), context.RequestAborted).ConfigureAwait(false);
+        return error is null ? AuthenticationOutcome.Success(identity) with { Principal = principal } : Invalid(error);
     }
 
     private AuthenticationOutcome Invalid(string reason) =>
         AuthenticationOutcome.Refused(reason, $"{_challenge}, error=\"invalid_token\", error_description=\"{reason.Replace('"', '\'')}\"");
 
     /// <summary>Validates a compact JWS token; returns the reason it is not valid, or the identity headers.</summary>
-    internal async ValueTask<(string? Error, IReadOnlyList<KeyValuePair<string, string>> Identity)> ValidateAsync(string token, CancellationToken cancellationToken)
+    internal async ValueTask<(string? Error, IReadOnlyList<KeyValuePair<string, string>> Identity, string? Principal)> ValidateAsync(string token, CancellationToken cancellationToken)
     {
         var parts = token.Split('.');
         if (parts.Length != 3 || parts.Any(p => p.Length == 0))
         {
-            return ("the bearer token is not a signed JWT (header.payload.signature).", []);
+            return ("the bearer token is not a signed JWT (header.payload.signature).", [], null);
         }
 
         using var header = ParseJson(parts[0]);
@@ -78,18 +78,18 @@ internal sealed class JwtAuthenticator : IAuthenticator
         var signature = Decode(parts[2]);
         if (header is null || payload is null || signature is null)
         {
-            return ("the bearer token is not a JWT: a part is not base64url-encoded JSON.", []);
+            return ("the bearer token is not a JWT: a part is not base64url-encoded JSON.", [], null);
         }
 
         var alg = String(header.RootElement, "alg");
         if (alg is null || !_algorithms.Contains(alg))
         {
-            return ($"the token's algorithm '{alg ?? "(none)"}' is not accepted ({string.Join(", ", _algorithms)}).", []);
+            return ($"the token's algorithm '{alg ?? "(none)"}' is not accepted ({string.Join(", ", _algorithms)}).", [], null);
         }
 
         if (header.RootElement.TryGetProperty("crit", out _))
         {
-            return ("the token has critical header parameters (crit), which this gateway does not understand.", []);
+            return ("the token has critical header parameters (crit), which this gateway does not understand.", [], null);
         }
 
         var kid = String(header.RootElement, "kid");
@@ -108,12 +108,12 @@ internal sealed class JwtAuthenticator : IAuthenticator
         switch (verified)
         {
             case null:
-                return (kid is null ? $"no key of {_subject} has a matching type for the token's signature." : $"no key of {_subject} has the token's key id '{kid}' and algorithm {alg}.", []);
+                return (kid is null ? $"no key of {_subject} has a matching type for the token's signature." : $"no key of {_subject} has the token's key id '{kid}' and algorithm {alg}.", [], null);
             case false:
-                return ("the token's signature is not valid.", []);
+                return ("the token's signature is not valid.", [], null);
         }
 
-        return CheckClaims(payload.RootElement) is { } claimError ? (claimError, []) : (null, Identity(payload.RootElement));
+        return CheckClaims(payload.RootElement) is { } claimError ? (claimError, [], null) : (null, Identity(payload.RootElement), Principal(payload.RootElement));
     }
 
     /// <summary>True when a candidate key verifies the signature, false when candidates exist but none does, null when there are none.</summary>
@@ -205,6 +205,12 @@ internal sealed class JwtAuthenticator : IAuthenticator
 
         return null;
     }
+
+    /// <summary>The request principal, as Istio writes it: <c>iss/sub</c> (authorization rules' <c>requestPrincipals</c>).</summary>
+    private static string? Principal(JsonElement claims) =>
+        claims.TryGetProperty("iss", out var iss) && iss.ValueKind == JsonValueKind.String && claims.TryGetProperty("sub", out var sub) && sub.ValueKind == JsonValueKind.String
+            ? $"{iss.GetString()}/{sub.GetString()}"
+            : null;
 
     private KeyValuePair<string, string>[] Identity(JsonElement claims)
     {

@@ -22,7 +22,7 @@ internal static class SnapshotSupport
     };
 
     /// <summary>The features (<see cref="ProxySnapshot.Requires"/>) this build implements beyond 0.1.0's baseline.</summary>
-    public static readonly IReadOnlySet<string> Features = new HashSet<string>([SnapshotFeatures.ServiceAuthentication], StringComparer.Ordinal);
+    public static readonly IReadOnlySet<string> Features = new HashSet<string>([SnapshotFeatures.ServiceAuthentication, SnapshotFeatures.RequestPrincipals], StringComparer.Ordinal);
 
     public static IReadOnlyList<string> Unsupported(ProxySnapshot snapshot)
     {

@@ -126,6 +126,8 @@ internal sealed class AuthorizationTable
         private readonly string[]? _services;
         private readonly string[]? _principals;
         private readonly string[]? _principalPrefixes;
+        private readonly string[]? _users;
+        private readonly string[]? _userPrefixes;
         private readonly string[]? _paths;
         private readonly string[]? _pathPrefixes;
         private readonly string[]? _methods;
@@ -135,6 +137,7 @@ internal sealed class AuthorizationTable
         {
             _services = NullIfEmpty(rule.FromServices);
             (_principals, _principalPrefixes) = Split(rule.FromPrincipals);
+            (_users, _userPrefixes) = Split(rule.RequestPrincipals);
             (_paths, _pathPrefixes) = Split(rule.Paths);
             _methods = NullIfEmpty(rule.Methods);
             _headers = [.. rule.Headers.Select(h => new HeaderCondition(h, failClosed))];
@@ -148,6 +151,11 @@ internal sealed class AuthorizationTable
             }
 
             if ((_principals ?? _principalPrefixes) is not null && !AnyOf(peer.Principal, _principals, _principalPrefixes))
+            {
+                return false;
+            }
+
+            if ((_users ?? _userPrefixes) is not null && !AnyOf(Authentication.RequestPrincipal.Of(request.HttpContext), _users, _userPrefixes))
             {
                 return false;
             }

@@ -19,7 +19,7 @@ public sealed class ServiceAuthenticationTests
 
     private static CancellationToken Cancel => TestContext.Current.CancellationToken;
 
-    private static MeshConfig Config() => new()
+    private static MeshConfig Config(params AuthorizationPolicy[] authorization) => new()
     {
         Services = [new() { Name = "frontend", References = ["catalog"] }, new() { Name = "catalog" }],
         Policies = new()
@@ -27,6 +27,7 @@ public sealed class ServiceAuthenticationTests
             // The callers' sidecars probe catalog's /mesh-probe through its sidecar (its own sidecar checks /health directly):
             // probes carry no credential and must pass, or catalog would leave rotation.
             Backends = [new() { Name = "catalog-health", TargetRef = new() { Name = "catalog" }, HealthCheck = new() { Path = "/mesh-probe", Interval = "1s", Timeout = "1s", UnhealthyThreshold = 1 } }],
+            Authorization = authorization,
             Authentication =
             [
                 new()
@@ -102,5 +103,44 @@ public sealed class ServiceAuthenticationTests
         Assert.Equal(served, catalogApp.Requests.Count(r => !Probe(r)));
         // frontend's sidecar probes catalog without a token, through catalog's sidecar, and the probes passed: they reached the app.
         await Eventually.UntilAsync(() => catalogApp.Requests.Contains("GET /mesh-probe"), Deadline, "frontend's health probes to reach catalog's app");
+    }
+
+    [Fact]
+    public async Task RequestPrincipals_AllowPolicyNamingOneUser_OtherUsersValidTokens403Denied()
+    {
+        await using var frontendApp = await TestBackend.StartAsync("frontend-app");
+        await using var catalogApp = await TestBackend.StartAsync("catalog-app");
+        var onlyAlice = new AuthorizationPolicy
+        {
+            Name = "catalog-admins",
+            TargetRef = new() { Name = "catalog" },
+            Action = "Allow",
+            Rules = [new() { RequestPrincipals = ["https://issuer.test/alice"] }],
+        };
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ServiceAuthenticationTests).Assembly, Config(onlyAlice));
+        await using var catalog = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-1", catalogApp.Url);
+        await using var frontend = await SidecarProcess.StartAsync(controlPlane, "frontend", "frontend-1", frontendApp.Url);
+        await controlPlane.WaitUntilRoutableAsync("catalog-1", ["frontend-1"], Deadline);
+        using var http = frontend.OutboundClient();
+
+        async Task<HttpResponseMessage> AsAsync(string user)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, "http://catalog/items");
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", TestTokens.Hs256(Secret, TestTokens.Claims(("sub", user))));
+            return await http.SendAsync(request, Cancel);
+        }
+
+        await Eventually.UntilAsync(async () =>
+        {
+            using var alice = await AsAsync("alice");
+            return alice.StatusCode == HttpStatusCode.OK;
+        }, Deadline, "alice's request to reach catalog");
+
+        using var bob = await AsAsync("bob");
+        var body = await bob.Content.ReadAsStringAsync(Cancel);
+        Assert.True(bob.StatusCode == HttpStatusCode.Forbidden, $"expected 403 for bob, got {(int)bob.StatusCode}: {body}");
+        Assert.Equal(MeshErrors.Denied, bob.Headers.GetValues(MeshHeaders.Error).Single());
+        Assert.Equal("catalog-admins", bob.Headers.GetValues(MeshHeaders.DeniedBy).Single());
+        Assert.False(bob.Headers.Contains(MeshHeaders.Instance), "a denied request must never reach the app");
     }
 }

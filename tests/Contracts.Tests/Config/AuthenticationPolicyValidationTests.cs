@@ -168,4 +168,28 @@ public sealed class AuthenticationPolicyValidationTests
         Assert.Equal("acme", Assert.Single(policy.ApiKey.Keys).Name);
         Assert.Equal("PARTNER_KEYS", policy.ApiKey.EnvironmentVariable);
     }
+
+    [Fact]
+    public void Validate_RequestPrincipals_NeedTheServicesJwtPolicyAndIssuerSlashSubject()
+    {
+        var key = new JsonWebKeyConfig { Kty = "oct", K = Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(32)) };
+        var config = With(new AuthenticationPolicy { Name = "api-jwt", TargetRef = new() { Kind = "Service", Name = "api" }, Type = "Jwt", Jwt = new() { Keys = [key] } }) with
+        {
+            Services = [new() { Name = "api" }, new() { Name = "other" }],
+        };
+        config.Policies.Authorization =
+        [
+            new() { Name = "api-users", TargetRef = new() { Name = "api" }, Rules = [new() { RequestPrincipals = ["https://id.example/alice", "https://id.example/*", "alice", "https://*/bob"] }] },
+            new() { Name = "other-users", TargetRef = new() { Name = "other" }, Rules = [new() { RequestPrincipals = ["https://id.example/alice"] }] },
+        ];
+
+        var errors = MeshConfigValidator.Validate(config).Select(e => e.ToString()).ToList();
+
+        Assert.Equal(
+        [
+            "policies.authorization[0].rules[0].requestPrincipals[2]: 'alice' is not issuer/subject (e.g. https://login.example.com/alice, or https://login.example.com/* for any user of that issuer).",
+            "policies.authorization[0].rules[0].requestPrincipals[3]: 'https://*/bob' has a '*' before its end; only a trailing '*' (any suffix) is supported.",
+            "policies.authorization[1].rules[0].requestPrincipals: service 'other' has no Jwt authentication policy (targetRef: { kind: Service, name: other }), so no request to it has a principal.",
+        ], errors);
+    }
 }

@@ -59,13 +59,14 @@ public sealed class SnapshotGeneratorTests
     }
 
     [Fact]
-    public void ForSidecar_ServiceAuthenticationPolicy_OnlyItsServicesSidecar_WhichMustImplementIt()
+    public void ForSidecar_ServiceAuthenticationAndRequestPrincipals_OnlyItsServicesSidecar_WhichMustImplementThem()
     {
         var config = Config with
         {
             Policies = Config.Policies with
             {
                 Authentication = [new() { Name = "catalog-users", TargetRef = new() { Kind = "Service", Name = "catalog" }, Type = "Jwt", Jwt = new() { JwksUri = "https://id.example/jwks" } }],
+                Authorization = [.. Config.Policies.Authorization, new() { Name = "catalog-admins", TargetRef = new() { Name = "catalog" }, Rules = [new() { RequestPrincipals = ["https://id.example/alice"] }] }],
             },
         };
         var state = new MeshState(7, config, [], configVersion: 4);
@@ -75,7 +76,7 @@ public sealed class SnapshotGeneratorTests
 
         Assert.Equal("catalog-users", catalog.Inbound.Authentication?.Name);
         // A proxy that cannot check it refuses the snapshot rather than serve catalog without it; others are not asked.
-        Assert.Equal([Contracts.Snapshots.SnapshotFeatures.ServiceAuthentication], catalog.Requires);
+        Assert.Equal([Contracts.Snapshots.SnapshotFeatures.ServiceAuthentication, Contracts.Snapshots.SnapshotFeatures.RequestPrincipals], catalog.Requires);
         Assert.Null(frontend.Inbound.Authentication);
         Assert.Null(frontend.Requires);
     }
