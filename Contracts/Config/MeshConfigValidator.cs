@@ -559,10 +559,22 @@ public static partial class MeshConfigValidator
             {
                 ValidateAuthorizationRule(policy.Rules[r], $"{path}.rules[{r}]", context);
                 // End users are known only where the service checks their tokens: elsewhere such a rule could never match.
-                if (policy.Rules[r].RequestPrincipals.Count > 0
-                    && !policies.Authentication.Any(a => a.TargetRef.Kind == ParentKinds.Service && a.TargetRef.Name == policy.TargetRef.Name && a.Type == AuthenticationTypes.Jwt))
+                var jwt = policies.Authentication.FirstOrDefault(a => a.TargetRef.Kind == ParentKinds.Service && a.TargetRef.Name == policy.TargetRef.Name && a.Type == AuthenticationTypes.Jwt);
+                if (policy.Rules[r].RequestPrincipals.Count > 0 && jwt is null)
                 {
                     context.Add($"{path}.rules[{r}].requestPrincipals", $"service '{policy.TargetRef.Name}' has no Jwt authentication policy (targetRef: {{ kind: Service, name: {policy.TargetRef.Name} }}), so no request to it has a principal.");
+                }
+                else if (jwt?.Jwt?.Issuer is { } issuer)
+                {
+                    // A principal of another issuer could never match: in a Deny rule it would silently deny nothing.
+                    for (var p = 0; p < policy.Rules[r].RequestPrincipals.Count; p++)
+                    {
+                        var principal = policy.Rules[r].RequestPrincipals[p];
+                        if (principal != "*" && !principal.StartsWith(issuer + "/", StringComparison.Ordinal))
+                        {
+                            context.Add($"{path}.rules[{r}].requestPrincipals[{p}]", $"'{principal}' is not of issuer '{issuer}', the only one service '{policy.TargetRef.Name}' accepts tokens from.");
+                        }
+                    }
                 }
             }
         });
@@ -869,6 +881,11 @@ public static partial class MeshConfigValidator
             else if (principal.IndexOf('*', StringComparison.Ordinal) is var star and >= 0 && star != principal.Length - 1)
             {
                 context.Add($"{path}.requestPrincipals[{s}]", $"'{principal}' has a '*' before its end; only a trailing '*' (any suffix) is supported.");
+            }
+            else if (principal.Length > 1 && principal.EndsWith('*') && !principal.EndsWith("/*", StringComparison.Ordinal))
+            {
+                // https://id.example* would also match https://id.example.evil/...: a prefix ends at a '/'.
+                context.Add($"{path}.requestPrincipals[{s}]", $"'{principal}' ends in '*' but not in '/*': write issuer/* for any user of an issuer, or * for any user.");
             }
         }
 

@@ -135,7 +135,7 @@ internal static class KubernetesManifestWriter
         };
         // One replica: the registry and the CA live in this process. Recreate: a new pod mounts the volume only once the old
         // one has let it go (ReadWriteOnce). The volume's files belong to the image's user's group (fsGroup).
-        return Deployment(MeshApplication.ControlPlaneName, ns, replicas: 1, [container], volumes,
+        return Deployment(MeshApplication.ControlPlaneName, ns, replicas: 1, [container], volumes, RootAnnotation(topology),
             // rollingUpdate cleared explicitly: kubectl apply over a Deployment an earlier publish wrote (RollingUpdate, the
             // default) would otherwise keep its rollingUpdate and be refused ("may not be specified when strategy type is 'Recreate'").
             strategy: new Map { { "type", "Recreate" }, { "rollingUpdate", YamlText.Null.Value } },
@@ -187,7 +187,7 @@ internal static class KubernetesManifestWriter
             { "livenessProbe", LiveProbe() },
             { "volumeMounts", new List<Map> { Mount("state", StateMount) } },
         };
-        return Deployment(service.Name, ns, service.Replicas, [app, sidecar], [EmptyDir("state")], ScrapeAnnotations());
+        return Deployment(service.Name, ns, service.Replicas, [app, sidecar], [EmptyDir("state")], ScrapeAnnotations(topology));
     }
 
     private static Map GatewayDeployment(PublishedTopology topology, GatewayResource gateway, string? ns, string controlPlaneUrl)
@@ -212,7 +212,7 @@ internal static class KubernetesManifestWriter
             { "livenessProbe", LiveProbe() },
             { "volumeMounts", new List<Map> { Mount("state", StateMount) } },
         };
-        return Deployment(gateway.Name, ns, replicas: 1, [container], [EmptyDir("state")], ScrapeAnnotations());
+        return Deployment(gateway.Name, ns, replicas: 1, [container], [EmptyDir("state")], ScrapeAnnotations(topology));
     }
 
     /// <summary>The proxy's /ready on its telemetry port: a snapshot applied and every listener listening (503 with the reasons otherwise).</summary>
@@ -230,9 +230,25 @@ internal static class KubernetesManifestWriter
     private static Map LiveProbe() =>
         new() { { "httpGet", new Map { { "path", "/live" }, { "port", PublishedTopology.TelemetryPort } } }, { "periodSeconds", 10 }, { "failureThreshold", 6 } };
 
-    /// <summary>The annotations Prometheus' Kubernetes service discovery is commonly configured to follow (as Istio's pods carry them).</summary>
-    private static Map ScrapeAnnotations() => new()
+    /// <summary>
+    /// The hash of the published root on every pod: a publish makes a new root, which pods read from the ConfigMap only
+    /// when they start, so applying it must restart them all (the control plane, which then issues from the new root,
+    /// and every proxy, which is then given it), not leave pods that trust the old root alone.
+    /// </summary>
+    private static Map RootAnnotation(PublishedTopology topology) => new()
     {
+        { RootHashAnnotation, Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.ASCII.GetBytes(topology.RootCertificatePem))).ToLowerInvariant() },
+    };
+
+    public const string RootHashAnnotation = "aspiremesh.io/ca-sha256";
+
+    /// <summary>
+    /// The annotations Prometheus' Kubernetes service discovery is commonly configured to follow (as Istio's pods carry
+    /// them), and the root's hash (<see cref="RootAnnotation"/>).
+    /// </summary>
+    private static Map ScrapeAnnotations(PublishedTopology topology) => new()
+    {
+        { RootHashAnnotation, (string)RootAnnotation(topology).Single().Value },
         { "prometheus.io/scrape", "true" },
         { "prometheus.io/port", $"{PublishedTopology.TelemetryPort}" },
         { "prometheus.io/path", "/metrics" },

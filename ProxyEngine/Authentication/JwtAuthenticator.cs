@@ -206,11 +206,16 @@ internal sealed class JwtAuthenticator : IAuthenticator
         return null;
     }
 
-    /// <summary>The request principal, as Istio writes it: <c>iss/sub</c> (authorization rules' <c>requestPrincipals</c>).</summary>
-    private static string? Principal(JsonElement claims) =>
-        claims.TryGetProperty("iss", out var iss) && iss.ValueKind == JsonValueKind.String && claims.TryGetProperty("sub", out var sub) && sub.ValueKind == JsonValueKind.String
-            ? $"{iss.GetString()}/{sub.GetString()}"
-            : null;
+    /// <summary>
+    /// The request principal, as Istio writes it: <c>iss/sub</c> (authorization rules' <c>requestPrincipals</c>). A valid
+    /// token always has one, a claim it lacks left empty, so that a Deny rule for its issuer (<c>iss/*</c>) still applies.
+    /// </summary>
+    private static string Principal(JsonElement claims)
+    {
+        static string Claim(JsonElement claims, string name) =>
+            claims.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() ?? "" : "";
+        return $"{Claim(claims, "iss")}/{Claim(claims, "sub")}";
+    }
 
     private KeyValuePair<string, string>[] Identity(JsonElement claims)
     {

@@ -173,13 +173,17 @@ public sealed class AuthenticationPolicyValidationTests
     public void Validate_RequestPrincipals_NeedTheServicesJwtPolicyAndIssuerSlashSubject()
     {
         var key = new JsonWebKeyConfig { Kty = "oct", K = Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(32)) };
-        var config = With(new AuthenticationPolicy { Name = "api-jwt", TargetRef = new() { Kind = "Service", Name = "api" }, Type = "Jwt", Jwt = new() { Keys = [key] } }) with
+        var config = With(new AuthenticationPolicy { Name = "api-jwt", TargetRef = new() { Kind = "Service", Name = "api" }, Type = "Jwt", Jwt = new() { Issuer = "https://id.example", Keys = [key] } }) with
         {
             Services = [new() { Name = "api" }, new() { Name = "other" }],
         };
         config.Policies.Authorization =
         [
-            new() { Name = "api-users", TargetRef = new() { Name = "api" }, Rules = [new() { RequestPrincipals = ["https://id.example/alice", "https://id.example/*", "alice", "https://*/bob"] }] },
+            new()
+            {
+                Name = "api-users", TargetRef = new() { Name = "api" },
+                Rules = [new() { RequestPrincipals = ["https://id.example/alice", "https://id.example/*", "*", "alice", "https://*/bob", "https://id.example*", "https://other.example/carol"] }],
+            },
             new() { Name = "other-users", TargetRef = new() { Name = "other" }, Rules = [new() { RequestPrincipals = ["https://id.example/alice"] }] },
         ];
 
@@ -187,8 +191,13 @@ public sealed class AuthenticationPolicyValidationTests
 
         Assert.Equal(
         [
-            "policies.authorization[0].rules[0].requestPrincipals[2]: 'alice' is not issuer/subject (e.g. https://login.example.com/alice, or https://login.example.com/* for any user of that issuer).",
-            "policies.authorization[0].rules[0].requestPrincipals[3]: 'https://*/bob' has a '*' before its end; only a trailing '*' (any suffix) is supported.",
+            "policies.authorization[0].rules[0].requestPrincipals[3]: 'alice' is not issuer/subject (e.g. https://login.example.com/alice, or https://login.example.com/* for any user of that issuer).",
+            "policies.authorization[0].rules[0].requestPrincipals[4]: 'https://*/bob' has a '*' before its end; only a trailing '*' (any suffix) is supported.",
+            "policies.authorization[0].rules[0].requestPrincipals[5]: 'https://id.example*' ends in '*' but not in '/*': write issuer/* for any user of an issuer, or * for any user.",
+            "policies.authorization[0].rules[0].requestPrincipals[3]: 'alice' is not of issuer 'https://id.example', the only one service 'api' accepts tokens from.",
+            "policies.authorization[0].rules[0].requestPrincipals[4]: 'https://*/bob' is not of issuer 'https://id.example', the only one service 'api' accepts tokens from.",
+            "policies.authorization[0].rules[0].requestPrincipals[5]: 'https://id.example*' is not of issuer 'https://id.example', the only one service 'api' accepts tokens from.",
+            "policies.authorization[0].rules[0].requestPrincipals[6]: 'https://other.example/carol' is not of issuer 'https://id.example', the only one service 'api' accepts tokens from.",
             "policies.authorization[1].rules[0].requestPrincipals: service 'other' has no Jwt authentication policy (targetRef: { kind: Service, name: other }), so no request to it has a principal.",
         ], errors);
     }

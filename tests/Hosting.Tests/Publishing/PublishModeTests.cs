@@ -270,6 +270,10 @@ public sealed class PublishModeTests : IDisposable
         Assert.Equal("null", Text(Map(Map(deployments["controlplane"], "spec"), "strategy"), "rollingUpdate"));
         Assert.Equal("1654", Text(Map(Pod(deployments["controlplane"]), "securityContext"), "fsGroup"));
 
+        // Every pod carries the root's hash: applying a publish with a new root restarts them all, so none keeps trusting the old one.
+        var rootHash = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.ASCII.GetBytes(Text(configMaps["aspiremesh-config"], "ca.crt")))).ToLowerInvariant();
+        Assert.All(deployments.Values, d => Assert.Equal(rootHash, Text(Map(Map(Map(Map(d, "spec"), "template"), "metadata"), "annotations"), "aspiremesh.io/ca-sha256")));
+
         Assert.DoesNotContain("ca.key", secrets["aspiremesh-bootstrap"].Children.Keys.Select(Text));
         if (!OperatingSystem.IsWindows())
         {
