@@ -43,6 +43,12 @@ internal sealed class AuthorizationMiddleware(RequestDelegate next, InboundPolic
     private string Describe(HttpContext context, MeshPeer peer, AuthorizationDecision decision)
     {
         var caller = peer.Principal is null ? $"'{peer.Service}'" : $"'{peer.Service}' ({peer.Principal})";
+        // The end user, when the service's authentication policy proved one (what requestPrincipals rules match).
+        if (Authentication.RequestPrincipal.Of(context) is { } user)
+        {
+            caller += $" for end user '{user}'";
+        }
+
         var request = $"{context.Request.Method} {context.Request.Path.Value}";
         return decision.ByDenyPolicy
             ? $"deny policy '{decision.Policies}' of service '{options.Service}' refuses {request} from {caller}."

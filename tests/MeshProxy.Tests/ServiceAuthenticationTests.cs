@@ -141,6 +141,7 @@ public sealed class ServiceAuthenticationTests
         Assert.True(bob.StatusCode == HttpStatusCode.Forbidden, $"expected 403 for bob, got {(int)bob.StatusCode}: {body}");
         Assert.Equal(MeshErrors.Denied, bob.Headers.GetValues(MeshHeaders.Error).Single());
         Assert.Equal("catalog-admins", bob.Headers.GetValues(MeshHeaders.DeniedBy).Single());
+        Assert.Contains("for end user 'https://issuer.test/bob'", body, StringComparison.Ordinal);
         Assert.False(bob.Headers.Contains(MeshHeaders.Instance), "a denied request must never reach the app");
     }
 }
