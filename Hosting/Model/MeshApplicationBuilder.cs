@@ -25,6 +25,7 @@ public sealed class MeshApplicationBuilder
         ["--namespace"] = $"{PublishOptions.SectionName}:Namespace",
         ["--image-registry"] = $"{PublishOptions.SectionName}:ImageRegistry",
         ["--image-tag"] = $"{PublishOptions.SectionName}:ImageTag",
+        ["--secrets"] = $"{PublishOptions.SectionName}:Secrets",
     };
 
     private readonly List<ProjectResource> _projects = [];

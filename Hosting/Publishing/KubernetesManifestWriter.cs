@@ -22,7 +22,8 @@ internal static class KubernetesManifestWriter
     public const string CaKeyEntry = "ca.key";
     public const string CaCertificateEntry = "ca.crt";
     private const string CaKeyMount = "/etc/aspiremesh-ca";
-    private const string SecretsFile = "secrets.yaml";
+    public const string SecretsFile = "secrets.yaml";
+    public const string ConfigMapFile = "configmap.yaml";
     private const string NameLabel = "app.kubernetes.io/name";
     private const string StateMount = "/var/lib/aspiremesh";
     public const string ControlPlaneStateClaim = "controlplane-state";
@@ -62,13 +63,12 @@ internal static class KubernetesManifestWriter
             bootstrap.Add(key, credential);
         }
 
-        var adminToken = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16)).ToLowerInvariant();
         Save(SecretsFile,
             Object("v1", "Secret", BootstrapSecret, ns, new Map { { "type", "Opaque" }, { "stringData", bootstrap } }),
-            Object("v1", "Secret", AdminSecret, ns, new Map { { "type", "Opaque" }, { "stringData", new Map { { AdminTokenEntry, adminToken } } } }),
+            Object("v1", "Secret", AdminSecret, ns, new Map { { "type", "Opaque" }, { "stringData", new Map { { AdminTokenEntry, topology.Secrets.AdminToken } } } }),
             Object("v1", "Secret", CaSecret, ns, new Map { { "type", "Opaque" }, { "stringData", new Map { { CaKeyEntry, topology.RootKeyPem } } } }));
         // The CA's root certificate is public: the control plane issues from it, the proxies trust the control plane by it.
-        Save("configmap.yaml", Object("v1", "ConfigMap", ConfigMapName, ns, new Map
+        Save(ConfigMapFile, Object("v1", "ConfigMap", ConfigMapName, ns, new Map
         {
             { "data", new Map { { ConfigEntry, topology.MeshConfigJson }, { CaCertificateEntry, topology.RootCertificatePem } } },
         }));
@@ -237,7 +237,7 @@ internal static class KubernetesManifestWriter
     /// </summary>
     private static Map RootAnnotation(PublishedTopology topology) => new()
     {
-        { RootHashAnnotation, Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.ASCII.GetBytes(topology.RootCertificatePem))).ToLowerInvariant() },
+        { RootHashAnnotation, topology.Secrets.RootHash },
     };
 
     public const string RootHashAnnotation = "aspiremesh.io/ca-sha256";

@@ -11,19 +11,25 @@ internal static class MeshPublisher
 {
     public static int Publish(MeshApplication app, PublishOptions options, MeshConsole console, TimeProvider time)
     {
+        // Relative paths are relative to the working directory, which `dotnet run` sets to the AppHost's folder.
+        var output = Path.GetFullPath(options.OutputPath);
         PublishedTopology topology;
         try
         {
-            topology = new PublishedTopology(app, options, time);
+            topology = new PublishedTopology(app, options, Secrets(options, output, console, time), time);
         }
         catch (TopologyException ex)
         {
             console.Error($"error: {ex.Message}");
             return 1;
         }
+        catch (InvalidDataException ex)
+        {
+            // Nothing is written: the earlier publish stays as it was.
+            console.Error($"error: cannot reuse the secrets of the earlier publish: {ex.Message.TrimEnd('.')}. Mend it, or give --secrets {PublishOptions.NewSecrets} to make new ones (applying them restarts every pod).");
+            return 1;
+        }
 
-        // Relative paths are relative to the working directory, which `dotnet run` sets to the AppHost's folder.
-        var output = Path.GetFullPath(options.OutputPath);
         try
         {
             if (options.Publisher == PublishOptions.Manifest)
@@ -64,6 +70,34 @@ internal static class MeshPublisher
             console.Error($"error: cannot write to --output-path '{output}': {ex.Message}");
             return 1;
         }
+    }
+
+    /// <summary>
+    /// The root CA, bootstrap key and admin token: those of the Kubernetes publish already in <paramref name="output"/>
+    /// unless new ones are asked for, so that applying a publish again changes only what the topology changed.
+    /// </summary>
+    private static PublishedSecrets Secrets(PublishOptions options, string output, MeshConsole console, TimeProvider time)
+    {
+        if (options.Publisher != PublishOptions.Kubernetes)
+        {
+            return PublishedSecrets.New(time);
+        }
+
+        var earlier = options.Secrets == PublishOptions.ReuseSecrets && Directory.Exists(output)
+            ? PublishedSecrets.ReadEarlier(output, KubernetesManifestWriter.SecretsFile, KubernetesManifestWriter.ConfigMapFile, time, PublishedTopology.CredentialLifetime)
+            : null;
+        if (earlier is not null)
+        {
+            console.Info($"Reusing the root CA (sha256 {earlier.RootHash[..16]}, until {earlier.RootExpires:yyyy-MM-dd}), bootstrap key and admin token of the earlier publish in {output}: "
+                + $"running pods keep them (--secrets {PublishOptions.NewSecrets} makes new ones)");
+            return earlier;
+        }
+
+        var made = PublishedSecrets.New(time);
+        console.Info(options.Secrets == PublishOptions.NewSecrets && File.Exists(Path.Combine(output, KubernetesManifestWriter.SecretsFile))
+            ? $"Made a new root CA (sha256 {made.RootHash[..16]}), bootstrap key and admin token, replacing those in {output}: applying them restarts every pod, and registration tokens minted before stop working"
+            : $"Made a new root CA (sha256 {made.RootHash[..16]}), bootstrap key and admin token");
+        return made;
     }
 
     private static int Count(MeshApplication app) => 1 + app.Projects.Count * 2 + app.Gateways.Count;

@@ -6,7 +6,7 @@ namespace AspireMesh.Hosting.Publishing;
 
 /// <summary>
 /// Publish mode, Aspire's way: <c>--publisher manifest|kubernetes --output-path &lt;path&gt;</c> (configuration section
-/// <c>Publishing</c>), plus <c>--namespace</c>, <c>--image-registry</c> and <c>--image-tag</c> for Kubernetes.
+/// <c>Publishing</c>), plus <c>--namespace</c>, <c>--image-registry</c>, <c>--image-tag</c> and <c>--secrets</c> for Kubernetes.
 /// </summary>
 public sealed partial record PublishOptions
 {
@@ -34,6 +34,15 @@ public sealed partial record PublishOptions
     /// <summary>Tag of every image.</summary>
     public string ImageTag { get; init; } = "latest";
 
+    /// <summary>Keep the root, bootstrap key and admin token of an earlier publish in the output directory (<c>--secrets reuse</c>, the default).</summary>
+    public const string ReuseSecrets = "reuse";
+
+    /// <summary>Make new ones (<c>--secrets new</c>): applying them restarts every pod and retires every token.</summary>
+    public const string NewSecrets = "new";
+
+    /// <summary><see cref="ReuseSecrets"/> or <see cref="NewSecrets"/> (Kubernetes only).</summary>
+    public string Secrets { get; init; } = ReuseSecrets;
+
     /// <summary>
     /// Reads publish mode from <paramref name="configuration"/>: null when no publisher was asked for (run mode).
     /// Every problem is added to <paramref name="errors"/>, naming the option.
@@ -48,7 +57,7 @@ public sealed partial record PublishOptions
             publisher = Manifest;
         }
 
-        var kubernetesOnly = new[] { ("Namespace", "--namespace"), ("ImageRegistry", "--image-registry"), ("ImageTag", "--image-tag") };
+        var kubernetesOnly = new[] { ("Namespace", "--namespace"), ("ImageRegistry", "--image-registry"), ("ImageTag", "--image-tag"), ("Secrets", "--secrets") };
         if (publisher is null)
         {
             foreach (var (key, option) in kubernetesOnly.Append(("OutputPath", "--output-path")).Where(k => section[k.Item1] is not null))
@@ -102,6 +111,12 @@ public sealed partial record PublishOptions
             errors.Add($"--image-tag: '{tag}' is not an image tag (letters, digits, '_', '.', '-'; at most 128, not starting with '.' or '-').");
         }
 
+        var secrets = section["Secrets"];
+        if (secrets is not null and not (ReuseSecrets or NewSecrets))
+        {
+            errors.Add($"--secrets: '{secrets}' is not a choice; use '{ReuseSecrets}' (keep the root CA, bootstrap key and admin token of the earlier publish in --output-path, the default) or '{NewSecrets}' (make new ones: applying them restarts every pod).");
+        }
+
         return errors.Count > start ? null : new PublishOptions
         {
             Publisher = publisher,
@@ -109,6 +124,7 @@ public sealed partial record PublishOptions
             Namespace = ns,
             ImageRegistry = registry?.TrimEnd('/'),
             ImageTag = tag ?? "latest",
+            Secrets = secrets ?? ReuseSecrets,
         };
     }
 

@@ -46,7 +46,7 @@ internal sealed class PublishedTopology
     /// <summary>The control plane's port (Eureka's customary one).</summary>
     public const int ControlPlanePort = 8761;
 
-    public PublishedTopology(MeshApplication app, PublishOptions options, TimeProvider time)
+    public PublishedTopology(MeshApplication app, PublishOptions options, PublishedSecrets secrets, TimeProvider time)
     {
         App = app;
         Options = options;
@@ -60,7 +60,7 @@ internal sealed class PublishedTopology
         }
 
         Services = [.. app.Projects.Select(p => Project(app, p.Name, app.Locator.ResolveProjectPath(p.ProjectPath)))];
-        BootstrapKey = BootstrapCredential.NewKey();
+        Secrets = secrets;
         var credentials = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var service in app.Projects)
         {
@@ -74,12 +74,6 @@ internal sealed class PublishedTopology
         }
 
         Credentials = credentials;
-        using (var root = MeshRootCertificate.Create(SpiffeId.DefaultTrustDomain, time.GetUtcNow()))
-        {
-            RootCertificatePem = root.ExportCertificatePem() + "\n";
-            RootKeyPem = MeshRootCertificate.ExportKeyPem(root);
-        }
-
         MeshConfigJson = JsonSerializer.Serialize(app.Config, MeshJsonContext.Default.MeshConfig);
     }
 
@@ -89,10 +83,13 @@ internal sealed class PublishedTopology
     /// The root of the mesh's CA, made here so that the proxies can be given it: they trust the control plane's HTTPS
     /// certificate by it (<see cref="AspireMesh.Contracts.Client.ControlPlaneTrust"/>). The control plane issues from it.
     /// </summary>
-    public string RootCertificatePem { get; }
+    public string RootCertificatePem => Secrets.RootCertificatePem;
 
     /// <summary>The private key of <see cref="RootCertificatePem"/> (PKCS#8 PEM), for the control plane alone.</summary>
-    public string RootKeyPem { get; }
+    public string RootKeyPem => Secrets.RootKeyPem;
+
+    /// <summary>The root, the bootstrap key and the admin token: new, or kept from an earlier publish.</summary>
+    public PublishedSecrets Secrets { get; }
 
     public PublishOptions Options { get; }
 
@@ -106,7 +103,7 @@ internal sealed class PublishedTopology
     public IReadOnlyList<PublishedProject> Services { get; }
 
     /// <summary>The key the control plane checks bootstrap credentials with.</summary>
-    public string BootstrapKey { get; }
+    public string BootstrapKey => Secrets.BootstrapKey;
 
     /// <summary>Bootstrap credentials by their key in the Secret (<c>sidecar.&lt;service&gt;</c>, <c>gateway.&lt;name&gt;</c>).</summary>
     public IReadOnlyDictionary<string, string> Credentials { get; }

@@ -328,6 +328,8 @@ public sealed class PublishModeTests : IDisposable
     [InlineData("--publisher kubernetes --output-path OUT --image-registry https://x", "--image-registry: 'https://x' is not a registry")]
     [InlineData("--publisher manifest --output-path OUT --namespace shop", "--namespace applies to --publisher kubernetes only")]
     [InlineData("--output-path OUT", "--output-path is a publish option; give --publisher")]
+    [InlineData("--publisher manifest --output-path OUT --secrets new", "--secrets applies to --publisher kubernetes only")]
+    [InlineData("--publisher kubernetes --output-path OUT --secrets keep", "--secrets: 'keep' is not a choice; use 'reuse'")]
     public async Task Publish_BadOptions_Exit1WithReasonAndWritesNothing(string arguments, string expected)
     {
         var output = Path.Combine(_output.FullName, "out");
@@ -348,6 +350,147 @@ public sealed class PublishModeTests : IDisposable
 
         Assert.True(code == 1, process.Output);
         Assert.Contains("is a file; Kubernetes manifests are written into a directory", process.ErrorOutput, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Kubernetes_PublishAgain_KeepsRootBootstrapKeyAndAdminToken_SoOnlySecretsFileChanges()
+    {
+        var directory = Path.Combine(_output.FullName, "k8s");
+        var (first, firstProcess) = await using_(await PublishAsync("--publisher", "kubernetes", "--output-path", directory));
+        Assert.True(first == 0, firstProcess.Output + firstProcess.ErrorOutput);
+        Assert.Contains("Made a new root CA (sha256 ", firstProcess.Output, StringComparison.Ordinal);
+        var before = Snapshot(directory);
+        var secretsBefore = Secrets(directory);
+
+        var (second, process) = await using_(await PublishAsync("--publisher", "kubernetes", "--output-path", directory));
+
+        Assert.True(second == 0, process.Output + process.ErrorOutput);
+        Assert.Equal("", process.ErrorOutput);
+        var after = Snapshot(directory);
+        var secretsAfter = Secrets(directory);
+        // Same root, key and token: no Deployment, ConfigMap or Service changed, so applying it restarts no pod.
+        Assert.Equal(before.Keys.Order(), after.Keys.Order());
+        Assert.All(before.Keys.Where(f => f != "secrets.yaml"), f => Assert.True(before[f] == after[f], $"{f} changed"));
+        Assert.Equal(Text(secretsBefore["aspiremesh-ca"], "ca.key"), Text(secretsAfter["aspiremesh-ca"], "ca.key"));
+        var key = Text(secretsAfter["aspiremesh-bootstrap"], "bootstrap-key");
+        Assert.Equal(Text(secretsBefore["aspiremesh-bootstrap"], "bootstrap-key"), key);
+        Assert.Equal(Text(secretsBefore["aspiremesh-admin"], "token"), Text(secretsAfter["aspiremesh-admin"], "token"));
+        var rootHash = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.ASCII.GetBytes(RootCertificate(directory)))).ToLowerInvariant();
+        Assert.Contains($"Reusing the root CA (sha256 {rootHash[..16]}, until ", process.Output, StringComparison.Ordinal);
+
+        // The credentials are minted again (their 30 days start now), with the kept key.
+        foreach (var entry in secretsAfter["aspiremesh-bootstrap"].Children.Keys.Select(Text).Where(k => k != "bootstrap-key"))
+        {
+            Assert.True(BootstrapCredential.TryVerify(key, Text(secretsAfter["aspiremesh-bootstrap"], entry), DateTimeOffset.UtcNow, out _, out var error), $"{entry}: {error}");
+        }
+    }
+
+    [Fact]
+    public async Task Kubernetes_SecretsNew_ReplacesRootBootstrapKeyAndAdminToken()
+    {
+        var directory = Path.Combine(_output.FullName, "k8s");
+        var (first, firstProcess) = await using_(await PublishAsync("--publisher", "kubernetes", "--output-path", directory));
+        Assert.True(first == 0, firstProcess.Output + firstProcess.ErrorOutput);
+        var secretsBefore = Secrets(directory);
+        var rootBefore = RootCertificate(directory);
+
+        var (second, process) = await using_(await PublishAsync("--publisher", "kubernetes", "--output-path", directory, "--secrets", "new"));
+
+        Assert.True(second == 0, process.Output + process.ErrorOutput);
+        var secretsAfter = Secrets(directory);
+        Assert.NotEqual(rootBefore, RootCertificate(directory));
+        Assert.NotEqual(Text(secretsBefore["aspiremesh-ca"], "ca.key"), Text(secretsAfter["aspiremesh-ca"], "ca.key"));
+        Assert.NotEqual(Text(secretsBefore["aspiremesh-bootstrap"], "bootstrap-key"), Text(secretsAfter["aspiremesh-bootstrap"], "bootstrap-key"));
+        Assert.NotEqual(Text(secretsBefore["aspiremesh-admin"], "token"), Text(secretsAfter["aspiremesh-admin"], "token"));
+        Assert.Contains("applying them restarts every pod", process.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("Reusing", process.Output, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("key missing", "secrets.yaml: the Secret 'aspiremesh-ca' has no 'ca.key'")]
+    [InlineData("root of another key", "do not make a root CA")]
+    [InlineData("root expiring", "expires")]
+    [InlineData("not a CA", "is not a CA certificate")]
+    [InlineData("secrets unreadable", "secrets.yaml cannot be read")]
+    [InlineData("config map gone", "configmap.yaml is missing")]
+    public async Task Kubernetes_EarlierSecretsUnusable_Exit1WithReason_LeavesEarlierPublishAsIs(string damage, string expected)
+    {
+        var directory = Path.Combine(_output.FullName, "k8s");
+        var (first, firstProcess) = await using_(await PublishAsync("--publisher", "kubernetes", "--output-path", directory));
+        Assert.True(first == 0, firstProcess.Output + firstProcess.ErrorOutput);
+        var secretsFile = Path.Combine(directory, "secrets.yaml");
+        var configMapFile = Path.Combine(directory, "configmap.yaml");
+        var root = RootCertificate(directory);
+        var rootKey = Text(Secrets(directory)["aspiremesh-ca"], "ca.key");
+        using var otherKey = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+        string Certificate(bool ca, TimeSpan lifetime)
+        {
+            var request = new CertificateRequest("CN=other", otherKey, System.Security.Cryptography.HashAlgorithmName.SHA256);
+            request.CertificateExtensions.Add(new X509BasicConstraintsExtension(ca, false, 0, true));
+            using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-1), DateTimeOffset.UtcNow.Add(lifetime));
+            return certificate.ExportCertificatePem() + "\n";
+        }
+
+        switch (damage)
+        {
+            case "key missing":
+                Replace(secretsFile, " ca.key:", " ca.old:");
+                break;
+            case "root of another key":
+                Replace(configMapFile, Quoted(root), Quoted(Certificate(ca: true, TimeSpan.FromDays(3650))));
+                break;
+            case "root expiring":
+                Replace(configMapFile, Quoted(root), Quoted(Certificate(ca: true, TimeSpan.FromDays(10))));
+                Replace(secretsFile, Quoted(rootKey), Quoted(otherKey.ExportPkcs8PrivateKeyPem()));
+                break;
+            case "not a CA":
+                Replace(configMapFile, Quoted(root), Quoted(Certificate(ca: false, TimeSpan.FromDays(3650))));
+                Replace(secretsFile, Quoted(rootKey), Quoted(otherKey.ExportPkcs8PrivateKeyPem()));
+                break;
+            case "secrets unreadable":
+                await File.AppendAllTextAsync(secretsFile, "stringData: [unclosed\n", TestContext.Current.CancellationToken);
+                break;
+            case "config map gone":
+                File.Delete(configMapFile);
+                break;
+        }
+
+        var before = Snapshot(directory);
+
+        var (code, process) = await using_(await PublishAsync("--publisher", "kubernetes", "--output-path", directory));
+
+        Assert.True(code == 1, process.Output);
+        Assert.Contains("cannot reuse the secrets of the earlier publish", process.ErrorOutput, StringComparison.Ordinal);
+        Assert.Contains(expected, process.ErrorOutput, StringComparison.Ordinal);
+        Assert.Contains("--secrets new", process.ErrorOutput, StringComparison.Ordinal);
+        var after = Snapshot(directory);
+        Assert.Equal(before.Keys.Order(), after.Keys.Order());
+        Assert.All(before.Keys, f => Assert.True(before[f] == after[f], $"{f} changed"));
+
+        // Asked for, new secrets replace the damaged ones.
+        var (again, fresh) = await using_(await PublishAsync("--publisher", "kubernetes", "--output-path", directory, "--secrets", "new"));
+        Assert.True(again == 0, fresh.Output + fresh.ErrorOutput);
+        using var made = X509Certificate2.CreateFromPem(RootCertificate(directory), Text(Secrets(directory)["aspiremesh-ca"], "ca.key"));
+        Assert.True(made.HasPrivateKey);
+    }
+
+    private static Dictionary<string, string> Snapshot(string directory) =>
+        Directory.GetFiles(directory).ToDictionary(f => Path.GetFileName(f), f => File.ReadAllText(f));
+
+    private static Dictionary<string, YamlMappingNode> Secrets(string directory) =>
+        Load(Path.Combine(directory, "secrets.yaml")).ToDictionary(o => Text(Map(o, "metadata"), "name"), o => Map(o, "stringData"));
+
+    private static string RootCertificate(string directory) => Text(Map(Load(Path.Combine(directory, "configmap.yaml")).Single(), "data"), "ca.crt");
+
+    /// <summary>A string as the publisher writes it: a JSON string literal.</summary>
+    private static string Quoted(string value) =>
+        JsonSerializer.Serialize(value, new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+
+    private static void Replace(string file, string old, string replacement)
+    {
+        var text = File.ReadAllText(file);
+        Assert.Contains(old, text, StringComparison.Ordinal);
+        File.WriteAllText(file, text.Replace(old, replacement, StringComparison.Ordinal));
     }
 
     // The process has exited by now; disposing it only releases it.
