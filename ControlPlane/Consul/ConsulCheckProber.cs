@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
 using AspireMesh.ControlPlane.Registry;
 
@@ -7,24 +8,24 @@ namespace AspireMesh.ControlPlane.Consul;
 /// <summary>
 /// Runs the HTTP and TCP checks Consul clients register (Spring Cloud Consul's default is an HTTP check of
 /// <c>/actuator/health</c>), as the Consul agent does: each every interval, no two runs of one check at once, each bounded
-/// by its timeout, the output kept to 4 KB as Consul keeps it. Redirects are not followed, and a check registered from
-/// elsewhere never connects to a local address (<see cref="ConsulProbe.MayCallLocal"/>), whatever its host name resolves to.
+/// by its timeout, the output kept to 4 KB as Consul keeps it. Redirects are followed within the instance's own address
+/// only (not at all with <c>DisableRedirects</c>), and a check registered from elsewhere never connects to a local address (<see cref="ConsulProbe.MayCallLocal"/>), whatever its host name resolves to.
 /// </summary>
 internal sealed class ConsulCheckProber(InstanceRegistry registry) : BackgroundService
 {
     private const int MaxOutput = 4096;
     private const int MaxConcurrent = 64;
     private static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(250);
-    private static readonly HttpRequestOptionsKey<bool> MayCallLocal = new("aspiremesh.probe.may-call-local");
+    private const int MaxRedirects = 10;
+    private static readonly HttpRequestOptionsKey<ConsulProbe> Probe = new("aspiremesh.probe");
+    private static readonly HttpRequestOptionsKey<bool> Tls = new("aspiremesh.probe.tls");
 
     private readonly SemaphoreSlim _running = new(MaxConcurrent);
-    private readonly HttpClient _verifying = NewClient(skipVerify: false);
-    private readonly HttpClient _skipVerify = NewClient(skipVerify: true);
+    private readonly HttpClient _client = NewClient();
 
     public override void Dispose()
     {
-        _verifying.Dispose();
-        _skipVerify.Dispose();
+        _client.Dispose();
         _running.Dispose();
         base.Dispose();
     }
@@ -47,23 +48,43 @@ internal sealed class ConsulCheckProber(InstanceRegistry registry) : BackgroundS
         }
     }
 
-    // Consul's checks open a connection each time (no keep-alive); this one follows no redirect (a 3xx is critical).
-    private static HttpClient NewClient(bool skipVerify)
-    {
-        var handler = new SocketsHttpHandler { UseProxy = false, AllowAutoRedirect = false, PooledConnectionLifetime = TimeSpan.Zero, ConnectCallback = ConnectAsync };
-        if (skipVerify)
+    // Consul's checks open a connection each time (no keep-alive), so every connection is made for one request, with that
+    // check's own TLS settings: an https check is sent as plain HTTP over the TLS stream made here (ConnectAsync), which
+    // is what lets a check name the server it asks for (TLSServerName) and skip verification (TLSSkipVerify) on its own.
+    // Redirects are followed here, not by the handler (HttpAsync).
+    private static HttpClient NewClient() =>
+        new(new SocketsHttpHandler { UseProxy = false, AllowAutoRedirect = false, PooledConnectionLifetime = TimeSpan.Zero, ConnectCallback = ConnectAsync })
         {
-            handler.SslOptions.RemoteCertificateValidationCallback = (_, _, _, _) => true;
-        }
-
-        return new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
-    }
+            Timeout = Timeout.InfiniteTimeSpan,
+        };
 
     private static async ValueTask<Stream> ConnectAsync(SocketsHttpConnectionContext context, CancellationToken cancellationToken)
     {
-        var mayCallLocal = context.InitialRequestMessage.Options.TryGetValue(MayCallLocal, out var allowed) && allowed;
-        var socket = await OpenAsync(context.DnsEndPoint.Host, context.DnsEndPoint.Port, mayCallLocal, cancellationToken).ConfigureAwait(false);
-        return new NetworkStream(socket, ownsSocket: true);
+        var request = context.InitialRequestMessage;
+        var probe = request.Options.TryGetValue(Probe, out var p) ? p : throw new InvalidOperationException("a probe's request without its probe");
+        var socket = await OpenAsync(context.DnsEndPoint.Host, context.DnsEndPoint.Port, probe.MayCallLocal, cancellationToken).ConfigureAwait(false);
+        var stream = new NetworkStream(socket, ownsSocket: true);
+        if (!(request.Options.TryGetValue(Tls, out var tls) && tls))
+        {
+            return stream;
+        }
+
+        var ssl = new SslStream(stream, leaveInnerStreamOpen: false);
+        try
+        {
+            await ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+            {
+                TargetHost = probe.TlsServerName ?? context.DnsEndPoint.Host.Trim('[', ']'),
+                ApplicationProtocols = [SslApplicationProtocol.Http11],
+                RemoteCertificateValidationCallback = probe.TlsSkipVerify ? (_, _, _, _) => true : null,
+            }, cancellationToken).ConfigureAwait(false);
+            return ssl;
+        }
+        catch
+        {
+            await ssl.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
     }
 
     private static async Task<Socket> OpenAsync(string host, int port, bool mayCallLocal, CancellationToken cancellationToken)
@@ -115,7 +136,12 @@ internal sealed class ConsulCheckProber(InstanceRegistry registry) : BackgroundS
         }
         catch (Exception ex) when (ex is HttpRequestException or SocketException or IOException or InvalidOperationException or ArgumentException or FormatException or ProbeRefusedException)
         {
-            output = $"{Described(probe)}: {(ex.InnerException is ProbeRefusedException refused ? refused.Message : ex.Message)}";
+            output = $"{Described(probe)}: {ex.InnerException switch
+            {
+                ProbeRefusedException refused => refused.Message,
+                System.Security.Authentication.AuthenticationException tls => $"TLS handshake failed: {tls.Message}",
+                _ => ex.Message,
+            }}";
         }
         finally
         {
@@ -129,20 +155,78 @@ internal sealed class ConsulCheckProber(InstanceRegistry registry) : BackgroundS
 
     private async Task<(string Status, string Output)> HttpAsync(ConsulProbe probe, CancellationToken cancellationToken)
     {
-        using var request = new HttpRequestMessage(new HttpMethod(probe.Method), probe.Target);
-        request.Options.Set(MayCallLocal, probe.MayCallLocal);
-        foreach (var (name, value) in probe.Headers)
+        var target = new Uri(probe.Target);
+        var (method, body) = (probe.Method, probe.Body);
+        var redirects = new List<Uri>();
+        while (true)
         {
-            request.Headers.TryAddWithoutValidation(name, value);
+            using var request = NewRequest(probe, target, method, body);
+            using var response = await _client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+            var code = (int)response.StatusCode;
+            var note = "";
+            if (code is 301 or 302 or 303 or 307 or 308 && response.Headers.Location is { } location && probe.FollowRedirects)
+            {
+                var next = location.IsAbsoluteUri ? location : new Uri(target, location);
+                if (redirects.Count == MaxRedirects)
+                {
+                    note = $" (not followed: {MaxRedirects} redirects already)";
+                }
+                else if (next.Scheme != target.Scheme || !string.Equals(next.IdnHost, target.IdnHost, StringComparison.OrdinalIgnoreCase) || next.Port != target.Port || next.UserInfo.Length > 0)
+                {
+                    // Only the instance itself is probed: a redirect elsewhere could lead the control plane anywhere.
+                    note = $" (the redirect to {next.GetLeftPart(UriPartial.Path)} is not followed: it leaves the instance's address)";
+                }
+                else
+                {
+                    redirects.Add(next);
+                    target = next;
+                    // As browsers and Go's client do: 303 (and 301/302 after a POST) ask again with GET, without the body.
+                    if (code == 303 && method != "HEAD" || code is 301 or 302 && method == "POST")
+                    {
+                        (method, body) = ("GET", null);
+                    }
+
+                    continue;
+                }
+            }
+
+            var text = await ReadSomeAsync(response.Content, cancellationToken).ConfigureAwait(false);
+            var status = code is >= 200 and < 300 ? ConsulRegistration.Passing
+                : response.StatusCode == HttpStatusCode.TooManyRequests ? ConsulRegistration.Warning
+                : ConsulRegistration.Critical;
+            var via = redirects.Count == 0 ? "" : $" (redirected to {target.GetLeftPart(UriPartial.Path)})";
+            return (status, $"{Described(probe)}{via}: {code} {response.ReasonPhrase}{note} Output: {text}");
+        }
+    }
+
+    private static HttpRequestMessage NewRequest(ConsulProbe probe, Uri target, string method, string? body)
+    {
+        var tls = target.Scheme == Uri.UriSchemeHttps;
+        // An https target is asked over the TLS stream ConnectAsync makes, as plain HTTP, with the Host it names.
+        var request = new HttpRequestMessage(new HttpMethod(method), tls ? new UriBuilder(target) { Scheme = Uri.UriSchemeHttp, Port = target.Port }.Uri : target);
+        request.Options.Set(Probe, probe);
+        request.Options.Set(Tls, tls);
+        if (tls)
+        {
+            request.Headers.Host = target.IsDefaultPort ? target.IdnHost : $"{target.IdnHost}:{target.Port}";
         }
 
-        using var response = await (probe.TlsSkipVerify ? _skipVerify : _verifying).SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
-        var body = await ReadSomeAsync(response.Content, cancellationToken).ConfigureAwait(false);
-        var code = (int)response.StatusCode;
-        var status = code is >= 200 and < 300 ? ConsulRegistration.Passing
-            : response.StatusCode == HttpStatusCode.TooManyRequests ? ConsulRegistration.Warning
-            : ConsulRegistration.Critical;
-        return (status, $"{Described(probe)}: {code} {response.ReasonPhrase} Output: {body}");
+        if (body is not null)
+        {
+            request.Content = new ByteArrayContent(System.Text.Encoding.UTF8.GetBytes(body));
+        }
+
+        foreach (var (name, value) in probe.Headers)
+        {
+            if (!request.Headers.TryAddWithoutValidation(name, value))
+            {
+                // A content header (Content-Type of the body): on the content, made empty when there is no body.
+                request.Content ??= new ByteArrayContent([]);
+                request.Content.Headers.TryAddWithoutValidation(name, value);
+            }
+        }
+
+        return request;
     }
 
     private static async Task<(string Status, string Output)> TcpAsync(ConsulProbe probe, CancellationToken cancellationToken)

@@ -205,6 +205,18 @@ internal sealed record ConsulProbe(string Kind, string Target, TimeSpan Interval
     /// <summary>Whether an https target's certificate goes unchecked (Consul's <c>TLSSkipVerify</c>).</summary>
     public bool TlsSkipVerify { get; init; }
 
+    /// <summary>The request's body (Consul's <c>Body</c>); null: none.</summary>
+    public string? Body { get; init; }
+
+    /// <summary>
+    /// Whether a redirect is followed (Consul's default; <c>DisableRedirects</c> turns it off): only within the instance's
+    /// own scheme, host and port, so that a check never leads the control plane to another address.
+    /// </summary>
+    public bool FollowRedirects { get; init; } = true;
+
+    /// <summary>The name an https target is asked for and checked against (SNI; Consul's <c>TLSServerName</c>); null: the URL's host.</summary>
+    public string? TlsServerName { get; init; }
+
     /// <summary>
     /// Whether it may call a loopback, link-local or unspecified address: only when registered from the control plane's
     /// own machine. Otherwise a registration (with any service's token) could have the control plane call itself from
@@ -219,7 +231,8 @@ internal sealed record ConsulProbe(string Kind, string Target, TimeSpan Interval
     /// <summary>Whether two definitions ask for the same probe (a re-registration keeps the state of an unchanged check).</summary>
     public bool SameAs(ConsulProbe other) =>
         Kind == other.Kind && Target == other.Target && Interval == other.Interval && Timeout == other.Timeout && Method == other.Method
-        && TlsSkipVerify == other.TlsSkipVerify && MayCallLocal == other.MayCallLocal && Headers.SequenceEqual(other.Headers);
+        && TlsSkipVerify == other.TlsSkipVerify && MayCallLocal == other.MayCallLocal && Headers.SequenceEqual(other.Headers)
+        && Body == other.Body && FollowRedirects == other.FollowRedirects && TlsServerName == other.TlsServerName;
 
     /// <summary>An address a probe registered from elsewhere may not call: loopback, link-local, unspecified or "this network".</summary>
     public static bool IsLocal(System.Net.IPAddress address)
@@ -304,14 +317,38 @@ internal sealed record ConsulProbe(string Kind, string Target, TimeSpan Interval
             throw new ConsulException($"{what} carries user information: give credentials in Check.Header instead, out of the check's output.");
         }
 
+        var body = ConsulRegistration.Member(check, "Body") switch
+        {
+            null or { ValueKind: JsonValueKind.Null } => null,
+            { ValueKind: JsonValueKind.String } text => text.GetString() is { Length: > 0 } b ? b : null,
+            _ => throw new ConsulException("Check.Body is not a string."),
+        };
+        var serverName = ConsulRegistration.Member(check, "TLSServerName") switch
+        {
+            null or { ValueKind: JsonValueKind.Null } => null,
+            { ValueKind: JsonValueKind.String } text when text.GetString() is not { Length: > 0 } => null,
+            { ValueKind: JsonValueKind.String } text when Uri.CheckHostName(text.GetString()) == UriHostNameType.Dns => text.GetString(),
+            _ => throw new ConsulException($"Check.TLSServerName {ConsulRegistration.Member(check, "TLSServerName")} is not a host name."),
+        };
         return new ConsulProbe(kind, http ?? tcp!, interval < MinimumInterval ? MinimumInterval : interval, timeout)
         {
             Method = method,
             Headers = headers,
-            TlsSkipVerify = ConsulRegistration.Member(check, "TLSSkipVerify") is { ValueKind: JsonValueKind.True },
+            TlsSkipVerify = Flag(check, "TLSSkipVerify"),
+            Body = kind == Http ? body : null,
+            FollowRedirects = !Flag(check, "DisableRedirects"),
+            // Consul uses it for https checks only.
+            TlsServerName = target.Scheme == "https" ? serverName : null,
             MayCallLocal = fromThisMachine,
         };
     }
+
+    private static bool Flag(JsonElement check, string name) => ConsulRegistration.Member(check, name) switch
+    {
+        null or { ValueKind: JsonValueKind.Null or JsonValueKind.False } => false,
+        { ValueKind: JsonValueKind.True } => true,
+        var other => throw new ConsulException($"Check.{name} {other} is not true or false."),
+    };
 }
 
 /// <summary>Go's duration strings, as Consul writes them: <c>30s</c>, <c>1m30s</c>, <c>30m0s</c>, <c>500ms</c>, <c>1h</c>.</summary>

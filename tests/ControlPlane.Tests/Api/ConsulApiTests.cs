@@ -2,6 +2,8 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using AspireMesh.Contracts.Registry;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 
 namespace AspireMesh.ControlPlane.Tests.Api;
@@ -95,6 +97,9 @@ public sealed class ConsulApiTests
     [InlineData("""{"Name": "orders", "Address": "127.0.0.1", "Port": 1, "Check": {"TTL": "ten"}}""", "Check.TTL 'ten' is not a duration")]
     [InlineData("""{"Name": "orders", "Address": "127.0.0.1", "Port": 1, "Checks": [{"TTL": "1s"}, {"TTL": "2s"}]}""", "Only one check per service")]
     [InlineData("""{"Name": "orders", """, "Request decode failed")]
+    [InlineData("""{"Name": "orders", "Address": "127.0.0.1", "Port": 1, "Check": {"HTTP": "http://127.0.0.1:1/", "Interval": "1s", "Body": {"a": 1}}}""", "Check.Body is not a string.")]
+    [InlineData("""{"Name": "orders", "Address": "127.0.0.1", "Port": 1, "Check": {"HTTP": "http://127.0.0.1:1/", "Interval": "1s", "DisableRedirects": "yes"}}""", "Check.DisableRedirects yes is not true or false.")]
+    [InlineData("""{"Name": "orders", "Address": "127.0.0.1", "Port": 1, "Check": {"HTTP": "https://127.0.0.1:1/", "Interval": "1s", "TLSServerName": "not a name"}}""", "Check.TLSServerName not a name is not a host name.")]
     public async Task Register_Invalid_400WithTheReason_NothingRegistered(string body, string reason)
     {
         await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ConsulApiTests).Assembly);
@@ -202,6 +207,99 @@ public sealed class ConsulApiTests
         await Eventually.UntilAsync(async () => await controlPlane.HealthOfAsync("orders-1") == InstanceHealth.Unhealthy, Deadline, "the redirect to be critical");
         Assert.StartsWith($"its Consul check is critical: HTTP GET {app.Url}health: 302 Found", await controlPlane.ReasonOfAsync("orders-1"), StringComparison.Ordinal);
         Assert.Equal(0, Volatile.Read(ref elsewhere));
+    }
+
+    [Fact]
+    public async Task HttpCheck_BodyMethodAndContentType_SentAsRegistered()
+    {
+        await using var app = await TestBackend.StartAsync("orders-app");
+        var seen = new TaskCompletionSource<(string Method, string? ContentType, string Body)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        app.Handler = async context =>
+        {
+            using var reader = new StreamReader(context.Request.Body);
+            seen.TrySetResult((context.Request.Method, context.Request.ContentType, await reader.ReadToEndAsync(Cancel)));
+        };
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ConsulApiTests).Assembly);
+        await PutAsync(controlPlane, "v1/agent/service/register", $$$"""
+            {"ID": "orders-1", "Name": "orders", "Address": "127.0.0.1", "Port": {{{app.Url.Port}}},
+             "Check": {"HTTP": "{{{app.Url}}}health", "Method": "POST", "Body": "{\"deep\": true}", "Header": {"Content-Type": ["application/json"]}, "Interval": "1s"}}
+            """);
+
+        Assert.Equal(("POST", "application/json", """{"deep": true}"""), await seen.Task.WaitAsync(Deadline, Cancel));
+        await Eventually.UntilAsync(async () => await controlPlane.HealthOfAsync("orders-1") == InstanceHealth.Healthy, Deadline, "the check to pass");
+    }
+
+    [Fact]
+    public async Task HttpCheck_ARedirectWithinTheInstance_IsFollowed_UnlessDisableRedirects()
+    {
+        await using var app = await TestBackend.StartAsync("orders-app");
+        app.Handler = context =>
+        {
+            if (context.Request.Path == "/health")
+            {
+                context.Response.Redirect("/health/ready");
+                return Task.CompletedTask;
+            }
+
+            return context.Response.WriteAsync($"{context.Request.Method} {context.Request.Path}", Cancel);
+        };
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ConsulApiTests).Assembly);
+        await PutAsync(controlPlane, "v1/agent/service/register", $$$"""
+            {"ID": "orders-1", "Name": "orders", "Address": "127.0.0.1", "Port": {{{app.Url.Port}}}, "Check": {"HTTP": "{{{app.Url}}}health", "Interval": "1s"}}
+            """);
+        await PutAsync(controlPlane, "v1/agent/service/register", $$$"""
+            {"ID": "orders-2", "Name": "orders", "Address": "127.0.0.1", "Port": {{{app.Url.Port}}}, "Check": {"HTTP": "{{{app.Url}}}health", "Interval": "1s", "DisableRedirects": true, "Status": "passing"}}
+            """);
+
+        await Eventually.UntilAsync(async () => await controlPlane.HealthOfAsync("orders-1") == InstanceHealth.Healthy && await controlPlane.HealthOfAsync("orders-2") == InstanceHealth.Unhealthy,
+            Deadline, "the followed redirect to pass and the other to be critical");
+        var checks = (await GetAsync(controlPlane, "v1/health/checks/orders")).Body.EnumerateArray().ToDictionary(c => c.GetProperty("ServiceID").GetString()!, c => c.GetProperty("Output").GetString());
+        Assert.Equal($"HTTP GET {app.Url}health (redirected to {app.Url}health/ready): 200 OK Output: GET /health/ready", checks["orders-1"]);
+        Assert.StartsWith($"HTTP GET {app.Url}health: 302 Found", checks["orders-2"], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task HttpsCheck_AsksForTLSServerName_AndVerifiesUnlessTLSSkipVerify()
+    {
+        using var key = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+        var request = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=orders.internal", key, System.Security.Cryptography.HashAlgorithmName.SHA256);
+        var names = new System.Security.Cryptography.X509Certificates.SubjectAlternativeNameBuilder();
+        names.AddDnsName("orders.internal");
+        request.CertificateExtensions.Add(names.Build());
+        using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-1), DateTimeOffset.UtcNow.AddDays(1));
+        var asked = new System.Collections.Concurrent.ConcurrentQueue<string?>();
+        var builder = Microsoft.AspNetCore.Builder.WebApplication.CreateSlimBuilder(new Microsoft.AspNetCore.Builder.WebApplicationOptions { Args = ["--hostBuilder:reloadConfigOnChange=false"] });
+        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, o => o.UseHttps(new Microsoft.AspNetCore.Server.Kestrel.Https.HttpsConnectionAdapterOptions
+        {
+            ServerCertificateSelector = (_, name) =>
+            {
+                asked.Enqueue(name);
+                return certificate;
+            },
+        })));
+        await using var app = builder.Build();
+        app.Run(context => context.Response.WriteAsync($"{context.Request.Host} ok", Cancel));
+        await app.StartAsync(Cancel);
+        var port = new Uri(app.Urls.First()).Port;
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ConsulApiTests).Assembly);
+        await PutAsync(controlPlane, "v1/agent/service/register", $$$"""
+            {"ID": "orders-1", "Name": "orders", "Address": "127.0.0.1", "Port": {{{port}}},
+             "Check": {"HTTP": "https://127.0.0.1:{{{port}}}/health", "Interval": "1s", "TLSServerName": "orders.internal", "TLSSkipVerify": true}}
+            """);
+
+        await Eventually.UntilAsync(async () => await controlPlane.HealthOfAsync("orders-1") == InstanceHealth.Healthy, Deadline, "the https check to pass");
+        Assert.Contains("orders.internal", asked);
+        Assert.Equal($"HTTP GET https://127.0.0.1:{port}/health: 200 OK Output: 127.0.0.1:{port} ok",
+            (await GetAsync(controlPlane, "v1/health/checks/orders")).Body[0].GetProperty("Output").GetString());
+
+        // Verified by default: a certificate no CA of the system issued does not pass.
+        await PutAsync(controlPlane, "v1/agent/service/register", $$$"""
+            {"ID": "orders-1", "Name": "orders", "Address": "127.0.0.1", "Port": {{{port}}},
+             "Check": {"HTTP": "https://127.0.0.1:{{{port}}}/health", "Interval": "1s", "TLSServerName": "orders.internal"}}
+            """);
+        await Eventually.UntilAsync(async () => (await controlPlane.ReasonOfAsync("orders-1"))?.Contains("TLS", StringComparison.Ordinal) == true, Deadline, "the unverified certificate to be critical");
+        Assert.Equal(InstanceHealth.Unhealthy, await controlPlane.HealthOfAsync("orders-1"));
+        Assert.StartsWith($"its Consul check is critical: HTTP GET https://127.0.0.1:{port}/health: TLS handshake failed: ", await controlPlane.ReasonOfAsync("orders-1"), StringComparison.Ordinal);
     }
 
     [Fact]
