@@ -5,8 +5,8 @@ namespace AspireMesh.Contracts.Security;
 
 /// <summary>
 /// A new root for a mesh's certificate authority: ECDSA P-256, ten years. The control plane generates one on its first
-/// start; a published Kubernetes topology generates it at publish time, so that the proxies can be given it (to trust the
-/// control plane's HTTPS certificate by) before the control plane runs.
+/// start; a published Kubernetes topology generates it at its first publish (later ones keep it), so that the proxies can
+/// be given it (to trust the control plane's HTTPS certificate by) before the control plane runs.
 /// </summary>
 public static class MeshRootCertificate
 {
@@ -19,6 +19,29 @@ public static class MeshRootCertificate
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
         request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
         return request.CreateSelfSigned(now - TimeSpan.FromMinutes(1), now.AddYears(10));
+    }
+
+    /// <summary>
+    /// Why <paramref name="certificate"/> (with its key) cannot be a mesh CA's root, or null when it can: it must be a CA
+    /// (basicConstraints CA:TRUE), may sign certificates (keyUsage keyCertSign, when it has a keyUsage) and have an ECDSA
+    /// or RSA private key.
+    /// </summary>
+    public static string? Unusable(X509Certificate2 certificate)
+    {
+        ArgumentNullException.ThrowIfNull(certificate);
+        if (certificate.Extensions.OfType<X509BasicConstraintsExtension>().FirstOrDefault() is not { CertificateAuthority: true })
+        {
+            return $"{certificate.Subject} is not a CA certificate (basicConstraints CA:TRUE is missing)";
+        }
+
+        if (certificate.Extensions.OfType<X509KeyUsageExtension>().FirstOrDefault() is { } usage && !usage.KeyUsages.HasFlag(X509KeyUsageFlags.KeyCertSign))
+        {
+            return $"{certificate.Subject} may not sign certificates (its keyUsage lacks keyCertSign)";
+        }
+
+        using var ec = certificate.GetECDsaPrivateKey();
+        using var rsa = ec is null ? certificate.GetRSAPrivateKey() : null;
+        return ec is null && rsa is null ? $"{certificate.Subject} has no ECDSA or RSA private key" : null;
     }
 
     /// <summary>The private key of a root made by <see cref="Create"/> (or supplied), PKCS#8 PEM.</summary>

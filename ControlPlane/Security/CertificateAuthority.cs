@@ -322,15 +322,15 @@ internal sealed class CertificateAuthority : IDisposable
         {
             certificate = X509Certificate2.CreateFromPem(certificatePem, keyPem);
         }
-        catch (CryptographicException ex)
+        catch (Exception ex) when (ex is CryptographicException or ArgumentException)
         {
-            throw new CertificateRequestException($"the supplied root certificate and key do not load: {ex.Message}");
+            throw new CertificateRequestException($"the supplied root certificate and key do not load: {(ex is ArgumentException ? "the key is not the certificate's" : ex.Message)}");
         }
 
-        if (certificate.Extensions.OfType<X509BasicConstraintsExtension>().FirstOrDefault() is not { CertificateAuthority: true })
+        if (MeshRootCertificate.Unusable(certificate) is { } problem)
         {
             certificate.Dispose();
-            throw new CertificateRequestException("the supplied root is not a CA certificate (basicConstraints CA:TRUE is missing).");
+            throw new CertificateRequestException($"the supplied root cannot issue: {problem}.");
         }
 
         return new Root(certificate, certificate.GetCertHashString(HashAlgorithmName.SHA256).ToLowerInvariant(), null);

@@ -231,8 +231,8 @@ internal static class KubernetesManifestWriter
         new() { { "httpGet", new Map { { "path", "/live" }, { "port", PublishedTopology.TelemetryPort } } }, { "periodSeconds", 10 }, { "failureThreshold", 6 } };
 
     /// <summary>
-    /// The hash of the published root on every pod: a publish makes a new root, which pods read from the ConfigMap only
-    /// when they start, so applying it must restart them all (the control plane, which then issues from the new root,
+    /// The hash of the published root on every pod: a publish with a new root (the first, or <c>--secrets new</c>), which
+    /// pods read from the ConfigMap only when they start, must restart them all when applied (the control plane, which then issues from the new root,
     /// and every proxy, which is then given it), not leave pods that trust the old root alone.
     /// </summary>
     private static Map RootAnnotation(PublishedTopology topology) => new()

@@ -14,9 +14,11 @@ internal static class MeshPublisher
         // Relative paths are relative to the working directory, which `dotnet run` sets to the AppHost's folder.
         var output = Path.GetFullPath(options.OutputPath);
         PublishedTopology topology;
+        string secretsNote;
         try
         {
-            topology = new PublishedTopology(app, options, Secrets(options, output, console, time), time);
+            (var secrets, secretsNote) = Secrets(options, output, time);
+            topology = new PublishedTopology(app, options, secrets, time);
         }
         catch (TopologyException ex)
         {
@@ -61,6 +63,7 @@ internal static class MeshPublisher
                 console.Info($"  wrote {file}");
             }
 
+            console.Info(secretsNote);
             console.Info($"Published Kubernetes manifests to: {output} (apply with: kubectl apply -k {output})");
             console.Info($"The bootstrap credentials in {KubernetesManifestWriter.BootstrapSecret} can be redeemed for {PublishedTopology.CredentialLifetime.TotalDays:0} days; publish again to mint new ones.");
             return 0;
@@ -76,28 +79,26 @@ internal static class MeshPublisher
     /// The root CA, bootstrap key and admin token: those of the Kubernetes publish already in <paramref name="output"/>
     /// unless new ones are asked for, so that applying a publish again changes only what the topology changed.
     /// </summary>
-    private static PublishedSecrets Secrets(PublishOptions options, string output, MeshConsole console, TimeProvider time)
+    private static (PublishedSecrets Secrets, string Note) Secrets(PublishOptions options, string output, TimeProvider time)
     {
         if (options.Publisher != PublishOptions.Kubernetes)
         {
-            return PublishedSecrets.New(time);
+            return (PublishedSecrets.New(time), "");
         }
 
         var earlier = options.Secrets == PublishOptions.ReuseSecrets && Directory.Exists(output)
-            ? PublishedSecrets.ReadEarlier(output, KubernetesManifestWriter.SecretsFile, KubernetesManifestWriter.ConfigMapFile, time, PublishedTopology.CredentialLifetime)
+            ? PublishedSecrets.ReadEarlier(output, KubernetesManifestWriter.SecretsFile, KubernetesManifestWriter.ConfigMapFile, options.Namespace, time, PublishedTopology.CredentialLifetime)
             : null;
         if (earlier is not null)
         {
-            console.Info($"Reusing the root CA (sha256 {earlier.RootHash[..16]}, until {earlier.RootExpires:yyyy-MM-dd}), bootstrap key and admin token of the earlier publish in {output}: "
-                + $"running pods keep them (--secrets {PublishOptions.NewSecrets} makes new ones)");
-            return earlier;
+            return (earlier, $"Kept the root CA (sha256 {earlier.RootHash[..16]}, until {earlier.RootExpires:yyyy-MM-dd}), bootstrap key and admin token of the earlier publish: "
+                + $"running pods keep them, and credentials minted before stay valid until they expire (--secrets {PublishOptions.NewSecrets} makes new ones)");
         }
 
         var made = PublishedSecrets.New(time);
-        console.Info(options.Secrets == PublishOptions.NewSecrets && File.Exists(Path.Combine(output, KubernetesManifestWriter.SecretsFile))
-            ? $"Made a new root CA (sha256 {made.RootHash[..16]}), bootstrap key and admin token, replacing those in {output}: applying them restarts every pod, and registration tokens minted before stop working"
+        return (made, options.Secrets == PublishOptions.NewSecrets && File.Exists(Path.Combine(output, KubernetesManifestWriter.SecretsFile))
+            ? $"Made a new root CA (sha256 {made.RootHash[..16]}), bootstrap key and admin token, replacing the earlier ones: applying them restarts every pod, and registration tokens minted before stop working"
             : $"Made a new root CA (sha256 {made.RootHash[..16]}), bootstrap key and admin token");
-        return made;
     }
 
     private static int Count(MeshApplication app) => 1 + app.Projects.Count * 2 + app.Gateways.Count;

@@ -43,26 +43,36 @@ internal sealed record PublishedSecrets(string RootCertificatePem, string RootKe
     /// there is one that cannot be reused: unreadable, an entry missing, a key that is not the certificate's, a root that
     /// is no CA or expires before credentials minted now would.
     /// </summary>
-    public static PublishedSecrets? ReadEarlier(string directory, string secretsFile, string configMapFile, TimeProvider time, TimeSpan credentialLifetime)
+    public static PublishedSecrets? ReadEarlier(string directory, string secretsFile, string configMapFile, string? kubernetesNamespace, TimeProvider time, TimeSpan credentialLifetime)
     {
         var secretsPath = Path.Combine(directory, secretsFile);
+        var configPath = Path.Combine(directory, configMapFile);
         if (!File.Exists(secretsPath))
         {
-            return null;
+            // The root's certificate without its key: making a new root here would restart every pod unasked.
+            return File.Exists(configPath)
+                ? throw new InvalidDataException($"{secretsPath} is missing beside {configPath} of an earlier publish: it holds the root's key, the bootstrap key and the admin token (keep the whole folder between publishes)")
+                : null;
         }
 
-        var secrets = ReadEntries(secretsPath, "Secret", "stringData");
-        var configPath = Path.Combine(directory, configMapFile);
+        var secrets = ReadEntries(secretsPath, "Secret");
         if (!File.Exists(configPath))
         {
-            throw new InvalidDataException($"{configPath} is missing: it holds the root certificate ({KubernetesManifestWriter.CaCertificateEntry}) of the earlier publish whose {secretsFile} is beside it.");
+            throw new InvalidDataException($"{configPath} is missing: it holds the root certificate ({KubernetesManifestWriter.CaCertificateEntry}) of the earlier publish whose {secretsFile} is beside it");
         }
 
-        var config = ReadEntries(configPath, "ConfigMap", "data");
-        string Entry(Dictionary<string, Dictionary<string, string>> objects, string path, string kind, string name, string key) =>
-            objects.TryGetValue(name, out var entries) && entries.TryGetValue(key, out var value) && !string.IsNullOrWhiteSpace(value)
+        var config = ReadEntries(configPath, "ConfigMap");
+        string Entry(Dictionary<string, Entries> objects, string path, string kind, string name, string key) =>
+            objects.TryGetValue(name, out var entries) && entries.Values.TryGetValue(key, out var value) && !string.IsNullOrWhiteSpace(value)
                 ? value
-                : throw new InvalidDataException($"{path}: the {kind} '{name}' has no '{key}'.");
+                : throw new InvalidDataException($"{path}: the {kind} '{name}' has no '{key}'");
+
+        // Secrets of a mesh in another namespace: reusing them would make the two meshes trust each other's workloads.
+        if (secrets.TryGetValue(KubernetesManifestWriter.CaSecret, out var caSecret) && caSecret.Namespace != kubernetesNamespace)
+        {
+            throw new InvalidDataException(
+                $"{secretsPath} is of a publish {(caSecret.Namespace is null ? "without --namespace" : $"into namespace '{caSecret.Namespace}'")}, this one is {(kubernetesNamespace is null ? "without --namespace" : $"into '{kubernetesNamespace}'")}: two meshes would share a root and trust each other's workloads");
+        }
 
         var certificatePem = Entry(config, configPath, "ConfigMap", KubernetesManifestWriter.ConfigMapName, KubernetesManifestWriter.CaCertificateEntry);
         var keyPem = Entry(secrets, secretsPath, "Secret", KubernetesManifestWriter.CaSecret, KubernetesManifestWriter.CaKeyEntry);
@@ -78,7 +88,7 @@ internal sealed record PublishedSecrets(string RootCertificatePem, string RootKe
         }
         catch (FormatException)
         {
-            throw new InvalidDataException($"{secretsPath}: '{KubernetesManifestWriter.BootstrapKeyEntry}' of the Secret '{KubernetesManifestWriter.BootstrapSecret}' is not base64 of at least 16 bytes.");
+            throw new InvalidDataException($"{secretsPath}: '{KubernetesManifestWriter.BootstrapKeyEntry}' of the Secret '{KubernetesManifestWriter.BootstrapSecret}' is not base64 of at least 16 bytes");
         }
 
         X509Certificate2 root;
@@ -89,21 +99,21 @@ internal sealed record PublishedSecrets(string RootCertificatePem, string RootKe
         catch (Exception ex) when (ex is CryptographicException or ArgumentException)
         {
             throw new InvalidDataException(
-                $"the root certificate ('{KubernetesManifestWriter.CaCertificateEntry}' in {configPath}) and its key ('{KubernetesManifestWriter.CaKeyEntry}' in {secretsPath}) do not make a root CA: {ex.Message}");
+                $"the root certificate ('{KubernetesManifestWriter.CaCertificateEntry}' in {configPath}) and its key ('{KubernetesManifestWriter.CaKeyEntry}' in {secretsPath}) do not make a root CA: {(ex is ArgumentException ? "the key is not the certificate's" : ex.Message)}");
         }
 
         using (root)
         {
-            if (root.Extensions.OfType<X509BasicConstraintsExtension>().FirstOrDefault() is not { CertificateAuthority: true })
+            if (MeshRootCertificate.Unusable(root) is { } problem)
             {
-                throw new InvalidDataException($"{configPath}: '{KubernetesManifestWriter.CaCertificateEntry}' ({root.Subject}) is not a CA certificate.");
+                throw new InvalidDataException($"{configPath}: '{KubernetesManifestWriter.CaCertificateEntry}' cannot be the mesh's root: {problem}");
             }
 
             var needed = time.GetUtcNow().Add(credentialLifetime);
             if (root.NotAfter.ToUniversalTime() < needed)
             {
                 throw new InvalidDataException(
-                    $"{configPath}: the root ({root.Subject}) expires {root.NotAfter.ToUniversalTime():yyyy-MM-dd HH:mm} UTC, before the credentials this publish mints would ({needed:yyyy-MM-dd}).");
+                    $"{configPath}: the root ({root.Subject}) expires {root.NotAfter.ToUniversalTime():yyyy-MM-dd HH:mm} UTC, before the credentials this publish mints would ({needed:yyyy-MM-dd})");
             }
         }
 
@@ -111,8 +121,14 @@ internal sealed record PublishedSecrets(string RootCertificatePem, string RootKe
         return new PublishedSecrets(certificatePem.TrimEnd() + "\n", keyPem, bootstrapKey, adminToken);
     }
 
-    /// <summary>The string entries (<paramref name="section"/>) of every object of <paramref name="kind"/> in a YAML file, by the object's name.</summary>
-    private static Dictionary<string, Dictionary<string, string>> ReadEntries(string path, string kind, string section)
+    /// <summary>An object's namespace and string entries.</summary>
+    private sealed record Entries(string? Namespace, Dictionary<string, string> Values);
+
+    /// <summary>
+    /// The string entries of every object of <paramref name="kind"/> in a YAML file, by the object's name: <c>data</c>
+    /// (base64 in a Secret) and <c>stringData</c> (which wins, as Kubernetes merges them).
+    /// </summary>
+    private static Dictionary<string, Entries> ReadEntries(string path, string kind)
     {
         var stream = new YamlStream();
         try
@@ -125,7 +141,7 @@ internal sealed record PublishedSecrets(string RootCertificatePem, string RootKe
             throw new InvalidDataException($"{path} cannot be read: {ex.Message}");
         }
 
-        var objects = new Dictionary<string, Dictionary<string, string>>(StringComparer.Ordinal);
+        var objects = new Dictionary<string, Entries>(StringComparer.Ordinal);
         foreach (var document in stream.Documents)
         {
             if (document.RootNode is not YamlMappingNode root || Scalar(root, "kind") != kind
@@ -135,21 +151,38 @@ internal sealed record PublishedSecrets(string RootCertificatePem, string RootKe
             }
 
             var entries = new Dictionary<string, string>(StringComparer.Ordinal);
-            if (Child(root, section) is YamlMappingNode data)
+            foreach (var section in kind == "Secret" ? ["data", "stringData"] : new[] { "data" })
             {
+                if (Child(root, section) is not YamlMappingNode data)
+                {
+                    continue;
+                }
+
                 foreach (var (key, value) in data.Children)
                 {
                     if (key is YamlScalarNode { Value: { } k } && value is YamlScalarNode { Value: { } v })
                     {
-                        entries[k] = v;
+                        entries[k] = kind == "Secret" && section == "data" ? Base64(v, path, name, k) : v;
                     }
                 }
             }
 
-            objects[name] = entries;
+            objects[name] = new Entries(Scalar(metadata, "namespace"), entries);
         }
 
         return objects;
+    }
+
+    private static string Base64(string value, string path, string secret, string key)
+    {
+        try
+        {
+            return System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(value));
+        }
+        catch (FormatException)
+        {
+            throw new InvalidDataException($"{path}: '{key}' in the data of the Secret '{secret}' is not base64");
+        }
     }
 
     private static YamlNode? Child(YamlMappingNode node, string key) => node.Children.TryGetValue(new YamlScalarNode(key), out var child) ? child : null;

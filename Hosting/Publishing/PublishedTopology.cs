@@ -80,7 +80,7 @@ internal sealed class PublishedTopology
     public MeshApplication App { get; }
 
     /// <summary>
-    /// The root of the mesh's CA, made here so that the proxies can be given it: they trust the control plane's HTTPS
+    /// The root of the mesh's CA, made at publish time (or kept from an earlier publish) so that the proxies can be given it: they trust the control plane's HTTPS
     /// certificate by it (<see cref="AspireMesh.Contracts.Client.ControlPlaneTrust"/>). The control plane issues from it.
     /// </summary>
     public string RootCertificatePem => Secrets.RootCertificatePem;

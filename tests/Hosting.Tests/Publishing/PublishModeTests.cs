@@ -376,11 +376,14 @@ public sealed class PublishModeTests : IDisposable
         Assert.Equal(Text(secretsBefore["aspiremesh-bootstrap"], "bootstrap-key"), key);
         Assert.Equal(Text(secretsBefore["aspiremesh-admin"], "token"), Text(secretsAfter["aspiremesh-admin"], "token"));
         var rootHash = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.ASCII.GetBytes(RootCertificate(directory)))).ToLowerInvariant();
-        Assert.Contains($"Reusing the root CA (sha256 {rootHash[..16]}, until ", process.Output, StringComparison.Ordinal);
+        Assert.Contains($"Kept the root CA (sha256 {rootHash[..16]}, until ", process.Output, StringComparison.Ordinal);
 
         // The credentials are minted again (their 30 days start now), with the kept key.
-        foreach (var entry in secretsAfter["aspiremesh-bootstrap"].Children.Keys.Select(Text).Where(k => k != "bootstrap-key"))
+        var credentials = secretsAfter["aspiremesh-bootstrap"].Children.Keys.Select(Text).Where(k => k != "bootstrap-key").ToList();
+        Assert.Equal(["gateway.gateway", "sidecar.catalog", "sidecar.frontend", "sidecar.inventory"], credentials.Order(StringComparer.Ordinal));
+        foreach (var entry in credentials)
         {
+            Assert.NotEqual(Text(secretsBefore["aspiremesh-bootstrap"], entry), Text(secretsAfter["aspiremesh-bootstrap"], entry));
             Assert.True(BootstrapCredential.TryVerify(key, Text(secretsAfter["aspiremesh-bootstrap"], entry), DateTimeOffset.UtcNow, out _, out var error), $"{entry}: {error}");
         }
     }
@@ -403,14 +406,17 @@ public sealed class PublishModeTests : IDisposable
         Assert.NotEqual(Text(secretsBefore["aspiremesh-bootstrap"], "bootstrap-key"), Text(secretsAfter["aspiremesh-bootstrap"], "bootstrap-key"));
         Assert.NotEqual(Text(secretsBefore["aspiremesh-admin"], "token"), Text(secretsAfter["aspiremesh-admin"], "token"));
         Assert.Contains("applying them restarts every pod", process.Output, StringComparison.Ordinal);
-        Assert.DoesNotContain("Reusing", process.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("Kept the root", process.Output, StringComparison.Ordinal);
     }
 
     [Theory]
     [InlineData("key missing", "secrets.yaml: the Secret 'aspiremesh-ca' has no 'ca.key'")]
     [InlineData("root of another key", "do not make a root CA")]
-    [InlineData("root expiring", "expires")]
+    [InlineData("root expiring", "before the credentials this publish mints would")]
     [InlineData("not a CA", "is not a CA certificate")]
+    [InlineData("no keyCertSign", "its keyUsage lacks keyCertSign")]
+    [InlineData("bad bootstrap key", "'bootstrap-key' of the Secret 'aspiremesh-bootstrap' is not base64 of at least 16 bytes")]
+    [InlineData("secrets gone", "secrets.yaml is missing beside")]
     [InlineData("secrets unreadable", "secrets.yaml cannot be read")]
     [InlineData("config map gone", "configmap.yaml is missing")]
     public async Task Kubernetes_EarlierSecretsUnusable_Exit1WithReason_LeavesEarlierPublishAsIs(string damage, string expected)
@@ -423,10 +429,15 @@ public sealed class PublishModeTests : IDisposable
         var root = RootCertificate(directory);
         var rootKey = Text(Secrets(directory)["aspiremesh-ca"], "ca.key");
         using var otherKey = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
-        string Certificate(bool ca, TimeSpan lifetime)
+        string Certificate(bool ca, TimeSpan lifetime, X509KeyUsageFlags? usage = null)
         {
             var request = new CertificateRequest("CN=other", otherKey, System.Security.Cryptography.HashAlgorithmName.SHA256);
             request.CertificateExtensions.Add(new X509BasicConstraintsExtension(ca, false, 0, true));
+            if (usage is { } flags)
+            {
+                request.CertificateExtensions.Add(new X509KeyUsageExtension(flags, true));
+            }
+
             using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-1), DateTimeOffset.UtcNow.Add(lifetime));
             return certificate.ExportCertificatePem() + "\n";
         }
@@ -446,6 +457,16 @@ public sealed class PublishModeTests : IDisposable
             case "not a CA":
                 Replace(configMapFile, Quoted(root), Quoted(Certificate(ca: false, TimeSpan.FromDays(3650))));
                 Replace(secretsFile, Quoted(rootKey), Quoted(otherKey.ExportPkcs8PrivateKeyPem()));
+                break;
+            case "no keyCertSign":
+                Replace(configMapFile, Quoted(root), Quoted(Certificate(ca: true, TimeSpan.FromDays(3650), X509KeyUsageFlags.DigitalSignature)));
+                Replace(secretsFile, Quoted(rootKey), Quoted(otherKey.ExportPkcs8PrivateKeyPem()));
+                break;
+            case "bad bootstrap key":
+                Replace(secretsFile, Quoted(Text(Secrets(directory)["aspiremesh-bootstrap"], "bootstrap-key")), Quoted("c2hvcnQ="));
+                break;
+            case "secrets gone":
+                File.Delete(secretsFile);
                 break;
             case "secrets unreadable":
                 await File.AppendAllTextAsync(secretsFile, "stringData: [unclosed\n", TestContext.Current.CancellationToken);
@@ -472,6 +493,45 @@ public sealed class PublishModeTests : IDisposable
         Assert.True(again == 0, fresh.Output + fresh.ErrorOutput);
         using var made = X509Certificate2.CreateFromPem(RootCertificate(directory), Text(Secrets(directory)["aspiremesh-ca"], "ca.key"));
         Assert.True(made.HasPrivateKey);
+    }
+
+    [Fact]
+    public async Task Kubernetes_PublishAgainIntoAnotherNamespace_Exit1_TwoMeshesNeverShareARoot()
+    {
+        var directory = Path.Combine(_output.FullName, "k8s");
+        var (first, firstProcess) = await using_(await PublishAsync("--publisher", "kubernetes", "--output-path", directory));
+        Assert.True(first == 0, firstProcess.Output + firstProcess.ErrorOutput);
+        var before = Snapshot(directory);
+
+        var (code, process) = await using_(await PublishAsync("--publisher", "kubernetes", "--output-path", directory, "--namespace", "shop"));
+
+        Assert.True(code == 1, process.Output);
+        Assert.Contains("is of a publish without --namespace, this one is into 'shop': two meshes would share a root", process.ErrorOutput, StringComparison.Ordinal);
+        Assert.Equal(before, Snapshot(directory));
+    }
+
+    [Fact]
+    public async Task Kubernetes_EarlierSecretsAsBase64Data_AreKept()
+    {
+        // As `kubectl get secret -o yaml` writes a Secret: base64 under data, not stringData.
+        var directory = Path.Combine(_output.FullName, "k8s");
+        var (first, firstProcess) = await using_(await PublishAsync("--publisher", "kubernetes", "--output-path", directory));
+        Assert.True(first == 0, firstProcess.Output + firstProcess.ErrorOutput);
+        var rootKey = Text(Secrets(directory)["aspiremesh-ca"], "ca.key");
+        var secretsFile = Path.Combine(directory, "secrets.yaml");
+        var documents = File.ReadAllText(secretsFile).Split("---\n");
+        var ca = Array.FindIndex(documents, d => d.Contains("name: \"aspiremesh-ca\"", StringComparison.Ordinal));
+        documents[ca] = documents[ca].Replace("stringData:", "data:", StringComparison.Ordinal)
+            .Replace(Quoted(rootKey), Quoted(Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(rootKey))), StringComparison.Ordinal);
+        File.WriteAllText(secretsFile, string.Join("---\n", documents));
+        var rootBefore = RootCertificate(directory);
+
+        var (code, process) = await using_(await PublishAsync("--publisher", "kubernetes", "--output-path", directory));
+
+        Assert.True(code == 0, process.Output + process.ErrorOutput);
+        Assert.Contains("Kept the root CA", process.Output, StringComparison.Ordinal);
+        Assert.Equal(rootBefore, RootCertificate(directory));
+        Assert.Equal(rootKey, Text(Secrets(directory)["aspiremesh-ca"], "ca.key"));
     }
 
     private static Dictionary<string, string> Snapshot(string directory) =>
