@@ -28,7 +28,7 @@ internal static class InboundListener
             {
                 if (peers.Identity is not null)
                 {
-                    http1.UseMeshTls(peers, metrics, tlsLogger);
+                    http1.UseMeshTls(TlsListeners.Inbound, peers, metrics, tlsLogger);
                 }
             }));
         builder.Services.AddHttpForwarder();

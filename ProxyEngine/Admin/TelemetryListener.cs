@@ -39,7 +39,7 @@ public static class TelemetryListener
         ListenOptions? listen = null;
         void Configure(ListenOptions o)
         {
-            o.UseMeshTls(peers, metrics, tlsLogger);
+            o.UseMeshTls(TlsListeners.Telemetry, peers, metrics, tlsLogger);
             listen = o;
         }
 

@@ -23,9 +23,10 @@ public static class MeshTlsListener
 
     /// <summary>
     /// Adds mTLS beside plaintext to <paramref name="listen"/>; handshakes refused (no client certificate, one this mesh
-    /// does not accept, or a failed handshake) are counted in <paramref name="metrics"/> and logged.
+    /// does not accept, or a failed handshake) are counted in <paramref name="metrics"/> under <paramref name="listener"/>
+    /// (<see cref="TlsListeners"/>) and logged.
     /// </summary>
-    public static void UseMeshTls(this ListenOptions listen, PeerAuthentication authentication, RequestMetrics metrics, ILogger logger)
+    public static void UseMeshTls(this ListenOptions listen, string listener, PeerAuthentication authentication, RequestMetrics metrics, ILogger logger)
     {
         ArgumentNullException.ThrowIfNull(listen);
         ArgumentNullException.ThrowIfNull(authentication);
@@ -64,7 +65,7 @@ public static class MeshTlsListener
                 // Kestrel ends a refused handshake quietly, without calling what follows it (which marks completion).
                 if (!outcome.Completed)
                 {
-                    metrics.RecordTlsRefusal(outcome.Checked switch
+                    metrics.RecordTlsRefusal(listener, outcome.Checked switch
                     {
                         false => TlsRefusals.NoCertificate,
                         true when outcome.Refused => TlsRefusals.CertificateRefused,
@@ -120,7 +121,17 @@ public static class MeshTlsListener
     }
 }
 
-/// <summary>Why the inbound port refused a TLS handshake: the <c>reason</c> label of <c>mesh_tls_refusals_total</c>.</summary>
+/// <summary>Which listener refused a TLS handshake: the <c>listener</c> label of <c>mesh_tls_refusals_total</c>.</summary>
+public static class TlsListeners
+{
+    /// <summary>A sidecar's inbound port: peers' sidecars and gateways.</summary>
+    public const string Inbound = "inbound";
+
+    /// <summary>A proxy's telemetry port: the control plane reading stats and tap.</summary>
+    public const string Telemetry = "telemetry";
+}
+
+/// <summary>Why a listener refused a TLS handshake: the <c>reason</c> label of <c>mesh_tls_refusals_total</c>.</summary>
 public static class TlsRefusals
 {
     /// <summary>The client presented no certificate (mTLS is required on the TLS side of the port).</summary>

@@ -26,7 +26,7 @@ public sealed class RequestMetrics : IDisposable
     private readonly ConcurrentDictionary<(string Direction, string Source, string Destination, string Reason), Counter> _retries = new();
     private readonly ConcurrentDictionary<(string Destination, string Endpoint), Counter> _ejections = new();
     private readonly ConcurrentDictionary<(string Source, string Destination, string Policy), Counter> _auditDenials = new();
-    private readonly ConcurrentDictionary<string, Counter> _tlsRefusals = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<(string Listener, string Reason), Counter> _tlsRefusals = new();
     private readonly ConcurrentDictionary<string, Counter> _mirrorDrops = new(StringComparer.Ordinal);
     private readonly Meter _meter = new(MeterName);
     private readonly Counter<long> _requestsInstrument;
@@ -56,7 +56,7 @@ public sealed class RequestMetrics : IDisposable
         _retriesInstrument = _meter.CreateCounter<long>("mesh.retries", "{retry}", "Attempts retried, by reason.");
         _ejectionsInstrument = _meter.CreateCounter<long>("mesh.ejections", "{ejection}", "Endpoints ejected by outlier detection.");
         _auditDenialsInstrument = _meter.CreateCounter<long>("mesh.authz.audit_denials", "{request}", "Requests an authorization policy in Audit mode would have denied (they were let through).");
-        _tlsRefusalsInstrument = _meter.CreateCounter<long>("mesh.tls.refusals", "{connection}", "TLS handshakes the inbound port refused, by reason (no client certificate, a certificate not of this mesh, other handshake failures).");
+        _tlsRefusalsInstrument = _meter.CreateCounter<long>("mesh.tls.refusals", "{connection}", "TLS handshakes refused, by listener (inbound, telemetry) and reason (no client certificate, a certificate not of this mesh, other handshake failures).");
         _mirrorDropsInstrument = _meter.CreateCounter<long>("mesh.mirror.dropped", "{request}", "Copies of requests not sent to a mirror service because as many as it may take were already in flight.");
         _meter.CreateObservableUpDownCounter("mesh.connections.open", () => new[]
         {
@@ -181,11 +181,14 @@ public sealed class RequestMetrics : IDisposable
         _auditDenialsInstrument.Add(1, new TagList { { "mesh.source", source }, { "mesh.destination", destination }, { "mesh.authz.policy", policy } });
     }
 
-    /// <summary>Records a TLS handshake refused on the inbound port, with its reason (see <see cref="Security.TlsRefusals"/>).</summary>
-    public void RecordTlsRefusal(string reason)
+    /// <summary>
+    /// Records a TLS handshake refused on <paramref name="listener"/> (see <see cref="Security.TlsListeners"/>), with its
+    /// reason (see <see cref="Security.TlsRefusals"/>).
+    /// </summary>
+    public void RecordTlsRefusal(string listener, string reason)
     {
-        Interlocked.Increment(ref _tlsRefusals.GetOrAdd(reason, _ => new Counter()).Value);
-        _tlsRefusalsInstrument.Add(1, new KeyValuePair<string, object?>("mesh.tls.refusal_reason", reason));
+        Interlocked.Increment(ref _tlsRefusals.GetOrAdd((listener, reason), _ => new Counter()).Value);
+        _tlsRefusalsInstrument.Add(1, new KeyValuePair<string, object?>("mesh.tls.listener", listener), new KeyValuePair<string, object?>("mesh.tls.refusal_reason", reason));
     }
 
     /// <summary>Records a copy of a request dropped because <paramref name="mirror"/> had as many in flight as it may take.</summary>
@@ -275,10 +278,10 @@ public sealed class RequestMetrics : IDisposable
                 .Append("\",policy=\"").Append(Labels.Escape(policy)).Append("\"} ").Append(Interlocked.Read(ref counter.Value).ToString(CultureInfo.InvariantCulture)).Append('\n');
         }
 
-        text.Append("# HELP mesh_tls_refusals_total TLS handshakes the inbound port refused, by reason.\n# TYPE mesh_tls_refusals_total counter\n");
-        foreach (var (reason, counter) in _tlsRefusals.OrderBy(r => r.Key, StringComparer.Ordinal))
+        text.Append("# HELP mesh_tls_refusals_total TLS handshakes refused, by listener (inbound, telemetry) and reason.\n# TYPE mesh_tls_refusals_total counter\n");
+        foreach (var ((listener, reason), counter) in _tlsRefusals.OrderBy(r => r.Key.Listener, StringComparer.Ordinal).ThenBy(r => r.Key.Reason, StringComparer.Ordinal))
         {
-            text.Append("mesh_tls_refusals_total{reason=\"").Append(Labels.Escape(reason)).Append("\"} ").Append(Interlocked.Read(ref counter.Value).ToString(CultureInfo.InvariantCulture)).Append('\n');
+            text.Append("mesh_tls_refusals_total{listener=\"").Append(Labels.Escape(listener)).Append("\",reason=\"").Append(Labels.Escape(reason)).Append("\"} ").Append(Interlocked.Read(ref counter.Value).ToString(CultureInfo.InvariantCulture)).Append('\n');
         }
 
         text.Append("# HELP mesh_mirror_dropped_total Copies of requests not sent to a mirror service because as many as it may take were already in flight.\n# TYPE mesh_mirror_dropped_total counter\n");

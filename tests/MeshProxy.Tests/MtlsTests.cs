@@ -339,7 +339,7 @@ public sealed class MtlsTests
         Assert.DoesNotContain("HTTP/1.1", output, StringComparison.Ordinal);
         using var http = new HttpClient();
         await Eventually.UntilAsync(async () => System.Text.RegularExpressions.Regex.IsMatch(await http.GetStringAsync(new Uri(sidecar.Admin, "metrics"), Cancel),
-                $@"^mesh_tls_refusals_total\{{reason=""{reason}""\}} [1-9]", System.Text.RegularExpressions.RegexOptions.Multiline),
+                $@"^mesh_tls_refusals_total\{{listener=""inbound"",reason=""{reason}""\}} [1-9]", System.Text.RegularExpressions.RegexOptions.Multiline),
             Deadline, $"the sidecar's /metrics to count the refused handshake as {reason}");
     }
 

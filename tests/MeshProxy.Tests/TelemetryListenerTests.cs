@@ -121,6 +121,28 @@ public sealed class TelemetryListenerTests
         Assert.Equal(HttpStatusCode.OK, overMtls.StatusCode);
     }
 
+    [Fact]
+    public async Task TelemetryListener_TlsWithoutAMeshCertificate_RefusedAndCountedAsTheTelemetryListeners()
+    {
+        await using var app = await TestBackend.StartAsync("catalog-app");
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(TelemetryListenerTests).Assembly, null);
+        await using var catalog = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-1", app.Url, "--telemetry-port", "0");
+        var telemetry = await TelemetryUrlAsync(catalog);
+        await Eventually.UntilAsync(async () => await catalog.ReadyStatusAsync() == HttpStatusCode.OK, Deadline, "the sidecar to be ready");
+
+        using var handler = new HttpClientHandler { ServerCertificateCustomValidationCallback = HttpClientHandler.DangerousAcceptAnyServerCertificateValidator };
+        using var anonymous = new HttpClient(handler) { Timeout = Deadline };
+        await Assert.ThrowsAsync<HttpRequestException>(() => anonymous.GetAsync(new Uri(telemetry, "stats"), Cancel));
+
+        // Told apart from the inbound port's refusals, where peers' traffic arrives.
+        using var plain = new HttpClient { BaseAddress = telemetry.AsHttp(), Timeout = Deadline };
+        var last = "";
+        await Eventually.UntilAsync(async () => System.Text.RegularExpressions.Regex.IsMatch(last = await plain.GetStringAsync("metrics", Cancel),
+                "^mesh_tls_refusals_total\\{listener=\"telemetry\",reason=\"no-certificate\"\\} [1-9]", System.Text.RegularExpressions.RegexOptions.Multiline),
+            Deadline, () => $"the refusal to be counted under the telemetry listener: {string.Join(" | ", last.Split('\n').Where(l => l.Contains("tls", StringComparison.Ordinal)))}");
+        Assert.DoesNotContain("mesh_tls_refusals_total{listener=\"inbound\"", await plain.GetStringAsync("metrics", Cancel), StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("--telemetry-port 70000", "--telemetry-port: 70000 is not a port (0-65535).")]
     [InlineData("--telemetry-port -1", "--telemetry-port: -1 is not a port (0-65535).")]
