@@ -12,6 +12,9 @@ internal static partial class ControlPlaneLog
     [LoggerMessage(1003, LogLevel.Warning, "Instance {InstanceId} evicted: its lease expired without a heartbeat")]
     public static partial void InstanceEvicted(ILogger logger, string instanceId);
 
+    [LoggerMessage(1055, LogLevel.Warning, "The control plane did not run for {Seconds:0.0} s (paused, suspended or starved of CPU): leases and check deadlines were extended by as much, so that no instance is evicted for the heartbeats it could not take")]
+    public static partial void LeasesExtendedAfterPause(ILogger logger, double seconds);
+
     [LoggerMessage(1004, LogLevel.Information, "Instance {InstanceId} is now {Health}")]
     public static partial void InstanceHealthChangedCore(ILogger logger, string instanceId, string health);
 

@@ -347,6 +347,28 @@ internal sealed class InstanceRegistry(MeshStateStore store, TimeProvider time, 
     }
 
     /// <summary>Evicts every instance whose lease ran out; returns their ids.</summary>
+    /// <summary>
+    /// Moves every lease's expiry, Consul TTL deadline and critical-since time <paramref name="by"/> later: the time the
+    /// control plane lost (see <see cref="LeaseExpiryService"/>) counts against no instance.
+    /// </summary>
+    public void ExtendDeadlines(TimeSpan by)
+    {
+        static DateTimeOffset Later(DateTimeOffset at, TimeSpan by) => at >= DateTimeOffset.MaxValue - by ? DateTimeOffset.MaxValue : at + by;
+        lock (_gate)
+        {
+            foreach (var instance in _instances.Values.ToList())
+            {
+                _instances[instance.Id] = instance with
+                {
+                    ExpiresAt = Later(instance.ExpiresAt, by),
+                    Consul = instance.Consul is { } consul
+                        ? consul with { TtlDeadline = Later(consul.TtlDeadline, by), CriticalSince = consul.CriticalSince is { } since ? since + by : null }
+                        : null,
+                };
+            }
+        }
+    }
+
     public IReadOnlyList<string> EvictExpired()
     {
         var now = time.GetUtcNow();

@@ -68,6 +68,39 @@ public sealed class ControlPlaneApiTests
     }
 
     [Fact]
+    public async Task Lease_ControlPlanePausedLongerThanALease_EvictsNoInstanceOnResuming()
+    {
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ControlPlaneApiTests).Assembly, null, "--ControlPlane:LeaseDuration=00:00:02");
+        await controlPlane.Client.RegisterAsync("catalog-1", new InstanceRegistration("catalog", "http://127.0.0.1:5001", true), Cancel);
+
+        // The process stopped (SIGSTOP: a suspended machine, a paused container) for more than two leases: it took no
+        // heartbeat meanwhile, so none can have been missed.
+        await SignalAsync(controlPlane.Process.Id, "STOP");
+        try
+        {
+            await Task.Delay(TimeSpan.FromSeconds(5), Cancel);
+        }
+        finally
+        {
+            await SignalAsync(controlPlane.Process.Id, "CONT");
+        }
+
+        await controlPlane.Process.WaitForLineAsync(@"The control plane did not run for \d+\.\d s", TimeSpan.FromSeconds(30));
+        Assert.True(await controlPlane.Client.HeartbeatAsync("catalog-1", new Heartbeat(true), Cancel), "catalog-1 was evicted on resuming");
+        Assert.DoesNotContain("catalog-1 evicted", controlPlane.Process.Output, StringComparison.Ordinal);
+
+        // Leases run again from there: one whose heartbeats stop goes as before.
+        await Eventually.UntilAsync(async () => await controlPlane.HealthOfAsync("catalog-1") is null, TimeSpan.FromSeconds(20), "catalog-1 to be evicted");
+    }
+
+    private static async Task SignalAsync(int pid, string signal)
+    {
+        using var kill = System.Diagnostics.Process.Start("kill", [$"-{signal}", pid.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        await kill.WaitForExitAsync(Cancel);
+        Assert.Equal(0, kill.ExitCode);
+    }
+
+    [Fact]
     public async Task Deregister_RegisteredInstance_RemovedAtOnce()
     {
         await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ControlPlaneApiTests).Assembly);
