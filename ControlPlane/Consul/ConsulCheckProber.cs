@@ -19,6 +19,7 @@ internal sealed class ConsulCheckProber(InstanceRegistry registry) : BackgroundS
     private const int MaxRedirects = 10;
     private static readonly HttpRequestOptionsKey<ConsulProbe> Probe = new("aspiremesh.probe");
     private static readonly HttpRequestOptionsKey<bool> Tls = new("aspiremesh.probe.tls");
+    private static readonly HttpRequestOptionsKey<CancellationToken> Deadline = new("aspiremesh.probe.deadline");
 
     private readonly SemaphoreSlim _running = new(MaxConcurrent);
     private readonly HttpClient _client = NewClient();
@@ -62,6 +63,9 @@ internal sealed class ConsulCheckProber(InstanceRegistry registry) : BackgroundS
     {
         var request = context.InitialRequestMessage;
         var probe = request.Options.TryGetValue(Probe, out var p) ? p : throw new InvalidOperationException("a probe's request without its probe");
+        // The handler's token is the connection's, which may outlive the request: the check's own deadline bounds it too.
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, request.Options.TryGetValue(Deadline, out var deadline) ? deadline : CancellationToken.None);
+        cancellationToken = linked.Token;
         var socket = await OpenAsync(context.DnsEndPoint.Host, context.DnsEndPoint.Port, probe.MayCallLocal, cancellationToken).ConfigureAwait(false);
         var stream = new NetworkStream(socket, ownsSocket: true);
         if (!(request.Options.TryGetValue(Tls, out var tls) && tls))
@@ -70,15 +74,21 @@ internal sealed class ConsulCheckProber(InstanceRegistry registry) : BackgroundS
         }
 
         var ssl = new SslStream(stream, leaveInnerStreamOpen: false);
+        var targetHost = probe.TlsServerName ?? context.DnsEndPoint.Host.Trim('[', ']');
         try
         {
             await ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
             {
-                TargetHost = probe.TlsServerName ?? context.DnsEndPoint.Host.Trim('[', ']'),
+                TargetHost = targetHost,
                 ApplicationProtocols = [SslApplicationProtocol.Http11],
                 RemoteCertificateValidationCallback = probe.TlsSkipVerify ? (_, _, _, _) => true : null,
             }, cancellationToken).ConfigureAwait(false);
             return ssl;
+        }
+        catch (Exception ex) when (ex is System.Security.Authentication.AuthenticationException or IOException)
+        {
+            await ssl.DisposeAsync().ConfigureAwait(false);
+            throw new System.Security.Authentication.AuthenticationException($"TLS handshake with {targetHost}{(probe.TlsServerName is null ? "" : " (TLSServerName)")} failed: {ex.Message}", ex);
         }
         catch
         {
@@ -139,7 +149,7 @@ internal sealed class ConsulCheckProber(InstanceRegistry registry) : BackgroundS
             output = $"{Described(probe)}: {ex.InnerException switch
             {
                 ProbeRefusedException refused => refused.Message,
-                System.Security.Authentication.AuthenticationException tls => $"TLS handshake failed: {tls.Message}",
+                System.Security.Authentication.AuthenticationException tls => tls.Message,
                 _ => ex.Message,
             }}";
         }
@@ -161,29 +171,33 @@ internal sealed class ConsulCheckProber(InstanceRegistry registry) : BackgroundS
         while (true)
         {
             using var request = NewRequest(probe, target, method, body);
+            request.Options.Set(Deadline, cancellationToken);
             using var response = await _client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
             var code = (int)response.StatusCode;
             var note = "";
             if (code is 301 or 302 or 303 or 307 or 308 && response.Headers.Location is { } location && probe.FollowRedirects)
             {
                 var next = location.IsAbsoluteUri ? location : new Uri(target, location);
-                if (redirects.Count == MaxRedirects)
+                if (redirects.Count == MaxRedirects - 1)
                 {
-                    note = $" (not followed: {MaxRedirects} redirects already)";
+                    // As Go's client (Consul's): at most ten requests in all.
+                    note = $" (not followed: {MaxRedirects} requests made)";
                 }
                 else if (next.Scheme != target.Scheme || !string.Equals(next.IdnHost, target.IdnHost, StringComparison.OrdinalIgnoreCase) || next.Port != target.Port || next.UserInfo.Length > 0)
                 {
                     // Only the instance itself is probed: a redirect elsewhere could lead the control plane anywhere.
-                    note = $" (the redirect to {next.GetLeftPart(UriPartial.Path)} is not followed: it leaves the instance's address)";
+                    note = $" (the redirect to {next.GetComponents(UriComponents.SchemeAndServer | UriComponents.Path, UriFormat.UriEscaped)} is not followed: it leaves the instance's address)";
                 }
                 else
                 {
                     redirects.Add(next);
                     target = next;
-                    // As browsers and Go's client do: 303 (and 301/302 after a POST) ask again with GET, without the body.
-                    if (code == 303 && method != "HEAD" || code is 301 or 302 && method == "POST")
+                    // As Go's client (Consul's) does: after a 301, 302 or 303 the body is dropped and any method but GET
+                    // and HEAD becomes GET; a 307 or 308 asks again as it was.
+                    if (code is 301 or 302 or 303)
                     {
-                        (method, body) = ("GET", null);
+                        body = null;
+                        method = method is "GET" or "HEAD" ? method : "GET";
                     }
 
                     continue;
@@ -208,7 +222,8 @@ internal sealed class ConsulCheckProber(InstanceRegistry registry) : BackgroundS
         request.Options.Set(Tls, tls);
         if (tls)
         {
-            request.Headers.Host = target.IsDefaultPort ? target.IdnHost : $"{target.IdnHost}:{target.Port}";
+            var host = target.HostNameType == UriHostNameType.IPv6 ? $"[{target.IdnHost}]" : target.IdnHost;
+            request.Headers.Host = target.IsDefaultPort ? host : $"{host}:{target.Port}";
         }
 
         if (body is not null)
@@ -218,10 +233,15 @@ internal sealed class ConsulCheckProber(InstanceRegistry registry) : BackgroundS
 
         foreach (var (name, value) in probe.Headers)
         {
-            if (!request.Headers.TryAddWithoutValidation(name, value))
+            if (string.Equals(name, "Host", StringComparison.OrdinalIgnoreCase))
             {
-                // A content header (Content-Type of the body): on the content, made empty when there is no body.
-                request.Content ??= new ByteArrayContent([]);
+                // Replaces the URL's, as Consul sets the request's Host from it (the TLS name stays the URL's or TLSServerName).
+                request.Headers.Remove("Host");
+                request.Headers.TryAddWithoutValidation("Host", value);
+            }
+            else if (!request.Headers.TryAddWithoutValidation(name, value) && request.Content is not null)
+            {
+                // A content header (Content-Type of the body): sent only with a body.
                 request.Content.Headers.TryAddWithoutValidation(name, value);
             }
         }

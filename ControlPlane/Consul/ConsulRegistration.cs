@@ -312,6 +312,23 @@ internal sealed record ConsulProbe(string Kind, string Target, TimeSpan Interval
             throw new ConsulException("Check.Header has a name that is not an HTTP header name, or a value with a control character.");
         }
 
+        if (headers.Any(h => h.Key.Equals("Content-Length", StringComparison.OrdinalIgnoreCase) || h.Key.Equals("Transfer-Encoding", StringComparison.OrdinalIgnoreCase)))
+        {
+            throw new ConsulException("Check.Header may not set Content-Length or Transfer-Encoding: the body's length is Check.Body's.");
+        }
+
+        // The first Host value only, as Consul takes it.
+        var hostHeaders = headers.Where(h => h.Key.Equals("Host", StringComparison.OrdinalIgnoreCase)).ToList();
+        if (hostHeaders.Count > 0)
+        {
+            if (Uri.CheckHostName(hostHeaders[0].Value.Split(':')[0].Trim('[', ']')) == UriHostNameType.Unknown && !hostHeaders[0].Value.StartsWith('['))
+            {
+                throw new ConsulException($"Check.Header.Host '{hostHeaders[0].Value}' is not a host[:port].");
+            }
+
+            headers.RemoveAll(h => h.Key.Equals("Host", StringComparison.OrdinalIgnoreCase) && h.Value != hostHeaders[0].Value);
+        }
+
         if (target.UserInfo.Length > 0)
         {
             throw new ConsulException($"{what} carries user information: give credentials in Check.Header instead, out of the check's output.");
@@ -321,14 +338,16 @@ internal sealed record ConsulProbe(string Kind, string Target, TimeSpan Interval
         {
             null or { ValueKind: JsonValueKind.Null } => null,
             { ValueKind: JsonValueKind.String } text => text.GetString() is { Length: > 0 } b ? b : null,
-            _ => throw new ConsulException("Check.Body is not a string."),
+            var other => throw new ConsulException($"Check.Body {other.Value.GetRawText()} is not a string."),
         };
         var serverName = ConsulRegistration.Member(check, "TLSServerName") switch
         {
             null or { ValueKind: JsonValueKind.Null } => null,
             { ValueKind: JsonValueKind.String } text when text.GetString() is not { Length: > 0 } => null,
-            { ValueKind: JsonValueKind.String } text when Uri.CheckHostName(text.GetString()) == UriHostNameType.Dns => text.GetString(),
-            _ => throw new ConsulException($"Check.TLSServerName {ConsulRegistration.Member(check, "TLSServerName")} is not a host name."),
+            // A host name, or an IP address (then no SNI is sent, and the certificate must name the address), as Go takes it.
+            { ValueKind: JsonValueKind.String } text when Uri.CheckHostName(text.GetString()) is UriHostNameType.Dns or UriHostNameType.IPv4 or UriHostNameType.IPv6 => text.GetString(),
+            { ValueKind: JsonValueKind.String } text => throw new ConsulException($"Check.TLSServerName '{text.GetString()}' is not a host name."),
+            var other => throw new ConsulException($"Check.TLSServerName {other.Value.GetRawText()} is not a string."),
         };
         return new ConsulProbe(kind, http ?? tcp!, interval < MinimumInterval ? MinimumInterval : interval, timeout)
         {
@@ -347,7 +366,7 @@ internal sealed record ConsulProbe(string Kind, string Target, TimeSpan Interval
     {
         null or { ValueKind: JsonValueKind.Null or JsonValueKind.False } => false,
         { ValueKind: JsonValueKind.True } => true,
-        var other => throw new ConsulException($"Check.{name} {other} is not true or false."),
+        var other => throw new ConsulException($"Check.{name} {other.Value.GetRawText()} is not true or false."),
     };
 }
 

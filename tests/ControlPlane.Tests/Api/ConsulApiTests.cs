@@ -97,9 +97,10 @@ public sealed class ConsulApiTests
     [InlineData("""{"Name": "orders", "Address": "127.0.0.1", "Port": 1, "Check": {"TTL": "ten"}}""", "Check.TTL 'ten' is not a duration")]
     [InlineData("""{"Name": "orders", "Address": "127.0.0.1", "Port": 1, "Checks": [{"TTL": "1s"}, {"TTL": "2s"}]}""", "Only one check per service")]
     [InlineData("""{"Name": "orders", """, "Request decode failed")]
-    [InlineData("""{"Name": "orders", "Address": "127.0.0.1", "Port": 1, "Check": {"HTTP": "http://127.0.0.1:1/", "Interval": "1s", "Body": {"a": 1}}}""", "Check.Body is not a string.")]
-    [InlineData("""{"Name": "orders", "Address": "127.0.0.1", "Port": 1, "Check": {"HTTP": "http://127.0.0.1:1/", "Interval": "1s", "DisableRedirects": "yes"}}""", "Check.DisableRedirects yes is not true or false.")]
-    [InlineData("""{"Name": "orders", "Address": "127.0.0.1", "Port": 1, "Check": {"HTTP": "https://127.0.0.1:1/", "Interval": "1s", "TLSServerName": "not a name"}}""", "Check.TLSServerName not a name is not a host name.")]
+    [InlineData("""{"Name": "orders", "Address": "127.0.0.1", "Port": 1, "Check": {"HTTP": "http://127.0.0.1:1/", "Interval": "1s", "Body": {"a": 1}}}""", "Check.Body {\"a\": 1} is not a string.")]
+    [InlineData("""{"Name": "orders", "Address": "127.0.0.1", "Port": 1, "Check": {"HTTP": "http://127.0.0.1:1/", "Interval": "1s", "DisableRedirects": "yes"}}""", "Check.DisableRedirects \"yes\" is not true or false.")]
+    [InlineData("""{"Name": "orders", "Address": "127.0.0.1", "Port": 1, "Check": {"HTTP": "https://127.0.0.1:1/", "Interval": "1s", "TLSServerName": "not a name"}}""", "Check.TLSServerName 'not a name' is not a host name.")]
+    [InlineData("""{"Name": "orders", "Address": "127.0.0.1", "Port": 1, "Check": {"HTTP": "http://127.0.0.1:1/", "Interval": "1s", "Body": "x", "Header": {"Content-Length": ["5"]}}}""", "Check.Header may not set Content-Length")]
     public async Task Register_Invalid_400WithTheReason_NothingRegistered(string body, string reason)
     {
         await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ConsulApiTests).Assembly);
@@ -184,7 +185,7 @@ public sealed class ConsulApiTests
     }
 
     [Fact]
-    public async Task HttpCheck_ARedirect_IsNotFollowed_AndIsCritical()
+    public async Task HttpCheck_ARedirectToAnotherAddress_IsNotFollowed_AndIsCritical()
     {
         await using var app = await TestBackend.StartAsync("orders-app");
         var elsewhere = 0;
@@ -205,7 +206,8 @@ public sealed class ConsulApiTests
             """);
 
         await Eventually.UntilAsync(async () => await controlPlane.HealthOfAsync("orders-1") == InstanceHealth.Unhealthy, Deadline, "the redirect to be critical");
-        Assert.StartsWith($"its Consul check is critical: HTTP GET {app.Url}health: 302 Found", await controlPlane.ReasonOfAsync("orders-1"), StringComparison.Ordinal);
+        Assert.StartsWith($"its Consul check is critical: HTTP GET {app.Url}health: 302 Found (the redirect to {other.Url}health is not followed: it leaves the instance's address)",
+            await controlPlane.ReasonOfAsync("orders-1"), StringComparison.Ordinal);
         Assert.Equal(0, Volatile.Read(ref elsewhere));
     }
 
@@ -259,6 +261,42 @@ public sealed class ConsulApiTests
     }
 
     [Fact]
+    public async Task HttpCheck_Redirected_AsksAgainWithGetAndNoBodyAfter301_AsItWasAfter307()
+    {
+        await using var app = await TestBackend.StartAsync("orders-app");
+        var seen = new System.Collections.Concurrent.ConcurrentDictionary<string, string>();
+        app.Handler = async context =>
+        {
+            switch (context.Request.Path.Value)
+            {
+                case "/moved":
+                    context.Response.Redirect("/moved-here", permanent: true);
+                    return;
+                case "/temporary":
+                    context.Response.StatusCode = 307;
+                    context.Response.Headers.Location = "/temporary-here";
+                    return;
+            }
+
+            using var reader = new StreamReader(context.Request.Body);
+            seen[context.Request.Path.Value!] = $"{context.Request.Method} length={context.Request.ContentLength?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "none"} type={context.Request.ContentType ?? "none"} body={await reader.ReadToEndAsync(Cancel)}";
+        };
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ConsulApiTests).Assembly);
+        foreach (var (id, path) in new[] { ("orders-1", "moved"), ("orders-2", "temporary") })
+        {
+            await PutAsync(controlPlane, "v1/agent/service/register", $$$"""
+                {"ID": "{{{id}}}", "Name": "orders", "Address": "127.0.0.1", "Port": {{{app.Url.Port}}},
+                 "Check": {"HTTP": "{{{app.Url}}}{{{path}}}", "Method": "PUT", "Body": "xyz", "Header": {"Content-Type": ["text/plain"]}, "Interval": "1s"}}
+                """);
+        }
+
+        await Eventually.UntilAsync(async () => await controlPlane.HealthOfAsync("orders-1") == InstanceHealth.Healthy && await controlPlane.HealthOfAsync("orders-2") == InstanceHealth.Healthy,
+            Deadline, "both redirected checks to pass");
+        Assert.Equal("GET length=none type=none body=", seen["/moved-here"]);
+        Assert.Equal("PUT length=3 type=text/plain body=xyz", seen["/temporary-here"]);
+    }
+
+    [Fact]
     public async Task HttpsCheck_AsksForTLSServerName_AndVerifiesUnlessTLSSkipVerify()
     {
         using var key = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
@@ -269,18 +307,23 @@ public sealed class ConsulApiTests
         using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-1), DateTimeOffset.UtcNow.AddDays(1));
         var asked = new System.Collections.Concurrent.ConcurrentQueue<string?>();
         var builder = Microsoft.AspNetCore.Builder.WebApplication.CreateSlimBuilder(new Microsoft.AspNetCore.Builder.WebApplicationOptions { Args = ["--hostBuilder:reloadConfigOnChange=false"] });
-        builder.WebHost.ConfigureKestrel(k => k.Listen(IPAddress.Loopback, 0, o => o.UseHttps(new Microsoft.AspNetCore.Server.Kestrel.Https.HttpsConnectionAdapterOptions
+        var port = Ports.Free();
+        var https = new Microsoft.AspNetCore.Server.Kestrel.Https.HttpsConnectionAdapterOptions
         {
             ServerCertificateSelector = (_, name) =>
             {
                 asked.Enqueue(name);
                 return certificate;
             },
-        })));
+        };
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Listen(IPAddress.Loopback, port, o => o.UseHttps(https));
+            k.Listen(IPAddress.IPv6Loopback, port, o => o.UseHttps(https));
+        });
         await using var app = builder.Build();
         app.Run(context => context.Response.WriteAsync($"{context.Request.Host} ok", Cancel));
         await app.StartAsync(Cancel);
-        var port = new Uri(app.Urls.First()).Port;
         await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ConsulApiTests).Assembly);
         await PutAsync(controlPlane, "v1/agent/service/register", $$$"""
             {"ID": "orders-1", "Name": "orders", "Address": "127.0.0.1", "Port": {{{port}}},
@@ -292,6 +335,16 @@ public sealed class ConsulApiTests
         Assert.Equal($"HTTP GET https://127.0.0.1:{port}/health: 200 OK Output: 127.0.0.1:{port} ok",
             (await GetAsync(controlPlane, "v1/health/checks/orders")).Body[0].GetProperty("Output").GetString());
 
+        // An IPv6 literal, and a Host of the check's own: the request's Host, not the TLS name.
+        await PutAsync(controlPlane, "v1/agent/service/register", $$$"""
+            {"ID": "orders-2", "Name": "orders", "Address": "::1", "Port": {{{port}}},
+             "Check": {"HTTP": "https://[::1]:{{{port}}}/health", "Interval": "1s", "TLSSkipVerify": true, "Header": {"Host": ["orders.example"]} } }
+            """);
+        await Eventually.UntilAsync(async () => await controlPlane.HealthOfAsync("orders-2") == InstanceHealth.Healthy, Deadline, "the IPv6 https check to pass");
+        Assert.Equal($"HTTP GET https://[::1]:{port}/health: 200 OK Output: orders.example ok",
+            (await GetAsync(controlPlane, "v1/health/checks/orders")).Body.EnumerateArray().Single(c => c.GetProperty("ServiceID").GetString() == "orders-2").GetProperty("Output").GetString());
+        await PutAsync(controlPlane, "v1/agent/service/deregister/orders-2");
+
         // Verified by default: a certificate no CA of the system issued does not pass.
         await PutAsync(controlPlane, "v1/agent/service/register", $$$"""
             {"ID": "orders-1", "Name": "orders", "Address": "127.0.0.1", "Port": {{{port}}},
@@ -299,7 +352,8 @@ public sealed class ConsulApiTests
             """);
         await Eventually.UntilAsync(async () => (await controlPlane.ReasonOfAsync("orders-1"))?.Contains("TLS", StringComparison.Ordinal) == true, Deadline, "the unverified certificate to be critical");
         Assert.Equal(InstanceHealth.Unhealthy, await controlPlane.HealthOfAsync("orders-1"));
-        Assert.StartsWith($"its Consul check is critical: HTTP GET https://127.0.0.1:{port}/health: TLS handshake failed: ", await controlPlane.ReasonOfAsync("orders-1"), StringComparison.Ordinal);
+        Assert.StartsWith($"its Consul check is critical: HTTP GET https://127.0.0.1:{port}/health: TLS handshake with orders.internal (TLSServerName) failed: ",
+            await controlPlane.ReasonOfAsync("orders-1"), StringComparison.Ordinal);
     }
 
     [Fact]
