@@ -221,6 +221,7 @@ gateway.UseMeshErrors();
 // Routes (and claim headers to remove) come with the first snapshot: what arrives before it and passes the checks
 // that need none (redirect, limits, hygiene) is held, not answered 404 or let through with a forged claim header.
 gateway.UseIngressProtection(ingress, beforeSnapshotUse: app => app.UseFirstSnapshotWait(status, "public"));
+gateway.UseMeshCors();
 gateway.UseMiddleware<AuthenticationMiddleware>();
 gateway.MapMeshRoutes(context => $"no route of gateway '{gatewayName}' matched {context.Request.Method} {context.Request.Path}.");
 

@@ -130,6 +130,35 @@ public sealed record HttpRouteFilter
 
     /// <summary>For <c>FaultInjection</c> (an AspireMesh extension).</summary>
     public FaultInjection? FaultInjection { get; set; }
+
+    /// <summary>For <c>CORS</c> (Gateway API's HTTPCORSFilter).</summary>
+    public CorsFilter? Cors { get; set; }
+}
+
+/// <summary>
+/// Cross-origin resource sharing, answered by the proxy (Gateway API's <c>HTTPCORSFilter</c>): preflight requests are
+/// answered without reaching the backend (nor its authentication), and the CORS headers of actual requests' responses
+/// are the proxy's.
+/// </summary>
+public sealed record CorsFilter
+{
+    /// <summary>Origins allowed: <c>scheme://host[:port]</c>, the host's left-most label may be <c>*</c> (any labels), or <c>*</c> alone (any origin).</summary>
+    public IReadOnlyList<string> AllowOrigins { get; set; } = [];
+
+    /// <summary>Methods a preflight allows (<c>*</c>: any); GET, HEAD and POST are always allowed.</summary>
+    public IReadOnlyList<string> AllowMethods { get; set; } = [];
+
+    /// <summary>Request headers a preflight allows (<c>*</c>: any).</summary>
+    public IReadOnlyList<string> AllowHeaders { get; set; } = [];
+
+    /// <summary>Response headers the page may read (<c>*</c>: all).</summary>
+    public IReadOnlyList<string> ExposeHeaders { get; set; } = [];
+
+    /// <summary>Whether credentialed requests (cookies, Authorization) may read the response.</summary>
+    public bool AllowCredentials { get; set; }
+
+    /// <summary>How long, in seconds, a browser may cache a preflight's answer (Gateway API's default: 5).</summary>
+    public int MaxAge { get; set; } = 5;
 }
 
 /// <summary>Filter types.</summary>
@@ -153,8 +182,11 @@ public static class FilterTypes
     /// <summary>Delays or aborts a share of requests.</summary>
     public const string FaultInjection = "FaultInjection";
 
+    /// <summary>Answers cross-origin (CORS) preflights and sets the CORS headers of responses.</summary>
+    public const string Cors = "CORS";
+
     /// <summary>All filter types.</summary>
-    public static readonly IReadOnlyList<string> All = [RequestHeaderModifier, ResponseHeaderModifier, RequestRedirect, UrlRewrite, RequestMirror, FaultInjection];
+    public static readonly IReadOnlyList<string> All = [RequestHeaderModifier, ResponseHeaderModifier, RequestRedirect, UrlRewrite, RequestMirror, FaultInjection, Cors];
 }
 
 /// <summary>Header changes.</summary>

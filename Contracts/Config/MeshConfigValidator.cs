@@ -145,6 +145,11 @@ public static partial class MeshConfigValidator
             context.Add($"{path}.filters", "a rule may have one RequestRedirect or one URLRewrite, not several nor both.");
         }
 
+        if (rule.Filters.Count(f => f.Type == FilterTypes.Cors) > 1)
+        {
+            context.Add($"{path}.filters", "a rule may have one CORS filter.");
+        }
+
         if (redirects > 0 && rule.BackendRefs.Count > 0)
         {
             context.Add($"{path}.backendRefs", "a rule with a RequestRedirect answers itself; it cannot also have backends.");
@@ -268,7 +273,7 @@ public static partial class MeshConfigValidator
 
     private static void ValidateFilter(HttpRouteRule rule, HttpRouteFilter filter, string path, Context context)
     {
-        object?[] bodies = [filter.RequestHeaderModifier, filter.ResponseHeaderModifier, filter.RequestRedirect, filter.UrlRewrite, filter.RequestMirror, filter.FaultInjection];
+        object?[] bodies = [filter.RequestHeaderModifier, filter.ResponseHeaderModifier, filter.RequestRedirect, filter.UrlRewrite, filter.RequestMirror, filter.FaultInjection, filter.Cors];
         var index = FilterTypes.All.ToList().IndexOf(filter.Type);
         if (index < 0)
         {
@@ -280,6 +285,10 @@ public static partial class MeshConfigValidator
         if (filter.Type == FilterTypes.UrlRewrite)
         {
             field = "urlRewrite";
+        }
+        else if (filter.Type == FilterTypes.Cors)
+        {
+            field = "cors";
         }
 
         if (bodies[index] is null)
@@ -361,6 +370,51 @@ public static partial class MeshConfigValidator
                 }
 
                 break;
+            case CorsFilter cors:
+                ValidateCors(cors, $"{path}.{field}", context);
+                break;
+        }
+    }
+
+    private static void ValidateCors(CorsFilter cors, string path, Context context)
+    {
+        if (cors.AllowOrigins.Count == 0)
+        {
+            context.Add($"{path}.allowOrigins", "a CORS filter needs at least one origin (scheme://host[:port], https://*.example.com, or * for any).");
+        }
+
+        if (cors.AllowOrigins.Count > 64)
+        {
+            context.Add($"{path}.allowOrigins", $"{cors.AllowOrigins.Count} origins; at most 64.");
+        }
+
+        for (var i = 0; i < cors.AllowOrigins.Count; i++)
+        {
+            if (CorsOrigin.Problem(cors.AllowOrigins[i]) is { } problem)
+            {
+                context.Add($"{path}.allowOrigins[{i}]", $"'{cors.AllowOrigins[i]}' {problem}.");
+            }
+        }
+
+        foreach (var (list, name, what) in new[] { (cors.AllowMethods, "allowMethods", "an HTTP method"), (cors.AllowHeaders, "allowHeaders", "a header name"), (cors.ExposeHeaders, "exposeHeaders", "a header name") })
+        {
+            if (list.Contains("*") && list.Count > 1)
+            {
+                context.Add($"{path}.{name}", "'*' (any) stands alone.");
+            }
+
+            for (var i = 0; i < list.Count; i++)
+            {
+                if (list[i] != "*" && !IsToken(list[i]))
+                {
+                    context.Add($"{path}.{name}[{i}]", $"'{list[i]}' is not {what}.");
+                }
+            }
+        }
+
+        if (cors.MaxAge < 0)
+        {
+            context.Add($"{path}.maxAge", $"{cors.MaxAge} is not a number of seconds (0 or more).");
         }
     }
 

@@ -10,7 +10,7 @@ namespace AspireMesh.ProxyEngine.Configuration;
 internal static class SnapshotSupport
 {
     private static readonly HashSet<string> SupportedFilters =
-        [FilterTypes.RequestHeaderModifier, FilterTypes.ResponseHeaderModifier, FilterTypes.UrlRewrite, FilterTypes.RequestRedirect, FilterTypes.FaultInjection, FilterTypes.RequestMirror];
+        [FilterTypes.RequestHeaderModifier, FilterTypes.ResponseHeaderModifier, FilterTypes.UrlRewrite, FilterTypes.RequestRedirect, FilterTypes.FaultInjection, FilterTypes.RequestMirror, FilterTypes.Cors];
 
     /// <summary>Load-balancing policies by the config's names (YARP's, and the mesh's own).</summary>
     public static readonly IReadOnlyDictionary<string, string> LoadBalancers = new Dictionary<string, string>(StringComparer.Ordinal)

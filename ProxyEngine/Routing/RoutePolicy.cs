@@ -31,7 +31,11 @@ internal sealed class RoutePolicy
         Fault = route.Filters.Select(f => f.FaultInjection).FirstOrDefault(r => r is not null);
         Mirrors = [.. route.Filters.Select(f => f.RequestMirror).OfType<Contracts.Config.RequestMirror>()];
         Delay = Fault?.Delay is { } delay ? MeshDuration.Parse(delay.FixedDelay) : TimeSpan.Zero;
+        Cors = route.Filters.Select(f => f.Cors).FirstOrDefault(c => c is not null) is { } cors ? new CorsPolicy(cors) : null;
     }
+
+    /// <summary>The route's CORS filter, applied by <see cref="CorsMiddleware"/>; null: none.</summary>
+    public CorsPolicy? Cors { get; }
 
     public RouteSnapshot Route { get; }
 

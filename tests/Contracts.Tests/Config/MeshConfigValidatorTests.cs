@@ -167,9 +167,47 @@ public sealed class MeshConfigValidatorRuleTests
             "routes[0].rules[0].filters[1].requestMirror.backendRef.name: 'shadow' is not a declared service.",
             "routes[0].rules[0].filters[1].requestMirror.percent: 150 is not a percentage (0-100).",
             "routes[0].rules[0].filters[2].faultInjection: a FaultInjection filter needs its 'faultInjection' settings.",
-            "routes[0].rules[0].filters[3].type: 'Teleport' is not a filter type; use RequestHeaderModifier, ResponseHeaderModifier, RequestRedirect, URLRewrite, RequestMirror, FaultInjection.",
+            "routes[0].rules[0].filters[3].type: 'Teleport' is not a filter type; use RequestHeaderModifier, ResponseHeaderModifier, RequestRedirect, URLRewrite, RequestMirror, FaultInjection, CORS.",
             "routes[0].rules[0].backendRefs: a rule with a RequestRedirect answers itself; it cannot also have backends.",
         ], Errors(rule));
+    }
+
+    [Fact]
+    public void Validate_CorsMisconfigurations_EachReportedWithItsPath()
+    {
+        var rule = new HttpRouteRule
+        {
+            Filters =
+            [
+                new()
+                {
+                    Type = "CORS",
+                    Cors = new()
+                    {
+                        AllowOrigins = ["https://ok.example", "ftp://files.example", "https://*partners.example", "https://app.example/path", "https://app.example:70000", "app.example"],
+                        AllowMethods = ["*", "PUT"],
+                        AllowHeaders = ["x ok"],
+                        MaxAge = -1,
+                    },
+                },
+                new() { Type = "CORS", Cors = new() },
+            ],
+            BackendRefs = [new() { Name = "catalog" }],
+        };
+
+        Assert.Equal(
+        [
+            "routes[0].rules[0].filters: a rule may have one CORS filter.",
+            "routes[0].rules[0].filters[0].cors.allowHeaders[0]: 'x ok' is not a header name.",
+            "routes[0].rules[0].filters[0].cors.allowMethods: '*' (any) stands alone.",
+            "routes[0].rules[0].filters[0].cors.allowOrigins[1]: 'ftp://files.example' has the scheme 'ftp'; an origin is http:// or https://.",
+            "routes[0].rules[0].filters[0].cors.allowOrigins[2]: 'https://*partners.example' has a '*' that is not a whole label (write *.example.com).",
+            "routes[0].rules[0].filters[0].cors.allowOrigins[3]: 'https://app.example/path' has more than scheme://host[:port] (a path, a query or user information).",
+            "routes[0].rules[0].filters[0].cors.allowOrigins[4]: 'https://app.example:70000' has the port '70000'; a port is 1-65535.",
+            "routes[0].rules[0].filters[0].cors.allowOrigins[5]: 'app.example' is not an origin (scheme://host[:port]).",
+            "routes[0].rules[0].filters[0].cors.maxAge: -1 is not a number of seconds (0 or more).",
+            "routes[0].rules[0].filters[1].cors.allowOrigins: a CORS filter needs at least one origin (scheme://host[:port], https://*.example.com, or * for any).",
+        ], Errors(rule).Order(StringComparer.Ordinal));
     }
 
     [Fact]
