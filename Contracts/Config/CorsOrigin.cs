@@ -104,6 +104,12 @@ public sealed class CorsOrigin
             return $"has the host '{(wildcard ? "*" : "")}{checkedHost}', which is not a host name or address";
         }
 
+        // An address in the form browsers serialize it ([::1], not [0:0::1]), so that patterns and Origins compare.
+        if (!wildcard && host.StartsWith('[') && System.Net.IPAddress.TryParse(host.Trim('[', ']'), out var address))
+        {
+            host = $"[{address}]";
+        }
+
         origin = new CorsOrigin(scheme, host, port, wildcard);
         return null;
     }

@@ -119,6 +119,12 @@ public static partial class MeshConfigValidator
             {
                 ValidateRule(route.Rules[r], $"{path}.rules[{r}]", context);
                 CheckConflicts(route, route.Rules[r], $"{path}.rules[{r}]", claimed, context);
+                var cors = route.Rules[r].Filters.ToList().FindIndex(f => f.Type == FilterTypes.Cors);
+                if (cors >= 0 && route.ParentRefs.Any(p => p.Kind == ParentKinds.Service))
+                {
+                    // Browsers call gateways; between services a caller's Origin is only passed along.
+                    context.Add($"{path}.rules[{r}].filters[{cors}]", "a CORS filter applies where browsers call: on a route attached to gateways only, not to a service.");
+                }
             }
         }
     }
@@ -376,6 +382,8 @@ public static partial class MeshConfigValidator
         }
     }
 
+    private static readonly string[] CorsMethods = ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"];
+
     private static void ValidateCors(CorsFilter cors, string path, Context context)
     {
         if (cors.AllowOrigins.Count == 0)
@@ -383,9 +391,9 @@ public static partial class MeshConfigValidator
             context.Add($"{path}.allowOrigins", "a CORS filter needs at least one origin (scheme://host[:port], https://*.example.com, or * for any).");
         }
 
-        if (cors.AllowOrigins.Count > 64)
+        if (cors.AllowOrigins.Contains("*") && cors.AllowOrigins.Count > 1)
         {
-            context.Add($"{path}.allowOrigins", $"{cors.AllowOrigins.Count} origins; at most 64.");
+            context.Add($"{path}.allowOrigins", "'*' (any) stands alone.");
         }
 
         for (var i = 0; i < cors.AllowOrigins.Count; i++)
@@ -396,25 +404,31 @@ public static partial class MeshConfigValidator
             }
         }
 
-        foreach (var (list, name, what) in new[] { (cors.AllowMethods, "allowMethods", "an HTTP method"), (cors.AllowHeaders, "allowHeaders", "a header name"), (cors.ExposeHeaders, "exposeHeaders", "a header name") })
+        foreach (var (list, name, max) in new[] { (cors.AllowOrigins, "allowOrigins", 64), (cors.AllowMethods, "allowMethods", CorsMethods.Length), (cors.AllowHeaders, "allowHeaders", 64), (cors.ExposeHeaders, "exposeHeaders", 64) })
         {
-            if (list.Contains("*") && list.Count > 1)
+            if (list.Count > max)
+            {
+                context.Add($"{path}.{name}", $"{list.Count} entries; at most {max}.");
+            }
+
+            if (name != "allowOrigins" && list.Contains("*") && list.Count > 1)
             {
                 context.Add($"{path}.{name}", "'*' (any) stands alone.");
             }
 
-            for (var i = 0; i < list.Count; i++)
+            for (var i = 0; i < list.Count && name != "allowOrigins"; i++)
             {
-                if (list[i] != "*" && !IsToken(list[i]))
+                // Browsers compare methods byte for byte with the upper-case name they send.
+                if (name == "allowMethods" ? list[i] != "*" && !CorsMethods.Contains(list[i]) : list[i] != "*" && !IsToken(list[i]))
                 {
-                    context.Add($"{path}.{name}[{i}]", $"'{list[i]}' is not {what}.");
+                    context.Add($"{path}.{name}[{i}]", name == "allowMethods" ? $"'{list[i]}' is not an HTTP method; use {string.Join(", ", CorsMethods)} (upper case) or *." : $"'{list[i]}' is not a header name.");
                 }
             }
         }
 
-        if (cors.MaxAge < 0)
+        if (cors.MaxAge < 1)
         {
-            context.Add($"{path}.maxAge", $"{cors.MaxAge} is not a number of seconds (0 or more).");
+            context.Add($"{path}.maxAge", $"{cors.MaxAge} is not a number of seconds (1 or more).");
         }
     }
 

@@ -65,7 +65,6 @@ internal static class OutboundListener
         // rather than refuse them, and route them once it arrives (routing comes after the wait, not before it).
         app.UseFirstSnapshotWait(status, "outbound");
         app.UseRouting();
-        app.UseMeshCors();
         // Hosts outside the mesh are called only as an egress policy allows.
         app.MapMeshRoutes(context =>
             $"no service named '{context.Request.Host.Host}' is known to the mesh or referenced by '{options.Service}' (request {context.Request.Method} {context.Request.Host}{context.Request.Path}).",

@@ -33,6 +33,11 @@ internal static class SnapshotSupport
         {
             var where = $"route '{route.Name}'";
             missing.AddRange(route.Filters.Where(f => !SupportedFilters.Contains(f.Type)).Select(f => $"{where}: the {f.Type} filter"));
+            // What this build cannot read of a filter it has is refused too, rather than failing when applied.
+            missing.AddRange(route.Filters.Where(f => f.Type == FilterTypes.Cors)
+                .SelectMany(f => f.Cors?.AllowOrigins ?? [])
+                .Where(o => CorsOrigin.Problem(o) is not null)
+                .Select(o => $"{where}: the CORS origin '{o}' ({CorsOrigin.Problem(o)})"));
         }
 
         foreach (var cluster in snapshot.Clusters.Where(c => c.Policy is not null))

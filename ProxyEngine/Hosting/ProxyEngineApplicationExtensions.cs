@@ -29,13 +29,13 @@ public static class ProxyEngineApplicationExtensions
         return options.Enabled ? app.UseMiddleware<Telemetry.RequestMetricsMiddleware>(options) : app;
     }
 
-    /// <summary>Turns failures the proxy produces into mesh errors (status, <see cref="MeshHeaders.Error"/>, body).</summary>
     /// <summary>
     /// Routes' CORS filters (<see cref="Routing.CorsMiddleware"/>): before anything that may refuse a request on its
     /// route (authentication), as a browser's preflight carries no credentials.
     /// </summary>
     public static IApplicationBuilder UseMeshCors(this IApplicationBuilder app) => app.UseMiddleware<Routing.CorsMiddleware>();
 
+    /// <summary>Turns failures the proxy produces into mesh errors (status, <see cref="MeshHeaders.Error"/>, body).</summary>
     public static IApplicationBuilder UseMeshErrors(this IApplicationBuilder app, MeshErrorOptions? options = null) =>
         app.UseMiddleware<MeshErrorMiddleware>(options ?? new MeshErrorOptions());
 

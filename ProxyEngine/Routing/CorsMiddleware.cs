@@ -12,18 +12,21 @@ internal sealed class CorsMiddleware(RequestDelegate next, RouteTable routes)
 {
     public Task InvokeAsync(HttpContext context)
     {
-        if (context.Request.Headers.Origin is not [{ } origin] || context.GetEndpoint()?.Metadata.GetMetadata<RouteModel>() is not { } route
-            || routes.Find(route.Config.RouteId)?.Cors is not { } cors)
+        if (context.GetEndpoint()?.Metadata.GetMetadata<RouteModel>() is not { } route || routes.Find(route.Config.RouteId)?.Cors is not { } cors)
         {
             return next(context);
         }
 
-        if (HttpMethods.IsOptions(context.Request.Method) && context.Request.Headers.ContainsKey("Access-Control-Request-Method"))
+        // One Origin, or none that counts: a request with several is answered as one from no allowed origin.
+        var origin = context.Request.Headers.Origin is [{ } single] ? single : null;
+        if (origin is not null && HttpMethods.IsOptions(context.Request.Method) && context.Request.Headers.ContainsKey("Access-Control-Request-Method"))
         {
             cors.AnswerPreflight(context, origin);
             return Task.CompletedTask;
         }
 
+        // Every response of the route, with an Origin or not, carries the route's CORS headers and Vary: Origin, so no
+        // cache serves one origin's answer (or the app's own headers) to another.
         var allowed = cors.Allows(origin);
         context.Response.OnStarting(() =>
         {

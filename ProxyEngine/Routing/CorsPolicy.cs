@@ -34,21 +34,24 @@ internal sealed class CorsPolicy
 
     public bool Credentials { get; }
 
-    /// <summary>Whether a request from <paramref name="origin"/> (its <c>Origin</c> header) may read the answer.</summary>
-    public bool Allows(string origin) =>
-        _anyOrigin || (CorsOrigin.Of(origin) is { } parsed && Array.Exists(_origins, o => o.Matches(parsed)));
+    /// <summary>
+    /// Whether a request from <paramref name="origin"/> (its one <c>Origin</c> header) may read the answer. With
+    /// credentials, only a real origin (never <c>null</c>, which sandboxed frames and files send) is reflected.
+    /// </summary>
+    public bool Allows(string? origin) =>
+        origin is not null && ((_anyOrigin && !Credentials) || (CorsOrigin.Of(origin) is { } parsed && (_anyOrigin || Array.Exists(_origins, o => o.Matches(parsed)))));
 
     /// <summary>
     /// Answers a preflight (the proxy's own answer: 204, never forwarded). An origin not allowed gets no CORS headers, so
     /// the browser does not send the actual request.
     /// </summary>
-    public void AnswerPreflight(HttpContext context, string origin)
+    public void AnswerPreflight(HttpContext context, string? origin)
     {
         var request = context.Request;
         var headers = context.Response.Headers;
         context.Response.StatusCode = StatusCodes.Status204NoContent;
         headers.Vary = "Origin, Access-Control-Request-Method, Access-Control-Request-Headers";
-        if (!Allows(origin))
+        if (origin is null || !Allows(origin))
         {
             return;
         }
@@ -60,13 +63,15 @@ internal sealed class CorsPolicy
             headers.AccessControlAllowCredentials = "true";
         }
 
-        var methods = _anyMethod ? (Credentials ? request.Headers.AccessControlRequestMethod.ToString() : "*") : _methods;
+        // "*" answered with what was asked: browsers take a literal "*" only without credentials, and never for
+        // Authorization, which must be named.
+        var methods = _anyMethod ? request.Headers.AccessControlRequestMethod.ToString() : _methods;
         if (!string.IsNullOrEmpty(methods))
         {
             headers.AccessControlAllowMethods = methods;
         }
 
-        var allowHeaders = _anyHeader ? (Credentials ? request.Headers.AccessControlRequestHeaders.ToString() : "*") : _headers;
+        var allowHeaders = _anyHeader ? request.Headers.AccessControlRequestHeaders.ToString() : _headers;
         if (!string.IsNullOrEmpty(allowHeaders))
         {
             headers.AccessControlAllowHeaders = allowHeaders;
@@ -76,33 +81,57 @@ internal sealed class CorsPolicy
     }
 
     /// <summary>
-    /// The CORS headers of an actual request's response: the route's policy decides them, so the backend's own are
-    /// replaced (removed for an origin the route does not allow).
+    /// The CORS headers of an actual request's response, whatever the request (with no <c>Origin</c>, or several, none
+    /// are allowed): the route's policy decides them, so the app's own are replaced, and the answer varies by origin.
     /// </summary>
-    public void SetResponseHeaders(HttpContext context, string origin, bool allowed)
+    public void SetResponseHeaders(HttpContext context, string? origin, bool allowed)
     {
         var headers = context.Response.Headers;
         headers.Remove("Access-Control-Allow-Origin");
         headers.Remove("Access-Control-Allow-Credentials");
         headers.Remove("Access-Control-Expose-Headers");
-        headers.Vary = StringValues.Concat(headers.Vary, "Origin");
-        if (!allowed)
+        AddVaryOrigin(headers);
+        if (!allowed || origin is null)
         {
             return;
         }
 
-        var credentialed = Credentials || context.Request.Headers.ContainsKey("Cookie") || context.Request.Headers.ContainsKey("Authorization");
-        headers.AccessControlAllowOrigin = _anyOrigin && !credentialed ? "*" : origin;
+        headers.AccessControlAllowOrigin = _anyOrigin && !Credentials ? "*" : origin;
         if (Credentials)
         {
             headers.AccessControlAllowCredentials = "true";
         }
 
-        // "*" exposes every header only to requests without credentials; for those, the response's own names are listed.
-        var expose = _exposeAll ? (credentialed ? string.Join(", ", headers.Keys.Where(k => !k.StartsWith("Access-Control-", StringComparison.OrdinalIgnoreCase))) : "*") : _expose;
+        // "*" exposes every header only without credentials; with them, the response's own names are listed. An error
+        // the proxy produced names itself in x-mesh-error, which the page may read too.
+        var expose = _exposeAll
+            ? (Credentials ? string.Join(", ", headers.Keys.Where(k => !k.StartsWith("Access-Control-", StringComparison.OrdinalIgnoreCase))) : "*")
+            : _expose;
+        if (!_exposeAll && headers.ContainsKey(MeshHeaders.Error) && !(_expose ?? "").Split(", ").Contains(MeshHeaders.Error, StringComparer.OrdinalIgnoreCase))
+        {
+            expose = expose is null ? MeshHeaders.Error : $"{expose}, {MeshHeaders.Error}";
+        }
+
         if (!string.IsNullOrEmpty(expose))
         {
             headers.AccessControlExposeHeaders = expose;
         }
+    }
+
+    /// <summary>Adds <c>Origin</c> to <c>Vary</c> unless it is there already (or <c>Vary: *</c>).</summary>
+    private static void AddVaryOrigin(IHeaderDictionary headers)
+    {
+        foreach (var value in headers.Vary)
+        {
+            foreach (var token in (value ?? "").Split(','))
+            {
+                if (token.Trim() is "*" || token.Trim().Equals("Origin", StringComparison.OrdinalIgnoreCase))
+                {
+                    return;
+                }
+            }
+        }
+
+        headers.Vary = StringValues.Concat(headers.Vary, "Origin");
     }
 }

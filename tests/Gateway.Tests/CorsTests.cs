@@ -8,8 +8,8 @@ using Microsoft.AspNetCore.Http;
 namespace AspireMesh.Gateway.Tests;
 
 /// <summary>
-/// Routes' CORS filters at a real gateway whose every route needs a JWT: preflights answered by the gateway itself
-/// (before authentication, never reaching the app), actual responses carrying the route's CORS headers in place of the
+/// Routes' CORS filters at a real gateway, one route needing a JWT: preflights answered by the gateway itself (before
+/// authentication, never reaching the app), actual responses carrying the route's CORS headers in place of the
 /// app's, and a real browser (Debian's chromium) making cross-origin calls from a page of another origin.
 /// </summary>
 public sealed class CorsTests(CorsTests.Mesh mesh) : IClassFixture<CorsTests.Mesh>
@@ -52,6 +52,11 @@ public sealed class CorsTests(CorsTests.Mesh mesh) : IClassFixture<CorsTests.Mes
                 // The app's own CORS answer, which a route's filter replaces.
                 context.Response.Headers.AccessControlAllowOrigin = "https://evil.example";
                 context.Response.Headers["x-backend"] = "api-app";
+                if (context.Request.Path.Value!.Contains("vary", StringComparison.Ordinal))
+                {
+                    context.Response.Headers.Vary = "Accept-Encoding, origin";
+                }
+
                 return context.Response.WriteAsync("ok");
             };
             var jwk = TestTokens.Jwk(Rsa, "rsa-1");
@@ -78,7 +83,7 @@ public sealed class CorsTests(CorsTests.Mesh mesh) : IClassFixture<CorsTests.Mes
                     [
                         new()
                         {
-                            Name = "edge-jwt", TargetRef = new() { Kind = "Gateway", Name = "edge" }, Type = "Jwt",
+                            Name = "spa-jwt", TargetRef = new() { Kind = "Route", Name = "spa" }, Type = "Jwt",
                             Jwt = new() { Issuer = "https://issuer.test", Audiences = ["aspiremesh"], Keys = [new() { Kid = "rsa-1", Kty = "RSA", Alg = "RS256", N = jwk["n"], E = jwk["e"] }] },
                         },
                     ],
@@ -134,7 +139,7 @@ public sealed class CorsTests(CorsTests.Mesh mesh) : IClassFixture<CorsTests.Mes
         response.Headers.TryGetValues(name, out var values) || response.Content.Headers.TryGetValues(name, out values) ? string.Join(", ", values) : null;
 
     [Fact]
-    public async Task Preflight_AllowedOrigin_AnsweredByTheGatewayBeforeAuthentication_NeverReachesTheApp()
+    public async Task Preflight_AllowedOrigin_AnsweredByTheGatewayBeforeAuthentication()
     {
         using var response = await SendAsync(HttpMethod.Options, "/spa/orders", "https://app.example",
             ("Access-Control-Request-Method", "PUT"), ("Access-Control-Request-Headers", "x-trace, authorization"));
@@ -146,7 +151,16 @@ public sealed class CorsTests(CorsTests.Mesh mesh) : IClassFixture<CorsTests.Mes
         Assert.Equal("x-trace, authorization", Header(response, "Access-Control-Allow-Headers"));
         Assert.Equal("600", Header(response, "Access-Control-Max-Age"));
         Assert.Contains("Origin", Header(response, "Vary"), StringComparison.Ordinal);
-        Assert.DoesNotContain(mesh.Reached, r => r.StartsWith("OPTIONS", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Preflight_OnARouteWithoutAuthentication_NeverReachesTheApp()
+    {
+        using var response = await SendAsync(HttpMethod.Options, "/open/preflight", "https://any.example", ("Access-Control-Request-Method", "PATCH"));
+
+        Assert.Equal(HttpStatusCode.NoContent, response.StatusCode);
+        Assert.Equal("*", Header(response, "Access-Control-Allow-Origin"));
+        Assert.DoesNotContain("OPTIONS /open/preflight", mesh.Reached);
     }
 
     [Theory]
@@ -193,51 +207,80 @@ public sealed class CorsTests(CorsTests.Mesh mesh) : IClassFixture<CorsTests.Mes
     }
 
     [Fact]
-    public async Task AnyOrigin_WildcardsAnswered_ButACredentialedRequestGetsItsOwnOrigin()
+    public async Task AnyOrigin_WildcardsAnswered_WhatWasAskedEchoed()
     {
-        using (var preflight = await SendAsync(HttpMethod.Options, "/open/x", "https://any.example", ("Access-Control-Request-Method", "PATCH"), ("Access-Control-Request-Headers", "x-a")))
+        using (var preflight = await SendAsync(HttpMethod.Options, "/open/x", "https://any.example", ("Access-Control-Request-Method", "PATCH"), ("Access-Control-Request-Headers", "x-a, authorization")))
         {
-            Assert.Equal(("*", "*", "*", "5"), (Header(preflight, "Access-Control-Allow-Origin"), Header(preflight, "Access-Control-Allow-Methods"),
+            // Browsers never take "*" for Authorization: the headers asked for are answered by name.
+            Assert.Equal(("*", "PATCH", "x-a, authorization", "5"), (Header(preflight, "Access-Control-Allow-Origin"), Header(preflight, "Access-Control-Allow-Methods"),
                 Header(preflight, "Access-Control-Allow-Headers"), Header(preflight, "Access-Control-Max-Age")));
         }
 
-        using (var anonymous = await SendAsync(HttpMethod.Get, "/open/x", "https://any.example", ("Authorization", $"Bearer {mesh.Token}")))
-        {
-            // Authorization makes the request credentialed: no wildcard may answer it, and "*" exposes nothing then,
-            // so the response's own header names are listed.
-            Assert.Equal("https://any.example", Header(anonymous, "Access-Control-Allow-Origin"));
-            Assert.Contains("x-backend", Header(anonymous, "Access-Control-Expose-Headers"), StringComparison.Ordinal);
-        }
+        using var actual = await SendAsync(HttpMethod.Get, "/open/x", "null");
+        Assert.Equal(("*", "*"), (Header(actual, "Access-Control-Allow-Origin"), Header(actual, "Access-Control-Expose-Headers")));
     }
 
     [Fact]
-    public async Task RouteWithoutTheFilter_PreflightGoesToTheApp_AndItsHeadersPass()
+    public async Task RequestWithoutOrigin_OnARouteWithTheFilter_TheAppsCorsHeadersRemoved_AndItVariesByOrigin()
     {
-        using var response = await SendAsync(HttpMethod.Get, "/plain/x", "https://app.example", ("Authorization", $"Bearer {mesh.Token}"));
+        // Else a cache could keep this answer, with the app's own CORS headers, and give it to a page of any origin.
+        using var response = await SendAsync(HttpMethod.Get, "/open/no-origin", origin: null);
 
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Null(Header(response, "Access-Control-Allow-Origin"));
+        Assert.Equal("Origin", Header(response, "Vary"));
+    }
+
+    [Fact]
+    public async Task AppsVaryAlreadyNamingOrigin_NotRepeated()
+    {
+        using var response = await SendAsync(HttpMethod.Get, "/open/vary", "https://any.example");
+
+        Assert.Equal(["Accept-Encoding, origin"], response.Headers.Vary.Count == 0 ? [] : [string.Join(", ", response.Headers.Vary)]);
+    }
+
+    [Fact]
+    public async Task ErrorTheGatewayProduced_ReadableByAnAllowedPage_WithItsMeshError()
+    {
+        using var response = await SendAsync(HttpMethod.Get, "/spa/orders", "https://app.example");
+
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        Assert.Equal("https://app.example", Header(response, "Access-Control-Allow-Origin"));
+        Assert.Equal("unauthenticated", Header(response, "x-mesh-error"));
+        Assert.Equal("x-backend, x-mesh-error", Header(response, "Access-Control-Expose-Headers"));
+    }
+
+    [Fact]
+    public async Task RouteWithoutTheFilter_TheAppAnswersPreflights_AndItsHeadersPass()
+    {
+        using var response = await SendAsync(HttpMethod.Options, "/plain/preflight", "https://app.example", ("Access-Control-Request-Method", "PUT"));
+
+        Assert.Contains("OPTIONS /plain/preflight", mesh.Reached);
         Assert.Equal("https://evil.example", Header(response, "Access-Control-Allow-Origin"));
     }
 
     [Fact]
-    public async Task Browser_PageOfAnotherOrigin_CallsTheRouteWithTheFilter_NotTheOneWithout()
+    public async Task Browser_PageOfAnotherOrigin_ReadsWhatTheRoutesFilterAllows_NotWhatTheAppAlone()
     {
         Assert.True(File.Exists(Chromium), $"{Chromium} is missing: install Debian's chromium (apt-get install -y --no-install-recommends chromium; .ci/run does).");
 
         // A PUT with an Authorization header: the browser sends a preflight first, then the request with credentials.
-        var allowed = await BrowserFetchAsync("/spa/browser");
+        var allowed = await BrowserFetchAsync("/spa/browser", "PUT", "include", "x-trace: 1", $"authorization: Bearer {mesh.Token}");
         Assert.Equal("fetch: ok 200 exposed=api-app", allowed);
         Assert.Contains("PUT /spa/browser", mesh.Reached);
 
-        // The app's own answer names another origin: the browser refuses to let the page read it.
-        var refused = await BrowserFetchAsync("/plain/browser");
-        Assert.StartsWith("fetch: failed TypeError", refused, StringComparison.Ordinal);
+        // The same simple GET (no preflight): allowed by the route's filter, refused where only the app answers, as
+        // the app names another origin.
+        Assert.Equal("fetch: ok 200 exposed=api-app", await BrowserFetchAsync("/open/browser", "GET", "omit"));
+        Assert.StartsWith("fetch: failed TypeError", await BrowserFetchAsync("/plain/browser", "GET", "omit"), StringComparison.Ordinal);
+        Assert.Contains("GET /plain/browser", mesh.Reached);
     }
 
-    private async Task<string> BrowserFetchAsync(string path)
+    private async Task<string> BrowserFetchAsync(string path, string method, string credentials, params string[] headers)
     {
         await using var fetch = await Interop.StartNodeAsync(typeof(CorsTests).Assembly, "cors-fetch", "cors/fetch.js",
-            ["--page", mesh.Page.Url.ToString(), "--url", new Uri(mesh.Gateway.Url, path).ToString(), "--method", "PUT", "--header", "x-trace: 1",
-             "--header", $"authorization: Bearer {mesh.Token}", "--credentials", "include", "--expose", "x-backend", "--chromium", Chromium]);
+            ["--page", mesh.Page.Url.ToString(), "--url", new Uri(mesh.Gateway.Url, path).ToString(), "--method", method, .. headers.SelectMany(h => new[] { "--header", h }),
+             "--credentials", credentials, "--expose", "x-backend", "--chromium", Chromium]);
         var exit = await fetch.Exited.WaitAsync(TimeSpan.FromMinutes(2), Cancel);
         Assert.True(exit == 0, $"the browser check failed (exit {exit}):{Environment.NewLine}{fetch.Output}{Environment.NewLine}{fetch.ErrorOutput}");
         return fetch.Output.Split('\n').Select(l => l.Trim()).Last(l => l.StartsWith("fetch: ", StringComparison.Ordinal));

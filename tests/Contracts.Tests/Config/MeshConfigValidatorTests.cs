@@ -185,12 +185,12 @@ public sealed class MeshConfigValidatorRuleTests
                     Cors = new()
                     {
                         AllowOrigins = ["https://ok.example", "ftp://files.example", "https://*partners.example", "https://app.example/path", "https://app.example:70000", "app.example"],
-                        AllowMethods = ["*", "PUT"],
-                        AllowHeaders = ["x ok"],
-                        MaxAge = -1,
+                        AllowMethods = ["put"],
+                        AllowHeaders = ["x ok", "*"],
+                        MaxAge = 0,
                     },
                 },
-                new() { Type = "CORS", Cors = new() },
+                new() { Type = "CORS", Cors = new() { AllowOrigins = ["*", "https://app.example"] } },
             ],
             BackendRefs = [new() { Name = "catalog" }],
         };
@@ -198,16 +198,36 @@ public sealed class MeshConfigValidatorRuleTests
         Assert.Equal(
         [
             "routes[0].rules[0].filters: a rule may have one CORS filter.",
+            "routes[0].rules[0].filters[0].cors.allowHeaders: '*' (any) stands alone.",
             "routes[0].rules[0].filters[0].cors.allowHeaders[0]: 'x ok' is not a header name.",
-            "routes[0].rules[0].filters[0].cors.allowMethods: '*' (any) stands alone.",
+            "routes[0].rules[0].filters[0].cors.allowMethods[0]: 'put' is not an HTTP method; use GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE, PATCH (upper case) or *.",
             "routes[0].rules[0].filters[0].cors.allowOrigins[1]: 'ftp://files.example' has the scheme 'ftp'; an origin is http:// or https://.",
             "routes[0].rules[0].filters[0].cors.allowOrigins[2]: 'https://*partners.example' has a '*' that is not a whole label (write *.example.com).",
             "routes[0].rules[0].filters[0].cors.allowOrigins[3]: 'https://app.example/path' has more than scheme://host[:port] (a path, a query or user information).",
             "routes[0].rules[0].filters[0].cors.allowOrigins[4]: 'https://app.example:70000' has the port '70000'; a port is 1-65535.",
             "routes[0].rules[0].filters[0].cors.allowOrigins[5]: 'app.example' is not an origin (scheme://host[:port]).",
-            "routes[0].rules[0].filters[0].cors.maxAge: -1 is not a number of seconds (0 or more).",
-            "routes[0].rules[0].filters[1].cors.allowOrigins: a CORS filter needs at least one origin (scheme://host[:port], https://*.example.com, or * for any).",
+            "routes[0].rules[0].filters[0].cors.maxAge: 0 is not a number of seconds (1 or more).",
+            "routes[0].rules[0].filters[1].cors.allowOrigins: '*' (any) stands alone.",
         ], Errors(rule).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public void Validate_CorsOnARouteOfAService_RefusedWithTheReason()
+    {
+        var errors = MeshConfigValidator.Validate(new MeshConfig
+        {
+            Services = Services,
+            Routes =
+            [
+                new()
+                {
+                    Name = "east-west", ParentRefs = [new() { Kind = "Service", Name = "catalog" }],
+                    Rules = [new() { Filters = [new() { Type = "CORS", Cors = new() { AllowOrigins = ["*"] } }], BackendRefs = [new() { Name = "catalog" }] }],
+                },
+            ],
+        }).Select(e => e.ToString());
+
+        Assert.Equal(["routes[0].rules[0].filters[0]: a CORS filter applies where browsers call: on a route attached to gateways only, not to a service."], errors);
     }
 
     [Fact]
