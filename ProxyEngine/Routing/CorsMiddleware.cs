@@ -12,7 +12,7 @@ internal sealed class CorsMiddleware(RequestDelegate next, RouteTable routes)
 {
     public Task InvokeAsync(HttpContext context)
     {
-        if (context.GetEndpoint()?.Metadata.GetMetadata<RouteModel>() is not { } route || routes.Find(route.Config.RouteId)?.Cors is not { } cors)
+        if (!routes.AnyCors || context.GetEndpoint()?.Metadata.GetMetadata<RouteModel>() is not { } route || routes.Find(route.Config.RouteId)?.Cors is not { } cors)
         {
             return next(context);
         }

@@ -17,7 +17,12 @@ internal sealed class RouteTable(RoutedHosts hosts)
     private FrozenDictionary<string, BackendPolicy> _backends = FrozenDictionary<string, BackendPolicy>.Empty;
     private Dictionary<string, RouteLimiter> _limiters = new(StringComparer.Ordinal);
 
+    private volatile bool _anyCors;
+
     public RoutePolicy? Find(string routeId) => Volatile.Read(ref _routes).GetValueOrDefault(routeId);
+
+    /// <summary>Whether any route being served has a CORS filter: when none has, requests skip looking for one.</summary>
+    public bool AnyCors => _anyCors;
 
     /// <summary>The backend policy of a cluster, if any.</summary>
     public BackendPolicy? Backend(string cluster) => Volatile.Read(ref _backends).GetValueOrDefault(cluster);
@@ -52,6 +57,7 @@ internal sealed class RouteTable(RoutedHosts hosts)
             _limiters = limiters;
             Volatile.Write(ref _backends, snapshot.Clusters.Where(c => c.Policy is not null).ToFrozenDictionary(c => c.Name, c => c.Policy!, StringComparer.Ordinal));
             Volatile.Write(ref _routes, routes.ToFrozenDictionary(StringComparer.Ordinal));
+            _anyCors = routes.Values.Any(r => r.Cors is not null);
             hosts.Apply(snapshot.Routes);
         }
     }
