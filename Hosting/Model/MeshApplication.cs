@@ -63,6 +63,8 @@ public sealed class MeshApplication
                     --namespace <name>        put every object in this namespace (and create it)
                     --image-registry <host>   prefix every image (e.g. ghcr.io/me)
                     --image-tag <tag>         tag of every image (default latest)
+                    --storage-class <name>    storage class of the control plane's state volume (default:
+                                              the cluster's default class)
                     --secrets reuse|new       keep the root CA, bootstrap key and admin token of an earlier
                                               publish in <dir> (default), or make new ones (restarts every pod)
                 Configuration keys AppHost:GatewayPort and AppHost:ControlPlanePort (appsettings.json, or

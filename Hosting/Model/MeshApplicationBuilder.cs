@@ -26,6 +26,7 @@ public sealed class MeshApplicationBuilder
         ["--image-registry"] = $"{PublishOptions.SectionName}:ImageRegistry",
         ["--image-tag"] = $"{PublishOptions.SectionName}:ImageTag",
         ["--secrets"] = $"{PublishOptions.SectionName}:Secrets",
+        ["--storage-class"] = $"{PublishOptions.SectionName}:StorageClass",
     };
 
     private readonly List<ProjectResource> _projects = [];

@@ -76,7 +76,7 @@ internal static class KubernetesManifestWriter
         // Proxies reach the control plane across the pod network: over HTTPS, so that their credentials, tokens and
         // snapshots are not readable on the way.
         var controlPlaneUrl = $"https://{MeshApplication.ControlPlaneName}:{PublishedTopology.ControlPlanePort}";
-        Save($"{MeshApplication.ControlPlaneName}.yaml", StateClaim(ns), ControlPlane(topology, ns),
+        Save($"{MeshApplication.ControlPlaneName}.yaml", StateClaim(ns, topology.Options.StorageClass), ControlPlane(topology, ns),
             ClusterService(MeshApplication.ControlPlaneName, ns, [("https", PublishedTopology.ControlPlanePort, PublishedTopology.ControlPlanePort)]));
 
         foreach (var (service, project) in topology.App.Projects.Zip(topology.Services))
@@ -143,12 +143,14 @@ internal static class KubernetesManifestWriter
     }
 
     /// <summary>The control plane's state volume: small (JSON files and PEM keys), from the cluster's default storage class.</summary>
-    private static Map StateClaim(string? ns) =>
+    /// <summary>The control plane's state volume: of <paramref name="storageClass"/>, or the cluster's default class when null.</summary>
+    private static Map StateClaim(string? ns, string? storageClass) =>
         Object("v1", "PersistentVolumeClaim", ControlPlaneStateClaim, ns, new Map
         {
             { "spec", new Map
                 {
                     { "accessModes", new List<string> { "ReadWriteOnce" } },
+                    { "storageClassName", storageClass },
                     { "resources", new Map { { "requests", new Map { { "storage", "1Gi" } } } } },
                 }
             },

@@ -40,6 +40,9 @@ public sealed partial record PublishOptions
     /// <summary>Make new ones (<c>--secrets new</c>): applying them restarts every pod and retires every token.</summary>
     public const string NewSecrets = "new";
 
+    /// <summary>The storage class of the control plane's state volume (<c>--storage-class</c>); null: the cluster's default.</summary>
+    public string? StorageClass { get; init; }
+
     /// <summary><see cref="ReuseSecrets"/> or <see cref="NewSecrets"/> (Kubernetes only).</summary>
     public string Secrets { get; init; } = ReuseSecrets;
 
@@ -57,7 +60,7 @@ public sealed partial record PublishOptions
             publisher = Manifest;
         }
 
-        var kubernetesOnly = new[] { ("Namespace", "--namespace"), ("ImageRegistry", "--image-registry"), ("ImageTag", "--image-tag"), ("Secrets", "--secrets") };
+        var kubernetesOnly = new[] { ("Namespace", "--namespace"), ("ImageRegistry", "--image-registry"), ("ImageTag", "--image-tag"), ("Secrets", "--secrets"), ("StorageClass", "--storage-class") };
         if (publisher is null)
         {
             foreach (var (key, option) in kubernetesOnly.Append(("OutputPath", "--output-path")).Where(k => section[k.Item1] is not null))
@@ -111,6 +114,12 @@ public sealed partial record PublishOptions
             errors.Add($"--image-tag: '{tag}' is not an image tag (letters, digits, '_', '.', '-'; at most 128, not starting with '.' or '-').");
         }
 
+        var storageClass = section["StorageClass"];
+        if (storageClass is not null && !StorageClassPattern().IsMatch(storageClass))
+        {
+            errors.Add($"--storage-class: '{storageClass}' is not a storage class name (lower-case letters, digits, '-' and '.', at most 253, starting and ending with a letter or digit).");
+        }
+
         var secrets = section["Secrets"];
         if (secrets is not null and not (ReuseSecrets or NewSecrets))
         {
@@ -125,6 +134,7 @@ public sealed partial record PublishOptions
             ImageRegistry = registry?.TrimEnd('/'),
             ImageTag = tag ?? "latest",
             Secrets = secrets ?? ReuseSecrets,
+            StorageClass = storageClass,
         };
     }
 
@@ -133,4 +143,8 @@ public sealed partial record PublishOptions
 
     [GeneratedRegex(@"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")]
     private static partial Regex TagPattern();
+
+    // A Kubernetes object name (DNS subdomain, RFC 1123).
+    [GeneratedRegex(@"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")]
+    private static partial Regex StorageClassPattern();
 }

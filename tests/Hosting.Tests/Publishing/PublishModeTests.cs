@@ -126,7 +126,7 @@ public sealed class PublishModeTests : IDisposable
     {
         var directory = Path.Combine(_output.FullName, "k8s");
         var (code, process) = await using_(await PublishAsync("--publisher", "kubernetes", "--output-path", directory, "--namespace", "shop",
-            "--image-registry", "registry.example:5000/team", "--image-tag", "1.2.3"));
+            "--image-registry", "registry.example:5000/team", "--image-tag", "1.2.3", "--storage-class", "fast-ssd"));
 
         Assert.True(code == 0, process.Output);
         Assert.Equal("", process.ErrorOutput);
@@ -259,8 +259,8 @@ public sealed class PublishModeTests : IDisposable
 
         // Its state directory outlives the pod: a claim of its own, mounted by one pod at a time, writable by the image's user.
         var claim = objects.Single(o => Text(o, "kind") == "PersistentVolumeClaim");
-        Assert.Equal(("controlplane-state", "ReadWriteOnce", "1Gi"), (Text(Map(claim, "metadata"), "name"), Seq(Map(claim, "spec"), "accessModes").Select(Text).Single(),
-            Text(Map(Map(Map(claim, "spec"), "resources"), "requests"), "storage")));
+        Assert.Equal(("controlplane-state", "ReadWriteOnce", "1Gi", "fast-ssd"), (Text(Map(claim, "metadata"), "name"), Seq(Map(claim, "spec"), "accessModes").Select(Text).Single(),
+            Text(Map(Map(Map(claim, "spec"), "resources"), "requests"), "storage"), Text(Map(claim, "spec"), "storageClassName")));
         var stateVolume = Seq(Pod(deployments["controlplane"]), "volumes").Single(v => Text(v, "name") == "state");
         Assert.Equal("controlplane-state", Text(Map(stateVolume, "persistentVolumeClaim"), "claimName"));
         var stateMount = Text(Seq(controlPlane, "volumeMounts").Single(m => Text(m, "name") == "state"), "mountPath");
@@ -329,6 +329,7 @@ public sealed class PublishModeTests : IDisposable
     [InlineData("--publisher manifest --output-path OUT --namespace shop", "--namespace applies to --publisher kubernetes only")]
     [InlineData("--output-path OUT", "--output-path is a publish option; give --publisher")]
     [InlineData("--publisher manifest --output-path OUT --secrets new", "--secrets applies to --publisher kubernetes only")]
+    [InlineData("--publisher kubernetes --output-path OUT --storage-class Fast_SSD", "--storage-class: 'Fast_SSD' is not a storage class name")]
     [InlineData("--publisher kubernetes --output-path OUT --secrets keep", "--secrets: 'keep' is not a choice; use 'reuse'")]
     public async Task Publish_BadOptions_Exit1WithReasonAndWritesNothing(string arguments, string expected)
     {
@@ -377,6 +378,8 @@ public sealed class PublishModeTests : IDisposable
         Assert.Equal(Text(secretsBefore["aspiremesh-admin"], "token"), Text(secretsAfter["aspiremesh-admin"], "token"));
         var rootHash = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.ASCII.GetBytes(RootCertificate(directory)))).ToLowerInvariant();
         Assert.Contains($"Kept the root CA (sha256 {rootHash[..16]}, until ", process.Output, StringComparison.Ordinal);
+        // Without --storage-class the state volume is of the cluster's default class.
+        Assert.DoesNotContain("storageClassName", after["controlplane.yaml"], StringComparison.Ordinal);
 
         // The credentials are minted again (their 30 days start now), with the kept key.
         var credentials = secretsAfter["aspiremesh-bootstrap"].Children.Keys.Select(Text).Where(k => k != "bootstrap-key").ToList();
