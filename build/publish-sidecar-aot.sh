@@ -4,14 +4,13 @@
 #
 #   build/publish-sidecar-aot.sh [OUTPUT_DIR]     (default: artifacts/sidecar-aot)
 #
-# MESH_AOT_FRAMEWORK picks the .NET it is built against (default net9.0): on .NET 10, Native AOT needs the runtime
-# pack Microsoft.NETCore.App.Runtime.NativeAOT.<rid>, which this project's NuGet feed does not hold; .NET 9's compiler
-# package (held) still carries its runtime. Where the .NET 10 pack restores, MESH_AOT_FRAMEWORK=net10.0 builds the same
-# sidecar on .NET 10.
+# MESH_AOT_FRAMEWORK picks the .NET it is built against. By default .NET 10, whose Native AOT runtime pack
+# (Microsoft.NETCore.App.Runtime.NativeAOT.<rid>) has to restore from the NuGet feed; where it does not (NU1101), the
+# sidecar is built on .NET 9, whose compiler package carries its runtime (docs/native-aot.md).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$root/artifacts/sidecar-aot}
-framework=${MESH_AOT_FRAMEWORK:-net9.0}
+framework=${MESH_AOT_FRAMEWORK:-}
 
 case "$(uname -m)" in
   x86_64) rid=linux-x64 ;;
@@ -23,7 +22,19 @@ if ! command -v clang >/dev/null 2>&1 && ! command -v gcc >/dev/null 2>&1; then
   exit 2
 fi
 
-echo "publish-sidecar-aot: compiling MeshProxy for $framework/$rid with Native AOT (about a minute on 2 cores)"
+if [ -z "$framework" ]; then
+  restore_log=$(mktemp)
+  trap 'rm -f "$restore_log"' EXIT
+  if dotnet restore "$root/MeshProxy/MeshProxy.csproj" -r "$rid" -p:PublishAot=true -p:MeshTargetFramework=net10.0 -nologo >"$restore_log" 2>&1; then
+    framework=net10.0
+  else
+    echo "publish-sidecar-aot: .NET 10's Native AOT runtime pack does not restore here; building on .NET 9 instead:"
+    grep -m 3 -E 'error|NU1' "$restore_log" | sed 's/^/  /' || true
+    framework=net9.0
+  fi
+fi
+
+echo "publish-sidecar-aot: compiling MeshProxy for $framework/$rid with Native AOT (one to three minutes on 2 cores)"
 dotnet publish "$root/MeshProxy/MeshProxy.csproj" -c Release -r "$rid" -p:PublishAot=true -p:MeshTargetFramework="$framework" \
   -o "$out" -nologo -clp:NoSummary
 echo "publish-sidecar-aot: ready: $out/AspireMesh.MeshProxy"

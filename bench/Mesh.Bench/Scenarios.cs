@@ -95,7 +95,7 @@ internal static class Scenarios
             // machine's drift between two separate scenarios would swamp it.
             OurProxies = true, Baseline = "sidecars", StartBaselineAsync = t => SidecarPairAsync(t, telemetry: true, suffix: "-b"),
         },
-        new("sidecars-aot", "sidecar pair, Native AOT", "as sidecar pair, both sidecars Native AOT executables (build/publish-sidecar-aot.sh, on .NET 9)",
+        new("sidecars-aot", "sidecar pair, Native AOT", "as sidecar pair, both sidecars Native AOT executables (build/publish-sidecar-aot.sh, on .NET 10)",
             t => SidecarPairAsync(t, telemetry: true, native: true)) { OurProxies = true },
         new("sidecars-steady", "sidecar pair, 1000 req/s only", "as sidecar pair, freshly started and driven at 1000 requests/s only (no maximum-throughput burst before)",
             t => SidecarPairAsync(t, telemetry: true)) { OurProxies = true, SteadyOnly = true },
