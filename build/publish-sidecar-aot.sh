@@ -27,10 +27,15 @@ if [ -z "$framework" ]; then
   trap 'rm -f "$restore_log"' EXIT
   if dotnet restore "$root/MeshProxy/MeshProxy.csproj" -r "$rid" -p:PublishAot=true -p:MeshTargetFramework=net10.0 -nologo >"$restore_log" 2>&1; then
     framework=net10.0
-  else
-    echo "publish-sidecar-aot: .NET 10's Native AOT runtime pack does not restore here; building on .NET 9 instead:"
-    grep -m 3 -E 'error|NU1' "$restore_log" | sed 's/^/  /' || true
+  elif grep -qiE 'NU110[12].*nativeaot' "$restore_log"; then
+    echo "publish-sidecar-aot: .NET 10's Native AOT runtime pack is not on this NuGet feed; building on .NET 9 instead:" >&2
+    grep -m 3 -iE 'NU110[12]' "$restore_log" | sed 's/^/  /' >&2 || true
     framework=net9.0
+  else
+    # Any other failure (the network, the disk, the project) is not a reason to build another runtime quietly.
+    echo "publish-sidecar-aot: restoring MeshProxy for net10.0/$rid failed:" >&2
+    cat "$restore_log" >&2
+    exit 1
   fi
 fi
 

@@ -346,29 +346,36 @@ internal sealed class InstanceRegistry(MeshStateStore store, TimeProvider time, 
         return true;
     }
 
-    /// <summary>Evicts every instance whose lease ran out; returns their ids.</summary>
     /// <summary>
     /// Moves every lease's expiry, Consul TTL deadline and critical-since time <paramref name="by"/> later: the time the
-    /// control plane lost (see <see cref="LeaseExpiryService"/>) counts against no instance.
+    /// control plane lost (see <see cref="LeaseExpiryService"/>) counts against no instance. Never beyond what a renewal
+    /// now would give: one that already came in after the pause is not extended by the pause again.
     /// </summary>
     public void ExtendDeadlines(TimeSpan by)
     {
-        static DateTimeOffset Later(DateTimeOffset at, TimeSpan by) => at >= DateTimeOffset.MaxValue - by ? DateTimeOffset.MaxValue : at + by;
+        var now = time.GetUtcNow();
+        static DateTimeOffset Later(DateTimeOffset at, TimeSpan by, DateTimeOffset cap) =>
+            at >= cap ? at : at >= DateTimeOffset.MaxValue - by ? cap : at + by < cap ? at + by : cap;
         lock (_gate)
         {
             foreach (var instance in _instances.Values.ToList())
             {
                 _instances[instance.Id] = instance with
                 {
-                    ExpiresAt = Later(instance.ExpiresAt, by),
+                    ExpiresAt = Later(instance.ExpiresAt, by, now + (instance.Lease ?? options.Value.LeaseDuration)),
                     Consul = instance.Consul is { } consul
-                        ? consul with { TtlDeadline = Later(consul.TtlDeadline, by), CriticalSince = consul.CriticalSince is { } since ? since + by : null }
+                        ? consul with
+                        {
+                            TtlDeadline = consul.Ttl is { } ttl ? Later(consul.TtlDeadline, by, now + ttl) : consul.TtlDeadline,
+                            CriticalSince = consul.CriticalSince is { } since ? (since + by < now ? since + by : now) : null,
+                        }
                         : null,
                 };
             }
         }
     }
 
+    /// <summary>Evicts every instance whose lease ran out; returns their ids.</summary>
     public IReadOnlyList<string> EvictExpired()
     {
         var now = time.GetUtcNow();

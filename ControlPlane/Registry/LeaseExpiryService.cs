@@ -26,13 +26,17 @@ internal sealed class LeaseExpiryService(InstanceRegistry registry, ProxyRegistr
         var tolerance = options.Value.LeaseDuration / 2;
         using var timer = new PeriodicTimer(period, time);
         var last = time.GetTimestamp();
+        var lastUtc = time.GetUtcNow();
         try
         {
             while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
             {
+                // Late by the monotonic clock (a paused process) or by the wall clock the deadlines are kept in (a
+                // suspended machine, whose monotonic clock stood still; a backward step reads as not late).
                 var now = time.GetTimestamp();
-                var late = time.GetElapsedTime(last, now) - period;
-                last = now;
+                var nowUtc = time.GetUtcNow();
+                var late = TimeSpan.FromTicks(Math.Max(time.GetElapsedTime(last, now).Ticks, (nowUtc - lastUtc).Ticks)) - period;
+                (last, lastUtc) = (now, nowUtc);
                 if (late > tolerance)
                 {
                     registry.ExtendDeadlines(late);

@@ -142,8 +142,10 @@ internal static class KubernetesManifestWriter
             securityContext: new Map { { "fsGroup", ContainerUserId }, { "fsGroupChangePolicy", "OnRootMismatch" } });
     }
 
-    /// <summary>The control plane's state volume: small (JSON files and PEM keys), from the cluster's default storage class.</summary>
-    /// <summary>The control plane's state volume: of <paramref name="storageClass"/>, or the cluster's default class when null.</summary>
+    /// <summary>
+    /// The control plane's state volume: small (JSON files and PEM keys), of <paramref name="storageClass"/>, or the
+    /// cluster's default class when null.
+    /// </summary>
     private static Map StateClaim(string? ns, string? storageClass) =>
         Object("v1", "PersistentVolumeClaim", ControlPlaneStateClaim, ns, new Map
         {

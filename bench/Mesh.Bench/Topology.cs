@@ -59,7 +59,7 @@ internal sealed class Topology : IAsyncDisposable
     private async Task<string> PublishNativeSidecarAsync()
     {
         var output = Path.Combine(Work, "sidecar-aot");
-        Runner.Progress("publishing the sidecar with Native AOT (build/publish-sidecar-aot.sh, about a minute)");
+        Runner.Progress("publishing the sidecar with Native AOT (build/publish-sidecar-aot.sh, one to three minutes)");
         await using var publish = await BenchProcess.StartAsync("publish-sidecar-aot", "bash",
             [Path.Combine(Options.Repository, "build", "publish-sidecar-aot.sh"), output]).ConfigureAwait(false);
         var exit = await publish.Exited.WaitAsync(TimeSpan.FromMinutes(15)).ConfigureAwait(false);

@@ -6,7 +6,7 @@ namespace AspireMesh.MeshProxy.Tests;
 /// </summary>
 public sealed class NativeAotSidecar : IAsyncLifetime
 {
-    // Compiling the whole data plane to native code takes about a minute on two quiet cores, longer beside other tests.
+    // Compiling the whole data plane to native code takes one to three minutes on two quiet cores, longer beside other tests.
     private static readonly TimeSpan PublishDeadline = TimeSpan.FromMinutes(10);
 
     private readonly string _output = Directory.CreateTempSubdirectory("aspiremesh-aot-").FullName;

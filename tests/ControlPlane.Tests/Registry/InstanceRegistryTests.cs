@@ -32,6 +32,26 @@ public sealed class InstanceRegistryTests
     }
 
     [Fact]
+    public void ExtendDeadlines_AfterAPause_ByTheTimeLost_ButNeverPastWhatARenewalNowGives()
+    {
+        _registry.Register("catalog-1", new InstanceRegistration("catalog", "http://127.0.0.1:5001", true));
+        _registry.Register("catalog-2", new InstanceRegistration("catalog", "http://127.0.0.1:5002", true));
+        var registered = _time.GetUtcNow();
+
+        // Ten seconds the control plane did not run; catalog-2's heartbeat, queued meanwhile, is taken first.
+        _time.Advance(TimeSpan.FromSeconds(10));
+        Assert.True(_registry.Renew("catalog-2", healthy: true));
+        _registry.ExtendDeadlines(TimeSpan.FromSeconds(10));
+
+        var now = _time.GetUtcNow();
+        Assert.Equal(now + TimeSpan.FromSeconds(4), _registry.Find("catalog-2")!.ExpiresAt);
+        // catalog-1 keeps the rest of its lease, from now: expired before the extension, alive after it.
+        Assert.True(registered + TimeSpan.FromSeconds(4) <= now);
+        Assert.Equal(registered + TimeSpan.FromSeconds(14), _registry.Find("catalog-1")!.ExpiresAt);
+        Assert.Empty(_registry.EvictExpired());
+    }
+
+    [Fact]
     public void Renew_SameHealth_DoesNotChangeMeshState()
     {
         _registry.Register("catalog-1", new InstanceRegistration("catalog", "http://127.0.0.1:5001", true));
