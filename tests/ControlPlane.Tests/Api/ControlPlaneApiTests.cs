@@ -72,14 +72,16 @@ public sealed class ControlPlaneApiTests
     {
         Assert.SkipUnless(OperatingSystem.IsLinux() || OperatingSystem.IsMacOS(), "SIGSTOP and SIGCONT are POSIX signals");
         await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ControlPlaneApiTests).Assembly, null, "--ControlPlane:LeaseDuration=00:00:03");
-        await controlPlane.Client.RegisterAsync("catalog-1", new InstanceRegistration("catalog", "http://127.0.0.1:5001", true), Cancel);
+        var grant = await controlPlane.Client.RegisterAsync("catalog-1", new InstanceRegistration("catalog", "http://127.0.0.1:5001", true), Cancel);
+        var lapsed = DateTimeOffset.UtcNow + 2 * TimeSpan.FromSeconds(grant.LeaseDurationSeconds);
 
-        // The process stopped (SIGSTOP: a suspended machine, a paused container) for more than two leases: it took no
-        // heartbeat meanwhile, so none can have been missed.
+        // The process stopped (SIGSTOP: a suspended machine, a paused container) until catalog-1's lease has run out
+        // twice over: it took no heartbeat meanwhile, so none can have been missed.
         await SignalAsync(controlPlane.Process.Id, "STOP");
         try
         {
-            await Task.Delay(TimeSpan.FromSeconds(7), Cancel);
+            await Eventually.UntilAsync(() => DateTimeOffset.UtcNow > lapsed && (!OperatingSystem.IsLinux() || Stopped(controlPlane.Process.Id)), TimeSpan.FromSeconds(30),
+                "catalog-1's lease to run out twice while the control plane is stopped");
         }
         finally
         {
@@ -92,6 +94,13 @@ public sealed class ControlPlaneApiTests
 
         // Leases run again from there: one whose heartbeats stop goes as before.
         await Eventually.UntilAsync(async () => await controlPlane.HealthOfAsync("catalog-1") is null, TimeSpan.FromSeconds(20), "catalog-1 to be evicted");
+    }
+
+    /// <summary>Whether the process is stopped by a signal (state T in /proc/PID/stat).</summary>
+    private static bool Stopped(int pid)
+    {
+        var stat = File.ReadAllText($"/proc/{pid}/stat");
+        return stat[(stat.LastIndexOf(')') + 2)..].StartsWith('T');
     }
 
     private static async Task SignalAsync(int pid, string signal)
