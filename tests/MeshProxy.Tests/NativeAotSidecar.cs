@@ -1,3 +1,5 @@
+using System.Text.RegularExpressions;
+
 namespace AspireMesh.MeshProxy.Tests;
 
 /// <summary>
@@ -14,6 +16,12 @@ public sealed class NativeAotSidecar : IAsyncLifetime
     /// <summary>The native executable.</summary>
     public string Executable => Path.Combine(_output, "AspireMesh.MeshProxy");
 
+    /// <summary>The executable's symbols, which the publish moves to a file of their own beside it.</summary>
+    public string Symbols => Executable + ".dbg";
+
+    /// <summary>The .NET the script built it against (net10.0, or net9.0 where .NET 10's Native AOT pack does not restore).</summary>
+    public string Framework { get; private set; } = "";
+
     public async ValueTask InitializeAsync()
     {
         var script = Path.Combine(BuiltProjects.RepositoryRoot(typeof(NativeAotSidecar).Assembly), "build", "publish-sidecar-aot.sh");
@@ -23,6 +31,10 @@ public sealed class NativeAotSidecar : IAsyncLifetime
         {
             throw new InvalidOperationException($"build/publish-sidecar-aot.sh exited with {exit} and did not write {Executable}. Its output:\n{publish.Output}");
         }
+
+        Framework = Regex.Match(publish.Output, @"compiling MeshProxy for (net[0-9.]+)/") is { Success: true } built
+            ? built.Groups[1].Value
+            : throw new InvalidOperationException($"build/publish-sidecar-aot.sh did not say which .NET it built against. Its output:\n{publish.Output}");
     }
 
     public ValueTask DisposeAsync()
