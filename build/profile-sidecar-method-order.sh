@@ -6,11 +6,13 @@
 #
 #   build/profile-sidecar-method-order.sh        (about 7 minutes on 2 cores)
 #
-# Needs perf (Debian: apt-get install -y linux-perf) and the bench's load generators (wrk, nghttp2-client). It publishes
-# the sidecar with build/publish-sidecar-aot.sh, runs the bench's Native AOT sidecar scenarios (maximum throughput and
-# 1000 requests/s, HTTP/1.1 and HTTP/2 clients, then a freshly started pair at 1000 requests/s only) with perf
-# sampling both sidecars' call stacks once they have started, and lists every method of the executable seen on a
-# sampled stack: by how often it was on top, then by how often it was on the stack at all.
+# Needs perf (Debian: apt-get install -y linux-perf), objdump (binutils) and the bench's load generators (wrk,
+# nghttp2-client). It publishes the sidecar with build/publish-sidecar-aot.sh, runs the bench's Native AOT sidecar
+# scenarios (maximum throughput and 1000 requests/s, HTTP/1.1 and HTTP/2 clients, then a freshly started pair at 1000
+# requests/s only) with perf sampling both sidecars' call stacks once they have started, and lists every method of the
+# executable seen on a sampled stack: by how often it was on top, then by how often it was on the stack at all. Only
+# the compiler's methods are listed (the executable's __managedcode section): the runtime's C and C++ code is the
+# linker's to place.
 #
 # Run it again after large changes to the data plane or a new .NET: a stale list costs memory, never correctness (the
 # compiler skips names it does not know, and places methods not listed after those listed, in its own order).
@@ -18,20 +20,28 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=$root/MeshProxy/aot/method-order.txt
 
-for tool in perf wrk h2load gcc; do
+for tool in perf objdump wrk h2load; do
   if ! command -v "$tool" >/dev/null 2>&1; then
-    echo "profile-sidecar-method-order: $tool is not installed (Debian: apt-get install -y linux-perf wrk nghttp2-client gcc)" >&2
+    echo "profile-sidecar-method-order: $tool is not installed (Debian: apt-get install -y linux-perf binutils wrk nghttp2-client)" >&2
     exit 2
   fi
 done
 
-work=$(mktemp -d)
+# Job control: each background job is a process group of its own that keeps SIGINT (without it bash starts background
+# jobs ignoring it), so the bench's group can be sent what Ctrl+C sends: dotnet run leaves it to the bench, which stops
+# every process it started.
+set -m
+work=$(realpath "$(mktemp -d)")
 bench=
+delayed=()
 cleanup() {
-  if [ -n "$bench" ] && kill -0 "$bench" 2>/dev/null; then
-    kill -INT "$bench" 2>/dev/null || true
+  if [ -n "$bench" ]; then
+    kill -INT -- "-$bench" 2>/dev/null || true
     wait "$bench" 2>/dev/null || true
   fi
+  for pid in "${delayed[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
   pkill -INT -f "^perf record -q -g -F 9999 -p [0-9]+ -o $work/" 2>/dev/null || true
   rm -rf "$work"
 }
@@ -53,35 +63,44 @@ while kill -0 "$bench" 2>/dev/null; do
     if [ -z "${sampled[$pid]:-}" ]; then
       sampled[$pid]=1
       # Five seconds in, start-up is over and its code released (MappedCode): only what keeps running is sampled.
-      (sleep 5 && perf record -q -g -F 9999 -p "$pid" -o "$work/perf-$pid.data" >/dev/null 2>&1 || true) &
+      (sleep 5 && perf record -q -g -F 9999 -p "$pid" -o "$work/perf-$pid.data" >"$work/perf-$pid.log" 2>&1 || true) &
+      delayed+=($!)
     fi
   done
   sleep 0.5
 done
-if ! wait "$bench"; then
-  echo "profile-sidecar-method-order: the bench failed; $out is unchanged" >&2
+status=0
+wait "$bench" || status=$?
+bench=
+if [ "$status" -ne 0 ]; then
+  echo "profile-sidecar-method-order: the bench failed (exit $status); $out is unchanged" >&2
   exit 1
 fi
-bench=
 wait # each perf ends with the sidecar it samples
+delayed=()
 
 shopt -s nullglob
 data=("$work"/perf-*.data)
 if [ ${#data[@]} -eq 0 ]; then
-  echo "profile-sidecar-method-order: no sidecar was sampled; $out is unchanged" >&2
+  echo "profile-sidecar-method-order: no sidecar was sampled; $out is unchanged. perf said:" >&2
+  cat "$work"/perf-*.log >&2 2>/dev/null || true
   exit 1
 fi
 
-# perf script prints each sample as its stack, one frame a line ("address symbol (file)"), top first, then a blank
-# line. perf finds the symbols through the executable's debug link (AspireMesh.MeshProxy.dbg beside it). C++ names
-# (the runtime's GC, libunwind) and PLT stubs are not the compiler's to place and are left out.
+# The compiler's methods: the functions of the __managedcode section (objdump -t: address, flags, section, size, name).
+managed=$work/managed.txt
+objdump -t "$exe.dbg" | awk 'NF >= 4 && $(NF - 2) == "__managedcode" { print $NF }' > "$managed"
+
+# perf script prints each sample as its stack, one frame a line ("address symbol (file)"), top first, with blank lines
+# between samples. perf finds the symbols through the executable's debug link (AspireMesh.MeshProxy.dbg beside it).
 list=$work/method-order.txt
 for file in "${data[@]}"; do
-  perf script -i "$file" -F ip,sym,dso --no-demangle 2>/dev/null
-done | awk -v dso="($exe)" '
+  perf script -i "$file" -F ip,sym,dso --no-demangle --no-inline 2>/dev/null
+done | awk -v dso="($exe)" -v managed="$managed" '
+  BEGIN { while ((getline name < managed) > 0) compiled[name] = 1 }
   NF == 0 { top = 1; next }
   {
-    if ($NF != dso || $2 ~ /^\[unknown\]/ || $2 ~ /^_Z/ || $2 ~ /@plt$/) { top = 0; next }
+    if ($NF != dso || !($2 in compiled)) { top = 0; next }
     if (top) self[$2]++
     any[$2]++
     top = 0
