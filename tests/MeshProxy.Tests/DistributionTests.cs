@@ -124,7 +124,7 @@ public sealed class DistributionTests
         Assert.Contains("backend policy 'catalog-backend': slow start with the RoundRobin load balancer", proxy.LastRefusal, StringComparison.Ordinal);
         Assert.False(proxy.UpToDate);
         Assert.Equal("catalog-1", await CatalogServedByAsync(client));
-        Assert.Contains("Refused snapshot version", frontend.Process.Output, StringComparison.Ordinal);
+        await frontend.Process.WaitForLineAsync("Refused snapshot version", Deadline);
     }
 
     [Fact]

@@ -307,7 +307,7 @@ public sealed class MtlsTests
 
         Assert.Empty(failures);
         Assert.Equal("catalog-app GET /after", await CallUntilOkAsync(client, "http://catalog/after"));
-        Assert.Contains("retired", controlPlane.Process.Output, StringComparison.Ordinal);
+        await controlPlane.Process.WaitForLineAsync("retired", Deadline);
     }
 
     private static int Count(string text, string part)
