@@ -14,7 +14,7 @@ public sealed class HeapProbeTests
     {
         // The bench's own upstream: a Kestrel server in another process.
         await using var server = await TestProcess.StartDotnetAsync("upstream", typeof(Mesh.Bench.Upstream).Assembly.Location,
-            ["upstream", $"{Ports.Free()}", $"{Ports.Free()}"]);
+            ["upstream", $"{Ports.FreeBelowEphemeral()}", $"{Ports.FreeBelowEphemeral()}"]);
         await server.WaitForLineAsync("upstream listening on", Deadline);
 
         await using var probe = await TestProcess.StartDotnetAsync("heap-probe", Probe, [$"{server.Id}", "--top", "100000"]);

@@ -43,10 +43,10 @@ internal sealed class AppHostProcess : IAsyncDisposable
         var mesh = await LaunchAsync("--gateway-port", "0", "--controlplane-port", "0");
         try
         {
-            await mesh.Process.WaitForLineAsync("^Dashboard: ", TimeSpan.FromMinutes(3));
+            // The admin token is the last of the ready lines: once it is in, the others are too.
+            mesh.AdminToken = (await mesh.Process.WaitForLineAsync(@"^Admin token \(for PUT \S+\): (\S+)$", TimeSpan.FromMinutes(3))).Groups[1].Value;
             mesh.Gateway = new Uri((await mesh.Process.WaitForLineAsync(@"^Gateway: (\S+)$", TimeSpan.FromSeconds(1))).Groups[1].Value);
             mesh.ControlPlane = new Uri((await mesh.Process.WaitForLineAsync(@"^ControlPlane: (\S+)$", TimeSpan.FromSeconds(1))).Groups[1].Value);
-            mesh.AdminToken = (await mesh.Process.WaitForLineAsync(@"^Admin token \(for PUT \S+\): (\S+)$", TimeSpan.FromSeconds(1))).Groups[1].Value;
             mesh.Client = new HttpClient { BaseAddress = mesh.Gateway, Timeout = TimeSpan.FromSeconds(30) };
             return mesh;
         }

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using System.Text.RegularExpressions;
 
 namespace AspireMesh.Gateway.Tests;
 
@@ -38,7 +39,7 @@ public sealed class CertificateTests
 
             using var response = await client.GetAsync("/api/x", Cancel);
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
-            Assert.Contains($"HTTPS certificate: CN=gateway.example.test, thumbprint {certificate.Thumbprint}", gateway.Process.Output, StringComparison.Ordinal);
+            await gateway.Process.WaitForLineAsync(Regex.Escape($"HTTPS certificate: CN=gateway.example.test, thumbprint {certificate.Thumbprint}"), GatewayProcess.Deadline);
             Assert.False(File.Exists(Path.Combine(gateway.StateDirectory, "dev-certificate.pfx")), "a development certificate was generated although one was given");
         }
         finally

@@ -18,13 +18,16 @@ public sealed class DataProtectionTests
     public async Task Start_ReadsAndWritesNoKeyFilesUnderHome()
     {
         using var home = await DataProtectionHome.CreateAsync();
-        string output;
+        TestProcess process;
         await using (var gateway = await GatewayProcess.StartAsync(Config, environment: home.Environment))
         {
             // A request through YARP's pipeline (a route with no instance: the mesh's 503 is beside the point).
             using var response = await gateway.Client.GetAsync(new Uri("/", UriKind.Relative), TestContext.Current.CancellationToken);
-            output = gateway.Process.Output + gateway.Process.ErrorOutput;
+            process = gateway.Process;
         }
+
+        // Read once the process has stopped and its output is drained: a warning still on its way counts too.
+        var output = process.Output + process.ErrorOutput;
 
         Assert.False(DataProtectionHome.Mentioned(output), output);
         Assert.Equal([DataProtectionHome.UnreadableKey], home.KeyFiles);

@@ -60,7 +60,10 @@ public sealed class HostileInputTests(HostileInputTests.Mesh mesh) : IClassFixtu
                 context.Response.Headers["x-backend"] = "public-app";
                 await context.Response.WriteAsync($"public-app {context.Request.Path}", context.RequestAborted);
             };
-            Gateway = await GatewayProcess.StartAsync(Config, arguments: ["--max-request-body-bytes", $"{MaxBody}", "--strip-header", "x-internal-user"]);
+            // admin-1 takes no heartbeats: a lease longer than the tests keeps it registered, so that "reached no app"
+            // also means a request could have reached it and did not.
+            Gateway = await GatewayProcess.StartAsync(Config, arguments: ["--max-request-body-bytes", $"{MaxBody}", "--strip-header", "x-internal-user"],
+                controlPlaneArguments: ["--ControlPlane:LeaseDuration=00:10:00"]);
             await Gateway.RegisterAsync("public", Public, "/public/ready");
             await Gateway.ControlPlane.Client.RegisterAsync("admin-1", new Contracts.Registry.InstanceRegistration("admin", Admin.Url.ToString().TrimEnd('/'), true), Cancel);
         }

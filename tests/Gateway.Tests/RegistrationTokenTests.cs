@@ -40,6 +40,6 @@ public sealed class RegistrationTokenTests
             return proxies.Any(p => p is { Kind: "gateway", Name: "edge", UpToDate: true, Watching: true });
         }, GatewayProcess.Deadline, "gateway edge to watch and report over HTTPS");
 
-        Assert.Contains("Issued spiffe://cluster.local/ns/default/sa/gateway.edge", gateway.ControlPlane.Process.Output, StringComparison.Ordinal);
+        await gateway.ControlPlane.Process.WaitForLineAsync(@"Issued spiffe://cluster\.local/ns/default/sa/gateway\.edge", GatewayProcess.Deadline);
     }
 }

@@ -25,7 +25,7 @@ public sealed partial class CpuSliceTests
         await Eventually.UntilAsync(() => ThreadSlices(sidecar.Process.Id).Values.All(slice => slice == 200_000), Deadline,
             "every thread of the sidecar to have a 0.2 ms slice");
         Assert.True(ThreadSlices(sidecar.Process.Id).Count > 5, "the sidecar runs several threads");
-        Assert.Contains("CPU time slice of the sidecar's threads: 0.2 ms", sidecar.Process.Output, StringComparison.Ordinal);
+        await sidecar.Process.WaitForLineAsync(Regex.Escape("CPU time slice of the sidecar's threads: 0.2 ms"), Deadline);
         Assert.Equal(KernelDefault(), Assert.Single(ThreadSlices(child)).Value);
     }
 
@@ -38,7 +38,7 @@ public sealed partial class CpuSliceTests
 
         var slices = ThreadSlices(sidecar.Process.Id);
         Assert.All(slices, slice => Assert.Equal(KernelDefault(), slice.Value));
-        Assert.Contains("CPU time slice of the sidecar's threads: the kernel's default (--cpu-slice 0)", sidecar.Process.Output, StringComparison.Ordinal);
+        await sidecar.Process.WaitForLineAsync(Regex.Escape("CPU time slice of the sidecar's threads: the kernel's default (--cpu-slice 0)"), Deadline);
     }
 
     [Theory]

@@ -11,14 +11,17 @@ public sealed class DataProtectionTests
     {
         using var home = await DataProtectionHome.CreateAsync();
         await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(DataProtectionTests).Assembly);
-        string output;
+        TestProcess process;
         await using (var sidecar = await SidecarProcess.StartAsync(controlPlane.Url, "catalog", "catalog-keys", Ports.ClosedUrl(), null, home.Environment))
         {
             // A call through the outbound listener, which runs YARP's pipeline (the mesh's error for it, a route or not, is beside the point).
             using var client = sidecar.OutboundClient();
             using var response = await client.GetAsync(new Uri("http://catalog/"), TestContext.Current.CancellationToken);
-            output = sidecar.Process.Output + sidecar.Process.ErrorOutput;
+            process = sidecar.Process;
         }
+
+        // Read once the process has stopped and its output is drained: a warning still on its way counts too.
+        var output = process.Output + process.ErrorOutput;
 
         Assert.False(DataProtectionHome.Mentioned(output), output);
         Assert.Equal([DataProtectionHome.UnreadableKey], home.KeyFiles);

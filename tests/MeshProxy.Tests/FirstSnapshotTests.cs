@@ -39,6 +39,16 @@ public sealed class FirstSnapshotTests
         using var peer = frontend.Client();
         using var app = catalog.OutboundClient();
 
+        // Registered, but not as an instance peers may route to: its app is healthy, its sidecar not configured.
+        string? registered = null;
+        await Eventually.UntilAsync(async () => (registered = await controlPlane.HealthOfAsync("catalog-1")) is not null, Deadline, "catalog-1 to register");
+        Assert.Equal(InstanceHealth.Unhealthy, registered);
+        string? reason = null;
+        await Eventually.UntilAsync(async () => (reason = await controlPlane.ReasonOfAsync("catalog-1"))?.StartsWith("its sidecar has not applied a snapshot from the control plane yet", StringComparison.Ordinal) == true,
+            Deadline, "catalog-1's reason to be its sidecar's missing snapshot");
+
+        // Requests held from here on: each for at most the sidecar's wait for its first snapshot (10 s), so what the test
+        // checks before releasing the snapshot is only what needs the requests in flight.
         // A peer whose calls the service's policy denies, and the app's call to a service it references.
         var fromPeer = peer.GetAsync(new Uri(MeshIdentity.Secure(catalog.Inbound), "items"), Cancel);
         var fromApp = app.GetAsync(new Uri("http://inventory/stock"), Cancel);
@@ -56,13 +66,6 @@ public sealed class FirstSnapshotTests
         Assert.False(fromApp.IsCompleted, $"the app's call ended before the first snapshot: {await DescribeAsync(fromApp)}{Environment.NewLine}{catalog.Process.Output}");
         await holding;
         Assert.True(relay.HeldWatches > 0, "the sidecar's snapshot watch was not held");
-        // Registered, but not as an instance peers may route to: its app is healthy, its sidecar not configured.
-        string? registered = null;
-        await Eventually.UntilAsync(async () => (registered = await controlPlane.HealthOfAsync("catalog-1")) is not null, Deadline, "catalog-1 to register");
-        Assert.Equal(InstanceHealth.Unhealthy, registered);
-        string? reason = null;
-        await Eventually.UntilAsync(async () => (reason = await controlPlane.ReasonOfAsync("catalog-1"))?.StartsWith("its sidecar has not applied a snapshot from the control plane yet", StringComparison.Ordinal) == true,
-            Deadline, "catalog-1's reason to be its sidecar's missing snapshot");
         // (The sidecar's own probes of its app's health are all the app has had.)
         Assert.DoesNotContain("GET /items", catalogApp.Requests);
 

@@ -35,10 +35,9 @@ public sealed partial class MemoryReclaimTests
             await Eventually.UntilAsync(async () => await ReclaimsAsync(sidecar) >= 1, Deadline, () => $"{name}'s sidecar to reclaim what start-up left\n{sidecar.Process.Output}");
         }
 
-        var returnedBefore = new[] { await ReturnedBytesAsync(frontend), await ReturnedBytesAsync(catalog) };
-
-        // The burst: 32 callers at once. Halfway through it the reclaims for a fall of load so far are counted: while the
-        // load is at its height none can happen (the allocation rate has not fallen), so any later one is the burst's.
+        // The burst: 32 callers at once. Halfway through it the reclaims so far, and what they returned, are read from
+        // the sidecars themselves (not from their log, whose lines can trail): while the load is at its height none can
+        // happen (the allocation rate has not fallen), and the start-up one is done, so any later one is the burst's.
         const int Workers = 32, PerWorker = 150;
         var done = 0;
         var halfway = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -56,15 +55,17 @@ public sealed partial class MemoryReclaimTests
             }
         }));
         await Task.WhenAny(halfway.Task, burst);
-        var before = new[] { LoadFellReclaims(frontend), LoadFellReclaims(catalog) };
+        var before = new[] { await ReclaimsAsync(frontend), await ReclaimsAsync(catalog) };
+        var returnedBefore = new[] { await ReturnedBytesAsync(frontend), await ReturnedBytesAsync(catalog) };
         await burst;
 
         foreach (var (sidecar, index, name) in new[] { (frontend, 0, "frontend"), (catalog, 1, "catalog") })
         {
-            await Eventually.UntilAsync(() => LoadFellReclaims(sidecar) > before[index], Deadline,
-                $"{name}'s sidecar to return memory after the burst\n{sidecar.Process.Output}");
-            // What the burst's reclaim returned, beyond what the start-up one had.
-            Assert.True(await ReturnedBytesAsync(sidecar) > returnedBefore[index], $"{name}'s sidecar returned nothing after the burst");
+            // Counted, then added up: both are waited for, so that a reclaim read between the two is not taken for one
+            // that returned nothing (a reclaim that does return nothing fails this at the deadline).
+            await Eventually.UntilAsync(async () => await ReclaimsAsync(sidecar) > before[index] && await ReturnedBytesAsync(sidecar) > returnedBefore[index], Deadline,
+                () => $"{name}'s sidecar to return memory after the burst\n{sidecar.Process.Output}");
+            await sidecar.Process.WaitForLineAsync("Memory: load fell", Deadline);
         }
 
         using var after = await client.GetAsync("http://catalog/", Cancel);
@@ -130,10 +131,7 @@ public sealed partial class MemoryReclaimTests
         Assert.Contains("--memory-reclaim-interval: -1 is negative", process.Output, StringComparison.Ordinal);
     }
 
-    /// <summary>The reclaims a sidecar logged because its load fell (not the one after start-up).</summary>
-    private static int LoadFellReclaims(SidecarProcess sidecar) =>
-        sidecar.Process.Output.Split('\n').Count(line => line.Contains("Memory: load fell", StringComparison.Ordinal));
-
+    /// <summary>What the sidecar's reclaims returned to the system so far (its <c>/debug/runtime</c>).</summary>
     private static async Task<long> ReturnedBytesAsync(SidecarProcess sidecar)
     {
         using var runtime = await sidecar.RuntimeAsync();

@@ -236,7 +236,7 @@ public sealed class MtlsTests
     {
         await using var frontendApp = await TestBackend.StartAsync("frontend-app");
         await using var catalogApp = await TestBackend.StartAsync("catalog-app");
-        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(MtlsTests).Assembly, Mesh(), "--ControlPlane:CertificateLifetime=00:00:04");
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(MtlsTests).Assembly, Mesh(), "--ControlPlane:CertificateLifetime=00:00:10");
         await using var frontend = await SidecarProcess.StartAsync(controlPlane, "frontend", "frontend-1", frontendApp.Url);
         await using var catalog = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-1", catalogApp.Url);
         using var client = frontend.OutboundClient();
@@ -261,7 +261,7 @@ public sealed class MtlsTests
 
         Assert.Empty(failures);
         Assert.True(requests > 2);
-        // Each renewal is reported after it happens; with 4-second certificates the report can lag one behind.
+        // Each renewal is reported after it happens; with 10-second certificates the report can lag one behind.
         var reported = "";
         await Eventually.UntilAsync(async () =>
         {

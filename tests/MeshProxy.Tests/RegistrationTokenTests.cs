@@ -66,7 +66,7 @@ public sealed class RegistrationTokenTests
                 new Dictionary<string, string> { [BootstrapCredential.EnvironmentVariable] = "" });
             await controlPlane.WaitUntilRoutableAsync("catalog-1", ["catalog-1"], Deadline);
 
-            Assert.Contains("kept in the state directory", restarted.Process.Output, StringComparison.Ordinal);
+            await restarted.Process.WaitForLineAsync("kept in the state directory", Deadline);
             await controlPlane.Process.WaitForLineAsync(@"Issued spiffe://cluster\.local/ns/default/sa/catalog to catalog-1 \(renewal\)", Deadline);
             if (kept == "revoked")
             {

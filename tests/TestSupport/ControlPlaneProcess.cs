@@ -91,20 +91,20 @@ public sealed class ControlPlaneProcess : IAsyncDisposable
     /// dispose) on <paramref name="port"/> (a free one when null), e.g. to restart it on the same state and port.
     /// </summary>
     public static Task<ControlPlaneProcess> StartWithStateAsync(Assembly testAssembly, MeshConfig? config, string? stateDirectory, int? port, params string[] arguments) =>
-        StartCoreAsync(testAssembly, config, stateDirectory, port, httpsPort: null, arguments);
+        StartCoreAsync(testAssembly, config, stateDirectory, port, https: false, httpsPort: null, arguments);
 
     /// <summary>
     /// As <see cref="StartWithStateAsync"/>, with an HTTPS listener beside the plain one, on <paramref name="httpsPort"/>
     /// (a free one when null): <see cref="HttpsUrl"/>.
     /// </summary>
     public static Task<ControlPlaneProcess> StartWithHttpsAsync(Assembly testAssembly, string? stateDirectory = null, int? port = null, int? httpsPort = null, params string[] arguments) =>
-        StartCoreAsync(testAssembly, null, stateDirectory, port, httpsPort ?? Ports.Free(), arguments);
+        StartCoreAsync(testAssembly, null, stateDirectory, port, https: true, httpsPort, arguments);
 
     /// <summary>As <see cref="StartWithHttpsAsync(Assembly, string?, int?, int?, string[])"/>, with a mesh config.</summary>
     public static Task<ControlPlaneProcess> StartOverHttpsAsync(Assembly testAssembly, MeshConfig? config, params string[] arguments) =>
-        StartCoreAsync(testAssembly, config, null, null, Ports.Free(), arguments);
+        StartCoreAsync(testAssembly, config, null, null, https: true, httpsPort: null, arguments);
 
-    private static async Task<ControlPlaneProcess> StartCoreAsync(Assembly testAssembly, MeshConfig? config, string? stateDirectory, int? port, int? httpsPort, string[] arguments)
+    private static async Task<ControlPlaneProcess> StartCoreAsync(Assembly testAssembly, MeshConfig? config, string? stateDirectory, int? port, bool https, int? httpsPort, string[] arguments)
     {
         var ownsState = stateDirectory is null;
         stateDirectory ??= Directory.CreateTempSubdirectory("aspiremesh-cp-").FullName;
@@ -118,11 +118,11 @@ public sealed class ControlPlaneProcess : IAsyncDisposable
         }
 
         // A free port can be taken before the process binds it: then it exits with 3 and, unless the port was
-        // fixed by the caller, is started again on another. Its own "Now listening" line proves who answers.
+        // fixed by the caller, is started again on others (both picked again). Its own "Now listening" lines prove who answers.
         for (var attempt = 1; ; attempt++)
         {
             var url = new Uri($"http://127.0.0.1:{port ?? Ports.Free()}/");
-            var httpsUrl = httpsPort is { } https ? new Uri($"https://127.0.0.1:{https}/") : null;
+            var httpsUrl = https ? new Uri($"https://127.0.0.1:{httpsPort ?? Ports.Free()}/") : null;
             var urls = httpsUrl is null ? url.ToString().TrimEnd('/') : $"{url.ToString().TrimEnd('/')};{httpsUrl.ToString().TrimEnd('/')}";
             var attemptArgs = new List<string>(args) { "--urls", urls, "--state-dir", stateDirectory };
             attemptArgs.AddRange(arguments);

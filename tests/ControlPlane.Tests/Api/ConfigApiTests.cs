@@ -349,12 +349,12 @@ public sealed class ConfigApiTests
         try
         {
             string token;
-            await using (var first = await TestProcess.StartDotnetAsync("controlplane", assembly, ["--urls", $"http://127.0.0.1:{Ports.Free()}", "--state-dir", state], environment))
+            await using (var first = await TestProcess.StartDotnetAsync("controlplane", assembly, ["--urls", $"http://127.0.0.1:{Ports.FreeBelowEphemeral()}", "--state-dir", state], environment))
             {
                 token = (await first.WaitForLineAsync(@"^Admin token \(shown once; kept in .+\): (\S+)$", TimeSpan.FromSeconds(60))).Groups[1].Value;
             }
 
-            var port = Ports.Free();
+            var port = Ports.FreeBelowEphemeral();
             await using var second = await TestProcess.StartDotnetAsync("controlplane", assembly, ["--urls", $"http://127.0.0.1:{port}", "--state-dir", state], environment);
             using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}/") };
             await Eventually.UntilAsync(async () => (await http.GetAsync("health", Cancel)).IsSuccessStatusCode, TimeSpan.FromSeconds(60), "the control plane to start");

@@ -73,11 +73,11 @@ public sealed class ConsulApiTests
     {
         await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ConsulApiTests).Assembly);
         await PutAsync(controlPlane, "v1/agent/service/register",
-            """{"Name": "orders", "Address": "127.0.0.1", "Port": 5001, "Check": {"TTL": "1s", "Status": "passing", "DeregisterCriticalServiceAfter": "3s"}}""");
+            """{"Name": "orders", "Address": "127.0.0.1", "Port": 5001, "Check": {"TTL": "3s", "Status": "passing", "DeregisterCriticalServiceAfter": "10s"}}""");
         Assert.Equal(InstanceHealth.Healthy, await controlPlane.HealthOfAsync("orders"));
 
         await Eventually.UntilAsync(async () => await controlPlane.HealthOfAsync("orders") == InstanceHealth.Unhealthy, Deadline, "the TTL to run out");
-        Assert.Equal("its Consul check is critical: TTL expired: no pass within 1 s", await controlPlane.ReasonOfAsync("orders"));
+        Assert.Equal("its Consul check is critical: TTL expired: no pass within 3 s", await controlPlane.ReasonOfAsync("orders"));
         await Eventually.UntilAsync(async () => await controlPlane.HealthOfAsync("orders") is null, Deadline, "the critical instance to be deregistered");
 
         using var pass = await controlPlane.Http.PutAsync("v1/agent/check/pass/service:orders", null, Cancel);
@@ -307,7 +307,7 @@ public sealed class ConsulApiTests
         using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddMinutes(-1), DateTimeOffset.UtcNow.AddDays(1));
         var asked = new System.Collections.Concurrent.ConcurrentQueue<string?>();
         var builder = Microsoft.AspNetCore.Builder.WebApplication.CreateSlimBuilder(new Microsoft.AspNetCore.Builder.WebApplicationOptions { Args = ["--hostBuilder:reloadConfigOnChange=false"] });
-        var port = Ports.Free();
+        var port = Ports.FreeBelowEphemeral();
         var https = new Microsoft.AspNetCore.Server.Kestrel.Https.HttpsConnectionAdapterOptions
         {
             ServerCertificateSelector = (_, name) =>
@@ -381,7 +381,7 @@ public sealed class ConsulApiTests
             """);
         await PutAsync(controlPlane, "v1/agent/service/register", $$$"""
             {"ID": "orders-2", "Name": "orders", "Address": "127.0.0.1", "Port": {{{closed.Port}}},
-             "Check": {"TCP": "127.0.0.1:{{{closed.Port}}}", "Interval": "1s", "Status": "passing", "DeregisterCriticalServiceAfter": "2s"}}
+             "Check": {"TCP": "127.0.0.1:{{{closed.Port}}}", "Interval": "1s", "Status": "passing", "DeregisterCriticalServiceAfter": "10s"}}
             """);
 
         await Eventually.UntilAsync(async () => await controlPlane.HealthOfAsync("orders-1") == InstanceHealth.Healthy, Deadline, "the TCP check of a listening port to pass");

@@ -72,7 +72,7 @@ public sealed class ControlPlaneApiTests
     public async Task Lease_ControlPlanePausedLongerThanALease_EvictsNoInstanceOnResuming()
     {
         Assert.SkipUnless(OperatingSystem.IsLinux() || OperatingSystem.IsMacOS(), "SIGSTOP and SIGCONT are POSIX signals");
-        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ControlPlaneApiTests).Assembly, null, "--ControlPlane:LeaseDuration=00:00:03");
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ControlPlaneApiTests).Assembly, null, "--ControlPlane:LeaseDuration=00:00:08");
         var grant = await controlPlane.Client.RegisterAsync("catalog-1", new InstanceRegistration("catalog", "http://127.0.0.1:5001", true), Cancel);
         var lapsed = DateTimeOffset.UtcNow + 2 * TimeSpan.FromSeconds(grant.LeaseDurationSeconds);
 
@@ -81,7 +81,7 @@ public sealed class ControlPlaneApiTests
         await SignalAsync(controlPlane.Process.Id, "STOP");
         try
         {
-            await Eventually.UntilAsync(() => DateTimeOffset.UtcNow > lapsed && (!OperatingSystem.IsLinux() || Stopped(controlPlane.Process.Id)), TimeSpan.FromSeconds(30),
+            await Eventually.UntilAsync(() => DateTimeOffset.UtcNow > lapsed && (!OperatingSystem.IsLinux() || Stopped(controlPlane.Process.Id)), TimeSpan.FromSeconds(60),
                 "catalog-1's lease to run out twice while the control plane is stopped");
         }
         finally
@@ -94,7 +94,7 @@ public sealed class ControlPlaneApiTests
         Assert.DoesNotContain("catalog-1 evicted", controlPlane.Process.Output, StringComparison.Ordinal);
 
         // Leases run again from there: one whose heartbeats stop goes as before.
-        await Eventually.UntilAsync(async () => await controlPlane.HealthOfAsync("catalog-1") is null, TimeSpan.FromSeconds(20), "catalog-1 to be evicted");
+        await Eventually.UntilAsync(async () => await controlPlane.HealthOfAsync("catalog-1") is null, TimeSpan.FromSeconds(40), "catalog-1 to be evicted");
     }
 
     /// <summary>Whether the process is stopped by a signal (state T in /proc/PID/stat).</summary>
@@ -295,7 +295,7 @@ public sealed class ControlPlaneApiTests
         try
         {
             await using var process = await TestProcess.StartDotnetAsync("controlplane",
-                BuiltProjects.Assembly(typeof(ControlPlaneApiTests).Assembly, "ControlPlane.csproj"), ["--urls", $"http://127.0.0.1:{Ports.Free()}", "--config", path]);
+                BuiltProjects.Assembly(typeof(ControlPlaneApiTests).Assembly, "ControlPlane.csproj"), ["--urls", $"http://127.0.0.1:{Ports.FreeBelowEphemeral()}", "--config", path]);
 
             var code = await process.Exited.WaitAsync(TimeSpan.FromSeconds(60), Cancel);
 

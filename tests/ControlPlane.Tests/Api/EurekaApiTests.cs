@@ -229,7 +229,7 @@ public sealed class EurekaApiTests
     public async Task Lease_NoHeartbeatForItsDuration_Evicted()
     {
         await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(EurekaApiTests).Assembly);
-        await RegisterAsync(controlPlane, "ORDERS", SpringBody.Replace("\"durationInSecs\": 90", "\"durationInSecs\": 1", StringComparison.Ordinal));
+        await RegisterAsync(controlPlane, "ORDERS", SpringBody.Replace("\"durationInSecs\": 90", "\"durationInSecs\": 3", StringComparison.Ordinal));
         Assert.Equal(InstanceHealth.Healthy, await controlPlane.HealthOfAsync("host1:orders:5001"));
 
         await Eventually.UntilAsync(async () => await controlPlane.HealthOfAsync("host1:orders:5001") is null, Deadline, "the instance to be evicted");

@@ -279,7 +279,7 @@ public sealed class CertificateAuthorityTests
         try
         {
             await using var process = await TestProcess.StartDotnetAsync("controlplane", BuiltProjects.Assembly(typeof(CertificateAuthorityTests).Assembly, "ControlPlane.csproj"),
-                ["--urls", $"http://127.0.0.1:{Ports.Free()}", "--state-dir", state, $"--ControlPlane:TrustDomain={trustDomain}"]);
+                ["--urls", $"http://127.0.0.1:{Ports.FreeBelowEphemeral()}", "--state-dir", state, $"--ControlPlane:TrustDomain={trustDomain}"]);
 
             Assert.Equal(2, await process.Exited.WaitAsync(TimeSpan.FromSeconds(60), Cancel));
             Assert.Contains($"ControlPlane:TrustDomain '{trustDomain}' is not a valid trust domain (a lower-case DNS-like name", process.Output + process.ErrorOutput, StringComparison.Ordinal);

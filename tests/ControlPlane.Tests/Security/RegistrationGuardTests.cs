@@ -254,7 +254,7 @@ public sealed class RegistrationGuardTests
         var state = Directory.CreateTempSubdirectory("aspiremesh-cp-").FullName;
         try
         {
-            var port = Ports.Free();
+            var port = Ports.FreeBelowEphemeral();
             string token;
             await using (var controlPlane = await ControlPlaneProcess.StartWithStateAsync(typeof(RegistrationGuardTests).Assembly, null, state, port, NotOnLoopback))
             {

@@ -80,7 +80,7 @@ public sealed class ServerCertificateTests
         try
         {
             await using var process = await TestProcess.StartDotnetAsync("controlplane", BuiltProjects.Assembly(typeof(ServerCertificateTests).Assembly, "ControlPlane.csproj"),
-                ["--urls", $"https://127.0.0.1:{Ports.Free()}", "--state-dir", state, "--ControlPlane:ServerNames=cp.example,not/a/host"]);
+                ["--urls", $"https://127.0.0.1:{Ports.FreeBelowEphemeral()}", "--state-dir", state, "--ControlPlane:ServerNames=cp.example,not/a/host"]);
 
             Assert.Equal(2, await process.Exited.WaitAsync(TimeSpan.FromSeconds(60), Cancel));
             Assert.Contains("error: ControlPlane:ServerNames: 'not/a/host' is neither a host name nor an IP address.", process.Output, StringComparison.Ordinal);
