@@ -13,8 +13,8 @@ public sealed class HeapProbeTests
     public async Task Probe_OfARunningDotnetServer_ListsItsLiveObjectsByType()
     {
         // The bench's own upstream: a Kestrel server in another process.
-        await using var server = await TestProcess.StartDotnetAsync("upstream", typeof(Mesh.Bench.Upstream).Assembly.Location,
-            ["upstream", $"{Ports.FreeBelowEphemeral()}", $"{Ports.FreeBelowEphemeral()}"]);
+        var (http1, http2) = Ports.TwoFreeBelowEphemeral();
+        await using var server = await TestProcess.StartDotnetAsync("upstream", typeof(Mesh.Bench.Upstream).Assembly.Location, ["upstream", $"{http1}", $"{http2}"]);
         await server.WaitForLineAsync("upstream listening on", Deadline);
 
         await using var probe = await TestProcess.StartDotnetAsync("heap-probe", Probe, [$"{server.Id}", "--top", "100000"]);

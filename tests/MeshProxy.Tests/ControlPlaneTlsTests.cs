@@ -18,7 +18,7 @@ public sealed class ControlPlaneTlsTests
     {
         await using var app = await TestBackend.StartAsync("catalog-app");
         var state = Directory.CreateTempSubdirectory("aspiremesh-cp-").FullName;
-        var (port, httpsPort) = (Ports.FreeBelowEphemeral(), Ports.FreeBelowEphemeral());
+        var (port, httpsPort) = Ports.TwoFreeBelowEphemeral();
         try
         {
             // A one-second overlap: the previous root leaves the bundle (and stops serving) a second after the rotation.

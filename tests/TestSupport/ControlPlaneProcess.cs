@@ -141,7 +141,7 @@ public sealed class ControlPlaneProcess : IAsyncDisposable
 
                 return new ControlPlaneProcess(process, url, configPath, stateDirectory, ownsState) { HttpsUrl = httpsUrl };
             }
-            catch (TimeoutException) when (port is null && attempt < 3 && process.Exited.IsCompleted && process.Exited.Result == 3)
+            catch (TimeoutException) when (port is null && (!https || httpsPort is null) && attempt < 3 && process.Exited.IsCompleted && process.Exited.Result == 3)
             {
                 await process.DisposeAsync().ConfigureAwait(false);
             }

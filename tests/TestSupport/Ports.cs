@@ -41,6 +41,19 @@ public static class Ports
         throw new InvalidOperationException("no free port between 20000 and 32000 on 127.0.0.1");
     }
 
+    /// <summary>Two different ports, each as <see cref="FreeBelowEphemeral()"/> returns one.</summary>
+    public static (int First, int Second) TwoFreeBelowEphemeral()
+    {
+        var first = FreeBelowEphemeral();
+        int second;
+        while ((second = FreeBelowEphemeral()) == first)
+        {
+            // Drawn at random: the same one again.
+        }
+
+        return (first, second);
+    }
+
     /// <summary>
     /// The URL of a loopback port nothing listens on: connections to it are refused. It is a privileged port (below
     /// 1024) found closed: never one the kernel hands out for <c>bind(0)</c> or an outgoing connection, so no test's
