@@ -21,8 +21,12 @@ public static class TapStream
         }
     }
 
-    /// <summary>Streams <paramref name="events"/> to the response; a comment line first, so the watcher knows it is connected.</summary>
-    public static async Task WriteAsync(HttpContext context, IAsyncEnumerable<TapEvent> events)
+    /// <summary>
+    /// Streams <paramref name="events"/> to the response; a comment line first, so the watcher knows it is connected.
+    /// Ends when the events' source is cancelled by <paramref name="ended"/> (the token it was given: the watcher left,
+    /// or the server is stopping, see <see cref="OpenEndedRequest"/>).
+    /// </summary>
+    public static async Task WriteAsync(HttpContext context, IAsyncEnumerable<TapEvent> events, CancellationToken ended)
     {
         ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(events);
@@ -40,9 +44,9 @@ public static class TapStream
                 await context.Response.Body.FlushAsync(context.RequestAborted).ConfigureAwait(false);
             }
         }
-        catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
+        catch (OperationCanceledException) when (ended.IsCancellationRequested)
         {
-            // The watcher left.
+            // The watcher left, or the server is stopping: the stream ends (an event source connects again).
         }
     }
 }

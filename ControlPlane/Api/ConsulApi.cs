@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using AspireMesh.Contracts;
 using AspireMesh.ControlPlane.Consul;
 using AspireMesh.ControlPlane.Registry;
 using AspireMesh.ControlPlane.Security;
@@ -228,7 +229,8 @@ internal static class ConsulApi
     }
 
     // A blocking query (?index=N[&wait=30s]) waits until the registry changes from state N, or the wait (5 min by
-    // default, 10 at most) runs out, as Consul's do; its X-Consul-Index is the state's version.
+    // default, 10 at most) runs out, as Consul's do; its X-Consul-Index is the state's version. A control plane that
+    // begins to stop answers its blocking queries at once, as they stand, rather than make its stop wait for them.
     private static async Task<long> BlockAsync(HttpContext context, MeshStateStore state)
     {
         if (long.TryParse(context.Request.Query["index"], NumberStyles.None, CultureInfo.InvariantCulture, out var index) && index > 0)
@@ -250,8 +252,15 @@ internal static class ConsulApi
             // until the version differs from the client's, or the wait is over.
             var time = context.RequestServices.GetRequiredService<TimeProvider>();
             var deadline = time.GetUtcNow() + (wait > MaxWait ? MaxWait : wait);
-            while (state.Current.Version == index && deadline - time.GetUtcNow() is { } left && left > TimeSpan.Zero
-                && await state.WaitForChangeAsync(index, left, context.RequestAborted).ConfigureAwait(false) is not null)
+            using var waiting = OpenEndedRequest.Until(context);
+            try
+            {
+                while (state.Current.Version == index && deadline - time.GetUtcNow() is { } left && left > TimeSpan.Zero
+                    && await state.WaitForChangeAsync(index, left, waiting.Token).ConfigureAwait(false) is not null)
+                {
+                }
+            }
+            catch (OperationCanceledException) when (OpenEndedRequest.Stopping(context))
             {
             }
         }

@@ -37,6 +37,9 @@ internal static class TelemetryApi
             var merged = Channel.CreateBounded<TapEvent>(new BoundedChannelOptions(4096) { FullMode = BoundedChannelFullMode.DropOldest });
             // Proxies that connect while the tap runs join it within a second.
             var readers = new Dictionary<string, Task>(StringComparer.Ordinal);
+            // Until the watcher leaves or the control plane begins to stop.
+            using var watching = OpenEndedRequest.Until(context);
+            var ended = watching.Token;
             var joining = Task.Run(async () =>
             {
                 using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
@@ -45,12 +48,12 @@ internal static class TelemetryApi
                     foreach (var proxy in proxies.List(state.Current.Version)
                         .Where(p => p.Watching && ProxyReader.Readable(p) && (service.Length == 0 || p.Name == service) && !readers.ContainsKey(p.Id)))
                     {
-                        readers[proxy.Id] = ReadAsync(reader, proxy, query, merged.Writer, logger, context.RequestAborted);
+                        readers[proxy.Id] = ReadAsync(reader, proxy, query, merged.Writer, logger, ended);
                     }
                 }
-                while (await timer.WaitForNextTickAsync(context.RequestAborted).ConfigureAwait(false));
+                while (await timer.WaitForNextTickAsync(ended).ConfigureAwait(false));
             });
-            await TapStream.WriteAsync(context, merged.Reader.ReadAllAsync(context.RequestAborted)).ConfigureAwait(false);
+            await TapStream.WriteAsync(context, merged.Reader.ReadAllAsync(ended), ended).ConfigureAwait(false);
             try
             {
                 await joining.ConfigureAwait(false);

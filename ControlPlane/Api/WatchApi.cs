@@ -10,7 +10,8 @@ namespace AspireMesh.ControlPlane.Api;
 
 /// <summary>
 /// GET /v1/watch/{kind}/{name}?proxy=&amp;version=: a long poll. Answers at once with a snapshot when the mesh state
-/// differs from the version the proxy holds, otherwise as soon as it changes, or 304 when the wait runs out.
+/// differs from the version the proxy holds, otherwise as soon as it changes, or 304 when the wait runs out or the
+/// control plane begins to stop (the proxy then asks again, of this control plane once it is back or of another).
 /// Changes are pushed to the proxy this way; nothing is looked up per request.
 /// </summary>
 internal static class WatchApi
@@ -18,7 +19,7 @@ internal static class WatchApi
     public static IEndpointRouteBuilder MapWatchApi(this IEndpointRouteBuilder endpoints)
     {
         endpoints.MapGet("/v1/watch/{kind}/{name}", async (string kind, string name, string? proxy, long? version, MeshStateStore store,
-            ProxyRegistry proxies, RegistrationGuard guard, HttpContext context, IOptions<ControlPlaneOptions> options, CancellationToken cancellationToken) =>
+            ProxyRegistry proxies, RegistrationGuard guard, HttpContext context, IOptions<ControlPlaneOptions> options) =>
         {
             if (kind is not (ProxyKinds.Sidecar or ProxyKinds.Gateway))
             {
@@ -34,7 +35,19 @@ internal static class WatchApi
             proxies.Watching(proxyId, kind, name, +1);
             try
             {
-                var state = await store.WaitForChangeAsync(version ?? 0, options.Value.WatchTimeout, cancellationToken).ConfigureAwait(false);
+                MeshState? state;
+                using (var waiting = OpenEndedRequest.Until(context))
+                {
+                    try
+                    {
+                        state = await store.WaitForChangeAsync(version ?? 0, options.Value.WatchTimeout, waiting.Token).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException) when (OpenEndedRequest.Stopping(context))
+                    {
+                        state = null;
+                    }
+                }
+
                 if (state is null)
                 {
                     return Results.StatusCode(StatusCodes.Status304NotModified);

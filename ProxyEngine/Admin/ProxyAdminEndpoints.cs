@@ -28,7 +28,11 @@ public static class ProxyAdminEndpoints
         ArgumentNullException.ThrowIfNull(accessLog);
         ArgumentNullException.ThrowIfNull(tap);
         endpoints.MapGet("/stats", () => Results.Json(metrics.Snapshot(tap.ProxyId), MeshJsonContext.Default.ProxyStats)).WithMetadata(ControlPlaneOnlyEndpoint.Instance);
-        endpoints.MapGet("/tap", (HttpContext context) => TapStream.WriteAsync(context, tap.WatchAsync(Telemetry.TapFilter.From(context.Request.Query), context.RequestAborted)))
+        endpoints.MapGet("/tap", async (HttpContext context) =>
+            {
+                using var watching = OpenEndedRequest.Until(context);
+                await TapStream.WriteAsync(context, tap.WatchAsync(Telemetry.TapFilter.From(context.Request.Query), watching.Token), watching.Token).ConfigureAwait(false);
+            })
             .WithMetadata(ControlPlaneOnlyEndpoint.Instance);
         if (reach == ProxyAdminReach.Admin)
         {

@@ -25,6 +25,9 @@ public sealed class RegistrationTokenTests
             return proxies.Any(p => p is { Kind: "gateway", Name: "edge", UpToDate: true });
         }, GatewayProcess.Deadline, () => $"gateway edge to report the current snapshot (control plane: {gateway.ControlPlane.Process.Output[^Math.Min(2000, gateway.ControlPlane.Process.Output.Length)..]})");
 
+        // No report of it was refused on the way: read once the control plane has stopped, so that a late line counts.
+        var code = await gateway.ControlPlane.Process.StopAsync(TimeSpan.FromSeconds(20)).WaitAsync(GatewayProcess.Deadline, Cancel);
+        Assert.True(code == 0, $"control plane exited with {code}: {gateway.ControlPlane.Process.Output}");
         Assert.DoesNotContain("[1013]", gateway.ControlPlane.Process.Output, StringComparison.Ordinal);
     }
 

@@ -74,7 +74,11 @@ public sealed class ControlPlaneTlsTests
 
             await sidecar.WaitForLineAsync(@"Could not get a workload certificate \(attempt 1, .*the control plane's certificate \(.*\) is not trusted: it is not issued by a CA of this system's store, and no mesh root was given\. Give the mesh's root in ASPIREMESH_CONTROL_PLANE_CA", Deadline);
 
-            // Its bootstrap credential never reached the control plane, nor did anything else.
+            // Its bootstrap credential never reached the control plane, nor did anything else: read once both have
+            // stopped, so that a late line counts.
+            // (Still getting its certificate, the sidecar has nothing to let go of: SIGTERM ends it at once, code 143.)
+            await sidecar.StopAsync(TimeSpan.FromSeconds(20)).WaitAsync(Deadline, Cancel);
+            Assert.Equal(0, await controlPlane.Process.StopAsync(TimeSpan.FromSeconds(20)).WaitAsync(Deadline, Cancel));
             Assert.DoesNotContain("Issued spiffe", controlPlane.Process.Output, StringComparison.Ordinal);
             Assert.DoesNotContain("listening: inbound", sidecar.Output, StringComparison.Ordinal);
         }

@@ -67,18 +67,19 @@ public sealed class SidecarTests
         await using var app = await TestBackend.StartAsync("app");
         var callers = new System.Collections.Concurrent.ConcurrentDictionary<int, bool>();
         var allArrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         app.Handler = async context =>
         {
             if (context.Request.Path != "/health")
             {
-                // Every request waits for the others: the sidecar needs a connection for each.
+                // Every request is held until all have arrived: the sidecar needs a connection for each.
                 callers[context.Connection.RemotePort] = true;
                 if (callers.Count >= Concurrent)
                 {
                     allArrived.TrySetResult();
                 }
 
-                await allArrived.Task.WaitAsync(Deadline, Cancel);
+                await release.Task.WaitAsync(Deadline, Cancel);
             }
 
             await context.Response.WriteAsync("app", Cancel);
@@ -88,15 +89,18 @@ public sealed class SidecarTests
         using var peer = await MeshIdentity.IssueAsync(controlPlane, "sidecar", "frontend");
         using var http = peer.Client();
 
-        var burst = await Task.WhenAll(Enumerable.Range(0, Concurrent).Select(i => http.GetAsync(new Uri(MeshIdentity.Secure(sidecar.Inbound), $"items/{i}"), Cancel)));
+        var sent = Task.WhenAll(Enumerable.Range(0, Concurrent).Select(i => http.GetAsync(new Uri(MeshIdentity.Secure(sidecar.Inbound), $"items/{i}"), Cancel)));
+        await allArrived.Task.WaitAsync(Deadline, Cancel);
+        // Counted while the requests are held, so that no idle timeout can have run yet.
+        Assert.Equal(Concurrent, callers.Count);
+        Assert.Equal(Concurrent, OpenConnections(app.Url.Port, callers.Keys));
+        release.SetResult();
+        var burst = await sent.WaitAsync(Deadline, Cancel);
         Assert.All(burst, response => Assert.Equal(HttpStatusCode.OK, response.StatusCode));
         foreach (var response in burst)
         {
             response.Dispose();
         }
-
-        Assert.Equal(Concurrent, callers.Count);
-        Assert.Equal(Concurrent, OpenConnections(app.Url.Port, callers.Keys));
 
         // .NET's default would keep them a minute; the sidecar lets them go after a few seconds idle.
         await Eventually.UntilAsync(() => Task.FromResult(OpenConnections(app.Url.Port, callers.Keys) == 0), TimeSpan.FromSeconds(20),
@@ -181,6 +185,23 @@ public sealed class SidecarTests
     }
 
     [Fact]
+    public async Task Stop_WithATapOpen_EndsTheTapStream_AndExits()
+    {
+        await using var app = await TestBackend.StartAsync("app");
+        await using var controlPlane = await StartControlPlaneAsync();
+        await using var sidecar = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-1", app.Url);
+        using var watcher = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
+        using var tap = await watcher.GetAsync(new Uri(sidecar.Admin, "tap"), HttpCompletionOption.ResponseHeadersRead, Cancel);
+        Assert.Equal("text/event-stream", tap.Content.Headers.ContentType?.MediaType);
+        var body = tap.Content.ReadAsStringAsync(Cancel);
+
+        // The stream is ended, not cut when the stop's time is up: the watcher reads it to its end.
+        var stopped = sidecar.Process.StopAsync(TimeSpan.FromSeconds(20));
+        Assert.Equal(": tap\n\n", await body.WaitAsync(Deadline, Cancel));
+        Assert.Equal(0, await stopped.WaitAsync(Deadline, Cancel));
+    }
+
+    [Fact]
     public async Task Stop_Sigterm_DeregistersBeforeTheLeaseWouldExpire()
     {
         await using var app = await TestBackend.StartAsync("app");
@@ -241,6 +262,9 @@ public sealed class SidecarTests
         await passedAfter.Task.WaitAsync(Deadline, Cancel);
 
         Assert.Equal(InstanceHealth.Healthy, await controlPlane.HealthOfAsync("catalog-1"));
+        // Nor was it unhealthy for a moment: read once the control plane has stopped (a graceful stop finishes the
+        // heartbeats in flight), so that a late line still counts.
+        Assert.Equal(0, await controlPlane.Process.StopAsync(TimeSpan.FromSeconds(20)).WaitAsync(Deadline, Cancel));
         Assert.DoesNotContain("Instance catalog-1 is now unhealthy", controlPlane.Process.Output, StringComparison.Ordinal);
     }
 

@@ -97,6 +97,44 @@ public sealed class ControlPlaneApiTests
         await Eventually.UntilAsync(async () => await controlPlane.HealthOfAsync("catalog-1") is null, TimeSpan.FromSeconds(40), "catalog-1 to be evicted");
     }
 
+    [Fact]
+    public async Task Stop_WithAWatchABlockingQueryAndATapOpen_AnswersEachAtOnce_AndExits()
+    {
+        // Their own waits (10 minutes) play no part: what ends them is the stop.
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(ControlPlaneApiTests).Assembly, Storefront, "--ControlPlane:WatchTimeout=00:10:00");
+        var version = (await controlPlane.Client.WatchAsync(ProxyKinds.Sidecar, "catalog", "catalog-1", 0, Cancel))!.Snapshot.Version;
+        long index;
+        using (var services = await controlPlane.Http.GetAsync("v1/catalog/services", Cancel))
+        {
+            index = long.Parse(services.Headers.GetValues("X-Consul-Index").Single(), System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        using var waiting = new HttpClient { BaseAddress = controlPlane.Url, Timeout = Timeout.InfiniteTimeSpan };
+        var watch = waiting.GetAsync($"v1/watch/sidecar/catalog?proxy=catalog-1&version={version}", Cancel);
+        var blocking = waiting.GetAsync($"v1/catalog/services?index={index}&wait=10m", Cancel);
+        using var tap = await waiting.GetAsync("v1/tap", HttpCompletionOption.ResponseHeadersRead, Cancel);
+        var tapped = tap.Content.ReadAsStringAsync(Cancel);
+        await controlPlane.Process.WaitForLineAsync($"Request starting HTTP/1.1 GET .*/v1/watch/sidecar/catalog\\?proxy=catalog-1&version={version}", Deadline);
+        await controlPlane.Process.WaitForLineAsync($"Request starting HTTP/1.1 GET .*/v1/catalog/services\\?index={index}&wait=10m", Deadline);
+
+        // A graceful stop waits for the requests in flight (30 s at most, then cuts them): these are answered at once,
+        // as they stand, and the proxy or client asks again.
+        var stopped = controlPlane.Process.StopAsync(TimeSpan.FromSeconds(60));
+        using (var watched = await watch.WaitAsync(Deadline, Cancel))
+        {
+            Assert.Equal(HttpStatusCode.NotModified, watched.StatusCode);
+        }
+
+        using (var blocked = await blocking.WaitAsync(Deadline, Cancel))
+        {
+            Assert.Equal(HttpStatusCode.OK, blocked.StatusCode);
+            Assert.Equal($"{index}", blocked.Headers.GetValues("X-Consul-Index").Single());
+        }
+
+        Assert.Equal(": tap\n\n", await tapped.WaitAsync(Deadline, Cancel));
+        Assert.Equal(0, await stopped.WaitAsync(Deadline, Cancel));
+    }
+
     /// <summary>Whether the process is stopped by a signal (state T in /proc/PID/stat).</summary>
     private static bool Stopped(int pid)
     {
