@@ -182,7 +182,10 @@ await using var identity = new WorkloadIdentity(ProxyKinds.Gateway, gatewayName,
     Environment.GetEnvironmentVariable(BootstrapCredential.EnvironmentVariable), loggers.CreateLogger("AspireMesh.Gateway.Identity"));
 try
 {
-    await identity.InitializeAsync(CancellationToken.None);
+    if (!await identity.InitializeUnlessStoppedAsync())
+    {
+        return 0;
+    }
 }
 catch (IdentityException ex)
 {

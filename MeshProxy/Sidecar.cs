@@ -61,7 +61,10 @@ internal static class Sidecar
             loggers.CreateLogger("AspireMesh.MeshProxy.Identity"));
         try
         {
-            await identity.InitializeAsync(CancellationToken.None).ConfigureAwait(false);
+            if (!await identity.InitializeUnlessStoppedAsync().ConfigureAwait(false))
+            {
+                return 0;
+            }
         }
         catch (IdentityException ex)
         {

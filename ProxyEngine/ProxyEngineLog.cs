@@ -72,6 +72,9 @@ internal static partial class ProxyEngineLog
     [LoggerMessage(2201, LogLevel.Warning, "Could not get a workload certificate (attempt {Attempt}, next in {DelaySeconds} s): {Reason}")]
     public static partial void CertificateRequestFailed(ILogger logger, int attempt, double delaySeconds, string reason);
 
+    [LoggerMessage(2210, LogLevel.Information, "Stopped ({Signal}) before a workload certificate was obtained")]
+    public static partial void StoppedBeforeIdentity(ILogger logger, string signal);
+
     [LoggerMessage(2202, LogLevel.Warning, "Refused a {Direction} TLS peer: {Reason}")]
     public static partial void PeerRefused(ILogger logger, string direction, string reason);
 

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Security;
+using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
@@ -107,6 +108,38 @@ public sealed class WorkloadIdentity : IRegistrationCredential, IAsyncDisposable
         }
 
         _renewal = Task.Run(() => RenewLoopAsync(_stopping.Token), CancellationToken.None);
+    }
+
+    /// <summary>
+    /// <see cref="InitializeAsync"/> until SIGTERM or SIGINT: a proxy stopped while it waits for its first certificate
+    /// (the control plane down or not trusted) exits at once, saying so, instead of being ended by the signal. False
+    /// when it was stopped.
+    /// </summary>
+    public async Task<bool> InitializeUnlessStoppedAsync()
+    {
+        using var stop = new CancellationTokenSource();
+        var signal = "";
+        void Stop(PosixSignalContext context)
+        {
+            context.Cancel = true;
+            signal = context.Signal.ToString();
+            stop.Cancel();
+        }
+
+        using (PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop))
+        using (PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop))
+        {
+            try
+            {
+                await InitializeAsync(stop.Token).ConfigureAwait(false);
+                return true;
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                ProxyEngineLog.StoppedBeforeIdentity(_logger, signal);
+                return false;
+            }
+        }
     }
 
     /// <summary>What the identity's client trusts the control plane's certificate by (the trust bundle joins it), when known.</summary>

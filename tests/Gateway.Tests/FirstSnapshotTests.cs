@@ -80,4 +80,25 @@ public sealed class FirstSnapshotTests
             Directory.Delete(stateDirectory, recursive: true);
         }
     }
+
+    [Fact]
+    public async Task StoppedWhileTheControlPlaneIsUnreachable_ExitsAtOnceSayingSo()
+    {
+        var stateDirectory = Directory.CreateTempSubdirectory("aspiremesh-gw-").FullName;
+        try
+        {
+            // No certificate yet, and none to be had: the gateway retries, and a stop meanwhile ends it cleanly.
+            await using var gateway = await TestProcess.StartDotnetAsync("gateway", BuiltProjects.Assembly(typeof(FirstSnapshotTests).Assembly, "Gateway.csproj"),
+                ["--name", "edge", "--host", "127.0.0.1", "--port", "0", "--admin-port", "0", "--control-plane", Ports.ClosedUrl().ToString(), "--state-dir", stateDirectory],
+                ControlPlaneProcess.GatewayEnvironment("edge"));
+            await gateway.WaitForLineAsync(@"Could not get a workload certificate \(attempt 1,", Deadline);
+
+            Assert.Equal(0, await gateway.StopAsync(TimeSpan.FromSeconds(20)).WaitAsync(Deadline, Cancel));
+            Assert.Contains("Stopped (SIGTERM) before a workload certificate was obtained", gateway.Output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(stateDirectory, recursive: true);
+        }
+    }
 }

@@ -76,8 +76,9 @@ public sealed class ControlPlaneTlsTests
 
             // Its bootstrap credential never reached the control plane, nor did anything else: read once both have
             // stopped, so that a late line counts.
-            // (Still getting its certificate, the sidecar has nothing to let go of: SIGTERM ends it at once, code 143.)
-            await sidecar.StopAsync(TimeSpan.FromSeconds(20)).WaitAsync(Deadline, Cancel);
+            // Stopped while it waits for a certificate, it exits at once, saying so.
+            Assert.Equal(0, await sidecar.StopAsync(TimeSpan.FromSeconds(20)).WaitAsync(Deadline, Cancel));
+            Assert.Contains("Stopped (SIGTERM) before a workload certificate was obtained", sidecar.Output, StringComparison.Ordinal);
             Assert.Equal(0, await controlPlane.Process.StopAsync(TimeSpan.FromSeconds(20)).WaitAsync(Deadline, Cancel));
             Assert.DoesNotContain("Issued spiffe", controlPlane.Process.Output, StringComparison.Ordinal);
             Assert.DoesNotContain("listening: inbound", sidecar.Output, StringComparison.Ordinal);
