@@ -94,6 +94,12 @@ internal static class Commands
                     return 0;
                 }
             }
+
+            if (!cancellationToken.IsCancellationRequested)
+            {
+                await output.WriteLineAsync($"the control plane at {controlPlane} ended the tap (it is stopping)").ConfigureAwait(false);
+                return 1;
+            }
         }
         catch (HttpRequestException ex)
         {

@@ -46,7 +46,7 @@ public static class TapStream
         }
         catch (OperationCanceledException) when (ended.IsCancellationRequested)
         {
-            // The watcher left, or the server is stopping: the stream ends (an event source connects again).
+            // The watcher left, or the server is stopping: the stream ends.
         }
     }
 }

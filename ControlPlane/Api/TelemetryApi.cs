@@ -53,16 +53,24 @@ internal static class TelemetryApi
                 }
                 while (await timer.WaitForNextTickAsync(ended).ConfigureAwait(false));
             });
-            await TapStream.WriteAsync(context, merged.Reader.ReadAllAsync(ended), ended).ConfigureAwait(false);
             try
             {
-                await joining.ConfigureAwait(false);
+                await TapStream.WriteAsync(context, merged.Reader.ReadAllAsync(ended), ended).ConfigureAwait(false);
             }
-            catch (OperationCanceledException)
+            finally
             {
-            }
+                // However the stream ended, the readers of the proxies' taps end with it.
+                await watching.CancelAsync().ConfigureAwait(false);
+                try
+                {
+                    await joining.ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                }
 
-            await Task.WhenAll(readers.Values).ConfigureAwait(false);
+                await Task.WhenAll(readers.Values).ConfigureAwait(false);
+            }
         });
 
         return endpoints;

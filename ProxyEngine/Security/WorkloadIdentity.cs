@@ -118,28 +118,54 @@ public sealed class WorkloadIdentity : IRegistrationCredential, IAsyncDisposable
     public async Task<bool> InitializeUnlessStoppedAsync()
     {
         using var stop = new CancellationTokenSource();
+        var gate = new Lock();
+        var waiting = true;
         var signal = "";
         void Stop(PosixSignalContext context)
         {
-            context.Cancel = true;
-            signal = context.Signal.ToString();
-            stop.Cancel();
+            lock (gate)
+            {
+                // Once the wait is over the signal does what it would have done (the listeners' hosts take it over).
+                if (waiting)
+                {
+                    context.Cancel = true;
+                    signal = context.Signal.ToString();
+                    stop.Cancel();
+                }
+            }
         }
 
-        using (PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop))
-        using (PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop))
+        try
         {
-            try
+            using (PosixSignalRegistration.Create(PosixSignal.SIGTERM, Stop))
+            using (PosixSignalRegistration.Create(PosixSignal.SIGINT, Stop))
             {
-                await InitializeAsync(stop.Token).ConfigureAwait(false);
-                return true;
-            }
-            catch (OperationCanceledException) when (stop.IsCancellationRequested)
-            {
-                ProxyEngineLog.StoppedBeforeIdentity(_logger, signal);
-                return false;
+                try
+                {
+                    await InitializeAsync(stop.Token).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (stop.IsCancellationRequested && ex is not IdentityException)
+                {
+                    // Cancelled, or a failed attempt the cancellation cut short: either way the proxy was stopped.
+                }
             }
         }
+        finally
+        {
+            lock (gate)
+            {
+                waiting = false;
+            }
+        }
+
+        // Also when the certificate came after the signal: the stop was asked for, and the signal is spent.
+        if (stop.IsCancellationRequested)
+        {
+            ProxyEngineLog.StoppedBeforeIdentity(_logger, signal);
+            return false;
+        }
+
+        return true;
     }
 
     /// <summary>What the identity's client trusts the control plane's certificate by (the trust bundle joins it), when known.</summary>

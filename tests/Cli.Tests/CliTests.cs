@@ -276,6 +276,18 @@ public sealed class CliTests
     }
 
     [Fact]
+    public async Task Tap_ControlPlaneStops_ExitsWith1SayingItEndedTheTap()
+    {
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(CliTests).Assembly);
+        await using var tap = await TestProcess.StartDotnetAsync("aspiremesh-tap", Assembly("Cli.csproj"), ["tap", "--control-plane", controlPlane.Url.ToString()]);
+        await tap.WaitForLineAsync("^tapping ", Deadline);
+
+        Assert.Equal(0, await controlPlane.Process.StopAsync(TimeSpan.FromSeconds(20)).WaitAsync(Deadline, Cancel));
+        Assert.Equal(1, await tap.Exited.WaitAsync(Deadline, Cancel));
+        Assert.Contains($"the control plane at {controlPlane.Url} ended the tap (it is stopping)", tap.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task ConfigApply_InvalidThenValidThenRollback_RefusalListsPathsAndVersionsMove()
     {
         await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(CliTests).Assembly);

@@ -90,11 +90,18 @@ public sealed class SidecarTests
         using var http = peer.Client();
 
         var sent = Task.WhenAll(Enumerable.Range(0, Concurrent).Select(i => http.GetAsync(new Uri(MeshIdentity.Secure(sidecar.Inbound), $"items/{i}"), Cancel)));
-        await allArrived.Task.WaitAsync(Deadline, Cancel);
-        // Counted while the requests are held, so that no idle timeout can have run yet.
-        Assert.Equal(Concurrent, callers.Count);
-        Assert.Equal(Concurrent, OpenConnections(app.Url.Port, callers.Keys));
-        release.SetResult();
+        try
+        {
+            await allArrived.Task.WaitAsync(Deadline, Cancel);
+            // Counted while the requests are held, so that no idle timeout can have run yet.
+            Assert.Equal(Concurrent, callers.Count);
+            Assert.Equal(Concurrent, OpenConnections(app.Url.Port, callers.Keys));
+        }
+        finally
+        {
+            release.SetResult();
+        }
+
         var burst = await sent.WaitAsync(Deadline, Cancel);
         Assert.All(burst, response => Assert.Equal(HttpStatusCode.OK, response.StatusCode));
         foreach (var response in burst)
