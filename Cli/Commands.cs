@@ -105,6 +105,12 @@ internal static class Commands
         {
             return await UnreachableAsync(output, controlPlane, ex).ConfigureAwait(false);
         }
+        catch (IOException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            // The connection was cut mid-stream (the control plane died, or the network between).
+            await output.WriteLineAsync($"the tap from the control plane at {controlPlane} was cut: {ex.Message}").ConfigureAwait(false);
+            return 1;
+        }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
         }

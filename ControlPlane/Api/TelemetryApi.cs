@@ -86,7 +86,10 @@ internal static class TelemetryApi
                 merged.TryWrite(tapEvent);
             }
         }
-        catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or IOException or JsonException or ObjectDisposedException)
+        // One proxy's tap failing (also a malformed address it reported, or a certificate that cannot be used) never
+        // ends the others', nor the stream.
+        catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException or IOException or JsonException or ObjectDisposedException
+            or FormatException or System.Security.Cryptography.CryptographicException)
         {
             ControlPlaneLog.TapEnded(logger, proxy.Id, ex.Message);
         }

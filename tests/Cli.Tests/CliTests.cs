@@ -288,6 +288,19 @@ public sealed class CliTests
     }
 
     [Fact]
+    public async Task Tap_ControlPlaneKilled_ExitsWith1SayingTheTapWasCut()
+    {
+        await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(CliTests).Assembly);
+        await using var tap = await TestProcess.StartDotnetAsync("aspiremesh-tap", Assembly("Cli.csproj"), ["tap", "--control-plane", controlPlane.Url.ToString()]);
+        await tap.WaitForLineAsync("^tapping ", Deadline);
+
+        controlPlane.Process.Kill();
+        Assert.Equal(1, await tap.Exited.WaitAsync(Deadline, Cancel));
+        Assert.Contains($"the tap from the control plane at {controlPlane.Url} was cut: ", tap.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", tap.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task ConfigApply_InvalidThenValidThenRollback_RefusalListsPathsAndVersionsMove()
     {
         await using var controlPlane = await ControlPlaneProcess.StartAsync(typeof(CliTests).Assembly);
