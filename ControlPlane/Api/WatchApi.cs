@@ -11,7 +11,7 @@ namespace AspireMesh.ControlPlane.Api;
 /// <summary>
 /// GET /v1/watch/{kind}/{name}?proxy=&amp;version=: a long poll. Answers at once with a snapshot when the mesh state
 /// differs from the version the proxy holds, otherwise as soon as it changes, or 304 when the wait runs out or the
-/// control plane begins to stop (the proxy then asks again, of this control plane once it is back or of another).
+/// control plane begins to stop (the proxy keeps serving what it has and asks again once the control plane is back).
 /// Changes are pushed to the proxy this way; nothing is looked up per request.
 /// </summary>
 internal static class WatchApi
