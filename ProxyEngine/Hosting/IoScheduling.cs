@@ -13,7 +13,8 @@ public enum IoMode
 
     /// <summary>
     /// Listeners that declared <see cref="IoScheduling.PreferInline"/> (plain HTTP/1.1) run inline, the others
-    /// (TLS, HTTP/2) as <see cref="Pool"/>; the socket completions of the whole process run inline.
+    /// (TLS, HTTP/2) as <see cref="Pool"/>; the socket completions of the whole process run inline. On Linux the
+    /// inline listeners and the cleartext connections to upstreams run on the proxy's own epoll loops.
     /// </summary>
     Auto,
 }
@@ -22,7 +23,10 @@ public enum IoMode
 /// Where a proxy runs the code that follows a socket event (<c>--io</c>). <b>Pool</b> (.NET's default): every
 /// completion is handed to the thread pool. <b>Inline</b>: it runs on the thread that took the event from the kernel
 /// (the socket engine's, one per core), and Kestrel hands nothing on either, the way nginx runs a request on the event
-/// loop that read it. <b>Auto</b>: inline where that was measured faster, pool elsewhere, listener by listener.
+/// loop that read it. <b>Auto</b>: inline where that was measured faster, pool elsewhere, listener by listener; on
+/// Linux, inline on the proxy's own epoll loops (one per core), which read a socket only once the kernel has said it is
+/// readable, and run the cleartext connections to upstreams too, so that a request and its response are relayed by the
+/// thread that read them.
 /// Measured (docs/benchmarks.md, "Thread hand-offs (third round)" and the tenth round): a Gateway's plain HTTP/1.1
 /// listener wakes about 3 threads per request instead of 13 inline and served about a fifth more requests per second
 /// under auto than on the pool; its HTTPS listener was up to 17 % slower inline (its HTTP/2 connections hand every
@@ -55,7 +59,7 @@ public static class IoScheduling
     {
         var option = new System.CommandLine.Option<string>("--io")
         {
-            Description = "auto (default): plain HTTP/1.1 listeners run each request on the thread that received its data, as in nginx, and TLS and HTTP/2 listeners hand it to the .NET thread pool; inline: every listener runs inline; pool: none does (see docs/benchmarks.md).",
+            Description = "auto (default): plain HTTP/1.1 listeners run each request on the thread that received its data, as in nginx (on Linux on the proxy's own epoll loops, which also read cleartext upstreams' responses), and TLS and HTTP/2 listeners hand it to the .NET thread pool; inline: every listener runs inline on .NET's socket engine; pool: none does (see docs/benchmarks.md).",
             DefaultValueFactory = _ => Name(IoMode.Auto),
         };
         option.AcceptOnlyFromAmong([.. Enum.GetValues<IoMode>().Select(Name)]);
@@ -78,6 +82,12 @@ public static class IoScheduling
         "pool" => IoMode.Pool,
         _ => throw new ArgumentException($"--io takes pool, inline or auto, not '{value}'.", nameof(value)),
     };
+
+    /// <summary>
+    /// Whether <paramref name="mode"/> runs the inline listeners and the cleartext connections to upstreams on the
+    /// proxy's own epoll loops (<see cref="Epoll.EpollTransport"/>): under <see cref="IoMode.Auto"/>, on Linux.
+    /// </summary>
+    public static bool UsesOwnLoops(IoMode mode) => mode == IoMode.Auto && Epoll.EpollNative.Supported;
 
     /// <summary>Chooses the mode; call before the process's first socket operation (the runtime reads the switch once).</summary>
     public static void Use(IoMode mode)

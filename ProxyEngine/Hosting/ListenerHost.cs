@@ -71,7 +71,8 @@ public static class ListenerHost
     internal static void AddScheduledSockets(IServiceCollection services, IoMode mode)
     {
         services.AddSingleton(provider => new ScheduledSocketTransport(mode,
-            provider.GetRequiredService<IOptions<KestrelServerOptions>>(), provider.GetRequiredService<ILoggerFactory>()));
+            provider.GetRequiredService<IOptions<KestrelServerOptions>>(), provider.GetRequiredService<ILoggerFactory>(),
+            provider.GetService<IMemoryPoolFactory<byte>>()));
         services.AddSingleton<IConnectionListenerFactory>(provider => provider.GetRequiredService<ScheduledSocketTransport>());
     }
 

@@ -127,6 +127,10 @@ internal sealed class MeshForwarderHttpClientFactory(TimeSpan connectTimeout, Se
     {
         base.ConfigureHandler(context, handler);
         handler.ConnectTimeout = connectTimeout;
+        if (IoScheduling.UsesOwnLoops(IoScheduling.Mode))
+        {
+            handler.ConnectCallback = Epoll.EpollTransport.ConnectAsync;
+        }
         if (identity is not null)
         {
             identity.ConfigureClient(handler.SslOptions, context.NewMetadata?.GetValueOrDefault(IdentityMetadata));

@@ -68,9 +68,9 @@ public sealed class IoSchedulingTests
 
         var bound = app.Services.GetRequiredService<ScheduledSocketTransport>().Bound.ToList();
 
-        Assert.Contains((new IPEndPoint(IPAddress.Loopback, port), true), bound.Select(b => ((IPEndPoint)b.EndPoint, b.Inline)));
-        Assert.Contains((new IPEndPoint(IPAddress.IPv6Loopback, port), true), bound.Select(b => ((IPEndPoint)b.EndPoint, b.Inline)));
-        Assert.Contains(bound, b => b.EndPoint is IPEndPoint { Port: 0 } && !b.Inline);
+        Assert.Contains((new IPEndPoint(IPAddress.Loopback, port), true, true), bound.Select(b => ((IPEndPoint)b.EndPoint, b.Inline, b.OwnLoops)));
+        Assert.Contains((new IPEndPoint(IPAddress.IPv6Loopback, port), true, true), bound.Select(b => ((IPEndPoint)b.EndPoint, b.Inline, b.OwnLoops)));
+        Assert.Contains(bound, b => b.EndPoint is IPEndPoint { Port: 0 } && !b.Inline && !b.OwnLoops);
         Assert.Equal(3, bound.Count);
         await app.StopAsync(TestContext.Current.CancellationToken);
     }

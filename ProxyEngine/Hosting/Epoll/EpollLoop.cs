@@ -1,0 +1,174 @@
+using System.Collections.Concurrent;
+using System.IO.Pipelines;
+using System.Runtime.InteropServices;
+
+namespace AspireMesh.ProxyEngine.Hosting.Epoll;
+
+/// <summary>
+/// One thread waiting in <c>epoll_wait</c> for the sockets registered with it (edge-triggered), running what their
+/// readiness calls for on itself, and, as a <see cref="PipeScheduler"/>, the work other threads hand it. Tags are slot
+/// numbers with a generation, so an event read for a connection that has since gone is recognised and dropped.
+/// </summary>
+internal sealed unsafe class EpollLoop : PipeScheduler
+{
+    private const int MaxEvents = 256;
+    private const ulong WakeTag = ulong.MaxValue;
+
+    private readonly int _epoll;
+    private readonly int _wake;
+    private readonly ConcurrentQueue<(Action<object?> Action, object? State)> _work = new();
+    private readonly Lock _slotsLock = new();
+    private readonly Stack<int> _freeSlots = new();
+    private volatile Slot[] _slots = new Slot[64];
+    private int _usedSlots;
+    private int _wakePending;
+
+    private EpollLoop(int epoll, int wake, string name)
+    {
+        _epoll = epoll;
+        _wake = wake;
+        if (EpollNative.Add(_epoll, _wake, EpollNative.In, WakeTag) != 0)
+        {
+            throw new InvalidOperationException($"epoll_ctl failed for {name}'s wake-up descriptor (errno {Marshal.GetLastPInvokeError()}).");
+        }
+
+        new Thread(Run) { IsBackground = true, Name = name }.Start();
+    }
+
+    /// <summary>Starts a loop named <paramref name="name"/> (its thread's name).</summary>
+    public static EpollLoop Start(string name)
+    {
+        var epoll = EpollNative.Create(EpollNative.CloseOnExec);
+        if (epoll < 0)
+        {
+            throw new InvalidOperationException($"epoll_create1 failed (errno {Marshal.GetLastPInvokeError()}).");
+        }
+
+        var wake = EpollNative.EventFd(0, EpollNative.CloseOnExec | EpollNative.NonBlocking);
+        if (wake < 0)
+        {
+            throw new InvalidOperationException($"eventfd failed (errno {Marshal.GetLastPInvokeError()}).");
+        }
+
+        return new EpollLoop(epoll, wake, name);
+    }
+
+    /// <summary>
+    /// Registers <paramref name="connection"/>'s socket for reads, writes and hang-ups; returns the slot to give back
+    /// with <see cref="Release"/> once the socket is closed.
+    /// </summary>
+    public int Register(IEpollHandler connection, int fd)
+    {
+        int slot;
+        ulong tag;
+        lock (_slotsLock)
+        {
+            if (!_freeSlots.TryPop(out slot))
+            {
+                slot = _usedSlots++;
+                if (slot == _slots.Length)
+                {
+                    var grown = new Slot[_slots.Length * 2];
+                    _slots.CopyTo(grown, 0);
+                    _slots = grown;
+                }
+            }
+
+            ref var entry = ref _slots[slot];
+            entry.Generation++;
+            entry.Handler = connection;
+            tag = (ulong)(uint)slot | ((ulong)entry.Generation << 32);
+        }
+
+        var events = EpollNative.In | EpollNative.Out | EpollNative.ReadHangUp | EpollNative.EdgeTriggered;
+        if (EpollNative.Add(_epoll, fd, events, tag) != 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            Release(slot);
+            throw new InvalidOperationException($"epoll_ctl could not add a connection's socket (errno {errno}).");
+        }
+
+        return slot;
+    }
+
+    /// <summary>Gives <paramref name="slot"/> back; events still tagged with it are dropped from now on.</summary>
+    public void Release(int slot)
+    {
+        lock (_slotsLock)
+        {
+            ref var entry = ref _slots[slot];
+            entry.Handler = null;
+            entry.Generation++;
+            _freeSlots.Push(slot);
+        }
+    }
+
+    public override void Schedule(Action<object?> action, object? state)
+    {
+        _work.Enqueue((action, state));
+        if (Interlocked.Exchange(ref _wakePending, 1) == 0)
+        {
+            ulong one = 1;
+            _ = EpollNative.Write(_wake, &one, sizeof(ulong));
+        }
+    }
+
+    private void Run()
+    {
+        var events = (byte*)NativeMemory.Alloc((nuint)(MaxEvents * EpollNative.EventSize));
+        while (true)
+        {
+            var count = EpollNative.Wait(_epoll, events, MaxEvents, -1);
+            if (count < 0)
+            {
+                if (Marshal.GetLastPInvokeError() == EpollNative.Interrupted)
+                {
+                    continue;
+                }
+
+                throw new InvalidOperationException($"epoll_wait failed (errno {Marshal.GetLastPInvokeError()}).");
+            }
+
+            for (var i = 0; i < count; i++)
+            {
+                var tag = EpollNative.DataAt(events, i);
+                if (tag == WakeTag)
+                {
+                    ulong value;
+                    _ = EpollNative.Read(_wake, &value, sizeof(ulong));
+                    Volatile.Write(ref _wakePending, 0);
+                    continue;
+                }
+
+                var slots = _slots;
+                var slot = (int)(uint)tag;
+                if (slot < slots.Length)
+                {
+                    var entry = slots[slot];
+                    if (entry.Generation == (uint)(tag >> 32))
+                    {
+                        entry.Handler?.OnEvents(EpollNative.EventsAt(events, i));
+                    }
+                }
+            }
+
+            while (_work.TryDequeue(out var work))
+            {
+                work.Action(work.State);
+            }
+        }
+    }
+
+    private struct Slot
+    {
+        public IEpollHandler? Handler;
+        public uint Generation;
+    }
+}
+
+/// <summary>What a socket registered with an <see cref="EpollLoop"/> does when the kernel reports it ready.</summary>
+internal interface IEpollHandler
+{
+    /// <summary>Runs on the loop's thread with the events' mask (<see cref="EpollNative.In"/>, <see cref="EpollNative.Out"/>, ...).</summary>
+    void OnEvents(uint events);
+}

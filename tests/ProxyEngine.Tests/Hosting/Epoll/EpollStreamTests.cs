@@ -1,0 +1,166 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Text;
+using AspireMesh.ProxyEngine.Hosting.Epoll;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+
+namespace AspireMesh.ProxyEngine.Tests.Hosting.Epoll;
+
+/// <summary>
+/// Connections to cleartext upstreams on the proxy's own epoll loops (<see cref="EpollTransport.ConnectAsync"/>), as
+/// HttpClient uses them under <c>--io auto</c>, against real Kestrel servers and sockets.
+/// </summary>
+public sealed class EpollStreamTests
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(20);
+
+    [Fact]
+    public async Task LargeResponse_ArrivesWhole_OverOneReusedConnection()
+    {
+        var body = RandomNumberGenerator.GetBytes(8 * 1024 * 1024);
+        var connections = new HashSet<string>();
+        await using var upstream = await StartAsync(context =>
+        {
+            lock (connections)
+            {
+                connections.Add(context.Connection.Id);
+            }
+
+            return context.Response.Body.WriteAsync(body, context.RequestAborted).AsTask();
+        });
+        using var client = Client();
+
+        for (var i = 0; i < 3; i++)
+        {
+            var received = await client.GetByteArrayAsync(upstream.Url, TestContext.Current.CancellationToken);
+            Assert.Equal(SHA256.HashData(body), SHA256.HashData(received));
+        }
+
+        Assert.Single(connections);
+    }
+
+    [Fact]
+    public async Task LargeRequestBody_ArrivesWhole()
+    {
+        await using var upstream = await StartAsync(async context =>
+            await context.Response.WriteAsync(Convert.ToHexString(await SHA256.HashDataAsync(context.Request.Body, context.RequestAborted))));
+        using var client = Client();
+        var body = RandomNumberGenerator.GetBytes(8 * 1024 * 1024);
+
+        using var response = await client.PostAsync(upstream.Url, new ByteArrayContent(body), TestContext.Current.CancellationToken);
+
+        Assert.Equal(Convert.ToHexString(SHA256.HashData(body)), await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
+    }
+
+    [Fact]
+    public async Task UpstreamClosesAfterEachResponse_NextRequestConnectsAgain()
+    {
+        await using var upstream = await StartAsync(context =>
+        {
+            context.Response.Headers.Connection = "close";
+            return context.Response.WriteAsync(context.Request.Query["n"].ToString());
+        });
+        using var client = Client();
+
+        var answers = new List<string>();
+        for (var i = 0; i < 3; i++)
+        {
+            answers.Add(await client.GetStringAsync(new Uri(upstream.Url, $"?n={i}"), TestContext.Current.CancellationToken));
+        }
+
+        Assert.Equal(["0", "1", "2"], answers);
+    }
+
+    [Fact]
+    public async Task NothingListening_FailsWithConnectionRefused()
+    {
+        using var client = Client();
+
+        var error = await Assert.ThrowsAsync<HttpRequestException>(() => client.GetAsync(Ports.ClosedUrl(), TestContext.Current.CancellationToken));
+
+        Assert.Equal(SocketError.ConnectionRefused, Assert.IsType<SocketException>(error.InnerException).SocketErrorCode);
+    }
+
+    [Fact]
+    public async Task ZeroByteRead_CompletesWhenDataArrives_WithoutTakingIt()
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen();
+        await using var stream = await Connect(((IPEndPoint)listener.LocalEndPoint!).Port);
+        using var server = await listener.AcceptAsync(TestContext.Current.CancellationToken);
+
+        var waiting = stream.ReadAsync(Memory<byte>.Empty, TestContext.Current.CancellationToken).AsTask();
+        Assert.False(waiting.IsCompleted, "the zero-byte read completed before anything was sent");
+        await server.SendAsync(Encoding.ASCII.GetBytes("hello"), TestContext.Current.CancellationToken);
+
+        Assert.Equal(0, await waiting.WaitAsync(Deadline, TestContext.Current.CancellationToken));
+        var buffer = new byte[16];
+        var read = await stream.ReadAsync(buffer, TestContext.Current.CancellationToken).AsTask().WaitAsync(Deadline, TestContext.Current.CancellationToken);
+        Assert.Equal("hello", Encoding.ASCII.GetString(buffer, 0, read));
+    }
+
+    [Fact]
+    public async Task WaitingRead_Cancelled_ThrowsOperationCanceled_AndTheStreamReadsOn()
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen();
+        await using var stream = await Connect(((IPEndPoint)listener.LocalEndPoint!).Port);
+        using var server = await listener.AcceptAsync(TestContext.Current.CancellationToken);
+        using var cancel = new CancellationTokenSource();
+        var buffer = new byte[16];
+
+        var waiting = stream.ReadAsync(buffer, cancel.Token).AsTask();
+        await cancel.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => waiting.WaitAsync(Deadline, TestContext.Current.CancellationToken));
+        await server.SendAsync(Encoding.ASCII.GetBytes("later"), TestContext.Current.CancellationToken);
+        var read = await stream.ReadAsync(buffer, TestContext.Current.CancellationToken).AsTask().WaitAsync(Deadline, TestContext.Current.CancellationToken);
+        Assert.Equal("later", Encoding.ASCII.GetString(buffer, 0, read));
+    }
+
+    [Fact]
+    public async Task PeerCloses_ReadReturnsZero()
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen();
+        await using var stream = await Connect(((IPEndPoint)listener.LocalEndPoint!).Port);
+        var server = await listener.AcceptAsync(TestContext.Current.CancellationToken);
+
+        var waiting = stream.ReadAsync(new byte[16], TestContext.Current.CancellationToken).AsTask();
+        server.Dispose();
+
+        Assert.Equal(0, await waiting.WaitAsync(Deadline, TestContext.Current.CancellationToken));
+    }
+
+    private static async Task<Stream> Connect(int port)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{port}/");
+        return await EpollTransport.ConnectAsync(new DnsEndPoint("127.0.0.1", port), request, TestContext.Current.CancellationToken);
+    }
+
+    private static HttpClient Client() => new(new SocketsHttpHandler
+    {
+        ConnectCallback = (context, token) => EpollTransport.ConnectAsync(context.DnsEndPoint, context.InitialRequestMessage, token),
+    });
+
+    private static async Task<Upstream> StartAsync(RequestDelegate handler)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, 0));
+        var app = builder.Build();
+        app.Run(handler);
+        await app.StartAsync(TestContext.Current.CancellationToken);
+        return new Upstream(app, new Uri(AspireMesh.ProxyEngine.Hosting.ListenerHost.BoundAddresses(app)[0]));
+    }
+
+    private sealed record Upstream(WebApplication App, Uri Url) : IAsyncDisposable
+    {
+        public ValueTask DisposeAsync() => App.DisposeAsync();
+    }
+}
