@@ -21,5 +21,6 @@ internal sealed class AppHttpClientFactory(bool clientSpans) : TraceContextClien
     {
         base.ConfigureHandler(context, handler);
         handler.PooledConnectionIdleTimeout = IdleTimeout;
+        ProxyEngine.Hosting.IoScheduling.ConfigureUpstreamConnections(handler);
     }
 }

@@ -89,6 +89,19 @@ public static class IoScheduling
     /// </summary>
     public static bool UsesOwnLoops(IoMode mode) => mode == IoMode.Auto && Epoll.EpollNative.Supported;
 
+    /// <summary>
+    /// Has <paramref name="handler"/> connect to cleartext upstreams on the proxy's own loops when the chosen mode runs
+    /// them (<see cref="UsesOwnLoops"/>); TLS upstreams stay on .NET's socket engine.
+    /// </summary>
+    public static void ConfigureUpstreamConnections(System.Net.Http.SocketsHttpHandler handler)
+    {
+        ArgumentNullException.ThrowIfNull(handler);
+        if (UsesOwnLoops(Mode))
+        {
+            handler.ConnectCallback = Epoll.EpollTransport.ConnectAsync;
+        }
+    }
+
     /// <summary>Chooses the mode; call before the process's first socket operation (the runtime reads the switch once).</summary>
     public static void Use(IoMode mode)
     {

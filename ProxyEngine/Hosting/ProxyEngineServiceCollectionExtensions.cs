@@ -127,10 +127,7 @@ internal sealed class MeshForwarderHttpClientFactory(TimeSpan connectTimeout, Se
     {
         base.ConfigureHandler(context, handler);
         handler.ConnectTimeout = connectTimeout;
-        if (IoScheduling.UsesOwnLoops(IoScheduling.Mode))
-        {
-            handler.ConnectCallback = Epoll.EpollTransport.ConnectAsync;
-        }
+        IoScheduling.ConfigureUpstreamConnections(handler);
         if (identity is not null)
         {
             identity.ConfigureClient(handler.SslOptions, context.NewMetadata?.GetValueOrDefault(IdentityMetadata));

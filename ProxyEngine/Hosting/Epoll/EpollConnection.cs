@@ -35,6 +35,7 @@ internal sealed class EpollConnection : ConnectionContext, IEpollHandler, IConne
     private ValueTask<FlushResult> _pendingFlush;
     private bool _flushPending;
     private bool _receiveDone;
+    private bool _peerClosed;
     private bool _socketClosed;
     private Exception? _shutdownReason;
     private TaskCompletionSource? _writable;
@@ -101,6 +102,12 @@ internal sealed class EpollConnection : ConnectionContext, IEpollHandler, IConne
         if ((events & (EpollNative.Out | EpollNative.Error | EpollNative.HangUp)) != 0)
         {
             Interlocked.Exchange(ref _writable, null)?.TrySetResult();
+        }
+
+        if ((events & (EpollNative.ReadHangUp | EpollNative.Error | EpollNative.HangUp)) != 0)
+        {
+            // The peer's end came, perhaps with the last data in one event: read on to it, past short reads.
+            _peerClosed = true;
         }
 
         if ((events & (EpollNative.In | EpollNative.ReadHangUp | EpollNative.Error | EpollNative.HangUp)) != 0)
@@ -174,9 +181,10 @@ internal sealed class EpollConnection : ConnectionContext, IEpollHandler, IConne
                     return;
                 }
 
-                if (received < memory.Length)
+                if (received < memory.Length && !_peerClosed)
                 {
-                    // The kernel had no more: it raises a new event when more arrives.
+                    // The kernel had no more: it raises a new event when more arrives. (A read that comes back empty
+                    // after one that filled its buffer leaves the buffer taken from the pool for the next data.)
                     return;
                 }
             }
@@ -228,6 +236,11 @@ internal sealed class EpollConnection : ConnectionContext, IEpollHandler, IConne
             try
             {
                 connection._closed.Cancel();
+            }
+            catch (AggregateException ex)
+            {
+                // A callback of the connection's end failed; the connection ends all the same.
+                Console.Error.WriteLine($"A callback on the end of connection {connection.ConnectionId} failed: {ex.InnerException}");
             }
             finally
             {
@@ -304,7 +317,7 @@ internal sealed class EpollConnection : ConnectionContext, IEpollHandler, IConne
     private Task WritableAsync()
     {
         var writable = new TaskCompletionSource();
-        Volatile.Write(ref _writable, writable);
+        Interlocked.Exchange(ref _writable, writable);
         // The socket may have become writable between the failed send and the line above, its event found no one
         // waiting: the caller sends again either way, and if that fails too, this one's event is still to come.
         return _socket.Poll(0, SelectMode.SelectWrite) ? Task.CompletedTask : writable.Task;

@@ -136,10 +136,13 @@ internal sealed unsafe class EpollLoop : PipeScheduler
                 {
                     ulong value;
                     _ = EpollNative.Read(_wake, &value, sizeof(ulong));
-                    Volatile.Write(ref _wakePending, 0);
+                    // A full fence: the queue is read below only after this, so work queued after it wakes the loop again.
+                    Interlocked.Exchange(ref _wakePending, 0);
                     continue;
                 }
 
+                // Read without the lock: a slot reused at this moment may get its predecessor's event, which a handler
+                // takes as a readiness to check (its read or send finds nothing and it waits on).
                 var slots = _slots;
                 var slot = (int)(uint)tag;
                 if (slot < slots.Length)
@@ -147,17 +150,45 @@ internal sealed unsafe class EpollLoop : PipeScheduler
                     var entry = slots[slot];
                     if (entry.Generation == (uint)(tag >> 32))
                     {
-                        entry.Handler?.OnEvents(EpollNative.EventsAt(events, i));
+                        Run(entry.Handler, EpollNative.EventsAt(events, i));
                     }
                 }
             }
 
             while (_work.TryDequeue(out var work))
             {
-                work.Action(work.State);
+                Run(work.Action, work.State);
             }
         }
     }
+
+    // A failure in one connection's code must not stop the loop that serves the others; it is a fault to report.
+    private void Run(IEpollHandler? handler, uint events)
+    {
+        try
+        {
+            handler?.OnEvents(events);
+        }
+        catch (Exception ex)
+        {
+            Report(ex);
+        }
+    }
+
+    private void Run(Action<object?> action, object? state)
+    {
+        try
+        {
+            action(state);
+        }
+        catch (Exception ex)
+        {
+            Report(ex);
+        }
+    }
+
+    private static void Report(Exception ex) =>
+        Console.Error.WriteLine($"{Thread.CurrentThread.Name}: a connection's code failed on the loop, which goes on: {ex}");
 
     private struct Slot
     {

@@ -17,10 +17,17 @@ internal sealed class EpollStream : Stream, IEpollHandler, IValueTaskSource<int>
     private ManualResetValueTaskSourceCore<int> _read;
     private Memory<byte> _readBuffer;
     private CancellationTokenRegistration _readCancellation;
-    private int _readWaiting;
+    // The read's state: no read waits (Idle), one waits for an event (Waiting), the loop is reading for it (Receiving).
+    private const int Idle = 0;
+    private const int Waiting = 1;
+    private const int Receiving = 2;
+
+    private int _readState;
+    private Exception? _readAbort;
     private int _readyEvents;
     private int _readySeen;
     private bool _mayHaveMore;
+    private volatile bool _peerClosed;
     private TaskCompletionSource? _writable;
     private int _disposed;
 
@@ -44,10 +51,11 @@ internal sealed class EpollStream : Stream, IEpollHandler, IValueTaskSource<int>
         SocketException? last = null;
         foreach (var address in addresses)
         {
-            var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true, Blocking = false };
+            Socket? socket = null;
             EpollStream? stream = null;
             try
             {
+                socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true, Blocking = false };
                 try
                 {
                     socket.Connect(address, port);
@@ -72,7 +80,7 @@ internal sealed class EpollStream : Stream, IEpollHandler, IValueTaskSource<int>
                 last = ex;
                 if (stream is null)
                 {
-                    socket.Dispose();
+                    socket?.Dispose();
                 }
                 else
                 {
@@ -83,7 +91,7 @@ internal sealed class EpollStream : Stream, IEpollHandler, IValueTaskSource<int>
             {
                 if (stream is null)
                 {
-                    socket.Dispose();
+                    socket?.Dispose();
                 }
                 else
                 {
@@ -118,10 +126,16 @@ internal sealed class EpollStream : Stream, IEpollHandler, IValueTaskSource<int>
             Interlocked.Exchange(ref _writable, null)?.TrySetResult();
         }
 
+        if ((events & (EpollNative.ReadHangUp | EpollNative.Error | EpollNative.HangUp)) != 0)
+        {
+            // The peer's end came, perhaps with the last data in one event: read on to it, past short reads.
+            _peerClosed = true;
+        }
+
         if ((events & (EpollNative.In | EpollNative.ReadHangUp | EpollNative.Error | EpollNative.HangUp)) != 0)
         {
             Interlocked.Increment(ref _readyEvents);
-            if (Interlocked.Exchange(ref _readWaiting, 0) == 1)
+            if (Interlocked.CompareExchange(ref _readState, Receiving, Waiting) == Waiting)
             {
                 CompleteWaitingRead();
             }
@@ -131,10 +145,11 @@ internal sealed class EpollStream : Stream, IEpollHandler, IValueTaskSource<int>
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        _readAbort = null;
         while (true)
         {
             var seen = Volatile.Read(ref _readyEvents);
-            if (_mayHaveMore || seen != _readySeen)
+            if (_mayHaveMore || _peerClosed || seen != _readySeen)
             {
                 _readySeen = seen;
                 if (TryReceive(buffer.Span, out var received, out var error))
@@ -146,8 +161,9 @@ internal sealed class EpollStream : Stream, IEpollHandler, IValueTaskSource<int>
             // Nothing there yet: wait for the kernel's next event, unless one came in since the read above.
             _readBuffer = buffer;
             _read.Reset();
-            Volatile.Write(ref _readWaiting, 1);
-            if (Volatile.Read(ref _readyEvents) != seen && Interlocked.Exchange(ref _readWaiting, 0) == 1)
+            Interlocked.Exchange(ref _readState, Waiting);
+            if ((Volatile.Read(ref _readyEvents) != seen || _peerClosed)
+                && Interlocked.CompareExchange(ref _readState, Idle, Waiting) == Waiting)
             {
                 continue;
             }
@@ -185,7 +201,7 @@ internal sealed class EpollStream : Stream, IEpollHandler, IValueTaskSource<int>
     private Task WaitWritableAsync(CancellationToken cancellationToken)
     {
         var writable = new TaskCompletionSource();
-        Volatile.Write(ref _writable, writable);
+        Interlocked.Exchange(ref _writable, writable);
         // An event between the failed send (or the connect) and the line above found no one waiting.
         return _socket.Poll(0, SelectMode.SelectWrite) ? Task.CompletedTask : writable.Task.WaitAsync(cancellationToken);
     }
@@ -227,10 +243,7 @@ internal sealed class EpollStream : Stream, IEpollHandler, IValueTaskSource<int>
         if (disposing && Interlocked.Exchange(ref _disposed, 1) == 0)
         {
             _socket.Dispose();
-            if (Interlocked.Exchange(ref _readWaiting, 0) == 1)
-            {
-                _read.SetException(new IOException("The connection was closed while a read was waiting.", new ObjectDisposedException(nameof(EpollStream))));
-            }
+            AbortWaitingRead(new IOException("The connection was closed while a read was waiting.", new ObjectDisposedException(nameof(EpollStream))));
 
             Interlocked.Exchange(ref _writable, null)?.TrySetResult();
             _loop.Schedule(static state => ((EpollStream)state!).ReleaseSlot(), this);
@@ -239,11 +252,15 @@ internal sealed class EpollStream : Stream, IEpollHandler, IValueTaskSource<int>
         base.Dispose(disposing);
     }
 
-    private void CancelWaitingRead(CancellationToken token)
+    private void CancelWaitingRead(CancellationToken token) => AbortWaitingRead(new OperationCanceledException(token));
+
+    // Ends the waiting read with error; if the loop is reading for it just now, the loop ends it unless data came.
+    private void AbortWaitingRead(Exception error)
     {
-        if (Interlocked.Exchange(ref _readWaiting, 0) == 1)
+        Interlocked.Exchange(ref _readAbort, error);
+        if (Interlocked.CompareExchange(ref _readState, Idle, Waiting) == Waiting)
         {
-            _read.SetException(new OperationCanceledException(token));
+            _read.SetException(error);
         }
     }
 
@@ -255,12 +272,18 @@ internal sealed class EpollStream : Stream, IEpollHandler, IValueTaskSource<int>
         _readySeen = Volatile.Read(ref _readyEvents);
         if (!TryReceive(_readBuffer.Span, out var received, out var error))
         {
-            // The event was for data already read: wait for the next one.
-            Volatile.Write(ref _readWaiting, 1);
+            // The event was for data already read: wait for the next one, unless the read was cancelled meanwhile.
+            Interlocked.Exchange(ref _readState, Waiting);
+            if (Volatile.Read(ref _readAbort) is { } abort && Interlocked.CompareExchange(ref _readState, Idle, Waiting) == Waiting)
+            {
+                _read.SetException(abort);
+            }
+
             return;
         }
 
         _readBuffer = default;
+        Interlocked.Exchange(ref _readState, Idle);
         if (error is null)
         {
             _read.SetResult(received);
@@ -305,8 +328,9 @@ internal sealed class EpollStream : Stream, IEpollHandler, IValueTaskSource<int>
             return true;
         }
 
-        // A read that filled its buffer may have left more behind; one that did not took all there was.
-        _mayHaveMore = received == buffer.Length && received > 0;
+        // A read that filled its buffer may have left more behind; one that did not took all there was, unless the
+        // peer's end is still to be read.
+        _mayHaveMore = (received == buffer.Length && received > 0) || (_peerClosed && received > 0);
         return true;
     }
 }

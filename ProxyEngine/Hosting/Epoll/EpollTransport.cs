@@ -61,7 +61,6 @@ internal sealed class EpollTransport(MemoryPool<byte> pool)
                 socket.DualMode = true;
             }
 
-            socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
             socket.Bind(endpoint);
             socket.Listen(512);
         }
@@ -113,7 +112,15 @@ internal sealed class EpollTransport(MemoryPool<byte> pool)
                     continue;
                 }
 
-                return transport.Open(accepted);
+                try
+                {
+                    return transport.Open(accepted);
+                }
+                catch (Exception ex) when (ex is SocketException or InvalidOperationException)
+                {
+                    // This connection could not be set up (reset meanwhile, or epoll refused it): the listener goes on.
+                    accepted.Dispose();
+                }
             }
         }
 

@@ -55,23 +55,43 @@ public sealed class EpollStreamTests
         Assert.Equal(Convert.ToHexString(SHA256.HashData(body)), await response.Content.ReadAsStringAsync(TestContext.Current.CancellationToken));
     }
 
+    /// <summary>
+    /// An upstream whose responses have no length and end where it closes the connection (the data and its end
+    /// arriving together): each body is read to its end, and the next request opens a new connection.
+    /// </summary>
     [Fact]
-    public async Task UpstreamClosesAfterEachResponse_NextRequestConnectsAgain()
+    public async Task BodiesEndingAtClose_EachReadWhole_EachOnANewConnection()
     {
-        await using var upstream = await StartAsync(context =>
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen();
+        var served = Task.Run(async () =>
         {
-            context.Response.Headers.Connection = "close";
-            return context.Response.WriteAsync(context.Request.Query["n"].ToString());
-        });
+            for (var n = 0; n < 3; n++)
+            {
+                using var connection = await listener.AcceptAsync(TestContext.Current.CancellationToken);
+                var request = new byte[4096];
+                var length = 0;
+                while (!Encoding.ASCII.GetString(request, 0, length).Contains("\r\n\r\n", StringComparison.Ordinal))
+                {
+                    length += await connection.ReceiveAsync(request.AsMemory(length), TestContext.Current.CancellationToken);
+                }
+
+                await connection.SendAsync(Encoding.ASCII.GetBytes($"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nconnection {n}"), TestContext.Current.CancellationToken);
+                connection.Shutdown(SocketShutdown.Both);
+            }
+        }, TestContext.Current.CancellationToken);
         using var client = Client();
+        var url = new Uri($"http://127.0.0.1:{((IPEndPoint)listener.LocalEndPoint!).Port}/");
 
         var answers = new List<string>();
         for (var i = 0; i < 3; i++)
         {
-            answers.Add(await client.GetStringAsync(new Uri(upstream.Url, $"?n={i}"), TestContext.Current.CancellationToken));
+            answers.Add(await client.GetStringAsync(url, TestContext.Current.CancellationToken).WaitAsync(Deadline, TestContext.Current.CancellationToken));
         }
 
-        Assert.Equal(["0", "1", "2"], answers);
+        Assert.Equal(["connection 0", "connection 1", "connection 2"], answers);
+        await served.WaitAsync(Deadline, TestContext.Current.CancellationToken);
     }
 
     [Fact]
@@ -121,6 +141,27 @@ public sealed class EpollStreamTests
         await server.SendAsync(Encoding.ASCII.GetBytes("later"), TestContext.Current.CancellationToken);
         var read = await stream.ReadAsync(buffer, TestContext.Current.CancellationToken).AsTask().WaitAsync(Deadline, TestContext.Current.CancellationToken);
         Assert.Equal("later", Encoding.ASCII.GetString(buffer, 0, read));
+    }
+
+    [Fact]
+    public async Task PeerSendsThenCloses_BeforeTheRead_ReadsTheDataThenZero()
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen();
+        await using var stream = await Connect(((IPEndPoint)listener.LocalEndPoint!).Port);
+        using (var server = await listener.AcceptAsync(TestContext.Current.CancellationToken))
+        {
+            await server.SendAsync(Encoding.ASCII.GetBytes("x"), TestContext.Current.CancellationToken);
+            server.Shutdown(SocketShutdown.Both);
+        }
+
+        var buffer = new byte[16];
+        var first = await stream.ReadAsync(buffer, TestContext.Current.CancellationToken).AsTask().WaitAsync(Deadline, TestContext.Current.CancellationToken);
+        var second = await stream.ReadAsync(buffer, TestContext.Current.CancellationToken).AsTask().WaitAsync(Deadline, TestContext.Current.CancellationToken);
+
+        Assert.Equal("x", Encoding.ASCII.GetString(buffer, 0, first));
+        Assert.Equal(0, second);
     }
 
     [Fact]
