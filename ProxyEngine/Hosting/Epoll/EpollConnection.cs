@@ -149,6 +149,8 @@ internal sealed class EpollConnection : ConnectionContext, IEpollHandler, IConne
                 var received = _socket.Receive(memory.Span, SocketFlags.None, out var error);
                 if (error == SocketError.WouldBlock)
                 {
+                    // Nothing to read, so not the peer's end either (an event meant for a slot's former owner says so).
+                    _peerClosed = false;
                     return;
                 }
 

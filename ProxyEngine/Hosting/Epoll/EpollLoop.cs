@@ -23,6 +23,9 @@ internal sealed unsafe class EpollLoop : PipeScheduler
     private int _usedSlots;
     private int _wakePending;
 
+    [ThreadStatic]
+    private static bool _onLoop;
+
     private EpollLoop(int epoll, int wake, string name)
     {
         _epoll = epoll;
@@ -113,8 +116,21 @@ internal sealed unsafe class EpollLoop : PipeScheduler
         }
     }
 
+    /// <summary>
+    /// Throws if the calling thread is a loop's: a blocking wait there would stop every connection of that loop, the
+    /// one waited for among them.
+    /// </summary>
+    public static void ThrowIfOnLoop()
+    {
+        if (_onLoop)
+        {
+            throw new InvalidOperationException($"A blocking call on {Thread.CurrentThread.Name} would stop its connections; use the asynchronous call.");
+        }
+    }
+
     private void Run()
     {
+        _onLoop = true;
         var events = (byte*)NativeMemory.Alloc((nuint)(MaxEvents * EpollNative.EventSize));
         while (true)
         {

@@ -162,6 +162,12 @@ internal sealed class EpollStream : Stream, IEpollHandler, IValueTaskSource<int>
             _readBuffer = buffer;
             _read.Reset();
             Interlocked.Exchange(ref _readState, Waiting);
+            if (Volatile.Read(ref _disposed) != 0 && Interlocked.CompareExchange(ref _readState, Idle, Waiting) == Waiting)
+            {
+                // Disposed since the check above, its abort before this read waited: no event will come.
+                return ValueTask.FromException<int>(ClosedWhileWaiting());
+            }
+
             if ((Volatile.Read(ref _readyEvents) != seen || _peerClosed)
                 && Interlocked.CompareExchange(ref _readState, Idle, Waiting) == Waiting)
             {
@@ -212,9 +218,17 @@ internal sealed class EpollStream : Stream, IEpollHandler, IValueTaskSource<int>
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
-    public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+    public override int Read(byte[] buffer, int offset, int count)
+    {
+        EpollLoop.ThrowIfOnLoop();
+        return ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+    }
 
-    public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+    public override void Write(byte[] buffer, int offset, int count)
+    {
+        EpollLoop.ThrowIfOnLoop();
+        WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+    }
 
     public override void Flush()
     {
@@ -243,7 +257,7 @@ internal sealed class EpollStream : Stream, IEpollHandler, IValueTaskSource<int>
         if (disposing && Interlocked.Exchange(ref _disposed, 1) == 0)
         {
             _socket.Dispose();
-            AbortWaitingRead(new IOException("The connection was closed while a read was waiting.", new ObjectDisposedException(nameof(EpollStream))));
+            AbortWaitingRead(ClosedWhileWaiting());
 
             Interlocked.Exchange(ref _writable, null)?.TrySetResult();
             _loop.Schedule(static state => ((EpollStream)state!).ReleaseSlot(), this);
@@ -251,6 +265,9 @@ internal sealed class EpollStream : Stream, IEpollHandler, IValueTaskSource<int>
 
         base.Dispose(disposing);
     }
+
+    private static IOException ClosedWhileWaiting() =>
+        new("The connection was closed while a read was waiting.", new ObjectDisposedException(nameof(EpollStream)));
 
     private void CancelWaitingRead(CancellationToken token) => AbortWaitingRead(new OperationCanceledException(token));
 
@@ -272,9 +289,11 @@ internal sealed class EpollStream : Stream, IEpollHandler, IValueTaskSource<int>
         _readySeen = Volatile.Read(ref _readyEvents);
         if (!TryReceive(_readBuffer.Span, out var received, out var error))
         {
-            // The event was for data already read: wait for the next one, unless the read was cancelled meanwhile.
+            // The event was for data already read: wait for the next one, unless the read was cancelled or the
+            // stream disposed meanwhile.
             Interlocked.Exchange(ref _readState, Waiting);
-            if (Volatile.Read(ref _readAbort) is { } abort && Interlocked.CompareExchange(ref _readState, Idle, Waiting) == Waiting)
+            var abort = Volatile.Read(ref _readAbort) ?? (Volatile.Read(ref _disposed) != 0 ? ClosedWhileWaiting() : null);
+            if (abort is not null && Interlocked.CompareExchange(ref _readState, Idle, Waiting) == Waiting)
             {
                 _read.SetException(abort);
             }
@@ -311,7 +330,9 @@ internal sealed class EpollStream : Stream, IEpollHandler, IValueTaskSource<int>
             received = _socket.Receive(buffer, SocketFlags.None, out var error);
             if (error == SocketError.WouldBlock)
             {
+                // Nothing to read, so not the peer's end either (an event meant for a slot's former owner says so).
                 _mayHaveMore = false;
+                _peerClosed = false;
                 return false;
             }
 

@@ -74,7 +74,8 @@ public sealed class EpollStreamTests
                 var length = 0;
                 while (!Encoding.ASCII.GetString(request, 0, length).Contains("\r\n\r\n", StringComparison.Ordinal))
                 {
-                    length += await connection.ReceiveAsync(request.AsMemory(length), TestContext.Current.CancellationToken);
+                    var received = await connection.ReceiveAsync(request.AsMemory(length), TestContext.Current.CancellationToken);
+                    length += received > 0 ? received : throw new IOException("The client closed before its request ended.");
                 }
 
                 await connection.SendAsync(Encoding.ASCII.GetBytes($"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nconnection {n}"), TestContext.Current.CancellationToken);
@@ -188,7 +189,10 @@ public sealed class EpollStreamTests
     private static HttpClient Client() => new(new SocketsHttpHandler
     {
         ConnectCallback = (context, token) => EpollTransport.ConnectAsync(context.DnsEndPoint, context.InitialRequestMessage, token),
-    });
+    })
+    {
+        Timeout = Deadline,
+    };
 
     private static async Task<Upstream> StartAsync(RequestDelegate handler)
     {
