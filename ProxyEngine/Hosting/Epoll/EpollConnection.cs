@@ -97,23 +97,13 @@ internal sealed class EpollConnection : ConnectionContext, IEpollHandler, IConne
 
     public override CancellationToken ConnectionClosed { get; set; }
 
-    public void OnEvents(uint events)
+    public void OnWritable() => Interlocked.Exchange(ref _writable, null)?.TrySetResult();
+
+    public void OnReadable(bool peerEnd)
     {
-        if ((events & (EpollNative.Out | EpollNative.Error | EpollNative.HangUp)) != 0)
-        {
-            Interlocked.Exchange(ref _writable, null)?.TrySetResult();
-        }
-
-        if ((events & (EpollNative.ReadHangUp | EpollNative.Error | EpollNative.HangUp)) != 0)
-        {
-            // The peer's end came, perhaps with the last data in one event: read on to it, past short reads.
-            _peerClosed = true;
-        }
-
-        if ((events & (EpollNative.In | EpollNative.ReadHangUp | EpollNative.Error | EpollNative.HangUp)) != 0)
-        {
-            Receive();
-        }
+        // Read on to the peer's end, past short reads.
+        _peerClosed |= peerEnd;
+        Receive();
     }
 
     public override void Abort(ConnectionAbortedException abortReason)

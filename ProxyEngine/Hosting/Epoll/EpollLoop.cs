@@ -181,9 +181,22 @@ internal sealed unsafe class EpollLoop : PipeScheduler
     // A failure in one connection's code must not stop the loop that serves the others; it is a fault to report.
     private void Run(IEpollHandler? handler, uint events)
     {
+        if (handler is null)
+        {
+            return;
+        }
+
         try
         {
-            handler?.OnEvents(events);
+            if ((events & EpollNative.WritableEvents) != 0)
+            {
+                handler.OnWritable();
+            }
+
+            if ((events & EpollNative.ReadableEvents) != 0)
+            {
+                handler.OnReadable(peerEnd: (events & EpollNative.EndEvents) != 0);
+            }
         }
         catch (Exception ex)
         {
@@ -213,9 +226,15 @@ internal sealed unsafe class EpollLoop : PipeScheduler
     }
 }
 
-/// <summary>What a socket registered with an <see cref="EpollLoop"/> does when the kernel reports it ready.</summary>
+/// <summary>What a socket registered with an <see cref="EpollLoop"/> does when the kernel reports it ready; on the loop's thread.</summary>
 internal interface IEpollHandler
 {
-    /// <summary>Runs on the loop's thread with the events' mask (<see cref="EpollNative.In"/>, <see cref="EpollNative.Out"/>, ...).</summary>
-    void OnEvents(uint events);
+    /// <summary>The socket may take more data, or a send will fail at once.</summary>
+    void OnWritable();
+
+    /// <summary>
+    /// A read will find something: data, or with <paramref name="peerEnd"/> the peer's end or a failure, perhaps after
+    /// data that came with it in this one event (the next event comes only with more).
+    /// </summary>
+    void OnReadable(bool peerEnd);
 }

@@ -12,6 +12,15 @@ internal static unsafe partial class EpollNative
     public const uint ReadHangUp = 0x2000;
     public const uint EdgeTriggered = 1u << 31;
 
+    /// <summary>The events after which a socket may take more data (or will fail at once, which a send must learn).</summary>
+    public const uint WritableEvents = Out | Error | HangUp;
+
+    /// <summary>The events that say the peer's end (or a failure) is there to be read, perhaps after data.</summary>
+    public const uint EndEvents = ReadHangUp | Error | HangUp;
+
+    /// <summary>The events after which a read finds something: data, the peer's end or a failure.</summary>
+    public const uint ReadableEvents = In | EndEvents;
+
     public const int ControlAdd = 1;
     public const int CloseOnExec = 0x80000;
     public const int NonBlocking = 0x800;

@@ -119,26 +119,20 @@ internal sealed class EpollStream : Stream, IEpollHandler, IValueTaskSource<int>
         set => throw new NotSupportedException();
     }
 
-    public void OnEvents(uint events)
-    {
-        if ((events & (EpollNative.Out | EpollNative.Error | EpollNative.HangUp)) != 0)
-        {
-            Interlocked.Exchange(ref _writable, null)?.TrySetResult();
-        }
+    public void OnWritable() => Interlocked.Exchange(ref _writable, null)?.TrySetResult();
 
-        if ((events & (EpollNative.ReadHangUp | EpollNative.Error | EpollNative.HangUp)) != 0)
+    public void OnReadable(bool peerEnd)
+    {
+        if (peerEnd)
         {
-            // The peer's end came, perhaps with the last data in one event: read on to it, past short reads.
+            // Read on to the peer's end, past short reads.
             _peerClosed = true;
         }
 
-        if ((events & (EpollNative.In | EpollNative.ReadHangUp | EpollNative.Error | EpollNative.HangUp)) != 0)
+        Interlocked.Increment(ref _readyEvents);
+        if (Interlocked.CompareExchange(ref _readState, Receiving, Waiting) == Waiting)
         {
-            Interlocked.Increment(ref _readyEvents);
-            if (Interlocked.CompareExchange(ref _readState, Receiving, Waiting) == Waiting)
-            {
-                CompleteWaitingRead();
-            }
+            CompleteWaitingRead();
         }
     }
 

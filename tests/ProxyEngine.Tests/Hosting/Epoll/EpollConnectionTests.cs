@@ -76,26 +76,10 @@ public sealed class EpollConnectionTests
     [Fact]
     public async Task BodyPastThePauseThreshold_WhileTheAppWaits_ReadOnceItReads()
     {
-        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        await using var app = await StartAsync(async context =>
-        {
-            await gate.Task;
-            await Plain(context, Convert.ToHexString(await SHA256.HashDataAsync(context.Request.Body, context.RequestAborted)));
-        });
-        var body = RandomNumberGenerator.GetBytes((1024 + 64) * 1024);
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { SendBufferSize = 4 * 1024 * 1024 };
-        await socket.ConnectAsync(Endpoint(app), TestContext.Current.CancellationToken);
-        await using var stream = new NetworkStream(socket);
-
-        // The whole body is in the kernel (the loop's 1 MB, the rest in the socket buffers) before the app reads any.
-        await stream.WriteAsync(Encoding.ASCII.GetBytes($"POST / HTTP/1.1\r\nHost: test\r\nContent-Length: {body.Length}\r\nConnection: close\r\n\r\n"), TestContext.Current.CancellationToken);
-        await stream.WriteAsync(body, TestContext.Current.CancellationToken).AsTask().WaitAsync(Deadline, TestContext.Current.CancellationToken);
-        gate.SetResult();
-        using var reader = new StreamReader(stream);
-        var response = await reader.ReadToEndAsync(TestContext.Current.CancellationToken).WaitAsync(Deadline, TestContext.Current.CancellationToken);
+        var (response, hash) = await PostPastThePauseThresholdAsync(clientsFin: false);
 
         Assert.StartsWith("HTTP/1.1 200", response, StringComparison.Ordinal);
-        Assert.EndsWith(Convert.ToHexString(SHA256.HashData(body)), response, StringComparison.Ordinal);
+        Assert.EndsWith(hash, response, StringComparison.Ordinal);
     }
 
     /// <summary>
@@ -105,6 +89,15 @@ public sealed class EpollConnectionTests
     /// </summary>
     [Fact]
     public async Task ClientsFinWhileThePauseLasts_SeenOnceTheAppReads()
+    {
+        var (response, hash) = await PostPastThePauseThresholdAsync(clientsFin: true);
+
+        Assert.True(response.Length == 0 || response.EndsWith(hash, StringComparison.Ordinal), response);
+    }
+
+    // Posts 1 MB + 64 KB to an app that reads nothing until the whole body is in the kernel (the loop's 1 MB, the rest
+    // in the socket buffers), then answers with the body's hash; returns what came back before the connection ended.
+    private static async Task<(string Response, string Hash)> PostPastThePauseThresholdAsync(bool clientsFin)
     {
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var app = await StartAsync(async context =>
@@ -117,14 +110,18 @@ public sealed class EpollConnectionTests
         await socket.ConnectAsync(Endpoint(app), TestContext.Current.CancellationToken);
         await using var stream = new NetworkStream(socket);
 
-        await stream.WriteAsync(Encoding.ASCII.GetBytes($"POST / HTTP/1.1\r\nHost: test\r\nContent-Length: {body.Length}\r\n\r\n"), TestContext.Current.CancellationToken);
+        var close = clientsFin ? "" : "Connection: close\r\n";
+        await stream.WriteAsync(Encoding.ASCII.GetBytes($"POST / HTTP/1.1\r\nHost: test\r\nContent-Length: {body.Length}\r\n{close}\r\n"), TestContext.Current.CancellationToken);
         await stream.WriteAsync(body, TestContext.Current.CancellationToken).AsTask().WaitAsync(Deadline, TestContext.Current.CancellationToken);
-        socket.Shutdown(SocketShutdown.Send);
+        if (clientsFin)
+        {
+            socket.Shutdown(SocketShutdown.Send);
+        }
+
         gate.SetResult();
         using var reader = new StreamReader(stream);
         var response = await reader.ReadToEndAsync(TestContext.Current.CancellationToken).WaitAsync(Deadline, TestContext.Current.CancellationToken);
-
-        Assert.True(response.Length == 0 || response.EndsWith(Convert.ToHexString(SHA256.HashData(body)), StringComparison.Ordinal), response);
+        return (response, Convert.ToHexString(SHA256.HashData(body)));
     }
 
     [Fact]
@@ -178,16 +175,10 @@ public sealed class EpollConnectionTests
     public async Task RemoteEndPoint_IsTheClientsAddressAndPort()
     {
         await using var app = await StartAsync(context => Plain(context, $"{context.Connection.RemoteIpAddress}:{context.Connection.RemotePort} {context.Connection.LocalPort}"));
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await socket.ConnectAsync(Endpoint(app), TestContext.Current.CancellationToken);
-        await using var stream = new NetworkStream(socket);
-
-        await stream.WriteAsync(Encoding.ASCII.GetBytes("GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"), TestContext.Current.CancellationToken);
-        using var reader = new StreamReader(stream);
-        var response = await reader.ReadToEndAsync(TestContext.Current.CancellationToken).WaitAsync(Deadline, TestContext.Current.CancellationToken);
+        var (response, client) = await ExchangeAsync(Endpoint(app), "GET / HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n", clientsFin: false);
 
         Assert.StartsWith("HTTP/1.1 200", response, StringComparison.Ordinal);
-        Assert.EndsWith($"{socket.LocalEndPoint} {Endpoint(app).Port}", response, StringComparison.Ordinal);
+        Assert.EndsWith($"{client} {Endpoint(app).Port}", response, StringComparison.Ordinal);
     }
 
     /// <summary>
@@ -200,21 +191,27 @@ public sealed class EpollConnectionTests
     {
         await using var app = await StartAsync(context => Plain(context, "answered"));
 
-        var response = await RequestThenFinAsync(Endpoint(app));
+        var (response, _) = await ExchangeAsync(Endpoint(app), "GET / HTTP/1.1\r\nHost: test\r\n\r\n", clientsFin: true);
 
         Assert.True(response.Length == 0 || (response.StartsWith("HTTP/1.1 200", StringComparison.Ordinal) && response.EndsWith("answered", StringComparison.Ordinal)), response);
     }
 
-    private static async Task<string> RequestThenFinAsync(IPEndPoint endpoint)
+    // Sends request over a new connection (then the client's end of sending, if asked) and reads what comes back until
+    // the server closes its side; returns it with the client's own address.
+    private static async Task<(string Response, EndPoint Client)> ExchangeAsync(IPEndPoint server, string request, bool clientsFin)
     {
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await socket.ConnectAsync(endpoint, TestContext.Current.CancellationToken);
+        await socket.ConnectAsync(server, TestContext.Current.CancellationToken);
         await using var stream = new NetworkStream(socket);
-        await stream.WriteAsync(Encoding.ASCII.GetBytes("GET / HTTP/1.1\r\nHost: test\r\n\r\n"), TestContext.Current.CancellationToken);
-        socket.Shutdown(SocketShutdown.Send);
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(request), TestContext.Current.CancellationToken);
+        if (clientsFin)
+        {
+            socket.Shutdown(SocketShutdown.Send);
+        }
+
         using var reader = new StreamReader(stream);
-        // Returns once the server has closed its side.
-        return await reader.ReadToEndAsync(TestContext.Current.CancellationToken).WaitAsync(Deadline, TestContext.Current.CancellationToken);
+        var response = await reader.ReadToEndAsync(TestContext.Current.CancellationToken).WaitAsync(Deadline, TestContext.Current.CancellationToken);
+        return (response, socket.LocalEndPoint!);
     }
 
     [Fact]
@@ -225,14 +222,7 @@ public sealed class EpollConnectionTests
             context.Response.Headers.Connection = "close";
             return Plain(context, "bye");
         });
-        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        await socket.ConnectAsync(Endpoint(app), TestContext.Current.CancellationToken);
-        await using var stream = new NetworkStream(socket);
-
-        await stream.WriteAsync(Encoding.ASCII.GetBytes("GET / HTTP/1.1\r\nHost: test\r\n\r\n"), TestContext.Current.CancellationToken);
-        using var reader = new StreamReader(stream);
-        // ReadToEnd returns only once the server's side of the connection is closed.
-        var response = await reader.ReadToEndAsync(TestContext.Current.CancellationToken).WaitAsync(Deadline, TestContext.Current.CancellationToken);
+        var (response, _) = await ExchangeAsync(Endpoint(app), "GET / HTTP/1.1\r\nHost: test\r\n\r\n", clientsFin: false);
 
         Assert.StartsWith("HTTP/1.1 200", response, StringComparison.Ordinal);
         Assert.EndsWith("bye", response, StringComparison.Ordinal);

@@ -62,9 +62,7 @@ public sealed class EpollStreamTests
     [Fact]
     public async Task BodiesEndingAtClose_EachReadWhole_EachOnANewConnection()
     {
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen();
+        using var listener = Listen();
         var served = Task.Run(async () =>
         {
             for (var n = 0; n < 3; n++)
@@ -108,11 +106,8 @@ public sealed class EpollStreamTests
     [Fact]
     public async Task ZeroByteRead_CompletesWhenDataArrives_WithoutTakingIt()
     {
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen();
-        await using var stream = await Connect(((IPEndPoint)listener.LocalEndPoint!).Port);
-        using var server = await listener.AcceptAsync(TestContext.Current.CancellationToken);
+        await using var pair = await ConnectedPairAsync();
+        var (stream, server) = (pair.Stream, pair.Server);
 
         var waiting = stream.ReadAsync(Memory<byte>.Empty, TestContext.Current.CancellationToken).AsTask();
         Assert.False(waiting.IsCompleted, "the zero-byte read completed before anything was sent");
@@ -127,11 +122,8 @@ public sealed class EpollStreamTests
     [Fact]
     public async Task WaitingRead_Cancelled_ThrowsOperationCanceled_AndTheStreamReadsOn()
     {
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen();
-        await using var stream = await Connect(((IPEndPoint)listener.LocalEndPoint!).Port);
-        using var server = await listener.AcceptAsync(TestContext.Current.CancellationToken);
+        await using var pair = await ConnectedPairAsync();
+        var (stream, server) = (pair.Stream, pair.Server);
         using var cancel = new CancellationTokenSource();
         var buffer = new byte[16];
 
@@ -147,11 +139,9 @@ public sealed class EpollStreamTests
     [Fact]
     public async Task PeerSendsThenCloses_BeforeTheRead_ReadsTheDataThenZero()
     {
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen();
-        await using var stream = await Connect(((IPEndPoint)listener.LocalEndPoint!).Port);
-        using (var server = await listener.AcceptAsync(TestContext.Current.CancellationToken))
+        await using var pair = await ConnectedPairAsync();
+        var (stream, server) = (pair.Stream, pair.Server);
+        using (server)
         {
             await server.SendAsync(Encoding.ASCII.GetBytes("x"), TestContext.Current.CancellationToken);
             server.Shutdown(SocketShutdown.Both);
@@ -168,16 +158,38 @@ public sealed class EpollStreamTests
     [Fact]
     public async Task PeerCloses_ReadReturnsZero()
     {
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen();
-        await using var stream = await Connect(((IPEndPoint)listener.LocalEndPoint!).Port);
-        var server = await listener.AcceptAsync(TestContext.Current.CancellationToken);
+        await using var pair = await ConnectedPairAsync();
+        var (stream, server) = (pair.Stream, pair.Server);
 
         var waiting = stream.ReadAsync(new byte[16], TestContext.Current.CancellationToken).AsTask();
         server.Dispose();
 
         Assert.Equal(0, await waiting.WaitAsync(Deadline, TestContext.Current.CancellationToken));
+    }
+
+    private static Socket Listen()
+    {
+        var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen();
+        return listener;
+    }
+
+    // A stream on the loops connected to a plain socket (the server's end), for reads driven byte by byte.
+    private static async Task<Pair> ConnectedPairAsync()
+    {
+        using var listener = Listen();
+        var stream = await Connect(((IPEndPoint)listener.LocalEndPoint!).Port);
+        return new Pair(stream, await listener.AcceptAsync(TestContext.Current.CancellationToken));
+    }
+
+    private sealed record Pair(Stream Stream, Socket Server) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            Server.Dispose();
+            await Stream.DisposeAsync();
+        }
     }
 
     private static async Task<Stream> Connect(int port)
