@@ -159,7 +159,8 @@ public sealed class EpollConnectionTests
         {
             context.RequestAborted.Register(() => aborted.TrySetResult());
             started.TrySetResult();
-            await Task.Delay(Timeout.Infinite, context.RequestAborted);
+            // Holds the request open until its abort is signalled (or the test run ends).
+            await aborted.Task.WaitAsync(TestContext.Current.CancellationToken);
         });
         using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         await socket.ConnectAsync(Endpoint(app), TestContext.Current.CancellationToken);
