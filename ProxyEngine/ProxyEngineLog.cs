@@ -106,4 +106,10 @@ internal static partial class ProxyEngineLog
 
     [LoggerMessage(2301, LogLevel.Information, "Memory: let go of {CodeMb:0.0} MB of mapped code pages after start-up (resident {RssBeforeMb:0.0} -> {RssAfterMb:0.0} MB)")]
     public static partial void ReleasedStartUpCode(ILogger logger, double codeMb, double rssBeforeMb, double rssAfterMb);
+
+    [LoggerMessage(2400, LogLevel.Warning, "The proxy's epoll loops could not start ({Reason}); {Endpoint} runs on .NET's socket engine, as do connections to upstreams")]
+    public static partial void EpollLoopsUnavailable(ILogger logger, string reason, string endpoint);
+
+    [LoggerMessage(2401, LogLevel.Error, "A connection's code failed on {Loop}, which goes on serving its other connections")]
+    public static partial void EpollLoopFault(ILogger logger, Exception exception, string loop);
 }

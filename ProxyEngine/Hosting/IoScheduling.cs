@@ -91,14 +91,17 @@ public static class IoScheduling
 
     /// <summary>
     /// Has <paramref name="handler"/> connect to cleartext upstreams on the proxy's own loops when the chosen mode runs
-    /// them (<see cref="UsesOwnLoops"/>); TLS upstreams stay on .NET's socket engine.
+    /// them (<see cref="UsesOwnLoops"/>) and they could start; TLS upstreams stay on .NET's socket engine.
     /// </summary>
-    public static void ConfigureUpstreamConnections(System.Net.Http.SocketsHttpHandler handler)
+    public static void ConfigureUpstreamConnections(System.Net.Http.SocketsHttpHandler handler) =>
+        ConfigureUpstreamConnections(handler, Mode, Epoll.EpollLoops.Process);
+
+    internal static void ConfigureUpstreamConnections(System.Net.Http.SocketsHttpHandler handler, IoMode mode, Epoll.EpollLoops loops)
     {
         ArgumentNullException.ThrowIfNull(handler);
-        if (UsesOwnLoops(Mode))
+        if (UsesOwnLoops(mode) && loops.Available)
         {
-            handler.ConnectCallback = Epoll.EpollTransport.ConnectAsync;
+            handler.ConnectCallback = Epoll.EpollTransport.ConnectCallback(loops);
         }
     }
 

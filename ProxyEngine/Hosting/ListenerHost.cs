@@ -68,11 +68,11 @@ public static class ListenerHost
     }
 
     /// <summary>Registers the socket transport that binds each listener inline or on the pool under <paramref name="mode"/>.</summary>
-    internal static void AddScheduledSockets(IServiceCollection services, IoMode mode)
+    internal static void AddScheduledSockets(IServiceCollection services, IoMode mode, Epoll.EpollLoops? loops = null)
     {
         services.AddSingleton(provider => new ScheduledSocketTransport(mode,
             provider.GetRequiredService<IOptions<KestrelServerOptions>>(), provider.GetRequiredService<ILoggerFactory>(),
-            provider.GetService<IMemoryPoolFactory<byte>>()));
+            provider.GetService<IMemoryPoolFactory<byte>>(), loops));
         services.AddSingleton<IConnectionListenerFactory>(provider => provider.GetRequiredService<ScheduledSocketTransport>());
     }
 

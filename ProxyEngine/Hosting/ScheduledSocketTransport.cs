@@ -14,10 +14,13 @@ namespace AspireMesh.ProxyEngine.Hosting;
 /// <see cref="IoMode.Auto"/> on Linux, the listeners that run inline do so on the proxy's own event loops
 /// (<see cref="Epoll.EpollTransport"/>), elsewhere on .NET's socket engine.
 /// </summary>
-internal sealed class ScheduledSocketTransport(IoMode mode, IOptions<KestrelServerOptions> kestrel, ILoggerFactory loggers, IMemoryPoolFactory<byte>? pools = null)
+internal sealed class ScheduledSocketTransport(IoMode mode, IOptions<KestrelServerOptions> kestrel, ILoggerFactory loggers,
+    IMemoryPoolFactory<byte>? pools = null, Epoll.EpollLoops? loops = null)
     : IConnectionListenerFactory, IConnectionListenerFactorySelector
 {
-    private readonly Lazy<Epoll.EpollTransport> _epoll = new(() => new Epoll.EpollTransport(pools?.Create() ?? System.Buffers.MemoryPool<byte>.Shared));
+    private readonly Epoll.EpollLoops _loops = loops ?? Epoll.EpollLoops.Process;
+    private readonly ILogger _log = loggers.CreateLogger("AspireMesh.ProxyEngine.Hosting.Epoll");
+    private readonly Lazy<Epoll.EpollTransport> _epoll = new(() => new Epoll.EpollTransport(pools?.Create() ?? System.Buffers.MemoryPool<byte>.Shared, loops ?? Epoll.EpollLoops.Process));
 
     private readonly SocketTransportFactory _inline = new(Options.Create(new SocketTransportOptions { UnsafePreferInlineScheduling = true }), loggers);
     private readonly SocketTransportFactory _pool = new(Options.Create(new SocketTransportOptions()), loggers);
@@ -31,8 +34,14 @@ internal sealed class ScheduledSocketTransport(IoMode mode, IOptions<KestrelServ
         var inline = IoScheduling.RunsInline(mode, kestrel.Value, endpoint);
         if (inline && IoScheduling.UsesOwnLoops(mode) && endpoint is IPEndPoint ip)
         {
-            _bound.Enqueue((endpoint, true, true));
-            return ValueTask.FromResult(_epoll.Value.Bind(ip));
+            _loops.UseLogger(_log);
+            if (_loops.Available)
+            {
+                _bound.Enqueue((endpoint, true, true));
+                return ValueTask.FromResult(_epoll.Value.Bind(ip));
+            }
+
+            ProxyEngineLog.EpollLoopsUnavailable(_log, _loops.Failure ?? "unknown", endpoint.ToString() ?? "a listener");
         }
 
         _bound.Enqueue((endpoint, inline, false));

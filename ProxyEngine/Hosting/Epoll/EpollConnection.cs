@@ -232,7 +232,7 @@ internal sealed class EpollConnection : ConnectionContext, IEpollHandler, IConne
             catch (AggregateException ex)
             {
                 // A callback of the connection's end failed; the connection ends all the same.
-                Console.Error.WriteLine($"A callback on the end of connection {connection.ConnectionId} failed: {ex.InnerException}");
+                connection._loop.Report(ex);
             }
             finally
             {

@@ -21,39 +21,70 @@ internal sealed unsafe class EpollLoop : PipeScheduler
     private readonly Stack<int> _freeSlots = new();
     private volatile Slot[] _slots = new Slot[64];
     private int _usedSlots;
+    private readonly Action<Exception> _report;
     private int _wakePending;
+    private volatile bool _stopping;
 
     [ThreadStatic]
     private static bool _onLoop;
 
-    private EpollLoop(int epoll, int wake, string name)
+    private EpollLoop(int epoll, int wake, string name, Action<Exception> report)
     {
         _epoll = epoll;
         _wake = wake;
+        _report = report;
         if (EpollNative.Add(_epoll, _wake, EpollNative.In, WakeTag) != 0)
         {
-            throw new InvalidOperationException($"epoll_ctl failed for {name}'s wake-up descriptor (errno {Marshal.GetLastPInvokeError()}).");
+            throw new InvalidOperationException($"epoll_ctl failed for {name}'s wake-up descriptor (errno {Marshal.GetLastPInvokeError()})");
         }
 
         new Thread(Run) { IsBackground = true, Name = name }.Start();
     }
 
-    /// <summary>Starts a loop named <paramref name="name"/> (its thread's name).</summary>
-    public static EpollLoop Start(string name)
+    /// <summary>
+    /// Starts a loop named <paramref name="name"/> (its thread's name); a connection's code that fails on it goes to
+    /// <paramref name="report"/>, and the loop goes on. Throws <see cref="InvalidOperationException"/> if the kernel
+    /// refuses the loop its descriptors, having closed what it had.
+    /// </summary>
+    public static EpollLoop Start(string name, Action<Exception> report)
     {
         var epoll = EpollNative.Create(EpollNative.CloseOnExec);
         if (epoll < 0)
         {
-            throw new InvalidOperationException($"epoll_create1 failed (errno {Marshal.GetLastPInvokeError()}).");
+            throw new InvalidOperationException($"epoll_create1 failed (errno {Marshal.GetLastPInvokeError()})");
         }
 
         var wake = EpollNative.EventFd(0, EpollNative.CloseOnExec | EpollNative.NonBlocking);
         if (wake < 0)
         {
-            throw new InvalidOperationException($"eventfd failed (errno {Marshal.GetLastPInvokeError()}).");
+            var errno = Marshal.GetLastPInvokeError();
+            _ = EpollNative.Close(epoll);
+            throw new InvalidOperationException($"eventfd failed (errno {errno})");
         }
 
-        return new EpollLoop(epoll, wake, name);
+        try
+        {
+            return new EpollLoop(epoll, wake, name, report);
+        }
+        catch
+        {
+            _ = EpollNative.Close(wake);
+            _ = EpollNative.Close(epoll);
+            throw;
+        }
+    }
+
+    /// <summary>Reports <paramref name="exception"/>, a failure of a connection's code that the connection survives or ends with.</summary>
+    public void Report(Exception exception) => _report(exception);
+
+    /// <summary>
+    /// Ends the loop's thread and closes its descriptors: for a loop no socket was ever registered with (one of a set
+    /// that could not start whole).
+    /// </summary>
+    public void Stop()
+    {
+        _stopping = true;
+        Schedule(static _ => { }, null);
     }
 
     /// <summary>
@@ -142,7 +173,7 @@ internal sealed unsafe class EpollLoop : PipeScheduler
                     continue;
                 }
 
-                throw new InvalidOperationException($"epoll_wait failed (errno {Marshal.GetLastPInvokeError()}).");
+                throw new InvalidOperationException($"epoll_wait failed (errno {Marshal.GetLastPInvokeError()})");
             }
 
             for (var i = 0; i < count; i++)
@@ -154,6 +185,14 @@ internal sealed unsafe class EpollLoop : PipeScheduler
                     _ = EpollNative.Read(_wake, &value, sizeof(ulong));
                     // A full fence: the queue is read below only after this, so work queued after it wakes the loop again.
                     Interlocked.Exchange(ref _wakePending, 0);
+                    if (_stopping)
+                    {
+                        NativeMemory.Free(events);
+                        _ = EpollNative.Close(_wake);
+                        _ = EpollNative.Close(_epoll);
+                        return;
+                    }
+
                     continue;
                 }
 
@@ -200,7 +239,7 @@ internal sealed unsafe class EpollLoop : PipeScheduler
         }
         catch (Exception ex)
         {
-            Report(ex);
+            _report(ex);
         }
     }
 
@@ -212,12 +251,9 @@ internal sealed unsafe class EpollLoop : PipeScheduler
         }
         catch (Exception ex)
         {
-            Report(ex);
+            _report(ex);
         }
     }
-
-    private static void Report(Exception ex) =>
-        Console.Error.WriteLine($"{Thread.CurrentThread.Name}: a connection's code failed on the loop, which goes on: {ex}");
 
     private struct Slot
     {

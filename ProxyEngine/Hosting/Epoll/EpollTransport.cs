@@ -9,26 +9,21 @@ namespace AspireMesh.ProxyEngine.Hosting.Epoll;
 /// Kestrel listeners whose connections run on the process's <see cref="EpollLoop"/>s (one per core), each connection
 /// on one loop from accept to close. Accepting stays with .NET's socket engine: with keep-alive it is rare.
 /// </summary>
-internal sealed class EpollTransport(MemoryPool<byte> pool)
+internal sealed class EpollTransport(MemoryPool<byte> pool, EpollLoops loops)
 {
-    private static readonly Lazy<EpollLoop[]> Loops = new(() =>
-        [.. Enumerable.Range(0, Environment.ProcessorCount).Select(i => EpollLoop.Start($"epoll loop {i}"))]);
-
-    private static int _next;
-
     /// <summary>
-    /// <see cref="System.Net.Http.SocketsHttpHandler.ConnectCallback"/> for cleartext upstreams: their connections read
-    /// on the loops too, so a response is relayed on the thread that read it. TLS connections stay with .NET's engine.
+    /// <see cref="System.Net.Http.SocketsHttpHandler.ConnectCallback"/> for a handler's upstreams: cleartext ones on
+    /// <paramref name="loops"/>, so a response is relayed on the thread that read it; TLS ones on .NET's engine.
     /// </summary>
-    public static ValueTask<Stream> ConnectAsync(System.Net.Http.SocketsHttpConnectionContext context, CancellationToken cancellationToken) =>
-        ConnectAsync(context.DnsEndPoint, context.InitialRequestMessage, cancellationToken);
+    public static Func<System.Net.Http.SocketsHttpConnectionContext, CancellationToken, ValueTask<Stream>> ConnectCallback(EpollLoops loops) =>
+        (context, cancellationToken) => ConnectAsync(context.DnsEndPoint, context.InitialRequestMessage, loops, cancellationToken);
 
-    /// <summary>Connects to <paramref name="endpoint"/> for <paramref name="request"/>: on a loop when its scheme is http.</summary>
-    public static async ValueTask<Stream> ConnectAsync(DnsEndPoint endpoint, System.Net.Http.HttpRequestMessage request, CancellationToken cancellationToken)
+    /// <summary>Connects to <paramref name="endpoint"/> for <paramref name="request"/>: on one of <paramref name="loops"/> when its scheme is http.</summary>
+    public static async ValueTask<Stream> ConnectAsync(DnsEndPoint endpoint, System.Net.Http.HttpRequestMessage request, EpollLoops loops, CancellationToken cancellationToken)
     {
         if (request.RequestUri?.Scheme == Uri.UriSchemeHttp)
         {
-            return await EpollStream.ConnectAsync(endpoint.Host, endpoint.Port, NextLoop(), cancellationToken).ConfigureAwait(false);
+            return await EpollStream.ConnectAsync(endpoint.Host, endpoint.Port, loops.Next(), cancellationToken).ConfigureAwait(false);
         }
 
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
@@ -42,12 +37,6 @@ internal sealed class EpollTransport(MemoryPool<byte> pool)
             socket.Dispose();
             throw;
         }
-    }
-
-    private static EpollLoop NextLoop()
-    {
-        var loops = Loops.Value;
-        return loops[(int)((uint)Interlocked.Increment(ref _next) % (uint)loops.Length)];
     }
 
     /// <summary>Binds a listening socket to <paramref name="endpoint"/> (an IP endpoint).</summary>
@@ -82,7 +71,7 @@ internal sealed class EpollTransport(MemoryPool<byte> pool)
     {
         socket.NoDelay = true;
         socket.Blocking = false;
-        return new EpollConnection(socket, NextLoop(), pool, maxReadBufferSize: 1024 * 1024, maxWriteBufferSize: 64 * 1024);
+        return new EpollConnection(socket, loops.Next(), pool, maxReadBufferSize: 1024 * 1024, maxWriteBufferSize: 64 * 1024);
     }
 
     private sealed class Listener(EpollTransport transport, Socket socket) : IConnectionListener

@@ -195,12 +195,12 @@ public sealed class EpollStreamTests
     private static async Task<Stream> Connect(int port)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, $"http://127.0.0.1:{port}/");
-        return await EpollTransport.ConnectAsync(new DnsEndPoint("127.0.0.1", port), request, TestContext.Current.CancellationToken);
+        return await EpollTransport.ConnectAsync(new DnsEndPoint("127.0.0.1", port), request, EpollLoops.Process, TestContext.Current.CancellationToken);
     }
 
     private static HttpClient Client() => new(new SocketsHttpHandler
     {
-        ConnectCallback = (context, token) => EpollTransport.ConnectAsync(context.DnsEndPoint, context.InitialRequestMessage, token),
+        ConnectCallback = EpollTransport.ConnectCallback(EpollLoops.Process),
     })
     {
         Timeout = Deadline,
