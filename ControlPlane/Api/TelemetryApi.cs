@@ -35,8 +35,9 @@ internal static class TelemetryApi
             var service = context.Request.Query["service"].ToString();
             var query = context.Request.QueryString.Value ?? "";
             var merged = Channel.CreateBounded<TapEvent>(new BoundedChannelOptions(4096) { FullMode = BoundedChannelFullMode.DropOldest });
-            // Proxies that connect while the tap runs join it within a second.
-            var readers = new Dictionary<string, Task>(StringComparer.Ordinal);
+            // Proxies that connect while the tap runs join it within a second; one whose tap ended (restarted, keeping its
+            // id) joins again (TapReader.Rejoins).
+            var readers = new Dictionary<string, TapReader>(StringComparer.Ordinal);
             // Until the watcher leaves or the control plane begins to stop.
             using var watching = OpenEndedRequest.Until(context);
             var ended = watching.Token;
@@ -46,9 +47,12 @@ internal static class TelemetryApi
                 do
                 {
                     foreach (var proxy in proxies.List(state.Current.Version)
-                        .Where(p => p.Watching && ProxyReader.Readable(p) && (service.Length == 0 || p.Name == service) && !readers.ContainsKey(p.Id)))
+                        .Where(p => p.Watching && ProxyReader.Readable(p) && (service.Length == 0 || p.Name == service)))
                     {
-                        readers[proxy.Id] = ReadAsync(reader, proxy, query, merged.Writer, logger, ended);
+                        if (!readers.TryGetValue(proxy.Id, out var current) || current.Rejoins(proxy))
+                        {
+                            readers[proxy.Id] = new TapReader(ReadAsync(reader, proxy, query, merged.Writer, logger, ended), TapReader.Address(proxy));
+                        }
                     }
                 }
                 while (await timer.WaitForNextTickAsync(ended).ConfigureAwait(false));
@@ -69,7 +73,7 @@ internal static class TelemetryApi
                 {
                 }
 
-                await Task.WhenAll(readers.Values).ConfigureAwait(false);
+                await Task.WhenAll(readers.Values.Select(r => r.Reading)).ConfigureAwait(false);
             }
         });
 
@@ -93,5 +97,24 @@ internal static class TelemetryApi
         {
             ControlPlaneLog.TapEnded(logger, proxy.Id, ex.Message);
         }
+    }
+
+    /// <summary>
+    /// The reading of one proxy's tap. Once it has ended while the proxy is still there (a proxy restarted under its id,
+    /// or its tap failed), the proxy is read again: at once when it reports another address (a restart on new ports),
+    /// otherwise after <see cref="RetryTicks"/> seconds, so that a proxy whose tap keeps failing is not asked every second.
+    /// </summary>
+    private sealed class TapReader(Task reading, string address)
+    {
+        internal const int RetryTicks = 5;
+        private int _endedTicks;
+
+        public Task Reading => reading;
+
+        public static string Address(ProxyInfo proxy) => $"{proxy.TelemetryAddress} {proxy.AdminAddress}";
+
+        // Once a second, from the joining loop only.
+        public bool Rejoins(ProxyInfo proxy) =>
+            reading.IsCompleted && (!string.Equals(Address(proxy), address, StringComparison.Ordinal) || ++_endedTicks >= RetryTicks);
     }
 }

@@ -7,6 +7,7 @@ internal sealed class SidecarProcess : IAsyncDisposable
 {
     private readonly bool _ownsStateDirectory;
     private readonly HttpClient _admin = new();
+    private int _disposed;
 
     private SidecarProcess(TestProcess process, Uri inbound, Uri outbound, Uri admin, string stateDirectory, bool ownsStateDirectory)
     {
@@ -125,6 +126,11 @@ internal sealed class SidecarProcess : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         _admin.Dispose();
         await Process.DisposeAsync();
         if (_ownsStateDirectory)

@@ -17,6 +17,9 @@ public sealed class TelemetryApiTests
     /// <summary>A control plane, and frontend calling catalog through their sidecars; catalog fails /fail with a 500.</summary>
     private sealed record Pair(ControlPlaneProcess ControlPlane, SidecarProcess Frontend, SidecarProcess Catalog, TestBackend[] Apps) : IAsyncDisposable
     {
+        /// <summary>The catalog sidecar: a test that restarts it puts the new one here, to be stopped with the rest.</summary>
+        public SidecarProcess Catalog { get; set; } = Catalog;
+
         public async ValueTask DisposeAsync()
         {
             await Frontend.DisposeAsync();
@@ -29,7 +32,7 @@ public sealed class TelemetryApiTests
         }
     }
 
-    private static async Task<Pair> StartPairAsync()
+    private static async Task<Pair> StartPairAsync(params string[] catalogArgs)
     {
         var frontendApp = await TestBackend.StartAsync("frontend-app");
         var catalogApp = await TestBackend.StartAsync("catalog-app");
@@ -40,7 +43,7 @@ public sealed class TelemetryApiTests
         };
         var controlPlane = await ControlPlaneProcess.StartAsync(typeof(TelemetryApiTests).Assembly, null, "--ControlPlane:StatsInterval=00:00:00.250");
         var frontend = await SidecarProcess.StartAsync(controlPlane, "frontend", "frontend-1", frontendApp.Url);
-        var catalog = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-1", catalogApp.Url);
+        var catalog = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-1", catalogApp.Url, catalogArgs);
         // No request before frontend's sidecar can route it: the tests count every failure of the edge.
         await controlPlane.WaitUntilRoutableAsync("catalog-1", ["frontend-1"], Deadline);
         using (var http = frontend.OutboundClient())
@@ -120,4 +123,49 @@ public sealed class TelemetryApiTests
             Assert.True(outbound.LatencyMs > 0);
         }
     }
+
+    /// <summary>
+    /// A sidecar restarted under its instance id on its admin port (the address the control plane reads its tap at) is
+    /// read again: its requests after the restart show in a tap that was open across it.
+    /// </summary>
+    [Fact]
+    public async Task Tap_SidecarRestartsUnderItsIdOnTheSamePort_ItsRequestsShowAgain()
+    {
+        var adminPort = Ports.FreeBelowEphemeral().ToString(System.Globalization.CultureInfo.InvariantCulture);
+        await using var pair = await StartPairAsync("--admin-port", adminPort);
+        var (controlPlane, frontend) = (pair.ControlPlane, pair.Frontend);
+        using var tapClient = new HttpClient { BaseAddress = controlPlane.Url, Timeout = Timeout.InfiniteTimeSpan };
+        using var watch = CancellationTokenSource.CreateLinkedTokenSource(Cancel);
+        watch.CancelAfter(3 * Deadline);
+        using var response = await tapClient.GetAsync("/v1/tap?path=/tapped", HttpCompletionOption.ResponseHeadersRead, watch.Token);
+        var events = new List<TapEvent>();
+        var reading = TapEvents.ReadIntoAsync(response, events, watch.Token);
+        using var http = frontend.OutboundClient();
+        await ShowsInboundAsync(http, events, "/tapped/before");
+
+        pair.Catalog = await RestartAsync(pair, adminPort);
+        await controlPlane.WaitUntilRoutableAsync("catalog-1", ["frontend-1"], Deadline);
+
+        await ShowsInboundAsync(http, events, "/tapped/after");
+        await watch.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => reading);
+    }
+
+    // Stops the catalog sidecar, then starts it again under its id and admin port (if that fails, the pair's disposal
+    // finds the old one already stopped).
+    private static async Task<SidecarProcess> RestartAsync(Pair pair, string adminPort)
+    {
+        await pair.Catalog.DisposeAsync();
+        return await SidecarProcess.StartAsync(pair.ControlPlane, "catalog", "catalog-1", pair.Apps[1].Url, "--admin-port", adminPort);
+    }
+
+    private static Task ShowsInboundAsync(HttpClient http, List<TapEvent> events, string path) =>
+        Eventually.UntilAsync(async () =>
+        {
+            using var tapped = await http.GetAsync($"http://catalog{path}", Cancel);
+            lock (events)
+            {
+                return events.Any(e => e.Direction == "inbound" && e.Proxy == "catalog-1" && e.Path == path);
+            }
+        }, Deadline, $"the tap to stream {path} from catalog-1's sidecar");
 }
