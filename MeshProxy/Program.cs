@@ -16,6 +16,18 @@ service.Validators.Add(result =>
 var instanceId = new Option<string?>("--instance-id") { Description = "Unique instance id (default: <service>-<random>)." };
 var appUrl = CommandLineOptions.Url("--app-url", "Where the application listens (default with a command: a free port on 127.0.0.1).", new Uri("http://127.0.0.1:0/"));
 var appHealth = new Option<string>("--app-health-path") { Description = "The application's health endpoint; empty means any answer is healthy.", DefaultValueFactory = _ => "/health" };
+var appHealthTimeout = new Option<double>("--app-health-timeout")
+{
+    Description = "Seconds the application has to answer a health probe before it counts as failed (default 2; three failed probes in a row take the instance out of rotation).",
+    DefaultValueFactory = _ => SidecarOptions.DefaultAppHealthTimeout.TotalSeconds,
+};
+appHealthTimeout.Validators.Add(result =>
+{
+    if (result.GetValueOrDefault<double>() is var seconds && !(seconds > 0 && seconds <= 300))
+    {
+        result.AddError($"--app-health-timeout: {seconds.ToString(System.Globalization.CultureInfo.InvariantCulture)} is not a number of seconds above 0 and at most 300.");
+    }
+});
 var inboundPort = new Option<int>("--inbound-port") { Description = "Port peers call this instance on (0 = any free port)." };
 var outboundPort = new Option<int>("--outbound-port") { Description = "Port of the application's HTTP proxy (0 = any free port)." };
 var inboundHttp2Port = new Option<int>("--inbound-h2-port") { Description = "Port peers call this instance on with HTTP/2 (h2c, prior knowledge) (0 = any free port)." };
@@ -79,7 +91,7 @@ var command = new Argument<string[]>("command") { Arity = ArgumentArity.ZeroOrMo
 
 var root = new RootCommand("AspireMesh sidecar: inbound, outbound and admin listeners beside one service instance.")
 {
-    service, instanceId, appUrl, appHealth, appProtocol, inboundAddress, advertiseHost, inboundPort, outboundPort, inboundHttp2Port, outboundHttp2Port, adminPort, telemetryPort, controlPlane, stateDir, accessLog, telemetry, io, memoryReclaim, cpuSlice, inboundMtls, command,
+    service, instanceId, appUrl, appHealth, appHealthTimeout, appProtocol, inboundAddress, advertiseHost, inboundPort, outboundPort, inboundHttp2Port, outboundHttp2Port, adminPort, telemetryPort, controlPlane, stateDir, accessLog, telemetry, io, memoryReclaim, cpuSlice, inboundMtls, command,
 };
 root.Validators.Add(result =>
 {
@@ -114,6 +126,7 @@ var options = new SidecarOptions
     StateDirectory = parsed.GetValue(stateDir) ?? Path.Combine(Path.GetTempPath(), "aspiremesh", "proxies", instance),
     AppUrl = app ?? new Uri($"http://127.0.0.1:{PortAllocator.FreePort()}"),
     AppHealthPath = parsed.GetValue(appHealth) ?? "",
+    AppHealthTimeout = TimeSpan.FromSeconds(parsed.GetValue(appHealthTimeout)),
     InboundAddress = IPAddress.Parse(parsed.GetRequiredValue(inboundAddress)),
     AdvertiseHost = parsed.GetValue(advertiseHost),
     InboundPort = parsed.GetValue(inboundPort),

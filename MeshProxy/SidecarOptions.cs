@@ -17,6 +17,12 @@ public sealed record SidecarOptions
     /// <summary>Path of the application's health endpoint; empty means "any answer is healthy".</summary>
     public string AppHealthPath { get; init; } = "/health";
 
+    /// <summary>The default of <see cref="AppHealthTimeout"/>.</summary>
+    public static readonly TimeSpan DefaultAppHealthTimeout = TimeSpan.FromSeconds(2);
+
+    /// <summary>How long the application has to answer a health probe before the probe counts as failed.</summary>
+    public TimeSpan AppHealthTimeout { get; init; } = DefaultAppHealthTimeout;
+
     /// <summary>Port of the inbound listener (peers and gateways call it); 0 picks a free one.</summary>
     public int InboundPort { get; init; }
 

@@ -16,8 +16,8 @@ internal sealed class RegistrationService(ControlPlaneClient client, SidecarOpti
     private const string AppCondition = "app";
     // An h2c app (a gRPC server) only understands HTTP/2 with prior knowledge; its probe must speak it too.
     private readonly HttpClient _probe = options.AppProtocol == AppProtocols.H2c
-        ? new() { Timeout = TimeSpan.FromSeconds(2), DefaultRequestVersion = System.Net.HttpVersion.Version20, DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact }
-        : new() { Timeout = TimeSpan.FromSeconds(2) };
+        ? new() { Timeout = options.AppHealthTimeout, DefaultRequestVersion = System.Net.HttpVersion.Version20, DefaultVersionPolicy = HttpVersionPolicy.RequestVersionExact }
+        : new() { Timeout = options.AppHealthTimeout };
     private bool _registered;
 
     // Probes in a row that must fail before a healthy app is reported unhealthy (Kubernetes' readiness default): one
@@ -140,7 +140,7 @@ internal sealed class RegistrationService(ControlPlaneClient client, SidecarOpti
         {
             passed = false;
             _appProblem = ex is TaskCanceledException
-                ? $"its application did not answer GET {probe} within {_probe.Timeout.TotalSeconds:0.#} s"
+                ? $"its application did not answer GET {probe} within {_probe.Timeout.TotalSeconds:0.###} s"
                 : $"its application cannot be reached at {probe}: {ex.Message}";
         }
 

@@ -243,6 +243,43 @@ public sealed class SidecarTests
         Assert.EndsWith("(3 or more health checks in a row failed)", reason, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// With <c>--app-health-timeout 0.3</c>, a health endpoint that stops answering fails each probe after 0.3 s, not the
+    /// default 2 s, and the reason says within what time it did not answer.
+    /// </summary>
+    [Fact]
+    public async Task Heartbeat_AppStopsAnsweringItsHealthCheck_UnhealthyAfterTheGivenTimeout()
+    {
+        await using var app = await TestBackend.StartAsync("app");
+        await using var controlPlane = await StartControlPlaneAsync();
+        await using var sidecar = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-1", app.Url, "--app-health-timeout", "0.3");
+        await Eventually.UntilAsync(async () => await controlPlane.HealthOfAsync("catalog-1") == InstanceHealth.Healthy, Deadline, "catalog-1 healthy");
+
+        // Each probe is held until the sidecar gives up on it and goes away.
+        app.Handler = async context =>
+        {
+            var abandoned = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            await using var registration = context.RequestAborted.Register(() => abandoned.TrySetResult());
+            await abandoned.Task;
+        };
+
+        await Eventually.UntilAsync(async () => await controlPlane.HealthOfAsync("catalog-1") == InstanceHealth.Unhealthy, Deadline, "catalog-1 unhealthy");
+        var reason = await controlPlane.ReasonOfAsync("catalog-1");
+        Assert.StartsWith($"its application did not answer GET {new Uri(app.Url, "/health")} within 0.3 s", reason, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("0", "--app-health-timeout: 0 is not a number of seconds above 0 and at most 300.")]
+    [InlineData("-1", "--app-health-timeout: -1 is not a number of seconds above 0 and at most 300.")]
+    [InlineData("301", "--app-health-timeout: 301 is not a number of seconds above 0 and at most 300.")]
+    public async Task AppHealthTimeout_OutOfRange_RefusedAtStartNamingIt(string seconds, string expected)
+    {
+        await using var process = await TestProcess.StartDotnetAsync("sidecar", SidecarProcess.Assembly,
+            ["--service", "catalog", "--app-url", "http://127.0.0.1:1", "--app-health-timeout", seconds]);
+        Assert.NotEqual(0, await process.Exited.WaitAsync(Deadline, Cancel));
+        Assert.Contains(expected, process.Output + process.ErrorOutput, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Heartbeat_AppFailsTwoProbesInARow_StaysHealthy()
     {
