@@ -20,7 +20,7 @@ internal sealed class ScheduledSocketTransport(IoMode mode, IOptions<KestrelServ
 {
     private readonly Epoll.EpollLoops _loops = loops ?? Epoll.EpollLoops.Process;
     private readonly ILogger _log = loggers.CreateLogger("AspireMesh.ProxyEngine.Hosting.Epoll");
-    private readonly Lazy<Epoll.EpollTransport> _epoll = new(() => new Epoll.EpollTransport(pools?.Create() ?? System.Buffers.MemoryPool<byte>.Shared, loops ?? Epoll.EpollLoops.Process));
+    private Epoll.EpollTransport? _epoll;
 
     private readonly SocketTransportFactory _inline = new(Options.Create(new SocketTransportOptions { UnsafePreferInlineScheduling = true }), loggers);
     private readonly SocketTransportFactory _pool = new(Options.Create(new SocketTransportOptions()), loggers);
@@ -29,24 +29,30 @@ internal sealed class ScheduledSocketTransport(IoMode mode, IOptions<KestrelServ
     /// <summary>The endpoints bound so far, whether each runs inline, and whether on the proxy's own event loops.</summary>
     public IEnumerable<(EndPoint EndPoint, bool Inline, bool OwnLoops)> Bound => _bound;
 
-    public ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
+    public async ValueTask<IConnectionListener> BindAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
     {
         var inline = IoScheduling.RunsInline(mode, kestrel.Value, endpoint);
-        if (inline && IoScheduling.UsesOwnLoops(mode) && endpoint is IPEndPoint ip)
+        var wantsOwnLoops = inline && IoScheduling.UsesOwnLoops(mode) && endpoint is IPEndPoint;
+        if (wantsOwnLoops)
         {
             _loops.UseLogger(_log);
             if (_loops.Available)
             {
+                // Kestrel binds a server's endpoints one after the other.
+                _epoll ??= new Epoll.EpollTransport(pools?.Create() ?? System.Buffers.MemoryPool<byte>.Shared, _loops);
                 _bound.Enqueue((endpoint, true, true));
-                return ValueTask.FromResult(_epoll.Value.Bind(ip));
+                return _epoll.Bind((IPEndPoint)endpoint);
             }
-
-            ProxyEngineLog.EpollLoopsUnavailable(_log, _loops.Failure ?? "unknown", endpoint.ToString() ?? "a listener");
         }
 
         _bound.Enqueue((endpoint, inline, false));
+        var listener = await (inline ? _inline : _pool).BindAsync(endpoint, cancellationToken).ConfigureAwait(false);
+        if (wantsOwnLoops)
+        {
+            ProxyEngineLog.EpollLoopsUnavailable(_log, _loops.Failure ?? "unknown", listener.EndPoint.ToString() ?? endpoint.ToString() ?? "a listener");
+        }
 
-        return (inline ? _inline : _pool).BindAsync(endpoint, cancellationToken);
+        return listener;
     }
 
     public bool CanBind(EndPoint endpoint) => _pool.CanBind(endpoint);

@@ -22,7 +22,9 @@ internal sealed unsafe class EpollLoop : PipeScheduler
     private volatile Slot[] _slots = new Slot[64];
     private int _usedSlots;
     private readonly Action<Exception> _report;
+    private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _wakePending;
+    private int _stopRequested;
     private volatile bool _stopping;
 
     [ThreadStatic]
@@ -66,11 +68,12 @@ internal sealed unsafe class EpollLoop : PipeScheduler
         {
             return new EpollLoop(epoll, wake, name, report);
         }
-        catch
+        catch (Exception ex)
         {
             _ = EpollNative.Close(wake);
             _ = EpollNative.Close(epoll);
-            throw;
+            // No thread for it (a limit on threads or memory): as much a refusal as a descriptor's.
+            throw ex as InvalidOperationException ?? new InvalidOperationException($"{name}'s thread could not start ({ex.Message})", ex);
         }
     }
 
@@ -78,14 +81,21 @@ internal sealed unsafe class EpollLoop : PipeScheduler
     public void Report(Exception exception) => _report(exception);
 
     /// <summary>
-    /// Ends the loop's thread and closes its descriptors: for a loop no socket was ever registered with (one of a set
-    /// that could not start whole).
+    /// Ends the loop's thread and closes its descriptors (<see cref="Stopped"/> completes then): for a loop no socket
+    /// was ever registered with and no one schedules work on, one of a set that could not start whole. Work scheduled
+    /// from then on is dropped.
     /// </summary>
     public void Stop()
     {
-        _stopping = true;
-        Schedule(static _ => { }, null);
+        if (Interlocked.Exchange(ref _stopRequested, 1) == 0)
+        {
+            _stopping = true;
+            Wake();
+        }
     }
+
+    /// <summary>Completes once a <see cref="Stop"/>ped loop's thread has closed its descriptors and ended.</summary>
+    public Task Stopped => _stopped.Task;
 
     /// <summary>
     /// Registers <paramref name="connection"/>'s socket for reads, writes and hang-ups; returns the slot to give back
@@ -139,7 +149,17 @@ internal sealed unsafe class EpollLoop : PipeScheduler
 
     public override void Schedule(Action<object?> action, object? state)
     {
+        if (_stopping)
+        {
+            return;
+        }
+
         _work.Enqueue((action, state));
+        Wake();
+    }
+
+    private void Wake()
+    {
         if (Interlocked.Exchange(ref _wakePending, 1) == 0)
         {
             ulong one = 1;
@@ -187,9 +207,12 @@ internal sealed unsafe class EpollLoop : PipeScheduler
                     Interlocked.Exchange(ref _wakePending, 0);
                     if (_stopping)
                     {
+                        // No wake-up writes to the descriptor from here on (only Stop's could have been pending).
+                        Volatile.Write(ref _wakePending, 1);
                         NativeMemory.Free(events);
                         _ = EpollNative.Close(_wake);
                         _ = EpollNative.Close(_epoll);
+                        _stopped.TrySetResult();
                         return;
                     }
 

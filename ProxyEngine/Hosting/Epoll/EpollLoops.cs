@@ -53,13 +53,15 @@ internal sealed class EpollLoops
         {
             for (var i = 0; i < count; i++)
             {
-                loops.Add(start($"epoll loop {i}", Report));
+                var name = $"epoll loop {i}";
+                loops.Add(start(name, exception => Report(name, exception)));
             }
 
             return [.. loops];
         }
-        catch (InvalidOperationException ex)
+        catch (Exception ex)
         {
+            // Whatever refused them (a descriptor, a thread), the proxy serves on without them.
             Failure = ex.Message;
             foreach (var loop in loops)
             {
@@ -70,28 +72,28 @@ internal sealed class EpollLoops
         }
     }
 
-    // On a loop's thread, or a connection's: never throws, which would end the loop.
-    private void Report(Exception exception)
+    // On a loop's thread, or a connection's: never throws, which would end the loop or the process.
+    private void Report(string loop, Exception exception)
     {
         var logger = Volatile.Read(ref _logger);
         try
         {
             if (logger is not null)
             {
-                ProxyEngineLog.EpollLoopFault(logger, exception, Thread.CurrentThread.Name ?? "an epoll loop");
+                ProxyEngineLog.EpollLoopFault(logger, exception, loop);
                 return;
             }
         }
-        catch (ObjectDisposedException)
+        catch (Exception)
         {
-            // The logger's host has stopped: stderr is left.
+            // The logger failed (its host has stopped, a provider threw): stderr is left.
         }
 
         try
         {
-            Console.Error.WriteLine($"{Thread.CurrentThread.Name}: a connection's code failed on the loop, which goes on: {exception}");
+            Console.Error.WriteLine($"A connection's code failed on {loop}, which goes on serving its other connections: {exception}");
         }
-        catch (IOException)
+        catch (Exception)
         {
             // Nowhere left to say it.
         }
