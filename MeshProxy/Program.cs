@@ -23,9 +23,9 @@ var appHealthTimeout = new Option<double>("--app-health-timeout")
 };
 appHealthTimeout.Validators.Add(result =>
 {
-    if (result.GetValueOrDefault<double>() is var seconds && !(seconds > 0 && seconds <= 300))
+    if (result.GetValueOrDefault<double>() is var seconds && !(seconds >= 0.001 && seconds <= 300))
     {
-        result.AddError($"--app-health-timeout: {seconds.ToString(System.Globalization.CultureInfo.InvariantCulture)} is not a number of seconds above 0 and at most 300.");
+        result.AddError($"--app-health-timeout: {seconds.ToString(System.Globalization.CultureInfo.InvariantCulture)} is not a number of seconds from 0.001 to 300.");
     }
 });
 var inboundPort = new Option<int>("--inbound-port") { Description = "Port peers call this instance on (0 = any free port)." };

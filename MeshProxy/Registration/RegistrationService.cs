@@ -42,12 +42,31 @@ internal sealed class RegistrationService(ControlPlaneClient client, SidecarOpti
         var address = await inbound.WaitAsync(stoppingToken).ConfigureAwait(false);
         var interval = TimeSpan.FromSeconds(1);
         var failing = false;
+        var appHealthy = false;
+        Task<bool>? probing = null;
         while (!stoppingToken.IsCancellationRequested)
         {
             // Peers route only to healthy instances: not before this sidecar has its first snapshot (its policies), and
             // not if it never gets one (a refused snapshot), whatever its app says.
             var configured = status.FirstSnapshot.IsCompleted;
-            var appHealthy = await ProbeAppAsync(stoppingToken).ConfigureAwait(false);
+            // The probe runs beside the heartbeats: one slower than an interval (a slow app, a long --app-health-timeout)
+            // must not hold them back until the lease expires. Until it ends, they report what the last probe found.
+            probing ??= ProbeAppAsync(stoppingToken);
+            var probeStillRunning = false;
+            try
+            {
+                appHealthy = await probing.WaitAsync(interval, time, stoppingToken).ConfigureAwait(false);
+                probing = null;
+            }
+            catch (TimeoutException)
+            {
+                probeStillRunning = true;
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
             var healthy = appHealthy && configured;
             try
             {
@@ -80,6 +99,12 @@ internal sealed class RegistrationService(ControlPlaneClient client, SidecarOpti
                     MeshProxyLog.RegistrationFailed(logger, options.ControlPlane.ToString(), ex.Message);
                     failing = true;
                 }
+            }
+
+            if (probeStillRunning)
+            {
+                // This round already waited an interval for the probe.
+                continue;
             }
 
             try

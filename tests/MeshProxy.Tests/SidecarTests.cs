@@ -268,10 +268,52 @@ public sealed class SidecarTests
         Assert.StartsWith($"its application did not answer GET {new Uri(app.Url, "/health")} within 0.3 s", reason, StringComparison.Ordinal);
     }
 
+    /// <summary>
+    /// A probe allowed longer than the instance's lease (4 s) does not hold the heartbeats back: while one is held by
+    /// the app, the lease is renewed past its length and the instance stays healthy, as the last probe found it.
+    /// </summary>
+    [Fact]
+    public async Task Heartbeat_ProbeHeldLongerThanTheLease_HeartbeatsGoOn_InstanceStaysHealthy()
+    {
+        await using var app = await TestBackend.StartAsync("app");
+        await using var controlPlane = await StartControlPlaneAsync();
+        await using var sidecar = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-1", app.Url, "--app-health-timeout", "60");
+        await Eventually.UntilAsync(async () => await controlPlane.HealthOfAsync("catalog-1") == InstanceHealth.Healthy, Deadline, "catalog-1 healthy");
+        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var ended = 0;
+        app.Handler = async context =>
+        {
+            var abandoned = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            await using var registration = context.RequestAborted.Register(() => abandoned.TrySetResult());
+            held.TrySetResult();
+            await abandoned.Task;
+            Interlocked.Exchange(ref ended, 1);
+        };
+        await held.Task.WaitAsync(Deadline, Cancel);
+        var since = await LastHeartbeatAsync(controlPlane);
+
+        InstanceStatus? seen = null;
+        await Eventually.UntilAsync(async () =>
+        {
+            seen = await InstanceAsync(controlPlane);
+            return seen?.LastHeartbeat >= since + TimeSpan.FromSeconds(6);
+        }, Deadline, () => $"heartbeats past the lease while the probe is held (last: {seen})");
+
+        Assert.Equal(0, Volatile.Read(ref ended));
+        Assert.Equal(InstanceHealth.Healthy, seen!.Health);
+    }
+
+    private static async Task<InstanceStatus?> InstanceAsync(ControlPlaneProcess controlPlane) =>
+        (await controlPlane.GetServicesAsync()).Services.SelectMany(s => s.Instances).FirstOrDefault(i => i.Id == "catalog-1");
+
+    private static async Task<DateTimeOffset> LastHeartbeatAsync(ControlPlaneProcess controlPlane) =>
+        (await InstanceAsync(controlPlane))?.LastHeartbeat ?? throw new InvalidOperationException("catalog-1 is not registered");
+
     [Theory]
-    [InlineData("0", "--app-health-timeout: 0 is not a number of seconds above 0 and at most 300.")]
-    [InlineData("-1", "--app-health-timeout: -1 is not a number of seconds above 0 and at most 300.")]
-    [InlineData("301", "--app-health-timeout: 301 is not a number of seconds above 0 and at most 300.")]
+    [InlineData("0", "--app-health-timeout: 0 is not a number of seconds from 0.001 to 300.")]
+    [InlineData("0.0000001", "--app-health-timeout: 1E-07 is not a number of seconds from 0.001 to 300.")]
+    [InlineData("-1", "--app-health-timeout: -1 is not a number of seconds from 0.001 to 300.")]
+    [InlineData("301", "--app-health-timeout: 301 is not a number of seconds from 0.001 to 300.")]
     public async Task AppHealthTimeout_OutOfRange_RefusedAtStartNamingIt(string seconds, string expected)
     {
         await using var process = await TestProcess.StartDotnetAsync("sidecar", SidecarProcess.Assembly,
