@@ -25,7 +25,8 @@ internal sealed class RegistrationService(ControlPlaneClient client, SidecarOpti
     internal const int FailuresBeforeUnhealthy = 3;
     private int _failuresInARow;
     private bool _passedOnce;
-    private string _appProblem = "";
+    // Until the first probe ends (it may take up to its timeout while the heartbeats go on).
+    private string _appProblem = $"its application has not answered GET {new Uri(options.AppUrl, options.AppHealthPath)} yet";
 
     // Set before a registration is sent: if shutdown cancels it in flight, the control plane may still have taken it.
     private volatile bool _mayBeRegistered;

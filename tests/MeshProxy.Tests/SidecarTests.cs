@@ -303,6 +303,28 @@ public sealed class SidecarTests
         Assert.Equal(InstanceHealth.Healthy, seen!.Health);
     }
 
+    /// <summary>
+    /// The first probe is held by the app (allowed 60 s): the instance registers meanwhile, unhealthy, saying that its
+    /// application has not answered yet.
+    /// </summary>
+    [Fact]
+    public async Task Registration_FirstProbeStillUnanswered_RegistersUnhealthySayingSo()
+    {
+        await using var app = await TestBackend.StartAsync("app");
+        app.Handler = async context =>
+        {
+            var abandoned = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            await using var registration = context.RequestAborted.Register(() => abandoned.TrySetResult());
+            await abandoned.Task;
+        };
+        await using var controlPlane = await StartControlPlaneAsync();
+        await using var sidecar = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-1", app.Url, "--app-health-timeout", "60");
+
+        await Eventually.UntilAsync(async () => await controlPlane.HealthOfAsync("catalog-1") == InstanceHealth.Unhealthy, Deadline, "catalog-1 registered, unhealthy");
+
+        Assert.Equal($"its application has not answered GET {new Uri(app.Url, "/health")} yet (no health check passed yet)", await controlPlane.ReasonOfAsync("catalog-1"));
+    }
+
     private static async Task<InstanceStatus?> InstanceAsync(ControlPlaneProcess controlPlane) =>
         (await controlPlane.GetServicesAsync()).Services.SelectMany(s => s.Instances).FirstOrDefault(i => i.Id == "catalog-1");
 
