@@ -256,12 +256,7 @@ public sealed class SidecarTests
         await Eventually.UntilAsync(async () => await controlPlane.HealthOfAsync("catalog-1") == InstanceHealth.Healthy, Deadline, "catalog-1 healthy");
 
         // Each probe is held until the sidecar gives up on it and goes away.
-        app.Handler = async context =>
-        {
-            var abandoned = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            await using var registration = context.RequestAborted.Register(() => abandoned.TrySetResult());
-            await abandoned.Task;
-        };
+        app.Handler = HoldUntilAbandonedAsync;
 
         await Eventually.UntilAsync(async () => await controlPlane.HealthOfAsync("catalog-1") == InstanceHealth.Unhealthy, Deadline, "catalog-1 unhealthy");
         var reason = await controlPlane.ReasonOfAsync("catalog-1");
@@ -283,10 +278,8 @@ public sealed class SidecarTests
         var ended = 0;
         app.Handler = async context =>
         {
-            var abandoned = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            await using var registration = context.RequestAborted.Register(() => abandoned.TrySetResult());
             held.TrySetResult();
-            await abandoned.Task;
+            await HoldUntilAbandonedAsync(context);
             Interlocked.Exchange(ref ended, 1);
         };
         await held.Task.WaitAsync(Deadline, Cancel);
@@ -311,18 +304,21 @@ public sealed class SidecarTests
     public async Task Registration_FirstProbeStillUnanswered_RegistersUnhealthySayingSo()
     {
         await using var app = await TestBackend.StartAsync("app");
-        app.Handler = async context =>
-        {
-            var abandoned = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            await using var registration = context.RequestAborted.Register(() => abandoned.TrySetResult());
-            await abandoned.Task;
-        };
+        app.Handler = HoldUntilAbandonedAsync;
         await using var controlPlane = await StartControlPlaneAsync();
         await using var sidecar = await SidecarProcess.StartAsync(controlPlane, "catalog", "catalog-1", app.Url, "--app-health-timeout", "60");
 
         await Eventually.UntilAsync(async () => await controlPlane.HealthOfAsync("catalog-1") == InstanceHealth.Unhealthy, Deadline, "catalog-1 registered, unhealthy");
 
         Assert.Equal($"its application has not answered GET {new Uri(app.Url, "/health")} yet (no health check passed yet)", await controlPlane.ReasonOfAsync("catalog-1"));
+    }
+
+    // The app's side of a probe it never answers: held until the sidecar gives up on it and goes away.
+    private static async Task HoldUntilAbandonedAsync(HttpContext context)
+    {
+        var abandoned = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var registration = context.RequestAborted.Register(() => abandoned.TrySetResult());
+        await abandoned.Task;
     }
 
     private static async Task<InstanceStatus?> InstanceAsync(ControlPlaneProcess controlPlane) =>
